@@ -1,0 +1,272 @@
+"""DeviceArray: an array of 2T2R synapses (pairs of HfOx devices) under weak-RESET pulses.
+
+The state is what ``rramk.weak_reset`` describes: 16 bytes per synapse (pulse counts, RTN
+states and pink terms of both devices), plus the weights read last, kept as a cache. Updates
+run on one of three backends, all computing the same bits:
+
+* ``"reference"``: the eager PyTorch reference (any device, the oracle);
+* ``"compiled"``: the same functions through ``torch.compile`` (the fast path on a CPU);
+* ``"triton"``: the fused Triton kernel ``rramk.kernels.weak_reset_update`` (CUDA tensors,
+  or CPU tensors under ``TRITON_INTERPRET=1``).
+
+``"auto"`` picks ``"triton"`` for CUDA tensors and, on a CPU, ``"compiled"`` for arrays of at
+least ``COMPILE_THRESHOLD`` synapses (compilation takes tens of seconds once, then an update of
+millions of synapses takes milliseconds) and ``"reference"`` below.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import torch
+
+from . import weak_reset
+from .device_config import HfOxWeakReset
+
+BACKENDS = ("auto", "reference", "compiled", "triton")
+COMPILE_THRESHOLD = 1 << 16
+STATE_FORMAT = "rramk.DeviceArray/1"
+
+
+COMPILE_CHUNK = 1 << 16  # synapses per call of the compiled update: its temporaries stay in cache
+
+
+def _update_state(device_state, pink, pulses, *, config, seed, update, first, constants):
+    state, pink, weights, _ = weak_reset.weak_reset_update(device_state, pink, pulses, config=config, seed=seed,
+                                                           update=update, first=first, constants=constants)
+    return state, pink, weights
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled_update(config: HfOxWeakReset):
+    return torch.compile(functools.partial(_update_state, config=config), dynamic=True, fullgraph=True)
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled_read(config: HfOxWeakReset):
+    return torch.compile(functools.partial(weak_reset.read_log_resistance, config=config), dynamic=True,
+                         fullgraph=True)
+
+
+def _check_shape(shape) -> tuple[int, ...]:
+    if isinstance(shape, int):
+        shape = (shape,)
+    try:
+        shape = tuple(int(s) for s in shape)
+    except TypeError:
+        raise TypeError(f"shape: expected an int or a tuple of ints, got {shape!r}") from None
+    if any(s <= 0 for s in shape):
+        raise ValueError(f"shape: every dimension must be > 0, got {shape}")
+    if math.prod(shape) >= 2**32:
+        raise ValueError(f"shape: an array holds fewer than 2**32 synapses (Philox counter c0), got {math.prod(shape)}")
+    return shape
+
+
+class DeviceArray:
+    """``shape`` synapses, each a pair of devices (BL, BLb) reading W = sign(R_BL - R_BLb).
+
+    Args:
+        shape: shape of the weight tensor the array stores.
+        config: the device model (default ``HfOxWeakReset()``, the published fit).
+        seed: key of every random number of the array (int in [0, 2**63)).
+        device: torch device of the state.
+        backend: "auto", "reference", "compiled" or "triton" (module docstring).
+        dtype: float type of the resistance arithmetic (float32; float64 with "reference").
+    """
+
+    def __init__(self, shape, config: HfOxWeakReset | None = None, seed: int = 0, device="cpu",
+                 backend: str = "auto", dtype: torch.dtype = torch.float32):
+        self.shape = _check_shape(shape)
+        if config is None:
+            config = HfOxWeakReset()
+        if not isinstance(config, HfOxWeakReset):
+            raise TypeError(f"config: expected an rramk.HfOxWeakReset, got {type(config).__name__}")
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+            raise ValueError(f"seed: expected an int in [0, 2**63), got {seed!r}")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend: expected one of {', '.join(BACKENDS)}, got {backend!r}")
+        if dtype not in (torch.float32, torch.float64):
+            raise ValueError(f"dtype: expected torch.float32 or torch.float64, got {dtype}")
+        self.config = config
+        self.seed = seed
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self.numel = math.prod(self.shape)
+        self.backend = self._resolve_backend(backend)
+        self.updates = 0
+        self._state = torch.zeros((2, self.numel), dtype=torch.int32, device=self.device)
+        self._pink = torch.zeros((2, self.numel), dtype=dtype, device=self.device)
+        self._weights = self._read_weights()
+
+    # ------------------------------------------------------------------ backends
+    def _resolve_backend(self, backend: str) -> str:
+        if backend == "auto":
+            if self.device.type == "cuda":
+                return "triton"
+            if self.dtype == torch.float32 and self.numel >= COMPILE_THRESHOLD:
+                return "compiled"
+            return "reference"
+        if backend != "reference" and self.dtype != torch.float32:
+            raise ValueError(f"dtype: the {backend!r} backend computes in float32; use backend='reference' for {self.dtype}")
+        if backend == "triton":
+            from .kernels import weak_reset as kernel
+
+            kernel.check_available(self.device)
+        return backend
+
+    def _constants(self):
+        return weak_reset.model_constants(self.config, self.device, self.dtype)
+
+    def _run_update(self, pulses: torch.Tensor):
+        """New (device_state, pink, weights) after applying flat int32 ``pulses``."""
+        if self.backend == "reference":
+            state, pink, weights, _ = weak_reset.weak_reset_update(
+                self._state, self._pink, pulses, config=self.config, seed=self.seed, update=self.updates,
+                dtype=self.dtype)
+            return state, pink, weights
+        if self.backend == "compiled":
+            update_chunk = _compiled_update(self.config)
+            state, pink = torch.empty_like(self._state), torch.empty_like(self._pink)
+            weights = torch.empty(self.numel, dtype=torch.int8, device=self.device)
+            seed = torch.tensor(self.seed, dtype=torch.int64)  # tensors: new values do not recompile
+            update = torch.tensor(self.updates, dtype=torch.int64)
+            for first in range(0, self.numel, COMPILE_CHUNK):
+                part = slice(first, first + COMPILE_CHUNK)
+                state[:, part], pink[:, part], weights[part] = update_chunk(
+                    self._state[:, part].contiguous(), self._pink[:, part].contiguous(), pulses[part], seed=seed,
+                    update=update, first=torch.tensor(first, dtype=torch.int64), constants=self._constants())
+            return state, pink, weights
+        from .kernels import weak_reset as kernel
+
+        state, pink = self._state.clone(), self._pink.clone()
+        weights = torch.empty(self.numel, dtype=torch.int8, device=self.device)
+        kernel.weak_reset_update(state, pink, pulses, weights, config=self.config, seed=self.seed,
+                                 update=self.updates)
+        return state, pink, weights
+
+    def _read_log_resistance(self) -> torch.Tensor:
+        if self.backend != "compiled":
+            return weak_reset.read_log_resistance(self._state, self._pink, config=self.config, seed=self.seed,
+                                                  updates=self.updates, dtype=self.dtype)
+        log_r = torch.empty((2, self.numel), dtype=self.dtype, device=self.device)
+        read_chunk = _compiled_read(self.config)
+        seed, updates = torch.tensor(self.seed), torch.tensor(self.updates)
+        for first in range(0, self.numel, COMPILE_CHUNK):
+            part = slice(first, first + COMPILE_CHUNK)
+            log_r[:, part] = read_chunk(self._state[:, part].contiguous(), self._pink[:, part].contiguous(),
+                                        seed=seed, updates=updates, first=torch.tensor(first),
+                                        constants=self._constants())
+        return log_r
+
+    def _read_weights(self) -> torch.Tensor:
+        return weak_reset.read_weights(self._read_log_resistance())
+
+    # ------------------------------------------------------------------ updates
+    def apply_pulses(self, n: torch.Tensor) -> None:
+        """Apply one update: n > 0 RESET pulses to BL, n < 0 |n| pulses to BLb, 0 none.
+
+        ``n`` is an integer tensor of the array's shape on the array's device; |n| < 2**24.
+        Every device's RTN term is redrawn, pulsed or not.
+        """
+        if not isinstance(n, torch.Tensor):
+            raise TypeError(f"n: expected an integer torch.Tensor of shape {self.shape}, got {type(n).__name__}")
+        if n.dtype == torch.bool or n.dtype.is_floating_point or n.dtype.is_complex:
+            raise ValueError(
+                f"n: expected a signed integer tensor of pulse counts (int8/16/32/64), got dtype {n.dtype}; "
+                "round and convert it first, e.g. n.round().to(torch.int32)"
+            )
+        if tuple(n.shape) != self.shape:
+            raise ValueError(f"n: expected shape {self.shape} (the array's shape), got {tuple(n.shape)}")
+        if n.device != self.device:
+            raise ValueError(f"n: expected a tensor on {self.device} (the array's device), got one on {n.device}")
+        self._state, self._pink, self._weights = self._run_update(n.reshape(-1).to(torch.int32))
+        self.updates += 1
+
+    # ------------------------------------------------------------------ reads
+    def weights(self) -> torch.Tensor:
+        """The binary weights W = sign(R_BL - R_BLb) (+1 on a tie), float32 of the array's shape."""
+        return self._weights.to(torch.float32).reshape(self.shape)
+
+    def log_resistance(self) -> torch.Tensor:
+        """ln(R / 1 ohm) of every device, shape (2, *shape): [0] = BL, [1] = BLb."""
+        return self._read_log_resistance().reshape((2,) + self.shape)
+
+    def resistance(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(R_BL, R_BLb) in ohm, each of the array's shape (float64)."""
+        r = torch.exp(self.log_resistance().to(torch.float64))
+        return r[0], r[1]
+
+    def pulse_counts(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(t_BL, t_BLb): cumulative RESET pulses of each device, int32 of the array's shape."""
+        t = weak_reset.unpack_device_state(self._state)[0].reshape((2,) + self.shape)
+        return t[0], t[1]
+
+    def rtn_states(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(s_BL, s_BLb): the RTN trap state (0 or 1) of each device, uint8 of the array's shape."""
+        s = weak_reset.unpack_device_state(self._state)[1].reshape((2,) + self.shape)
+        return s[0], s[1]
+
+    def pink_terms(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(w_pink BL, w_pink BLb): the 1/f term of each device, of the array's shape."""
+        p = self._pink.reshape((2,) + self.shape).clone()
+        return p[0], p[1]
+
+    def d2d_parameters(self) -> dict[str, torch.Tensor]:
+        """Each device's parameters {m1, t_star, c1, m2, r0, ln_r0, a_rtn}, each of shape (2, *shape)."""
+        index = torch.arange(self.numel, dtype=torch.int64, device=self.device)
+        params = weak_reset.d2d_parameters(self.config, self._constants(), self.seed, index,
+                                           weak_reset.side_index(self.device))
+        return {name: value.reshape((2,) + self.shape) for name, value in params.items()}
+
+    @property
+    def state_bytes_per_synapse(self) -> int:
+        """Bytes of device state per synapse (pulse counts with RTN states, pink terms)."""
+        return sum(t.element_size() * t.numel() for t in (self._state, self._pink)) // self.numel
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict:
+        """Everything needed to continue bit for bit (tensors are copies)."""
+        t, s = weak_reset.unpack_device_state(self._state)
+        return {
+            "format": STATE_FORMAT,
+            "shape": list(self.shape),
+            "seed": self.seed,
+            "config": self.config.to_dict(),
+            "updates": self.updates,
+            "pulses_done": t.clone(),
+            "rtn_state": s.clone(),
+            "pink": self._pink.clone(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore a ``state_dict()``; refuses one made with another shape, seed or config."""
+        if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+            raise ValueError(f"state: expected a DeviceArray state_dict (format {STATE_FORMAT!r})")
+        if tuple(state["shape"]) != self.shape:
+            raise ValueError(f"state: made for shape {tuple(state['shape'])}, this array has shape {self.shape}")
+        if state["seed"] != self.seed:
+            raise ValueError(f"state: made with seed {state['seed']}, this array has seed {self.seed}")
+        saved = HfOxWeakReset.from_dict(state["config"])
+        if saved != self.config:
+            differ = [k for k, v in saved.to_dict().items() if v != self.config.to_dict()[k]]
+            raise ValueError(f"state: made with another device config (differs in {', '.join(differ)})")
+        t = state["pulses_done"].to(device=self.device, dtype=torch.int32).reshape(2, self.numel)
+        s = state["rtn_state"].to(device=self.device, dtype=torch.uint8).reshape(2, self.numel)
+        self.updates = int(state["updates"])
+        self._state = weak_reset.pack_device_state(t, s)
+        self._pink = state["pink"].to(device=self.device, dtype=self.dtype).reshape(2, self.numel).clone()
+        self._weights = self._read_weights()
+
+    @classmethod
+    def from_state_dict(cls, state: dict, device="cpu", backend: str = "auto") -> "DeviceArray":
+        """A new array holding ``state`` (its shape, seed and config come from the state)."""
+        array = cls(state["shape"], HfOxWeakReset.from_dict(state["config"]), seed=state["seed"], device=device,
+                    backend=backend)
+        array.load_state_dict(state)
+        return array
+
+    def __repr__(self) -> str:
+        on = ",".join(self.config.imperfections) or "none"
+        return (f"DeviceArray(shape={self.shape}, imperfections={on}, seed={self.seed}, device={self.device}, "
+                f"backend={self.backend!r}, updates={self.updates})")

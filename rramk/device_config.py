@@ -1,0 +1,211 @@
+"""The weak-RESET device model as a frozen dataclass, preset with the published HfOx fit.
+
+One device (MODEL.md section 1) has resistance R = R0 * exp(w) after t RESET pulses, with
+
+    w = w_mean(t) + w_rtn + w_pink
+    w_mean(t) = m1 * t + c1                               t <  t_star
+              = m2 * t + (t_star * (m1 - m2) + c1)        t >= t_star
+    w_pink(t) = alpha * sum_{k=0}^{order-1} b_k u_{t-k},  b_0 = 1, b_k = b_{k-1} (k - d) / k
+    w_rtn     = s * v * (v' * A_rtn)                       s in {0, 1}: a two-state Markov trap
+
+Each device draws (m1, t_star, c1, m2, R0, A_rtn) once from the truncated distributions
+below (device-to-device variability). A binary weight is W = sign(R_BL - R_BLb) over a
+pair of devices, trained by Adam turned into at most ``max_pulses`` RESET pulses per step
+(MODEL.md sections 2 and 3).
+
+Numbers are from "Model of the Weak Reset Process in HfOx Resistive Memory for Deep
+Learning Frameworks", IEEE Trans. Electron Devices 68(10), 4925-4932, 2021,
+DOI 10.1109/TED.2021.3108479 (hybrid CMOS/HfOx 1T1R, 130 nm).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+from .distributions import TruncatedExponential, TruncatedLognormal, TruncatedNormal, Uniform
+
+IMPERFECTIONS = ("d2d", "pink", "rtn", "saturation")
+D2D_PARAMETERS = ("m1", "t_star", "c1", "m2", "r0", "a_rtn")
+
+
+@dataclass(frozen=True)
+class HfOxWeakReset:
+    """HfOx RRAM under weak-RESET pulses: the published fit (MODEL.md), with ablation switches.
+
+    ``HfOxWeakReset()`` is the published device; ``.without("d2d", "pink", ...)`` returns a
+    copy with those imperfections switched off (MODEL.md section 4):
+
+    * ``d2d``: every device takes the mean after truncation of each parameter;
+    * ``pink``: alpha = 0 (no cycle-to-cycle 1/f noise);
+    * ``rtn``: w_rtn = 0;
+    * ``saturation``: m2 = m1 (one slope, no slow regime).
+    """
+
+    m1: TruncatedExponential = field(
+        default=TruncatedExponential(
+            loc=3.7415768289771944e-05, scale=6.564678011593196e-04, low=3.74e-5, high=7.6e-3, mean_truncated=6.942e-4
+        )
+    )
+    """Slope of ln R in the fast regime, in 1/pulse (per device)."""
+
+    t_star: TruncatedLognormal = field(
+        default=TruncatedLognormal(
+            s=0.8033817700570505, loc=0.0, scale=542.5385224079308, low=41.0, high=2000.0, mean_truncated=628.3
+        )
+    )
+    """Pulse count at which the slope changes from m1 to m2, in pulses (per device)."""
+
+    c1: TruncatedNormal = field(
+        default=TruncatedNormal(
+            loc=0.005293141020227579, scale=0.05320804175540371, low=-0.15, high=0.15, mean_truncated=5.09e-3
+        )
+    )
+    """Offset of ln(R / R0) at t = 0, dimensionless (per device)."""
+
+    m2: TruncatedExponential = field(
+        default=TruncatedExponential(
+            loc=1.644496812189661e-34, scale=2.8890516951651312e-05, low=0.0, high=1.3e-4, mean_truncated=2.744e-5
+        )
+    )
+    """Slope of ln R in the slow, nearly saturated regime, in 1/pulse (per device)."""
+
+    r0: TruncatedNormal = field(
+        default=TruncatedNormal(loc=6988.0, scale=381.7, low=6252.0, high=7897.0, mean_truncated=7003.5)
+    )
+    """Resistance just after SET, R0, in ohm (per device)."""
+
+    a_rtn: Uniform = field(default=Uniform(low=0.0, high=0.5, mean_truncated=0.25))
+    """Bound of the random-telegraph-noise amplitude, in ln R (per device)."""
+
+    pink_alpha: float = 0.025
+    """Scale of the 1/f term, in ln R per unit of filtered uniform draw."""
+
+    pink_order: int = 15
+    """Taps of the fractional-integration filter of the 1/f term."""
+
+    pink_d: float = 0.5
+    """Fractional order d of the filter, b_k = b_{k-1} (k - d) / k (d = 1/2: 1/f noise)."""
+
+    rtn_p01: float = 8e-4
+    """Probability per pulse that the RTN trap goes from state 0 to state 1."""
+
+    rtn_p10: float = 2e-3
+    """Probability per pulse that the RTN trap goes from state 1 to state 0."""
+
+    adam_beta1: float = 0.9
+    """Adam first-moment decay of the pulse rule (MODEL.md section 3)."""
+
+    adam_beta2: float = 0.999
+    """Adam second-moment decay of the pulse rule."""
+
+    adam_eps: float = 1e-8
+    """Adam denominator guard of the pulse rule, in gradient units."""
+
+    max_pulses: int = 14
+    """Most RESET pulses a device receives in one optimizer step."""
+
+    d2d: bool = True
+    """Device-to-device variability on (each device draws its own parameters)."""
+
+    pink: bool = True
+    """Cycle-to-cycle 1/f noise on."""
+
+    rtn: bool = True
+    """Random telegraph noise on."""
+
+    saturation: bool = True
+    """Two-slope saturation on (off: m2 = m1)."""
+
+    def __post_init__(self) -> None:
+        for name in D2D_PARAMETERS:
+            getattr(self, name).validate(name)
+        for name in ("m1", "m2"):
+            if getattr(self, name).low < 0:
+                raise ValueError(f"{name}: a RESET slope cannot be negative, got low={getattr(self, name).low}")
+        if self.t_star.low < 0:
+            raise ValueError(f"t_star: must be >= 0 pulses, got low={self.t_star.low}")
+        if self.r0.low <= 0:
+            raise ValueError(f"r0: a resistance must be > 0 ohm, got low={self.r0.low}")
+        if self.a_rtn.low < 0:
+            raise ValueError(f"a_rtn: an amplitude bound cannot be negative, got low={self.a_rtn.low}")
+        if not (math.isfinite(self.pink_alpha) and self.pink_alpha >= 0):
+            raise ValueError(f"pink_alpha: expected a finite value >= 0, got {self.pink_alpha}")
+        if not (isinstance(self.pink_order, int) and 1 <= self.pink_order <= 64):
+            raise ValueError(f"pink_order: expected an integer in [1, 64], got {self.pink_order!r}")
+        if not 0 <= self.pink_d < 1:
+            raise ValueError(f"pink_d: expected a fractional order in [0, 1), got {self.pink_d}")
+        for name in ("rtn_p01", "rtn_p10"):
+            p = getattr(self, name)
+            if not 0 < p < 1:
+                raise ValueError(f"{name}: expected a probability in (0, 1), got {p}")
+        for name in ("adam_beta1", "adam_beta2"):
+            b = getattr(self, name)
+            if not 0 <= b < 1:
+                raise ValueError(f"{name}: expected a decay in [0, 1), got {b}")
+        if not self.adam_eps > 0:
+            raise ValueError(f"adam_eps: expected > 0, got {self.adam_eps}")
+        if not (isinstance(self.max_pulses, int) and 1 <= self.max_pulses < 2**15):
+            raise ValueError(f"max_pulses: expected an integer in [1, 32767], got {self.max_pulses!r}")
+        for name in IMPERFECTIONS:
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name}: expected True or False, got {getattr(self, name)!r}")
+
+    def without(self, *names: str) -> "HfOxWeakReset":
+        """A copy with the named imperfections switched off (any of d2d, pink, rtn, saturation)."""
+        unknown = [n for n in names if n not in IMPERFECTIONS]
+        if unknown:
+            raise ValueError(
+                f"without: unknown imperfection(s) {', '.join(map(repr, unknown))}; "
+                f"valid names are {', '.join(IMPERFECTIONS)}"
+            )
+        return dataclasses.replace(self, **{n: False for n in names})
+
+    def only(self, *names: str) -> "HfOxWeakReset":
+        """A copy with exactly the named imperfections on and every other one off."""
+        return self.without(*IMPERFECTIONS).with_(*names)
+
+    def with_(self, *names: str) -> "HfOxWeakReset":
+        """A copy with the named imperfections switched on."""
+        unknown = [n for n in names if n not in IMPERFECTIONS]
+        if unknown:
+            raise ValueError(
+                f"with_: unknown imperfection(s) {', '.join(map(repr, unknown))}; "
+                f"valid names are {', '.join(IMPERFECTIONS)}"
+            )
+        return dataclasses.replace(self, **{n: True for n in names})
+
+    @property
+    def imperfections(self) -> tuple[str, ...]:
+        """The imperfections that are on, in the order of IMPERFECTIONS."""
+        return tuple(n for n in IMPERFECTIONS if getattr(self, n))
+
+    def pink_coefficients(self) -> list[float]:
+        """b_0 .. b_{order-1} of the fractional-integration filter (float64)."""
+        b = [1.0]
+        for k in range(1, self.pink_order):
+            b.append(b[-1] * (k - self.pink_d) / k)
+        return b
+
+    def to_dict(self) -> dict:
+        """Every field as plain Python values (for checkpoints and run summaries)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "HfOxWeakReset":
+        """Inverse of ``to_dict``."""
+        kinds = {f.name: f.type for f in dataclasses.fields(cls)}
+        values = {}
+        for f in dataclasses.fields(cls):
+            if f.name not in data:
+                continue
+            value = data[f.name]
+            default = getattr(cls(), f.name)
+            if dataclasses.is_dataclass(default):
+                value = type(default)(**value)
+            values[f.name] = value
+        unknown = set(data) - set(kinds)
+        if unknown:
+            raise ValueError(f"from_dict: unknown field(s) {sorted(unknown)}")
+        return cls(**values)

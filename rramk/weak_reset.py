@@ -1,0 +1,277 @@
+"""PyTorch reference of the weak-RESET device update (MODEL.md sections 1 and 2).
+
+This is the specification in code and the oracle of the Triton kernel
+(``rramk.kernels.weak_reset``), which has the same signature and gives the same bits.
+
+State of an array of N synapses (flat; dimension 0 is the side: 0 = BL, 1 = BLb):
+
+    device_state int32   (2, N)   bits 0-30: cumulative RESET pulses t; bit 31: RTN trap state s
+    pink         float32 (2, N)   the pink term w_pink(t) of each device (a function of t alone)
+    updates      int              how many updates the array has received
+
+That is 16 bytes per synapse. The D2D parameters, the pink-noise history and the RTN
+amplitudes are not stored: they are regenerated from Philox counters (``rramk.streams``).
+The pink term is kept because it changes only when its device is pulsed: an update
+regenerates the 15-pulse window of the pulsed device of each synapse only. One update with
+signed pulse counts n (n > 0: n pulses to BL, n < 0: |n| pulses to BLb, 0: none):
+
+    1. each device's trap flips with P = pi_s (1 - lambda**n_side),  pi_0 = p01 / (p01 + p10),
+       pi_1 = p10 / (p01 + p10), lambda = 1 - p01 - p10, tested against the update's own uniform;
+    2. t_side += n_side, and the pulsed device's pink term is recomputed;
+    3. ln R = ln R0 + ((w_mean(t) + w_pink) + w_rtn),  w_rtn = s * v * (v' * A_rtn) with this
+       update's v, v' (so a device that gets no pulse still has its RTN term redrawn);
+    4. W = +1 if ln R_BL >= ln R_BLb else -1 (W = sign(R_BL - R_BLb), a tie reads +1).
+
+Floating-point arithmetic is float32 by default, in a fixed order of IEEE-rounded +, -, *,
+table lookups and integer work (no transcendental function, no fused multiply-add), so every
+backend computes the same bits. Pass ``dtype=torch.float64`` for a float64 evaluation of the
+same model (the random uniforms stay those of ``tl.rand``).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import NamedTuple
+
+import torch
+
+from . import streams
+from .device_config import D2D_PARAMETERS, HfOxWeakReset
+from .philox import MASK32, philox4x32, uniform_from_bits
+
+# Rows of the D2D lookup table: the six parameters and ln R0, derived in float64.
+TABLE_ROWS = ("m1", "t_star", "c1", "m2", "r0", "ln_r0", "a_rtn")
+# P(flip) is tabulated for n < RTN_TABLE_SIZE pulses; beyond, lambda**n < 2**-40 and the
+# last entry (pi_s rounded to float) is the exact float answer.
+RTN_TABLE_SIZE = 8192
+# Both devices of a synapse at once: tensors of state are (2, N), dimension 0 = side.
+SIDES = (streams.SIDE_BL, streams.SIDE_BLB)
+
+
+class ModelConstants(NamedTuple):
+    """Tensors derived once from a config (float64 math, then rounded): the kernels' inputs too."""
+
+    d2d_table: torch.Tensor  # (7, 2**12) or (7, 1): quantiles of each D2D parameter, rows TABLE_ROWS
+    rtn_flip: torch.Tensor  # (2, RTN_TABLE_SIZE): P(flip after n pulses) from state 0 and from state 1
+    pink_taps: torch.Tensor  # (positions, 4): tap of each window position for each block shift
+    pink_alpha: torch.Tensor  # (): alpha, 0 with pink off
+
+
+def pink_blocks(order: int) -> int:
+    """Philox blocks of 4 uniforms that can hold a window of ``order`` consecutive pulses."""
+    return (order + 2) // streams.PINK_BLOCK + 1
+
+
+def _d2d_table(config: HfOxWeakReset) -> torch.Tensor:
+    if config.d2d:
+        rows = {name: getattr(config, name).quantile_table(streams.D2D_TABLE_SIZE) for name in D2D_PARAMETERS}
+    else:  # one entry: every device takes the published mean after truncation
+        rows = {name: torch.tensor([getattr(config, name).mean_truncated], dtype=torch.float64) for name in D2D_PARAMETERS}
+    rows["ln_r0"] = torch.log(rows["r0"])
+    return torch.stack([rows[name] for name in TABLE_ROWS])
+
+
+def _rtn_flip_table(config: HfOxWeakReset) -> torch.Tensor:
+    total = config.rtn_p01 + config.rtn_p10
+    pi = torch.tensor([[config.rtn_p01 / total], [config.rtn_p10 / total]], dtype=torch.float64)
+    n = torch.arange(RTN_TABLE_SIZE, dtype=torch.float64)
+    return pi * -torch.expm1(n * math.log1p(-total))
+
+
+def _pink_taps(config: HfOxWeakReset) -> torch.Tensor:
+    """taps[p, shift] = b_k for the pulse at window position p, k = order - 1 + shift - p (0 outside)."""
+    b = config.pink_coefficients()
+    order = config.pink_order
+    positions = pink_blocks(order) * streams.PINK_BLOCK
+    taps = torch.zeros(positions, streams.PINK_BLOCK, dtype=torch.float64)
+    for shift in range(streams.PINK_BLOCK):
+        for p in range(positions):
+            k = order - 1 + shift - p
+            if 0 <= k < order:
+                taps[p, shift] = b[k]
+    return taps
+
+
+@functools.lru_cache(maxsize=64)
+def model_constants(config: HfOxWeakReset, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32):
+    """The ModelConstants of ``config`` on ``device`` in ``dtype`` (cached)."""
+    constants = ModelConstants(
+        d2d_table=_d2d_table(config),
+        rtn_flip=_rtn_flip_table(config),
+        pink_taps=_pink_taps(config),
+        pink_alpha=torch.tensor(config.pink_alpha if config.pink else 0.0, dtype=torch.float64),
+    )
+    return ModelConstants(*(c.to(device=device, dtype=dtype) for c in constants))
+
+
+def synapse_index(first, count: int, device) -> torch.Tensor:
+    """Flat indices first .. first + count - 1 (the Philox counter c0) as int64."""
+    return torch.arange(count, dtype=torch.int64, device=device) + first
+
+
+def side_index(device) -> torch.Tensor:
+    """(2, 1) tensor [[BL], [BLb]]: broadcast against (N,) to address both devices of each synapse."""
+    return torch.tensor(SIDES, dtype=torch.int64, device=device).unsqueeze(1)
+
+
+def d2d_parameters(config: HfOxWeakReset, constants: ModelConstants, seed, index: torch.Tensor, side):
+    """Parameters {name: tensor} of devices (index, side) (broadcast), names TABLE_ROWS.
+
+    Each parameter is the quantile its bits of the D2D Philox call pick (``rramk.streams``);
+    with saturation off, m2 is m1.
+    """
+    table = constants.d2d_table
+    words = philox4x32(seed, index, 2 * streams.STREAM_D2D + side, 0, 0)
+    params = {}
+    for row, name in enumerate(TABLE_ROWS):
+        word, shift = streams.D2D_PARAMETER_BITS["r0" if name == "ln_r0" else name]
+        quantile = (words[word] >> shift) & (table.shape[1] - 1)
+        params[name] = table[row][quantile]
+    if not config.saturation:
+        params["m2"] = params["m1"]
+    return params
+
+
+def mean_log_resistance(t: torch.Tensor, m1, t_star, c1, m2) -> torch.Tensor:
+    """w_mean(t): two slopes in the log domain, continuous at t_star (MODEL.md 1.1)."""
+    t = t.to(m1.dtype)
+    return torch.where(t < t_star, m1 * t + c1, m2 * t + (t_star * (m1 - m2) + c1))
+
+
+def pink_term(config: HfOxWeakReset, constants: ModelConstants, seed, index: torch.Tensor, side,
+              t: torch.Tensor) -> torch.Tensor:
+    """w_pink(t) = alpha * sum_{k=0}^{order-1} b_k u_{t-k}, u_j = 0 for j <= 0 (MODEL.md 1.3).
+
+    u_j (j >= 1) is word (j-1) % 4 of the pink-stream Philox block (j-1) // 4. The window
+    [t-order+1, t] lies in the blocks first .. first + pink_blocks - 1, first = floor((t-order)/4);
+    at position p of their words sits the pulse of age k = order - 1 + shift - p, with
+    shift = (t - order) mod 4, so its tap comes from a (positions, 4) table. The sum runs over
+    the positions in order, oldest pulse first; positions outside the window, or with j <= 0,
+    add an exact zero, which keeps the order of the float additions fixed.
+    """
+    dtype = constants.pink_taps.dtype
+    if not config.pink:
+        return torch.zeros(t.shape, dtype=dtype, device=t.device)
+    oldest = t.to(torch.int64) - config.pink_order  # the window starts at pulse oldest + 1
+    first_block = torch.div(oldest, streams.PINK_BLOCK, rounding_mode="floor")
+    shift = oldest - first_block * streams.PINK_BLOCK
+    acc = torch.zeros(t.shape, dtype=dtype, device=t.device)
+    for block_offset in range(pink_blocks(config.pink_order)):
+        block = first_block + block_offset
+        counter = block.clamp(min=0)
+        words = philox4x32(seed, index, 2 * streams.STREAM_PINK + side, counter & MASK32, counter >> 32)
+        for lane in range(streams.PINK_BLOCK):
+            taps = constants.pink_taps[block_offset * streams.PINK_BLOCK + lane]  # (4,): one per shift
+            tap = torch.where(shift == 0, taps[0], torch.where(shift == 1, taps[1],
+                              torch.where(shift == 2, taps[2], taps[3])))
+            u = torch.where(block >= 0, uniform_from_bits(words[lane], dtype), 0.0)  # u_j = 0 for j <= 0
+            acc = acc + tap * u
+    return constants.pink_alpha * acc
+
+
+def rtn_uniforms(seed, index: torch.Tensor, side, update, dtype=torch.float32):
+    """(u_flip, v, v') of update ``update`` (0-based) for the devices (index, side)."""
+    update = torch.as_tensor(update, dtype=torch.int64, device=index.device)
+    words = philox4x32(seed, index, 2 * streams.STREAM_RTN + side, update & MASK32, update >> 32)
+    return tuple(uniform_from_bits(words[i], dtype) for i in range(3))
+
+
+def rtn_flip_probability(constants: ModelConstants, state: torch.Tensor, pulses: torch.Tensor) -> torch.Tensor:
+    """P(the trap has flipped after ``pulses`` steps from ``state``) = pi_s (1 - lambda**n) (MODEL.md 1.4)."""
+    n = pulses.to(torch.int64).clamp(max=RTN_TABLE_SIZE - 1)
+    return constants.rtn_flip[state.to(torch.int64), n]
+
+
+def rtn_term(state: torch.Tensor, v: torch.Tensor, v_prime: torch.Tensor, a_rtn: torch.Tensor) -> torch.Tensor:
+    """w_rtn = s * v * (v' * A_rtn): in state 1 a fresh random amplitude below A_rtn."""
+    return torch.where(state == 1, v * (v_prime * a_rtn), 0.0)
+
+
+RTN_BIT = 31
+PULSES_MASK = (1 << RTN_BIT) - 1
+
+
+def pack_device_state(pulses_done: torch.Tensor, rtn_state: torch.Tensor) -> torch.Tensor:
+    """int32 words holding t in bits 0-30 and the RTN state in bit 31."""
+    packed = pulses_done.to(torch.int64) | (rtn_state.to(torch.int64) << RTN_BIT)
+    return torch.where(packed >= 2**31, packed - 2**32, packed).to(torch.int32)
+
+
+def unpack_device_state(device_state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(t int32, s uint8) from packed device-state words."""
+    return device_state & PULSES_MASK, ((device_state >> RTN_BIT) & 1).to(torch.uint8)
+
+
+def log_resistance(params, t: torch.Tensor, w_pink: torch.Tensor, w_rtn: torch.Tensor) -> torch.Tensor:
+    """ln R = ln R0 + ((w_mean(t) + w_pink) + w_rtn)."""
+    w_mean = mean_log_resistance(t, params["m1"], params["t_star"], params["c1"], params["m2"])
+    return params["ln_r0"] + ((w_mean + w_pink) + w_rtn)
+
+
+def read_weights(log_r: torch.Tensor) -> torch.Tensor:
+    """W = +1 where ln R_BL >= ln R_BLb else -1, int8 (sign(R_BL - R_BLb), a tie reads +1)."""
+    return torch.where(log_r[streams.SIDE_BL] >= log_r[streams.SIDE_BLB], 1, -1).to(torch.int8)
+
+
+def weak_reset_update(device_state: torch.Tensor, pink: torch.Tensor, pulses: torch.Tensor, *,
+                      config: HfOxWeakReset, seed, update, first=0, dtype=torch.float32,
+                      constants: ModelConstants | None = None):
+    """Apply signed pulse counts to an array of synapse pairs: the reference of the kernel.
+
+    device_state: int32 (2, N) packed (t, s); pink: float (2, N); pulses: integer (N,);
+    update: 0-based index of this update; first: flat index of the first synapse given (to
+    update a slice). Returns the new (device_state, pink), the weights int8 (N,) and ln R
+    (2, N). The inputs are not modified.
+    """
+    if constants is None:
+        constants = model_constants(config, pulses.device, dtype)
+    dtype = constants.pink_taps.dtype
+    n = pulses.to(torch.int32)
+    index = synapse_index(first, n.shape[0], n.device)
+    pulses_per_side = (n.clamp(min=0), (-n).clamp(min=0))
+    t_before, rtn_state = unpack_device_state(device_state)
+    t = (t_before[0] + pulses_per_side[0], t_before[1] + pulses_per_side[1])
+    # One pink window per synapse: that of the device the update pulses (BL if n >= 0).
+    pulsed_side = (n < 0).to(torch.int64)
+    fresh_pink = pink_term(config, constants, seed, index, pulsed_side, torch.where(n < 0, t[1], t[0]))
+    new_state, new_pink, log_r = [], [], []
+    for side in SIDES:
+        params = d2d_parameters(config, constants, seed, index, side)
+        state = rtn_state[side]
+        w_rtn = torch.zeros(index.shape, dtype=dtype, device=n.device)
+        if config.rtn:
+            u_flip, v, v_prime = rtn_uniforms(seed, index, side, update, dtype)
+            flips = u_flip < rtn_flip_probability(constants, state, pulses_per_side[side])
+            state = state ^ flips.to(state.dtype)
+            w_rtn = rtn_term(state, v, v_prime, params["a_rtn"])
+        w_pink = torch.where(pulses_per_side[side] > 0, fresh_pink, pink[side])
+        new_state.append(pack_device_state(t[side], state))
+        new_pink.append(w_pink)
+        log_r.append(log_resistance(params, t[side], w_pink, w_rtn))
+    log_r = torch.stack(log_r)
+    return torch.stack(new_state), torch.stack(new_pink), read_weights(log_r), log_r
+
+
+def read_log_resistance(device_state: torch.Tensor, pink: torch.Tensor, *, config: HfOxWeakReset, seed,
+                        updates, first=0, dtype=torch.float32, constants: ModelConstants | None = None):
+    """ln R (2, N) of the array as its last update left it (``updates`` = updates so far).
+
+    The RTN amplitude is that of the last update. Before any update every trap is in state 0,
+    so w_rtn = 0 whatever the draw.
+    """
+    if constants is None:
+        constants = model_constants(config, device_state.device, dtype)
+    dtype = constants.pink_taps.dtype
+    index = synapse_index(first, device_state.shape[1], device_state.device)
+    t, rtn_state = unpack_device_state(device_state)
+    last_update = (torch.as_tensor(updates, dtype=torch.int64, device=index.device) - 1).clamp(min=0)
+    log_r = []
+    for side in SIDES:
+        params = d2d_parameters(config, constants, seed, index, side)
+        w_rtn = torch.zeros(index.shape, dtype=dtype, device=index.device)
+        if config.rtn:
+            _, v, v_prime = rtn_uniforms(seed, index, side, last_update, dtype)
+            w_rtn = rtn_term(rtn_state[side], v, v_prime, params["a_rtn"])
+        log_r.append(log_resistance(params, t[side], pink[side].to(dtype), w_rtn))
+    return torch.stack(log_r)

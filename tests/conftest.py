@@ -1,0 +1,35 @@
+"""Shared fixtures: the seed, the `gpu` marker, and Triton's interpreter on machines without CUDA.
+
+The same test files run on a CPU (Triton kernels under TRITON_INTERPRET=1, small shapes) and
+on a GPU (compiled kernels, CUDA tensors).
+"""
+
+import os
+
+import pytest
+import torch
+
+HAS_CUDA = torch.cuda.is_available()
+if not HAS_CUDA:
+    # Must be set before any @triton.jit function is defined, i.e. before rramk.kernels imports.
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+def pytest_collection_modifyitems(config, items):
+    skip_gpu = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if "gpu" in item.keywords and not HAS_CUDA:
+            item.add_marker(skip_gpu)
+
+
+@pytest.fixture
+def seed() -> int:
+    return 20211001
+
+
+@pytest.fixture
+def device() -> torch.device:
+    """Where kernel tests run: CUDA when present, else the CPU (Triton interpreter)."""
+    return torch.device("cuda" if HAS_CUDA else "cpu")
