@@ -1,0 +1,72 @@
+"""Binarization by sign with the straight-through estimator (STE), written once.
+
+The forward pass binarizes, with a tie read as +1 (the same convention as the 2T2R synapse,
+``W = sign(R_BL - R_BLb)``, MODEL.md section 2)::
+
+    q(x) = +1   if x >= 0
+           -1   otherwise
+
+``q`` has zero derivative almost everywhere, so training uses the derivative of the hard tanh,
+``htanh(x) = clamp(x, -1, 1)``, in its place (Courbariaux, Hubara et al. 2016)::
+
+    dL/dx := dL/dq * 1{|x| <= 1}
+
+The boundary ``|x| = 1`` passes the gradient. Applied to activations this is "hard tanh then
+sign" (MODEL.md section 5); applied to the latent weights of the ideal BNN it stops the
+gradient of a weight that left [-1, 1] (the optimizer clips them back after each step).
+
+Binary layers take the binarization as a collaborator (a callable ``Tensor -> Tensor``,
+by default :func:`sign_ste`), as larq's ``input_quantizer``/``kernel_quantizer`` do, so that no
+layer copies this code. :class:`SignSTE` is the same function as an ``nn.Module``, the sign
+activation of the networks in ``rramk.models``.
+
+NaN reads -1 (``NaN >= 0`` is false), and its pseudo-gradient is 0 (``|NaN| <= 1`` is false).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["SignSTE", "sign_ste"]
+
+
+class _SignSTEFunction(torch.autograd.Function):
+    """q(x) = +1 if x >= 0 else -1; pseudo-gradient dL/dx = dL/dq * 1{|x| <= 1}."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:
+        # One byte per element kept for the backward pass instead of the whole input.
+        ctx.save_for_backward(x.abs() <= 1)
+        one = torch.ones((), dtype=x.dtype, device=x.device)
+        return torch.where(x >= 0, one, -one)
+
+    @staticmethod
+    def backward(ctx, grad_output: Tensor) -> Tensor:
+        (inside,) = ctx.saved_tensors
+        # where(), not a product with the mask: a blocked inf or NaN gradient must not leak.
+        return torch.where(inside, grad_output, torch.zeros((), dtype=grad_output.dtype,
+                                                            device=grad_output.device))
+
+
+def sign_ste(x: Tensor) -> Tensor:
+    """Binarize ``x`` by sign, with the hard-tanh straight-through gradient.
+
+    Forward: ``q(x) = +1 if x >= 0 else -1`` (a tie reads +1), same dtype and shape as ``x``.
+
+    Backward: ``dL/dx = dL/dq * 1{|x| <= 1}`` (the derivative of ``clamp(x, -1, 1)``; the
+    boundary ``|x| = 1`` passes).
+    """
+    if not torch.is_floating_point(x):
+        raise TypeError(f"x: expected a floating-point tensor, got dtype {x.dtype}")
+    return _SignSTEFunction.apply(x)
+
+
+class SignSTE(nn.Module):
+    """The sign activation ``q(x)`` of :func:`sign_ste` as a module (hard tanh then sign).
+
+    A module, not a bare function, so that a network prints it and a forward hook can watch it.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        return sign_ste(x)

@@ -1,0 +1,166 @@
+"""DeviceArray: input checks, determinism, checkpoints, and the agreement of its backends."""
+
+import io
+
+import pytest
+import torch
+
+from rramk import DeviceArray, HfOxWeakReset, weak_reset
+
+
+def _irregular_pulses(shape, updates: int, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for i in range(updates):
+        n = torch.randint(-14, 15, shape, generator=g, dtype=torch.int32)
+        n[torch.rand(shape, generator=g) < 0.2] = 0
+        if i == 3:
+            n.view(-1)[:5] = torch.tensor([300, -1000, 2**15, 1, -1], dtype=torch.int32)  # beyond the optimizer's 14
+        out.append(n)
+    return out
+
+
+def _snapshot(array: DeviceArray):
+    return (torch.stack(array.pulse_counts()), torch.stack(array.rtn_states()), torch.stack(array.pink_terms()),
+            array.weights(), array.log_resistance())
+
+
+def _assert_same(a, b):
+    for name, x, y in zip(("pulses", "rtn", "pink", "weights", "log_r"), a, b):
+        assert torch.equal(x, y), f"{name} differs at {(x != y).nonzero()[:3].tolist()}"
+
+
+@pytest.mark.parametrize(
+    "bad,error,match",
+    [
+        (torch.zeros(3, 4), ValueError, "signed integer tensor.*float32"),
+        (torch.zeros(3, 4, dtype=torch.bool), ValueError, "torch.bool"),
+        (torch.zeros(4, 3, dtype=torch.int32), ValueError, r"expected shape \(3, 4\)"),
+        (torch.zeros(12, dtype=torch.int32), ValueError, r"expected shape \(3, 4\)"),
+        (torch.zeros(3, 4, dtype=torch.int32, device="meta"), ValueError, "expected a tensor on cpu"),
+        ([[1, 2, 3, 4]] * 3, TypeError, "integer torch.Tensor"),
+    ],
+    ids=["float", "bool", "transposed", "flat", "other-device", "list"],
+)
+def test_apply_pulses_refuses_bad_input(bad, error, match):
+    array = DeviceArray((3, 4), backend="reference")
+    with pytest.raises(error, match=match):
+        array.apply_pulses(bad)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(shape=(0, 3)), "shape"),
+        (dict(shape=(3,), seed=-1), "seed"),
+        (dict(shape=(3,), backend="cuda"), "backend: expected one of"),
+        (dict(shape=(3,), config="HfOx"), "config"),
+        (dict(shape=(3,), dtype=torch.float16), "dtype"),
+        (dict(shape=(3,), backend="compiled", dtype=torch.float64), "dtype"),
+    ],
+    ids=["empty-shape", "negative-seed", "backend", "config", "dtype", "compiled-float64"],
+)
+def test_constructor_refuses_bad_arguments(kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        DeviceArray(**kwargs)
+
+
+def test_same_seed_same_bits_other_seed_other_bits():
+    shape = (17, 9)
+    arrays = [DeviceArray(shape, seed=s, backend="reference") for s in (5, 5, 6)]
+    for n in _irregular_pulses(shape, 6):
+        for a in arrays:
+            a.apply_pulses(n)
+    _assert_same(_snapshot(arrays[0]), _snapshot(arrays[1]))
+    assert not torch.equal(arrays[0].log_resistance(), arrays[2].log_resistance())
+    assert not torch.equal(arrays[0].weights(), arrays[2].weights())
+
+
+def test_fresh_array_reads_random_weights_from_r0_and_c1():
+    array = DeviceArray((5000,), seed=1, backend="reference")
+    p = array.d2d_parameters()
+    ln_r = p["ln_r0"] + p["c1"]
+    expected = torch.where(ln_r[0] >= ln_r[1], 1.0, -1.0)
+    assert torch.equal(array.weights(), expected)
+    assert 0.45 < (expected > 0).float().mean().item() < 0.55
+
+
+def test_weights_are_the_sign_of_the_resistance_difference():
+    array = DeviceArray((50, 40), seed=2, backend="reference")
+    for n in _irregular_pulses((50, 40), 5):
+        array.apply_pulses(n)
+    r_bl, r_blb = array.resistance()
+    assert torch.equal(array.weights(), torch.where(r_bl >= r_blb, 1.0, -1.0))
+    assert set(array.weights().unique().tolist()) == {-1.0, 1.0}
+
+
+def test_cached_pink_equals_the_regenerated_pink():
+    shape = (300,)
+    array = DeviceArray(shape, seed=3, backend="reference")
+    for n in _irregular_pulses(shape, 8):
+        array.apply_pulses(n)
+    t = torch.stack(array.pulse_counts())
+    constants = weak_reset.model_constants(array.config)
+    index = torch.arange(300)
+    regenerated = weak_reset.pink_term(array.config, constants, array.seed, index, weak_reset.side_index("cpu"), t)
+    assert torch.equal(torch.stack(array.pink_terms()), regenerated)
+
+
+def test_state_dict_round_trip_continues_bit_for_bit(tmp_path):
+    shape = (31, 7)
+    pulses = _irregular_pulses(shape, 10, seed=4)
+    unbroken = DeviceArray(shape, seed=8, backend="reference")
+    for n in pulses[:5]:
+        unbroken.apply_pulses(n)
+    buffer = io.BytesIO()
+    torch.save(unbroken.state_dict(), buffer)
+    for n in pulses[5:]:
+        unbroken.apply_pulses(n)
+    buffer.seek(0)
+    restored = DeviceArray.from_state_dict(torch.load(buffer), backend="reference")
+    assert restored.updates == 5
+    for n in pulses[5:]:
+        restored.apply_pulses(n)
+    _assert_same(_snapshot(unbroken), _snapshot(restored))
+    assert unbroken.state_bytes_per_synapse == 16
+
+
+def test_load_state_dict_refuses_another_array():
+    array = DeviceArray((4, 4), seed=1, backend="reference")
+    state = array.state_dict()
+    with pytest.raises(ValueError, match="seed"):
+        DeviceArray((4, 4), seed=2, backend="reference").load_state_dict(state)
+    with pytest.raises(ValueError, match="shape"):
+        DeviceArray((16,), seed=1, backend="reference").load_state_dict(state)
+    with pytest.raises(ValueError, match="differs in d2d"):
+        DeviceArray((4, 4), HfOxWeakReset().without("d2d"), seed=1, backend="reference").load_state_dict(state)
+    with pytest.raises(ValueError, match="format"):
+        array.load_state_dict({"shape": [4, 4]})
+
+
+def test_float64_reference_agrees_with_float32():
+    shape = (200,)
+    a32 = DeviceArray(shape, seed=6, backend="reference")
+    a64 = DeviceArray(shape, seed=6, backend="reference", dtype=torch.float64)
+    for n in _irregular_pulses(shape, 6):
+        a32.apply_pulses(n)
+        a64.apply_pulses(n)
+    assert torch.equal(torch.stack(a32.pulse_counts()), torch.stack(a64.pulse_counts()))
+    assert torch.equal(torch.stack(a32.rtn_states()), torch.stack(a64.rtn_states()))
+    assert torch.allclose(a32.log_resistance().double(), a64.log_resistance(), atol=5e-6, rtol=0)
+
+
+@pytest.mark.slow
+def test_compiled_backend_gives_the_reference_bits(monkeypatch):
+    """torch.compile of the reference (the fast CPU path), in chunks, over an odd shape."""
+    from rramk import device_array
+
+    monkeypatch.setattr(device_array, "COMPILE_CHUNK", 1000)  # several chunks, one ragged
+    shape = (37, 129)
+    reference = DeviceArray(shape, seed=12, backend="reference")
+    compiled = DeviceArray(shape, seed=12, backend="compiled")
+    _assert_same(_snapshot(reference), _snapshot(compiled))
+    for n in _irregular_pulses(shape, 6, seed=9):
+        reference.apply_pulses(n)
+        compiled.apply_pulses(n)
+        _assert_same(_snapshot(reference), _snapshot(compiled))
