@@ -55,6 +55,16 @@ class _Truncated:
     def icdf(self, p) -> torch.Tensor:
         raise NotImplementedError
 
+    def untruncated_pdf(self, x) -> torch.Tensor:
+        raise NotImplementedError
+
+    def pdf(self, x) -> torch.Tensor:
+        """Density of the truncated distribution (float64): f(x) / (F(high) - F(low)) on [low, high]."""
+        x = _as_float64(x)
+        mass = self.cdf(self.high) - self.cdf(self.low)
+        inside = (x >= self.low) & (x <= self.high)
+        return torch.where(inside, self.untruncated_pdf(x) / mass, 0.0)
+
     def quantile_table(self, size: int) -> torch.Tensor:
         """The ``size`` mid-point quantiles of the truncated distribution (float64, ascending)."""
         lo, hi = self.cdf(self.low), self.cdf(self.high)
@@ -89,6 +99,10 @@ class TruncatedExponential(_Truncated):
     def icdf(self, p) -> torch.Tensor:
         return self.loc - self.scale * torch.log1p(-_as_float64(p))
 
+    def untruncated_pdf(self, x) -> torch.Tensor:
+        z = (_as_float64(x) - self.loc) / self.scale
+        return torch.where(z >= 0, torch.exp(-z.clamp(min=0)) / self.scale, 0.0)
+
 
 @dataclass(frozen=True)
 class TruncatedLognormal(_Truncated):
@@ -115,6 +129,12 @@ class TruncatedLognormal(_Truncated):
     def icdf(self, p) -> torch.Tensor:
         return self.loc + self.scale * torch.exp(self.s * _normal_icdf(_as_float64(p)))
 
+    def untruncated_pdf(self, x) -> torch.Tensor:
+        shifted = ((_as_float64(x) - self.loc) / self.scale).clamp(min=1e-300)
+        z = torch.log(shifted) / self.s
+        density = torch.exp(-0.5 * z * z) / (math.sqrt(2 * math.pi) * self.s * shifted * self.scale)
+        return torch.where(_as_float64(x) > self.loc, density, 0.0)
+
 
 @dataclass(frozen=True)
 class TruncatedNormal(_Truncated):
@@ -137,6 +157,10 @@ class TruncatedNormal(_Truncated):
     def icdf(self, p) -> torch.Tensor:
         return self.loc + self.scale * _normal_icdf(_as_float64(p))
 
+    def untruncated_pdf(self, x) -> torch.Tensor:
+        z = (_as_float64(x) - self.loc) / self.scale
+        return torch.exp(-0.5 * z * z) / (math.sqrt(2 * math.pi) * self.scale)
+
 
 @dataclass(frozen=True)
 class Uniform(_Truncated):
@@ -151,6 +175,9 @@ class Uniform(_Truncated):
 
     def icdf(self, p) -> torch.Tensor:
         return self.low + _as_float64(p) * (self.high - self.low)
+
+    def untruncated_pdf(self, x) -> torch.Tensor:
+        return torch.full_like(_as_float64(x), 1.0 / (self.high - self.low))
 
 
 TruncatedDistribution = TruncatedExponential | TruncatedLognormal | TruncatedNormal | Uniform

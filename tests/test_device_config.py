@@ -104,3 +104,25 @@ def test_dict_round_trip():
     assert HfOxWeakReset.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ValueError, match="unknown field"):
         HfOxWeakReset.from_dict({"colour": 1})
+
+
+@pytest.mark.parametrize("name", ["m1", "t_star", "c1", "m2", "r0", "a_rtn"])
+def test_truncated_pdf_matches_scipy_and_integrates_to_one(name):
+    import torch
+
+    cfg = HfOxWeakReset()
+    dist = getattr(cfg, name)
+    x = torch.linspace(dist.low, dist.high, 20001, dtype=torch.float64)
+    density = dist.pdf(x)
+    assert torch.trapezoid(density, x).item() == pytest.approx(1.0, abs=2e-3)
+    if name == "t_star":
+        base = stats.lognorm(s=dist.s, loc=dist.loc, scale=dist.scale)
+    elif name in ("m1", "m2"):
+        base = stats.expon(loc=dist.loc, scale=dist.scale)
+    elif name in ("c1", "r0"):
+        base = stats.norm(loc=dist.loc, scale=dist.scale)
+    else:
+        base = stats.uniform(loc=dist.low, scale=dist.high - dist.low)
+    mass = base.cdf(dist.high) - base.cdf(dist.low)
+    inner = x[1:-1].numpy()
+    assert density[1:-1].numpy() == pytest.approx(base.pdf(inner) / mass, rel=1e-9, abs=1e-12)
