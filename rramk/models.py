@@ -1,0 +1,116 @@
+"""The two binarized networks of the published study (MODEL.md section 5).
+
+Both are ``nn.Sequential`` with named layers. Their binary weights (``rramk.nn.binary_parameters``)
+are exactly the weights of their ``BinaryLinear``/``BinaryConv2d`` layers (no biases); every
+other parameter is a batch-norm scale or shift. ``q`` below is the sign with the hard-tanh STE
+(``rramk.binarize.sign_ste``); batch norm uses PyTorch's defaults (eps 1e-5, momentum 0.1).
+
+MNIST, 784-3000-10::
+
+    x (N, 784) or (N, 1, 28, 28), pixels, not binarized
+    -> flatten -> fc1 = BinaryLinear(784, hidden, binarize_input=False) -> bn1 -> q
+    -> fc2 = BinaryLinear(hidden, 10) -> bn2 -> logits (N, 10)
+
+CIFAR-10, VGG-style (Courbariaux, Hubara et al. 2016, widths of the published study)::
+
+    x (N, 3, 32, 32), image, not binarized
+    conv block k = 1..6:  conv_k (3x3, padding 1) -> [pool_k: max-pool 2, for k = 2, 4, 6]
+                          -> bn_k -> q
+    -> flatten (C6 * 4 * 4) -> fc7 -> bn7 -> q -> fc8 -> bn8 -> q -> fc9 -> bn9 -> logits (N, 10)
+
+with conv widths ``C = (384, 384, 768, 768, 1536, 512)`` and fully connected widths
+8192-1024-1024-10 at ``width=1``. Max-pooling comes before batch norm and sign, as in the
+usual BNN VGG: it pools the integer pre-activations (pooling signs would mostly return +1).
+Only the first convolution sees real inputs; every other binary layer
+receives +-1 from the sign before it.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections import OrderedDict
+
+from torch import nn
+
+from .binarize import SignSTE
+from .nn import BinaryConv2d, BinaryLinear, binary_parameters
+
+__all__ = ["CIFAR10_CONV_WIDTHS", "CIFAR10_FC_WIDTHS", "cifar10_vgg", "count_synapses", "mnist_mlp"]
+
+MNIST_PIXELS = 28 * 28
+MNIST_CLASSES = 10
+
+CIFAR10_CONV_WIDTHS = (384, 384, 768, 768, 1536, 512)  # channels of conv1..conv6 at width=1
+CIFAR10_POOL_AFTER = (2, 4, 6)  # max-pool 2 after these convolutions: 32 -> 16 -> 8 -> 4
+CIFAR10_FC_WIDTHS = (1024, 1024)  # hidden fully connected layers at width=1
+CIFAR10_CHANNELS, CIFAR10_SIZE, CIFAR10_CLASSES = 3, 32, 10
+
+
+def count_synapses(model: nn.Module) -> int:
+    """Number of binary weights of ``model``, i.e. of 2T2R synapses (two devices each)."""
+    return sum(p.numel() for p in binary_parameters(model))
+
+
+def mnist_mlp(hidden: int = 3000) -> nn.Sequential:
+    """The MNIST BNN 784-``hidden``-10, batch norm after each layer (MODEL.md section 5).
+
+    ``fc1`` takes the pixels as they are (``binarize_input=False``); ``fc2`` takes the signs of
+    the ``hidden`` batch-normalized pre-activations. Binary weights:
+    ``784 * hidden + hidden * 10`` (2 382 000 for the published ``hidden=3000``).
+    """
+    if isinstance(hidden, bool) or not isinstance(hidden, numbers.Integral) or hidden < 1:
+        raise ValueError(f"hidden: expected a positive int, got {hidden!r}")
+    hidden = int(hidden)
+    return nn.Sequential(OrderedDict([
+        ("flatten", nn.Flatten()),
+        ("fc1", BinaryLinear(MNIST_PIXELS, hidden, binarize_input=False)),
+        ("bn1", nn.BatchNorm1d(hidden)),
+        ("sign1", SignSTE()),
+        ("fc2", BinaryLinear(hidden, MNIST_CLASSES)),
+        ("bn2", nn.BatchNorm1d(MNIST_CLASSES)),
+    ]))
+
+
+def _scaled(channels: int, width: float) -> int:
+    """``round(width * channels)``, at least 1."""
+    return max(1, round(width * channels))
+
+
+def cifar10_vgg(width: float = 1.0) -> nn.Sequential:
+    """The CIFAR-10 VGG-style BNN of the published study, its layer widths scaled by ``width``.
+
+    Convolution ``k`` has ``max(1, round(width * C_k))`` output channels, ``C = (384, 384, 768,
+    768, 1536, 512)``; both hidden fully connected layers have ``max(1, round(width * 1024))``
+    units (scaled too, so that a small ``width`` gives a small network); the flattened feature
+    has ``conv6_channels * 4 * 4`` entries (8192 at ``width=1``); the output has 10 classes.
+    Inputs are ``(N, 3, 32, 32)`` images. See the module docstring for the layer order.
+    """
+    if isinstance(width, bool) or not isinstance(width, numbers.Real) or not (
+            math.isfinite(width) and width > 0):
+        raise ValueError(f"width: expected a positive finite number, got {width!r}")
+    conv_widths = [_scaled(c, width) for c in CIFAR10_CONV_WIDTHS]
+    fc_widths = [_scaled(c, width) for c in CIFAR10_FC_WIDTHS]
+
+    layers: list[tuple[str, nn.Module]] = []
+    in_channels, size = CIFAR10_CHANNELS, CIFAR10_SIZE
+    for k, out_channels in enumerate(conv_widths, start=1):
+        layers.append((f"conv{k}", BinaryConv2d(in_channels, out_channels, kernel_size=3, padding=1,
+                                                binarize_input=k > 1)))
+        if k in CIFAR10_POOL_AFTER:
+            layers.append((f"pool{k}", nn.MaxPool2d(2)))
+            size //= 2
+        layers.append((f"bn{k}", nn.BatchNorm2d(out_channels)))
+        layers.append((f"sign{k}", SignSTE()))
+        in_channels = out_channels
+
+    layers.append(("flatten", nn.Flatten()))
+    in_features = in_channels * size * size
+    last = len(conv_widths) + len(fc_widths) + 1
+    for k, out_features in enumerate(fc_widths + [CIFAR10_CLASSES], start=len(conv_widths) + 1):
+        layers.append((f"fc{k}", BinaryLinear(in_features, out_features)))
+        layers.append((f"bn{k}", nn.BatchNorm1d(out_features)))
+        if k < last:
+            layers.append((f"sign{k}", SignSTE()))
+        in_features = out_features
+    return nn.Sequential(OrderedDict(layers))

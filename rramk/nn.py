@@ -1,0 +1,215 @@
+"""Binary layers: ``BinaryLinear`` and ``BinaryConv2d``, and how an optimizer finds their weights.
+
+A binary layer computes, with ``q`` the binarization of ``rramk.binarize`` (sign, hard-tanh STE)::
+
+    BinaryLinear:  y = q(x) @ q(W)^T (+ b)
+    BinaryConv2d:  y = conv2d(q(x), q(W), stride, zero padding) (+ b)
+
+``W`` is an ordinary ``nn.Parameter`` of the usual shape (``(out, in)``, ``(out, in, kh, kw)``).
+Its value depends on the training mode:
+
+* ideal BNN: ``W`` is a real-valued *latent* weight trained by Adam through the STE and clipped
+  back to [-1, 1] after each step (:func:`clip_latent_weights_`); the forward pass sees ``q(W)``;
+* device mode: the optimizer writes into ``W`` the +1/-1 weights read from the simulated RRAM
+  synapses (``rramk.DeviceArray.weights()``); ``q(+-1) = +-1``, so the same forward serves, and
+  the STE gradient at ``|W| = 1`` passes, which is what the device update uses.
+
+The input layer of a network sees real pixels: ``binarize_input=False`` gives
+``y = x @ q(W)^T`` there.
+
+Routing parameters (the one convention the optimizer relies on)
+---------------------------------------------------------------
+Every binary layer marks its weight with the attribute ``weight.binary = True``;
+:func:`is_binary` reads the mark and :func:`binary_parameters` lists the marked parameters of a
+module. Everything else (biases, batch-norm scale and shift) is a plain float parameter. The
+layers keep the mark through ``copy.deepcopy``, pickling, ``.to(...)`` (also under
+``torch.__future__.set_swap_module_params_on_conversion(True)`` and on the meta device) and
+``load_state_dict(..., assign=True)``, which all create new ``Parameter`` objects, and plain
+tensor attributes do not survive those.
+
+Fast path
+---------
+:func:`binary_linear` and :func:`binary_conv2d` are where the products of two +-1 operands
+happen; they call ``F.linear`` / ``F.conv2d`` now, and are the hook for an XNOR-popcount or
+tensor-core kernel on CUDA.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .binarize import sign_ste
+
+__all__ = [
+    "BinaryConv2d",
+    "BinaryLinear",
+    "binary_conv2d",
+    "binary_linear",
+    "binary_parameters",
+    "clip_latent_weights_",
+    "is_binary",
+    "mark_binary",
+]
+
+Binarizer = Callable[[Tensor], Tensor]
+
+BINARY_MARK = "binary"  # name of the attribute that marks a binary weight parameter
+
+
+def mark_binary(param: nn.Parameter) -> nn.Parameter:
+    """Mark ``param`` as a binary weight (``param.binary = True``) and return it."""
+    setattr(param, BINARY_MARK, True)
+    return param
+
+
+def is_binary(param: Tensor) -> bool:
+    """True for the weight of a binary layer (to be stored in RRAM synapses), else False."""
+    return getattr(param, BINARY_MARK, False) is True
+
+
+def binary_parameters(module: nn.Module) -> list[nn.Parameter]:
+    """The binary weights of ``module`` and its submodules, in ``module.parameters()`` order.
+
+    Every other parameter of ``module`` (biases, batch-norm affine parameters) is a plain float
+    parameter: ``[p for p in module.parameters() if not is_binary(p)]``.
+    """
+    return [p for p in module.parameters() if is_binary(p)]
+
+
+@torch.no_grad()
+def clip_latent_weights_(module: nn.Module) -> None:
+    """Clamp every binary weight of ``module`` to [-1, 1] in place (the ideal BNN, after each step).
+
+    Beyond [-1, 1] the STE gradient of a latent weight is zero and the weight would never come
+    back; clipping keeps it where a gradient can flip its sign. Harmless in device mode (+-1).
+    """
+    for param in binary_parameters(module):
+        param.clamp_(-1.0, 1.0)
+
+
+def binary_linear(x_sign: Tensor, w_sign: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``x_sign @ w_sign^T (+ bias)`` for +-1 operands: the hook for a fast binary kernel.
+
+    ``x_sign``: ``(..., K)`` of +-1; ``w_sign``: ``(M, K)`` of +-1. Every partial sum of +-1
+    products is an integer of magnitude at most K, so float32 accumulation is exact for
+    ``K <= 2**24`` in any order (also under TF32, which represents +-1 exactly). A replacement
+    (XNOR-popcount, int8 or fp8 tensor cores: ``x.w = K - 2 * popcount(x_bits XOR w_bits)``)
+    must therefore return a result *identical* to this float computation, and must keep the
+    autograd behaviour of ``F.linear`` (gradients w.r.t. both operands).
+    """
+    return F.linear(x_sign, w_sign, bias)
+
+
+def binary_conv2d(x_sign: Tensor, w_sign: Tensor, bias: Tensor | None = None,
+                  stride=1, padding=0) -> Tensor:
+    """``conv2d(x_sign, w_sign) (+ bias)`` for +-1 operands: the hook for a fast binary kernel.
+
+    ``x_sign``: ``(N, C, H, W)`` of +-1; ``w_sign``: ``(O, C, kh, kw)`` of +-1. Padding is with
+    zeros, so a padded position contributes 0, neither +1 nor -1: an XNOR-popcount kernel must
+    mask it (or subtract its count), not treat it as a bit. Partial sums are integers of
+    magnitude at most ``C * kh * kw``, so float32 accumulation is exact up to ``2**24`` terms,
+    and a replacement must return a result *identical* to this float computation, with the
+    autograd behaviour of ``F.conv2d``.
+    """
+    return F.conv2d(x_sign, w_sign, bias, stride=stride, padding=padding)
+
+
+class _BinaryWeight:
+    """What ``BinaryLinear`` and ``BinaryConv2d`` share: the binarizer and the weight's mark.
+
+    Mixed in before the torch layer (``class BinaryLinear(_BinaryWeight, nn.Linear)``).
+    """
+
+    binarize_input: bool
+    binarizer: Binarizer
+
+    def _init_binarization(self, binarize_input: bool, binarizer: Binarizer) -> None:
+        if not callable(binarizer):
+            raise TypeError(f"binarizer: expected a callable Tensor -> Tensor, got {binarizer!r}")
+        self.binarize_input = bool(binarize_input)
+        self.binarizer = binarizer
+
+    def binarized_weight(self) -> Tensor:
+        """``q(W)``: +-1, with the STE gradient to the latent weight."""
+        return self.binarizer(self.weight)
+
+    def binarized_input(self, x: Tensor) -> Tensor:
+        """``q(x)``, or ``x`` itself in an input layer (``binarize_input=False``)."""
+        return self.binarizer(x) if self.binarize_input else x
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, binarize_input={self.binarize_input}"
+
+    # -- keeping the mark on the weight through every way torch replaces a Parameter object --
+
+    def _mark_weight(self) -> None:
+        weight = self._parameters.get("weight")
+        if weight is not None:
+            mark_binary(weight)
+
+    def register_parameter(self, name: str, param: nn.Parameter | None) -> None:
+        # Called for `self.weight = Parameter(...)` in __init__ and for load_state_dict(assign=True).
+        super().register_parameter(name, param)
+        if name == "weight":
+            self._mark_weight()
+
+    def _apply(self, fn, recurse=True):
+        # .to()/.cuda()/.double() may build a new Parameter (meta device, swap-tensors mode).
+        module = super()._apply(fn, recurse)
+        self._mark_weight()
+        return module
+
+    def __setstate__(self, state) -> None:
+        # copy.deepcopy and unpickling rebuild the Parameters without their attributes.
+        super().__setstate__(state)
+        self._mark_weight()
+
+
+class BinaryLinear(_BinaryWeight, nn.Linear):
+    """Fully connected layer with binary weights: ``y = q(x) @ q(W)^T (+ b)``.
+
+    ``q`` is ``binarizer`` (default :func:`rramk.binarize.sign_ste`: sign, hard-tanh STE); with
+    ``binarize_input=False`` (the input layer) ``y = x @ q(W)^T (+ b)``. ``weight`` has the
+    shape ``(out_features, in_features)``, nn.Linear's initialization, and the mark
+    ``weight.binary = True``; the bias, if any, is a plain float parameter.
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = False,
+                 binarize_input: bool = True, *, binarizer: Binarizer = sign_ste,
+                 device=None, dtype=None) -> None:
+        super().__init__(in_features, out_features, bias=bias, device=device, dtype=dtype)
+        self._init_binarization(binarize_input, binarizer)
+
+    def forward(self, x: Tensor) -> Tensor:
+        w_sign = self.binarized_weight()
+        if self.binarize_input:
+            return binary_linear(self.binarizer(x), w_sign, self.bias)
+        return F.linear(x, w_sign, self.bias)
+
+
+class BinaryConv2d(_BinaryWeight, nn.Conv2d):
+    """2-D convolution with binary weights: ``y = conv2d(q(x), q(W)) (+ b)``, zero padding.
+
+    ``q`` is ``binarizer`` (default :func:`rramk.binarize.sign_ste`); with
+    ``binarize_input=False`` (the input layer) ``y = conv2d(x, q(W)) (+ b)``. ``weight`` has the
+    shape ``(out_channels, in_channels, kh, kw)`` and the mark ``weight.binary = True``.
+    Dilation and groups are 1.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 bias: bool = False, binarize_input: bool = True, *,
+                 binarizer: Binarizer = sign_ste, device=None, dtype=None) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
+                         bias=bias, device=device, dtype=dtype)
+        self._init_binarization(binarize_input, binarizer)
+
+    def forward(self, x: Tensor) -> Tensor:
+        w_sign = self.binarized_weight()
+        if self.binarize_input:
+            return binary_conv2d(self.binarizer(x), w_sign, self.bias,
+                                 stride=self.stride, padding=self.padding)
+        return F.conv2d(x, w_sign, self.bias, stride=self.stride, padding=self.padding)

@@ -1,0 +1,645 @@
+"""rramk.data: loaders of the official MNIST / CIFAR-10 formats, checksums, errors, augmentation.
+
+Tiny files are written here in the official formats (the IDX writer and the batch writer below
+follow the published format descriptions, independently of the loader), so the loaded tensors
+can be compared exactly with known contents. The network is never used: downloads go through
+``file://`` URLs or a monkeypatched downloader.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import math
+import os
+import pickle
+import struct
+import tarfile
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import rramk.data as data
+from rramk.data import (
+    CIFAR10_CLASSES,
+    ChecksumMismatch,
+    DatasetError,
+    DatasetNotFound,
+    ImageDataset,
+    augment_cifar10,
+    load_cifar10,
+    load_mnist,
+    normalize,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# Read at import, before the autouse fixture below clears RRAMK_DATA for the other tests.
+REAL_DATA = Path(os.environ.get("RRAMK_DATA") or REPO_ROOT.parent / "shared" / "datasets")
+
+MNIST_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch, tmp_path):
+    """No network, and no RRAMK_DATA / real cache leaking in from the environment."""
+
+    def local_only(url, *args, **kwargs):
+        if not url.startswith("file:"):
+            raise AssertionError(f"test tried to reach the network: {url}")
+        return urllib.request.urlopen(url, *args, **kwargs)
+
+    monkeypatch.setattr(data, "_urlopen", local_only)
+    monkeypatch.delenv("RRAMK_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+
+
+def md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+# --------------------------------------------------------------------------------------------
+# Writers of the official formats
+
+
+def idx_bytes(array: np.ndarray, magic: int) -> bytes:
+    """IDX: int32 magic, int32 per dimension, big-endian, then the uint8 data row-major."""
+    return struct.pack(f">i{array.ndim}i", magic, *array.shape) + array.astype(np.uint8).tobytes()
+
+
+def write_file(path: Path, payload: bytes, compressed: bool) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if compressed:
+        path = path.with_name(path.name + ".gz")
+        path.write_bytes(gzip.compress(payload))
+    else:
+        path.write_bytes(payload)
+    return path
+
+
+class TinyMnist:
+    """Known contents: 7 training and 3 test images with random pixels and labels."""
+
+    def __init__(self, root: Path, compressed: bool = True):
+        rng = np.random.default_rng(7)
+        self.root = root
+        self.folder = root / "mnist"
+        self.train_images = rng.integers(0, 256, (7, 28, 28), dtype=np.uint8)
+        self.train_labels = rng.integers(0, 10, 7, dtype=np.uint8)
+        self.test_images = rng.integers(0, 256, (3, 28, 28), dtype=np.uint8)
+        self.test_labels = rng.integers(0, 10, 3, dtype=np.uint8)
+        contents = (
+            (self.train_images, 2051),
+            (self.train_labels, 2049),
+            (self.test_images, 2051),
+            (self.test_labels, 2049),
+        )
+        self.paths = {
+            name: write_file(self.folder / name, idx_bytes(array, magic), compressed)
+            for name, (array, magic) in zip(MNIST_NAMES, contents)
+        }
+
+    def checksums(self) -> dict[str, str]:
+        return {p.name: md5(p) for p in self.paths.values()}
+
+
+def assert_mnist_equal(ds: ImageDataset, tiny: TinyMnist, n_train: int = 7) -> None:
+    assert ds.name == "mnist" and ds.classes == tuple("0123456789")
+    assert ds.train_images.dtype == torch.uint8 and ds.test_images.dtype == torch.uint8
+    assert ds.train_labels.dtype == torch.int64 and ds.test_labels.dtype == torch.int64
+    assert ds.train_images.shape == (n_train, 1, 28, 28) and ds.test_images.shape == (3, 1, 28, 28)
+    assert torch.equal(ds.train_images[:, 0], torch.from_numpy(tiny.train_images[:n_train]))
+    assert torch.equal(ds.train_labels, torch.from_numpy(tiny.train_labels[:n_train]).long())
+    assert torch.equal(ds.test_images[:, 0], torch.from_numpy(tiny.test_images))
+    assert torch.equal(ds.test_labels, torch.from_numpy(tiny.test_labels).long())
+
+
+def cifar_batch(rng: np.random.Generator, n: int, label: str) -> dict:
+    """A batch dict as in the official python version (bytes keys under encoding='bytes')."""
+    return {
+        b"batch_label": label.encode(),
+        b"labels": [int(v) for v in rng.integers(0, 10, n)],
+        b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+        b"filenames": [f"img_{label}_{i}.png".encode() for i in range(n)],
+    }
+
+
+CIFAR_SIZES = {
+    "data_batch_1": 2, "data_batch_2": 3, "data_batch_3": 1, "data_batch_4": 2, "data_batch_5": 2, "test_batch": 3,
+}  # fmt: skip
+
+
+def write_cifar_folder(folder: Path) -> dict[str, dict]:
+    rng = np.random.default_rng(11)
+    folder.mkdir(parents=True, exist_ok=True)
+    batches = {}
+    for name, n in CIFAR_SIZES.items():
+        batches[name] = cifar_batch(rng, n, name)
+        with open(folder / name, "wb") as f:
+            pickle.dump(batches[name], f, protocol=2)
+    meta = {b"label_names": [c.encode() for c in CIFAR10_CLASSES], b"num_vis": 3072}
+    (folder / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
+    (folder / "readme.html").write_text("<html>tiny</html>")
+    return batches
+
+
+def write_cifar_archive(root: Path) -> tuple[Path, dict[str, dict]]:
+    """The official archive layout: a gzip tar with the folder cifar-10-batches-py/."""
+    staging = root.parent / (root.name + "-staging")
+    batches = write_cifar_folder(staging / "cifar-10-batches-py")
+    root.mkdir(parents=True, exist_ok=True)
+    archive = root / "cifar-10-python.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(staging / "cifar-10-batches-py", arcname="cifar-10-batches-py")
+    return archive, batches
+
+
+def assert_cifar_equal(ds: ImageDataset, batches: dict[str, dict]) -> None:
+    train = [batches[f"data_batch_{i}"] for i in range(1, 6)]
+    rows = np.concatenate([b[b"data"] for b in train])
+    labels = sum((b[b"labels"] for b in train), [])
+    assert ds.name == "cifar10" and ds.classes == CIFAR10_CLASSES
+    assert ds.train_images.dtype == torch.uint8 and ds.train_labels.dtype == torch.int64
+    assert ds.train_images.shape == (len(rows), 3, 32, 32)
+    assert ds.test_images.shape == (3, 3, 32, 32)
+    # Layout from the format description, pixel by pixel: row r = 1024 R, 1024 G, 1024 B, row-major.
+    n, c, y, x = np.meshgrid(np.arange(len(rows)), np.arange(3), np.arange(32), np.arange(32), indexing="ij")
+    expected = rows[n, c * 1024 + y * 32 + x]
+    assert torch.equal(ds.train_images, torch.from_numpy(expected))
+    assert ds.train_labels.tolist() == labels
+    test = batches["test_batch"]
+    assert torch.equal(ds.test_images, torch.from_numpy(test[b"data"]).view(3, 3, 32, 32))
+    assert ds.test_labels.tolist() == test[b"labels"]
+
+
+# --------------------------------------------------------------------------------------------
+# The data directory
+
+
+def test_data_dir_precedence(monkeypatch, tmp_path):
+    monkeypatch.setenv("RRAMK_DATA", str(tmp_path / "from-env"))
+    assert data.data_dir(tmp_path / "explicit") == tmp_path / "explicit"
+    assert data.data_dir(str(tmp_path / "explicit")) == tmp_path / "explicit"
+    assert data.data_dir() == tmp_path / "from-env"
+    monkeypatch.setenv("RRAMK_DATA", "")  # empty means unset
+    assert data.data_dir() == tmp_path / "xdg-cache" / "rramk"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert data.data_dir() == tmp_path / "home" / ".cache" / "rramk"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")  # ignored, as the XDG spec says
+    assert data.data_dir() == tmp_path / "home" / ".cache" / "rramk"
+    assert not (tmp_path / "home").exists(), "data_dir() must not create directories"
+
+
+def test_data_dir_rejects_wrong_type():
+    with pytest.raises(TypeError, match="data_dir"):
+        data.data_dir(3)  # type: ignore[arg-type]
+
+
+def test_loader_uses_env_var(monkeypatch, tmp_path):
+    tiny = TinyMnist(tmp_path / "env-data")
+    monkeypatch.setenv("RRAMK_DATA", str(tmp_path / "env-data"))
+    assert_mnist_equal(load_mnist(download=False, verify=False), tiny)
+
+
+# --------------------------------------------------------------------------------------------
+# MNIST
+
+
+@pytest.mark.parametrize("compressed", [True, False], ids=["gzip", "raw"])
+def test_mnist_exact_contents(tmp_path, compressed):
+    tiny = TinyMnist(tmp_path, compressed)
+    ds = load_mnist(tmp_path, download=False, checksums=tiny.checksums())
+    assert_mnist_equal(ds, tiny)
+    ds.train_images[0, 0, 0, 0] = 1  # writable tensors, not views of immutable bytes
+
+
+def test_mnist_limit(tmp_path):
+    tiny = TinyMnist(tmp_path)
+    assert_mnist_equal(load_mnist(tmp_path, download=False, verify=False, limit=4), tiny, n_train=4)
+    assert_mnist_equal(load_mnist(tmp_path, download=False, verify=False, limit=100), tiny, n_train=7)
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="limit"):
+            load_mnist(tmp_path, download=False, verify=False, limit=bad)
+
+
+def test_mnist_official_checksums_are_the_default(tmp_path):
+    tiny = TinyMnist(tmp_path)
+    with pytest.raises(ChecksumMismatch) as info:
+        load_mnist(tmp_path, download=False)
+    message = str(info.value)
+    assert "train-images-idx3-ubyte.gz" in message
+    assert "f68b3c2dcbeaaa9fbdd348bbdeb94873" in message  # the official MD5
+    assert md5(tiny.paths["train-images-idx3-ubyte"]) in message  # the actual one
+    assert "delete" in message and "verify=False" in message
+    assert_mnist_equal(load_mnist(tmp_path, download=False, verify=False), tiny)
+
+
+def test_mnist_wrong_checksum_names_file(tmp_path):
+    tiny = TinyMnist(tmp_path)
+    table = tiny.checksums()
+    table["t10k-labels-idx1-ubyte.gz"] = "0" * 32
+    with pytest.raises(ChecksumMismatch, match=r"t10k-labels-idx1-ubyte\.gz has MD5 [0-9a-f]{32}, expected 0{32}"):
+        load_mnist(tmp_path, download=False, checksums=table)
+    assert_mnist_equal(load_mnist(tmp_path, download=False, verify=False, checksums=table), tiny)
+
+
+def corrupt(tiny: TinyMnist, name: str, transform) -> Path:
+    path = tiny.paths[name]
+    path.write_bytes(gzip.compress(transform(gzip.decompress(path.read_bytes()))))
+    return path
+
+
+@pytest.mark.parametrize(
+    "name, transform, pattern",
+    [
+        ("train-images-idx3-ubyte", lambda b: struct.pack(">i", 2049) + b[4:], r"magic number 2049, expected 2051"),
+        ("t10k-labels-idx1-ubyte", lambda b: struct.pack(">i", 2051) + b[4:], r"magic number 2051, expected 2049"),
+        ("train-images-idx3-ubyte", lambda b: b[:-10], r"truncated: 5494 bytes .*expected 5504"),
+        ("train-labels-idx1-ubyte", lambda b: b + b"\0", r"too long: 16 bytes .*expected 15"),
+        ("t10k-images-idx3-ubyte", lambda b: b[:10], r"truncated: 10 bytes, shorter than its 16-byte IDX header"),
+        (
+            "t10k-images-idx3-ubyte",
+            lambda b: struct.pack(">iiii", 2051, 4, 21, 28) + b[16 : 16 + 4 * 21 * 28],
+            r"images of 21x28 pixels, expected 28x28",
+        ),
+        ("t10k-labels-idx1-ubyte", lambda b: b[:-1] + b"\x0a", r"holds label 10, expected 0\.\.9"),
+    ],
+    ids=["images-magic", "labels-magic", "truncated", "trailing-bytes", "short-header", "dimensions", "label-range"],
+)
+def test_mnist_malformed_file_names_it(tmp_path, name, transform, pattern):
+    tiny = TinyMnist(tmp_path)
+    path = corrupt(tiny, name, transform)
+    with pytest.raises(DatasetError, match=pattern) as info:
+        load_mnist(tmp_path, download=False, verify=False)
+    assert str(path) in str(info.value)
+
+
+def test_mnist_count_mismatch_names_both_files(tmp_path):
+    tiny = TinyMnist(tmp_path)
+    corrupt(tiny, "t10k-labels-idx1-ubyte", lambda b: struct.pack(">ii", 2049, 2) + b[8:10])
+    with pytest.raises(DatasetError, match="3 images but .* 2 labels") as info:
+        load_mnist(tmp_path, download=False, verify=False)
+    assert str(tiny.paths["t10k-images-idx3-ubyte"]) in str(info.value)
+    assert str(tiny.paths["t10k-labels-idx1-ubyte"]) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [lambda b: b[:20], lambda b: b[:-8] + bytes(x ^ 0xFF for x in b[-8:-4]) + b[-4:]],
+    ids=["truncated-stream", "bad-crc"],
+)
+def test_mnist_broken_gzip_names_file(tmp_path, damage):
+    tiny = TinyMnist(tmp_path)
+    path = tiny.paths["train-images-idx3-ubyte"]
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(DatasetError, match="not a valid gzip file") as info:
+        load_mnist(tmp_path, download=False, verify=False)
+    assert str(path) in str(info.value)
+
+
+def test_mnist_missing_without_download(tmp_path):
+    tiny = TinyMnist(tmp_path)
+    tiny.paths["train-labels-idx1-ubyte"].unlink()
+    tiny.paths["t10k-images-idx3-ubyte"].unlink()
+    with pytest.raises(DatasetNotFound) as info:
+        load_mnist(tmp_path, download=False)
+    assert isinstance(info.value, FileNotFoundError)
+    message = str(info.value)
+    assert "MNIST" in message
+    assert "missing train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz in " + str(tmp_path / "mnist") in message
+    assert "train-images-idx3-ubyte" not in message  # only the files that are missing
+    assert "RRAMK_DATA" in message and "--data-dir" in message
+    assert "download=False" in message
+    assert "https://ossci-datasets.s3.amazonaws.com/mnist/train-labels-idx1-ubyte.gz" in message
+    assert "https://ossci-datasets.s3.amazonaws.com/mnist/t10k-images-idx3-ubyte.gz" in message
+    assert "http://yann.lecun.com/exdb/mnist/" in message  # the second official source
+
+
+def test_mnist_download_failure_tries_mirrors_then_explains(tmp_path, monkeypatch):
+    calls = []
+
+    def offline(url, dest, *, md5, timeout):
+        calls.append((url, dest, md5, timeout))
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(data, "_download", offline)
+    with pytest.raises(DatasetNotFound) as info:
+        load_mnist(tmp_path, timeout=1.5)
+    # Both official mirrors, in order, for the first file; then it stops (the set is incomplete anyway).
+    assert [c[0] for c in calls] == [
+        "https://ossci-datasets.s3.amazonaws.com/mnist/train-images-idx3-ubyte.gz",
+        "http://yann.lecun.com/exdb/mnist/train-images-idx3-ubyte.gz",
+    ]
+    assert all(c[1] == tmp_path / "mnist" / "train-images-idx3-ubyte.gz" for c in calls)
+    assert all(c[2] == "f68b3c2dcbeaaa9fbdd348bbdeb94873" and c[3] == 1.5 for c in calls)
+    message = str(info.value)
+    assert "network is unreachable" in message
+    for name in MNIST_NAMES:
+        assert f"{name}.gz" in message
+    assert str(tmp_path / "mnist") in message and "RRAMK_DATA" in message and "data_dir argument" in message
+
+
+def test_mnist_downloads_from_second_mirror(tmp_path, monkeypatch):
+    source = TinyMnist(tmp_path / "server")
+    monkeypatch.setattr(data, "MNIST_URLS", ((tmp_path / "nowhere").as_uri() + "/", source.folder.as_uri() + "/"))
+    ds = load_mnist(tmp_path / "local", checksums=source.checksums())
+    assert_mnist_equal(ds, source)
+    local = tmp_path / "local" / "mnist"
+    assert sorted(p.name for p in local.iterdir()) == sorted(f"{n}.gz" for n in MNIST_NAMES)  # no temp files left
+    for name in MNIST_NAMES:
+        assert (local / f"{name}.gz").read_bytes() == source.paths[name].read_bytes()
+
+
+def test_mnist_download_with_bad_checksum_leaves_nothing(tmp_path, monkeypatch):
+    source = TinyMnist(tmp_path / "server")
+    monkeypatch.setattr(data, "MNIST_URLS", (source.folder.as_uri() + "/",))
+    table = source.checksums()
+    table["train-images-idx3-ubyte.gz"] = "1" * 32
+    with pytest.raises(DatasetNotFound, match=r"MD5 [0-9a-f]{32}, expected 1{32}"):
+        load_mnist(tmp_path / "local", checksums=table)
+    assert list((tmp_path / "local" / "mnist").iterdir()) == []
+
+
+# --------------------------------------------------------------------------------------------
+# CIFAR-10
+
+
+def test_cifar10_folder_exact_contents(tmp_path):
+    batches = write_cifar_folder(tmp_path / "cifar-10-batches-py")
+    table = {name: md5(tmp_path / "cifar-10-batches-py" / name) for name in CIFAR_SIZES}
+    ds = load_cifar10(tmp_path, download=False, checksums=table)
+    assert_cifar_equal(ds, batches)
+    limited = load_cifar10(tmp_path, download=False, verify=False, limit=3)
+    assert torch.equal(limited.train_images, ds.train_images[:3])
+    assert torch.equal(limited.train_labels, ds.train_labels[:3])
+
+
+def test_cifar10_official_batch_checksums_are_the_default(tmp_path):
+    write_cifar_folder(tmp_path / "cifar-10-batches-py")
+    pattern = r"data_batch_1 has MD5 [0-9a-f]{32}, expected c99cafc152244af753f735de768cd75f"
+    with pytest.raises(ChecksumMismatch, match=pattern):
+        load_cifar10(tmp_path, download=False)
+
+
+def test_cifar10_archive_is_verified_and_extracted(tmp_path):
+    archive, batches = write_cifar_archive(tmp_path / "data")
+    ds = load_cifar10(tmp_path / "data", download=False, checksums={"cifar-10-python.tar.gz": md5(archive)})
+    assert_cifar_equal(ds, batches)
+    folder = tmp_path / "data" / "cifar-10-batches-py"
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*CIFAR_SIZES, "batches.meta", "readme.html"])
+    archive.unlink()  # the extracted folder is enough from now on
+    assert_cifar_equal(load_cifar10(tmp_path / "data", download=False, verify=False), batches)
+
+
+def test_cifar10_archive_wrong_checksum(tmp_path):
+    archive, _ = write_cifar_archive(tmp_path / "data")
+    with pytest.raises(ChecksumMismatch) as info:
+        load_cifar10(tmp_path / "data", download=False)  # the official MD5 is the default
+    message = str(info.value)
+    assert str(archive) in message and "c58f30108f718f92721af3b95e74349a" in message and md5(archive) in message
+    assert "delete" in message and "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz" in message
+    assert not (tmp_path / "data" / "cifar-10-batches-py").exists(), "nothing is extracted from an unverified archive"
+
+
+def test_cifar10_archive_not_gzip(tmp_path):
+    archive = tmp_path / "cifar-10-python.tar.gz"
+    archive.write_bytes(b"<html>captive portal</html>")
+    with pytest.raises(DatasetError, match="could not be extracted") as info:
+        load_cifar10(tmp_path, download=False, verify=False)
+    assert str(archive) in str(info.value)
+
+
+def test_cifar10_archive_with_wrong_layout(tmp_path):
+    staging = tmp_path / "staging"
+    write_cifar_folder(staging / "other-folder")
+    with tarfile.open(tmp_path / "cifar-10-python.tar.gz", "w:gz") as tar:
+        tar.add(staging / "other-folder", arcname="other-folder")
+    with pytest.raises(DatasetError, match=r"lacks cifar-10-batches-py/data_batch_1"):
+        load_cifar10(tmp_path, download=False, verify=False)
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.getcwd, ())
+
+
+@pytest.mark.parametrize(
+    "payload, pattern",
+    [
+        (
+            {b"data": np.zeros((2, 3000), np.uint8), b"labels": [0, 1]},
+            r"b'data' must be a uint8 array \(N, 3072\), got uint8 array of shape \(2, 3000\)",
+        ),
+        ({b"data": np.zeros((2, 3072), np.int16), b"labels": [0, 1]}, r"got int16 array"),
+        ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0]}, r"b'labels' must be 2 integers"),
+        ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 10]}, r"labels 0\.\.10, expected 0\.\.9"),
+        ({b"labels": [0, 1]}, r"must be a dict with keys b'data' and b'labels'"),
+        ([1, 2, 3], r"must be a dict .* got list"),
+        (_Evil(), r"global posix\.getcwd is not allowed"),
+    ],
+    ids=["shape", "dtype", "label-count", "label-range", "missing-key", "not-dict", "foreign-global"],
+)
+def test_cifar10_malformed_batch_names_it(tmp_path, payload, pattern):
+    write_cifar_folder(tmp_path / "cifar-10-batches-py")
+    path = tmp_path / "cifar-10-batches-py" / "data_batch_3"
+    path.write_bytes(pickle.dumps(payload, protocol=2))
+    with pytest.raises(DatasetError, match=pattern) as info:
+        load_cifar10(tmp_path, download=False, verify=False)
+    assert str(path) in str(info.value)
+
+
+def test_cifar10_missing_without_download(tmp_path):
+    with pytest.raises(DatasetNotFound) as info:
+        load_cifar10(tmp_path, download=False)
+    message = str(info.value)
+    assert "CIFAR-10" in message and "cifar-10-python.tar.gz" in message
+    assert "cifar-10-batches-py/data_batch_1" in message
+    assert str(tmp_path) in message and "RRAMK_DATA" in message and "--data-dir" in message
+    assert "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz" in message
+
+
+def test_cifar10_partial_folder_lists_only_missing_batches(tmp_path):
+    write_cifar_folder(tmp_path / "cifar-10-batches-py")
+    (tmp_path / "cifar-10-batches-py" / "data_batch_4").unlink()
+    with pytest.raises(DatasetNotFound) as info:
+        load_cifar10(tmp_path, download=False)
+    assert "cifar-10-batches-py/data_batch_4" in str(info.value)
+    assert "data_batch_1" not in str(info.value)
+
+
+def test_cifar10_download_failure(tmp_path, monkeypatch):
+    calls = []
+
+    def offline(url, dest, *, md5, timeout):
+        calls.append((url, dest, md5))
+        raise OSError("name resolution failed")
+
+    monkeypatch.setattr(data, "_download", offline)
+    with pytest.raises(DatasetNotFound, match="name resolution failed"):
+        load_cifar10(tmp_path)
+    official = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+    assert calls == [(official, tmp_path / "cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a")]
+
+
+def test_cifar10_download_then_extract(tmp_path, monkeypatch):
+    archive, batches = write_cifar_archive(tmp_path / "server")
+    monkeypatch.setattr(data, "CIFAR10_URL", archive.as_uri())
+    ds = load_cifar10(tmp_path / "local", checksums={"cifar-10-python.tar.gz": md5(archive)})
+    assert_cifar_equal(ds, batches)
+    assert (tmp_path / "local" / "cifar-10-python.tar.gz").read_bytes() == archive.read_bytes()
+
+
+# --------------------------------------------------------------------------------------------
+# The returned data set
+
+
+def test_image_dataset_is_frozen(tmp_path):
+    ds = load_mnist(TinyMnist(tmp_path).root, download=False, verify=False)
+    with pytest.raises(AttributeError):
+        ds.train_images = ds.test_images  # type: ignore[misc]
+    assert ds.num_classes == 10 and ds.image_shape == (1, 28, 28)
+    moved = ds.to("cpu")
+    assert torch.equal(moved.test_images, ds.test_images) and moved.name == "mnist"
+
+
+# --------------------------------------------------------------------------------------------
+# Normalisation
+
+
+@pytest.mark.parametrize(
+    "name, mean, std",
+    [("mnist", (0.1307,), (0.3081,)), ("cifar10", (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))],
+)
+def test_normalize_closed_form(name, mean, std):
+    c = len(mean)
+    # A constant uint8 image v maps to (v / 255 - mean_c) / std_c in every pixel.
+    for v in (0, 37, 255):
+        out = normalize(torch.full((2, c, 5, 4), v, dtype=torch.uint8), name)
+        assert out.dtype == torch.float32 and out.shape == (2, c, 5, 4)
+        expected = torch.tensor([(v / 255 - m) / s for m, s in zip(mean, std)], dtype=torch.float32)
+        torch.testing.assert_close(out, expected.view(1, c, 1, 1).expand_as(out), rtol=0, atol=1e-6)
+    # Pixels at mean_c +- std_c (floats in [0, 1]) map to exactly +-1: both mean and std are used.
+    sign = torch.tensor([1.0, -1.0]).repeat(8).view(1, 1, 4, 4)
+    image = torch.stack([m + s * sign[0, 0] for m, s in zip(mean, std)])[None].double()
+    torch.testing.assert_close(normalize(image, name), sign.expand(1, c, 4, 4).float(), rtol=0, atol=1e-6)
+
+
+def test_normalize_rejects_bad_input():
+    with pytest.raises(ValueError, match="dataset_name"):
+        normalize(torch.zeros(1, 1, 2, 2), "imagenet")
+    with pytest.raises(ValueError, match="3 channel"):
+        normalize(torch.zeros(1, 1, 2, 2), "cifar10")
+    with pytest.raises(ValueError, match="int32"):
+        normalize(torch.zeros(1, 1, 2, 2, dtype=torch.int32), "mnist")
+
+
+# --------------------------------------------------------------------------------------------
+# Augmentation
+
+
+def reference_crops(image: torch.Tensor, padding: int) -> tuple[torch.Tensor, list[tuple[int, int, bool]]]:
+    """All (dy, dx, flip) crops of one (C, H, W) image, built the slow obvious way."""
+    c, h, w = image.shape
+    padded = torch.zeros(c, h + 2 * padding, w + 2 * padding, dtype=image.dtype)
+    padded[:, padding : padding + h, padding : padding + w] = image
+    crops, keys = [], []
+    for dy in range(2 * padding + 1):
+        for dx in range(2 * padding + 1):
+            crop = padded[:, dy : dy + h, dx : dx + w]
+            for flip in (False, True):
+                crops.append(crop.flip(-1) if flip else crop)
+                keys.append((dy, dx, flip))
+    return torch.stack(crops), keys
+
+
+def test_augment_flip_only_on_asymmetric_image(seed):
+    image = torch.arange(2 * 3 * 5, dtype=torch.float32).view(1, 2, 3, 5)
+    batch = image.expand(400, -1, -1, -1).contiguous()
+    out = augment_cifar10(batch, torch.Generator().manual_seed(seed), padding=0)
+    same = (out == image).flatten(1).all(1)
+    mirrored = (out == image.flip(-1)).flatten(1).all(1)
+    assert bool((same ^ mirrored).all()), "each output is the image or its mirror image"
+    assert out[mirrored][0, 0, 0].tolist() == [4.0, 3.0, 2.0, 1.0, 0.0]
+    # P(flip) = 1/2: the count is Binomial(400, 1/2), within 5 sigma of 200.
+    assert abs(int(mirrored.sum()) - 200) <= 5 * math.sqrt(400 / 4)
+    # A flip only moves pixels: every output holds the same multiset of values.
+    assert torch.equal(out.flatten(1).sort(1).values, batch.flatten(1).sort(1).values)
+
+
+@pytest.mark.parametrize(
+    "shape, padding", [((3, 32, 32), 4), ((2, 6, 7), 4), ((1, 5, 5), 2)], ids=["cifar-3x32x32", "2x6x7", "1x5x5-pad2"]
+)
+def test_augment_crop_offsets_and_zero_padding(seed, shape, padding):
+    c, h, w = shape
+    n = 1800 if h < 32 else 300
+    image = torch.arange(1, c * h * w + 1, dtype=torch.float32).view(shape)  # unique, nonzero
+    out = augment_cifar10(image.expand(n, -1, -1, -1), torch.Generator().manual_seed(seed), padding=padding)
+    assert out.shape == (n, c, h, w) and out.dtype == torch.float32
+    crops, keys = reference_crops(image, padding)
+    matches = (out[:, None] == crops[None]).flatten(2).all(2)  # (n, candidates)
+    assert bool((matches.sum(1) == 1).all()), f"output {int((matches.sum(1) != 1).nonzero()[0])} is no valid crop"
+    found = [keys[k] for k in matches.int().argmax(1).tolist()]
+    span = 2 * padding + 1
+    dys = torch.tensor([k[0] for k in found])
+    dxs = torch.tensor([k[1] for k in found])
+    assert set(dys.tolist()) == set(range(span)) and set(dxs.tolist()) == set(range(span))
+    if n >= 1800:  # uniform offsets: each count is Binomial(n, 1/span), within 5 sigma
+        sigma = math.sqrt(n * (1 / span) * (1 - 1 / span))
+        for counts in (torch.bincount(dys, minlength=span), torch.bincount(dxs, minlength=span)):
+            assert bool(((counts - n / span).abs() <= 5 * sigma).all()), counts
+    # Zero padding: an offset (dy, dx) shows |dy - p| rows and |dx - p| columns of zeros.
+    zeros = (out == 0).flatten(1).sum(1)
+    expected = torch.tensor(
+        [c * (r * w + q * h - r * q) for r, q in ((abs(dy - padding), abs(dx - padding)) for dy, dx, _ in found)]
+    )
+    assert torch.equal(zeros, expected)
+    assert int(zeros.max()) > 0
+
+
+def test_augment_same_seed_same_output(seed):
+    images = torch.randn(64, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    a = augment_cifar10(images, torch.Generator().manual_seed(seed))
+    b = augment_cifar10(images, torch.Generator().manual_seed(seed))
+    c = augment_cifar10(images, torch.Generator().manual_seed(seed + 1))
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+    again = torch.randn(64, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(images, again), "the input is left untouched"
+
+
+def test_augment_fill_value(seed):
+    out = augment_cifar10(torch.ones(200, 1, 4, 4), torch.Generator().manual_seed(seed), padding=2, fill=-3.0)
+    assert set(out.unique().tolist()) == {1.0, -3.0}
+
+
+def test_augment_rejects_bad_input(seed):
+    g = torch.Generator().manual_seed(seed)
+    with pytest.raises(ValueError, match="floating-point"):
+        augment_cifar10(torch.zeros(2, 3, 32, 32, dtype=torch.uint8), g)
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        augment_cifar10(torch.zeros(3, 32, 32), g)
+    with pytest.raises(TypeError, match="generator"):
+        augment_cifar10(torch.zeros(2, 3, 32, 32), 0)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="padding"):
+        augment_cifar10(torch.zeros(2, 3, 32, 32), g, padding=-1)
+
+
+# --------------------------------------------------------------------------------------------
+# The real MNIST (where this workplace has a copy)
+
+
+@pytest.mark.skipif(not (REAL_DATA / "mnist").is_dir(), reason=f"no real MNIST in {REAL_DATA / 'mnist'}")
+def test_real_mnist():
+    ds = load_mnist(REAL_DATA, download=False, verify=True)
+    assert ds.train_images.shape == (60000, 1, 28, 28) and ds.test_images.shape == (10000, 1, 28, 28)
+    train_counts = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    test_counts = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    assert torch.bincount(ds.train_labels, minlength=10).tolist() == train_counts
+    assert torch.bincount(ds.test_labels, minlength=10).tolist() == test_counts
+    for images in (ds.train_images, ds.test_images):
+        assert int(images.min()) == 0 and int(images.max()) == 255
+    assert abs(ds.train_images.double().mean().item() - 33.318) < 1e-3
+    assert abs(ds.test_images.double().mean().item() - 33.791) < 1e-3
