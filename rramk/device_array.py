@@ -21,7 +21,7 @@ import math
 
 import torch
 
-from . import weak_reset
+from . import weak_reset, weak_reset_adam
 from .device_config import HfOxWeakReset
 
 BACKENDS = ("auto", "reference", "compiled", "triton")
@@ -29,24 +29,31 @@ COMPILE_THRESHOLD = 1 << 16
 STATE_FORMAT = "rramk.DeviceArray/1"
 
 
-COMPILE_CHUNK = 1 << 16  # synapses per call of the compiled update: its temporaries stay in cache
+COMPILE_CHUNK = 1 << 16  # synapses per call of compiled code: its temporaries stay in the caches
 
 
-def _update_state(device_state, pink, pulses, *, config, seed, update, first, constants):
+def _update_chunk(pulses, device_state, pink, *, config, seed, update, first, constants):
     state, pink, weights, _ = weak_reset.weak_reset_update(device_state, pink, pulses, config=config, seed=seed,
                                                            update=update, first=first, constants=constants)
     return state, pink, weights
 
 
-@functools.lru_cache(maxsize=None)
-def _compiled_update(config: HfOxWeakReset):
-    return torch.compile(functools.partial(_update_state, config=config), dynamic=True, fullgraph=True)
+def _read_chunk(device_state, pink, *, config, seed, updates, first, constants):
+    return (weak_reset.read_log_resistance(device_state, pink, config=config, seed=seed, updates=updates,
+                                           first=first, constants=constants),)
+
+
+def _adam_chunk(grad, exp_avg, exp_avg_sq, device_state, pink, *, config, seed, update, scalars, first, constants):
+    m, v, state, pink, weights, _ = weak_reset_adam.weak_reset_adam_step(
+        grad, exp_avg, exp_avg_sq, device_state, pink, config=config, seed=seed, update=update, scalars=scalars,
+        first=first, constants=constants)
+    return m, v, state, pink, weights
 
 
 @functools.lru_cache(maxsize=None)
-def _compiled_read(config: HfOxWeakReset):
-    return torch.compile(functools.partial(weak_reset.read_log_resistance, config=config), dynamic=True,
-                         fullgraph=True)
+def _compiled(chunk_fn, config: HfOxWeakReset):
+    """``chunk_fn`` with ``config`` bound, through torch.compile (one compilation per function and config)."""
+    return torch.compile(functools.partial(chunk_fn, config=config), dynamic=True, fullgraph=True)
 
 
 def _check_shape(shape) -> tuple[int, ...]:
@@ -118,6 +125,23 @@ class DeviceArray:
     def _constants(self):
         return weak_reset.model_constants(self.config, self.device, self.dtype)
 
+    def _run_compiled(self, chunk_fn, flat: list[torch.Tensor], state: list[torch.Tensor], **kwargs):
+        """Run ``chunk_fn`` compiled over chunks of synapses; ``flat`` are (N,) inputs, ``state`` (2, N)
+        inputs; returns its outputs reassembled to full length."""
+        fn = _compiled(chunk_fn, self.config)
+        constants = self._constants()
+        seed = torch.tensor(self.seed, dtype=torch.int64)  # tensors: new values do not recompile
+        outputs = None
+        for first in range(0, self.numel, COMPILE_CHUNK):
+            part = slice(first, first + COMPILE_CHUNK)
+            results = fn(*[x[part] for x in flat], *[x[:, part].contiguous() for x in state], seed=seed,
+                         first=torch.tensor(first, dtype=torch.int64), constants=constants, **kwargs)
+            if outputs is None:
+                outputs = [torch.empty(r.shape[:-1] + (self.numel,), dtype=r.dtype, device=r.device) for r in results]
+            for out, result in zip(outputs, results):
+                out[..., part] = result
+        return outputs
+
     def _run_update(self, pulses: torch.Tensor):
         """New (device_state, pink, weights) after applying flat int32 ``pulses``."""
         if self.backend == "reference":
@@ -126,17 +150,8 @@ class DeviceArray:
                 dtype=self.dtype)
             return state, pink, weights
         if self.backend == "compiled":
-            update_chunk = _compiled_update(self.config)
-            state, pink = torch.empty_like(self._state), torch.empty_like(self._pink)
-            weights = torch.empty(self.numel, dtype=torch.int8, device=self.device)
-            seed = torch.tensor(self.seed, dtype=torch.int64)  # tensors: new values do not recompile
-            update = torch.tensor(self.updates, dtype=torch.int64)
-            for first in range(0, self.numel, COMPILE_CHUNK):
-                part = slice(first, first + COMPILE_CHUNK)
-                state[:, part], pink[:, part], weights[part] = update_chunk(
-                    self._state[:, part].contiguous(), self._pink[:, part].contiguous(), pulses[part], seed=seed,
-                    update=update, first=torch.tensor(first, dtype=torch.int64), constants=self._constants())
-            return state, pink, weights
+            return self._run_compiled(_update_chunk, [pulses], [self._state, self._pink],
+                                      update=torch.tensor(self.updates, dtype=torch.int64))
         from .kernels import weak_reset as kernel
 
         state, pink = self._state.clone(), self._pink.clone()
@@ -146,18 +161,11 @@ class DeviceArray:
         return state, pink, weights
 
     def _read_log_resistance(self) -> torch.Tensor:
-        if self.backend != "compiled":
-            return weak_reset.read_log_resistance(self._state, self._pink, config=self.config, seed=self.seed,
-                                                  updates=self.updates, dtype=self.dtype)
-        log_r = torch.empty((2, self.numel), dtype=self.dtype, device=self.device)
-        read_chunk = _compiled_read(self.config)
-        seed, updates = torch.tensor(self.seed), torch.tensor(self.updates)
-        for first in range(0, self.numel, COMPILE_CHUNK):
-            part = slice(first, first + COMPILE_CHUNK)
-            log_r[:, part] = read_chunk(self._state[:, part].contiguous(), self._pink[:, part].contiguous(),
-                                        seed=seed, updates=updates, first=torch.tensor(first),
-                                        constants=self._constants())
-        return log_r
+        if self.backend == "compiled":
+            return self._run_compiled(_read_chunk, [], [self._state, self._pink],
+                                      updates=torch.tensor(self.updates, dtype=torch.int64))[0]
+        return weak_reset.read_log_resistance(self._state, self._pink, config=self.config, seed=self.seed,
+                                              updates=self.updates, dtype=self.dtype)
 
     def _read_weights(self) -> torch.Tensor:
         return weak_reset.read_weights(self._read_log_resistance())
@@ -181,6 +189,50 @@ class DeviceArray:
         if n.device != self.device:
             raise ValueError(f"n: expected a tensor on {self.device} (the array's device), got one on {n.device}")
         self._state, self._pink, self._weights = self._run_update(n.reshape(-1).to(torch.int32))
+        self.updates += 1
+
+    def adam_step(self, grad: torch.Tensor, exp_avg: torch.Tensor, exp_avg_sq: torch.Tensor, *, step: int,
+                  lr_pulses: float) -> None:
+        """One fused optimizer step (MODEL.md section 3, ``rramk.weak_reset_adam``).
+
+        Updates the Adam moments ``exp_avg`` and ``exp_avg_sq`` (float32, the array's shape) in
+        place from the straight-through gradient ``grad``, turns them into at most
+        ``config.max_pulses`` pulses per synapse with learning rate ``lr_pulses`` (in pulses) at
+        the 1-based ``step``, and applies them as one update.
+        """
+        for name, tensor in (("grad", grad), ("exp_avg", exp_avg), ("exp_avg_sq", exp_avg_sq)):
+            if not isinstance(tensor, torch.Tensor) or tensor.dtype != torch.float32:
+                raise ValueError(f"{name}: expected a float32 tensor, got "
+                                 f"{getattr(tensor, 'dtype', type(tensor).__name__)}")
+            if tuple(tensor.shape) != self.shape:
+                raise ValueError(f"{name}: expected shape {self.shape} (the array's shape), got {tuple(tensor.shape)}")
+            if tensor.device != self.device:
+                raise ValueError(f"{name}: expected a tensor on {self.device}, got one on {tensor.device}")
+        for name, tensor in (("exp_avg", exp_avg), ("exp_avg_sq", exp_avg_sq)):
+            if not tensor.is_contiguous():
+                raise ValueError(f"{name}: expected a contiguous tensor (it is updated in place)")
+        m_flat, v_flat = exp_avg.view(-1), exp_avg_sq.view(-1)
+        g_flat = grad.reshape(-1)
+        if self.backend == "triton":
+            from .kernels import weak_reset_adam as kernel
+
+            state, pink = self._state.clone(), self._pink.clone()
+            weights = torch.empty(self.numel, dtype=torch.int8, device=self.device)
+            kernel.weak_reset_adam_step(g_flat.contiguous(), m_flat, v_flat, state, pink, weights, config=self.config,
+                                        seed=self.seed, update=self.updates, step=step, lr_pulses=lr_pulses)
+        else:
+            scalars = weak_reset_adam.adam_scalars(self.config, step, lr_pulses, self.device)
+            if self.backend == "compiled":
+                m, v, state, pink, weights = self._run_compiled(
+                    _adam_chunk, [g_flat, m_flat, v_flat], [self._state, self._pink],
+                    update=torch.tensor(self.updates, dtype=torch.int64), scalars=scalars)
+            else:
+                m, v, state, pink, weights, _ = weak_reset_adam.weak_reset_adam_step(
+                    g_flat, m_flat, v_flat, self._state, self._pink, config=self.config, seed=self.seed,
+                    update=self.updates, scalars=scalars)
+            m_flat.copy_(m)
+            v_flat.copy_(v)
+        self._state, self._pink, self._weights = state, pink, weights
         self.updates += 1
 
     # ------------------------------------------------------------------ reads
