@@ -1,0 +1,249 @@
+"""Fused Triton kernel of the weak-RESET device update: one launch updates a whole DeviceArray.
+
+Math: ``rramk.weak_reset`` (the PyTorch reference, the oracle of this kernel), MODEL.md 1-2.
+Each program handles BLOCK synapses; for each it
+
+    loads n (int32), the packed state words of BL and BLb (bits 0-30: t, bit 31: RTN state)
+    and their pink terms (float32);
+    regenerates the pink window of the pulsed device (BL if n >= 0, else BLb) from Philox
+    (5 calls of 4 uniforms for the 15-pulse window);
+    for each side, regenerates the D2D parameters (1 Philox call, 16-bit quantile indices into
+    the (7, table) lookup table) and draws the RTN step (1 Philox call: flip test, v, v');
+    stores the new state words, pink terms and int8 weights W = +1 if ln R_BL >= ln R_BLb.
+
+Memory layout: device_state int32 (2, N) and pink float32 (2, N), row 0 = BL, row 1 = BLb,
+contiguous; pulses int32 (N,); weights int8 (N,). Random counters (``rramk.streams``):
+c0 = flat synapse index, c1 = 2 * stream + side, c2/c3 = time (pink block or update index).
+
+Bytes per synapse: 4 (n) + 2 * (4 + 4) read, 2 * (4 + 4) + 1 written = 37 B. Operations per
+synapse: 9 Philox4x32-10 calls (about 80 integer operations each) plus ~150 others, so on a
+GPU the update is bound by integer arithmetic (umulhi), not by memory.
+
+Exactness: the float arithmetic repeats the reference's float32 operations in the same order
+(launched with enable_fp_fusion=False, so no multiply-add is contracted), and every other
+quantity is an integer or a table entry; the kernel's bits equal the reference's.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from rramk import streams, weak_reset
+from rramk.device_config import HfOxWeakReset
+
+from ._launch import check_device
+
+STREAM_D2D: tl.constexpr = tl.constexpr(streams.STREAM_D2D)
+STREAM_PINK: tl.constexpr = tl.constexpr(streams.STREAM_PINK)
+STREAM_RTN: tl.constexpr = tl.constexpr(streams.STREAM_RTN)
+RTN_TABLE_SIZE: tl.constexpr = tl.constexpr(weak_reset.RTN_TABLE_SIZE)
+PULSES_MASK: tl.constexpr = tl.constexpr(weak_reset.PULSES_MASK)
+RTN_BIT: tl.constexpr = tl.constexpr(weak_reset.RTN_BIT)
+# Rows of the D2D table (rramk.weak_reset.TABLE_ROWS) and the bit position of each index.
+ROW_M1: tl.constexpr = tl.constexpr(weak_reset.TABLE_ROWS.index("m1"))
+ROW_T_STAR: tl.constexpr = tl.constexpr(weak_reset.TABLE_ROWS.index("t_star"))
+ROW_C1: tl.constexpr = tl.constexpr(weak_reset.TABLE_ROWS.index("c1"))
+ROW_M2: tl.constexpr = tl.constexpr(weak_reset.TABLE_ROWS.index("m2"))
+ROW_LN_R0: tl.constexpr = tl.constexpr(weak_reset.TABLE_ROWS.index("ln_r0"))
+ROW_A_RTN: tl.constexpr = tl.constexpr(weak_reset.TABLE_ROWS.index("a_rtn"))
+assert streams.D2D_PARAMETER_BITS == {"m1": (0, 0), "t_star": (0, 16), "c1": (1, 0), "m2": (1, 16),
+                                      "r0": (2, 0), "a_rtn": (2, 16)}, "kernel bit layout out of date"
+
+
+@triton.jit
+def _d2d_parameters(seed, index, side, table_ptr, TABLE_SIZE: tl.constexpr, SATURATION: tl.constexpr):
+    """(m1, t_star, c1, m2, ln_r0, a_rtn) of devices (index, side) from the lookup table."""
+    w0, w1, w2, _ = tl.philox(seed, index, 2 * STREAM_D2D + side, 0, 0)
+    mask16 = TABLE_SIZE - 1
+    m1 = tl.load(table_ptr + ROW_M1 * TABLE_SIZE + (w0 & mask16))
+    t_star = tl.load(table_ptr + ROW_T_STAR * TABLE_SIZE + ((w0 >> 16) & mask16))
+    c1 = tl.load(table_ptr + ROW_C1 * TABLE_SIZE + (w1 & mask16))
+    if SATURATION:
+        m2 = tl.load(table_ptr + ROW_M2 * TABLE_SIZE + ((w1 >> 16) & mask16))
+    else:
+        m2 = m1
+    ln_r0 = tl.load(table_ptr + ROW_LN_R0 * TABLE_SIZE + (w2 & mask16))
+    a_rtn = tl.load(table_ptr + ROW_A_RTN * TABLE_SIZE + ((w2 >> 16) & mask16))
+    return m1, t_star, c1, m2, ln_r0, a_rtn
+
+
+@triton.jit
+def _pink_tap(taps_ptr, position: tl.constexpr, shift):
+    """The filter tap of window position ``position`` for each block shift (0..3)."""
+    tap0 = tl.load(taps_ptr + position * 4 + 0)
+    tap1 = tl.load(taps_ptr + position * 4 + 1)
+    tap2 = tl.load(taps_ptr + position * 4 + 2)
+    tap3 = tl.load(taps_ptr + position * 4 + 3)
+    return tl.where(shift == 0, tap0, tl.where(shift == 1, tap1, tl.where(shift == 2, tap2, tap3)))
+
+
+@triton.jit
+def _pink_term(seed, index, side, t, taps_ptr, alpha, ORDER: tl.constexpr, N_BLOCKS: tl.constexpr):
+    """alpha * sum_k b_k u_{t-k} over the Philox blocks that cover the window (reference: pink_term)."""
+    oldest = t - ORDER  # int32; the window starts at pulse oldest + 1
+    first_block = oldest >> 2  # floor(oldest / 4), also for oldest < 0 (arithmetic shift)
+    shift = oldest & 3  # (t - ORDER) mod 4
+    acc = tl.zeros(t.shape, dtype=tl.float32)
+    for block_offset in tl.static_range(N_BLOCKS):
+        block = first_block + block_offset
+        counter = tl.maximum(block, 0).to(tl.uint32)
+        w0, w1, w2, w3 = tl.philox(seed, index, 2 * STREAM_PINK + side, counter, 0)
+        happened = block >= 0  # pulses j <= 0 have u_j = 0
+        acc = acc + _pink_tap(taps_ptr, block_offset * 4 + 0, shift) * tl.where(happened, tl.uint_to_uniform_float(w0), 0.0)
+        acc = acc + _pink_tap(taps_ptr, block_offset * 4 + 1, shift) * tl.where(happened, tl.uint_to_uniform_float(w1), 0.0)
+        acc = acc + _pink_tap(taps_ptr, block_offset * 4 + 2, shift) * tl.where(happened, tl.uint_to_uniform_float(w2), 0.0)
+        acc = acc + _pink_tap(taps_ptr, block_offset * 4 + 3, shift) * tl.where(happened, tl.uint_to_uniform_float(w3), 0.0)
+    return alpha * acc
+
+
+@triton.jit
+def _device_side(seed, index, side: tl.constexpr, update_lo, update_hi, word, pink_old, pulses_on_side, fresh_pink,
+                 table_ptr, rtn_flip_ptr, TABLE_SIZE: tl.constexpr, RTN: tl.constexpr, SATURATION: tl.constexpr):
+    """New (state word, pink, ln R) of the devices on one side (reference: weak_reset_update's loop)."""
+    m1, t_star, c1, m2, ln_r0, a_rtn = _d2d_parameters(seed, index, side, table_ptr, TABLE_SIZE, SATURATION)
+    t = (word & PULSES_MASK) + pulses_on_side
+    state = (word >> RTN_BIT) & 1
+    w_rtn = tl.zeros(t.shape, dtype=tl.float32)
+    if RTN:
+        w0, w1, w2, _ = tl.philox(seed, index, 2 * STREAM_RTN + side, update_lo, update_hi)
+        p_flip = tl.load(rtn_flip_ptr + state * RTN_TABLE_SIZE + tl.minimum(pulses_on_side, RTN_TABLE_SIZE - 1))
+        flips = tl.uint_to_uniform_float(w0) < p_flip
+        state = state ^ flips.to(tl.int32)
+        amplitude = tl.uint_to_uniform_float(w1) * (tl.uint_to_uniform_float(w2) * a_rtn)
+        w_rtn = tl.where(state == 1, amplitude, 0.0)
+    w_pink = tl.where(pulses_on_side > 0, fresh_pink, pink_old)
+    tf = t.to(tl.float32)
+    w_mean = tl.where(tf < t_star, m1 * tf + c1, m2 * tf + (t_star * (m1 - m2) + c1))
+    log_r = ln_r0 + ((w_mean + w_pink) + w_rtn)
+    return t | (state << RTN_BIT), w_pink, log_r
+
+
+@triton.jit
+def _apply_pulses(n, offs, mask, numel, seed, update_lo, update_hi, state_ptr, pink_ptr, weights_ptr, table_ptr,
+                  rtn_flip_ptr, taps_ptr, alpha, TABLE_SIZE: tl.constexpr, ORDER: tl.constexpr,
+                  N_BLOCKS: tl.constexpr, PINK: tl.constexpr, RTN: tl.constexpr, SATURATION: tl.constexpr):
+    """Apply int32 pulse counts ``n`` to the synapses ``offs``: the body shared by both kernels."""
+    index = offs.to(tl.uint32)
+    word_bl = tl.load(state_ptr + offs, mask=mask, other=0)
+    word_blb = tl.load(state_ptr + numel + offs, mask=mask, other=0)
+    pink_bl = tl.load(pink_ptr + offs, mask=mask, other=0.0)
+    pink_blb = tl.load(pink_ptr + numel + offs, mask=mask, other=0.0)
+    n_bl = tl.maximum(n, 0)
+    n_blb = tl.maximum(-n, 0)
+    # one pink window per synapse: that of the device the update pulses (BL if n >= 0)
+    pulsed_side = (n < 0).to(tl.uint32)
+    t_pulsed = tl.where(n < 0, (word_blb & PULSES_MASK) + n_blb, (word_bl & PULSES_MASK) + n_bl)
+    if PINK:
+        fresh_pink = _pink_term(seed, index, pulsed_side, t_pulsed, taps_ptr, alpha, ORDER, N_BLOCKS)
+    else:
+        fresh_pink = tl.zeros(n.shape, dtype=tl.float32)
+    word_bl, pink_bl, log_r_bl = _device_side(seed, index, 0, update_lo, update_hi, word_bl, pink_bl, n_bl, fresh_pink,
+                                              table_ptr, rtn_flip_ptr, TABLE_SIZE, RTN, SATURATION)
+    word_blb, pink_blb, log_r_blb = _device_side(seed, index, 1, update_lo, update_hi, word_blb, pink_blb, n_blb,
+                                                 fresh_pink, table_ptr, rtn_flip_ptr, TABLE_SIZE, RTN, SATURATION)
+    tl.store(state_ptr + offs, word_bl, mask=mask)
+    tl.store(state_ptr + numel + offs, word_blb, mask=mask)
+    tl.store(pink_ptr + offs, pink_bl, mask=mask)
+    tl.store(pink_ptr + numel + offs, pink_blb, mask=mask)
+    tl.store(weights_ptr + offs, tl.where(log_r_bl >= log_r_blb, 1, -1).to(tl.int8), mask=mask)
+
+
+@triton.jit
+def _weak_reset_update_kernel(
+    pulses_ptr,  # int32 (N,): signed pulse counts
+    state_ptr,  # int32 (2, N): packed (t, RTN state), updated in place
+    pink_ptr,  # float32 (2, N): pink terms, updated in place
+    weights_ptr,  # int8 (N,): output weights
+    table_ptr,  # float32 (7, TABLE_SIZE): D2D quantile table
+    rtn_flip_ptr,  # float32 (2, RTN_TABLE_SIZE): P(flip) after n pulses from state 0 / 1
+    taps_ptr,  # float32 (4 * N_BLOCKS, 4): pink taps per window position and block shift
+    alpha,  # float32: pink scale
+    seed,  # int: Philox key
+    update_lo,  # int: update index, low 32 bits
+    update_hi,  # int: update index, high 32 bits
+    numel,  # int: N
+    TABLE_SIZE: tl.constexpr,
+    ORDER: tl.constexpr,
+    N_BLOCKS: tl.constexpr,
+    PINK: tl.constexpr,
+    RTN: tl.constexpr,
+    SATURATION: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < numel
+    n = tl.load(pulses_ptr + offs, mask=mask, other=0)
+    _apply_pulses(n, offs, mask, numel, seed, update_lo, update_hi, state_ptr, pink_ptr, weights_ptr, table_ptr,
+                  rtn_flip_ptr, taps_ptr, alpha, TABLE_SIZE, ORDER, N_BLOCKS, PINK, RTN, SATURATION)
+
+
+def block_size(device: torch.device) -> int:
+    """Synapses per program: small under the interpreter (numpy per op), large on a GPU."""
+    return 128 if device.type == "cpu" else 512
+
+
+def model_launch_args(config: HfOxWeakReset, device: torch.device) -> tuple[list, dict]:
+    """The constant tensors and compile-time flags of ``config`` (shared with the fused Adam kernel)."""
+    constants = weak_reset.model_constants(config, device, torch.float32)
+    tensors = [constants.d2d_table.contiguous(), constants.rtn_flip.contiguous(), constants.pink_taps.contiguous()]
+    flags = dict(TABLE_SIZE=constants.d2d_table.shape[1], ORDER=config.pink_order,
+                 N_BLOCKS=weak_reset.pink_blocks(config.pink_order), PINK=config.pink, RTN=config.rtn,
+                 SATURATION=config.saturation)
+    return tensors + [float(constants.pink_alpha)], flags
+
+
+def check_state(device_state: torch.Tensor, pink: torch.Tensor, kernel) -> int:
+    """Validate the (2, N) state tensors for a launch; returns N."""
+    check_device(device_state, "device_state", kernel)
+    if device_state.dtype != torch.int32 or device_state.dim() != 2 or device_state.shape[0] != 2:
+        raise ValueError(f"device_state: expected an int32 tensor of shape (2, N), got {device_state.dtype} "
+                         f"{tuple(device_state.shape)}")
+    numel = device_state.shape[1]
+    if pink.dtype != torch.float32 or tuple(pink.shape) != (2, numel):
+        raise ValueError(f"pink: expected a float32 tensor of shape (2, {numel}), got {pink.dtype} {tuple(pink.shape)}")
+    for name, t in (("device_state", device_state), ("pink", pink)):
+        if not t.is_contiguous():
+            raise ValueError(f"{name}: expected a contiguous tensor (it is updated in place)")
+        if t.device != device_state.device:
+            raise ValueError(f"{name}: expected a tensor on {device_state.device}, got one on {t.device}")
+    if numel >= 2**32:
+        raise ValueError(f"device_state: at most 2**32 - 1 synapses (Philox counter c0), got {numel}")
+    return numel
+
+
+def check_flat(tensor: torch.Tensor, name: str, dtype: torch.dtype, numel: int, device: torch.device) -> None:
+    if not isinstance(tensor, torch.Tensor) or tensor.dtype != dtype:
+        raise ValueError(f"{name}: expected a {dtype} tensor, got {getattr(tensor, 'dtype', type(tensor).__name__)}")
+    if tuple(tensor.shape) != (numel,):
+        raise ValueError(f"{name}: expected shape ({numel},), got {tuple(tensor.shape)}")
+    if not tensor.is_contiguous():
+        raise ValueError(f"{name}: expected a contiguous tensor")
+    if tensor.device != device:
+        raise ValueError(f"{name}: expected a tensor on {device}, got one on {tensor.device}")
+
+
+def weak_reset_update(device_state: torch.Tensor, pink: torch.Tensor, pulses: torch.Tensor, weights: torch.Tensor, *,
+                      config: HfOxWeakReset, seed: int, update: int) -> None:
+    """Apply signed pulse counts in one launch, in place (kernel of ``rramk.weak_reset.weak_reset_update``).
+
+    device_state int32 (2, N) and pink float32 (2, N) are updated in place; weights int8 (N,) is
+    written; pulses int32 (N,); update: 0-based index of this update; seed in [0, 2**63).
+    """
+    numel = check_state(device_state, pink, _weak_reset_update_kernel)
+    check_flat(pulses, "pulses", torch.int32, numel, device_state.device)
+    check_flat(weights, "weights", torch.int8, numel, device_state.device)
+    if not 0 <= seed < 2**63:
+        raise ValueError(f"seed: expected an int in [0, 2**63), got {seed}")
+    tensors, flags = model_launch_args(config, device_state.device)
+    block = block_size(device_state.device)
+    grid = (triton.cdiv(numel, block),)
+    _weak_reset_update_kernel[grid](
+        pulses, device_state, pink, weights, *tensors, seed, update & 0xFFFFFFFF, update >> 32, numel,
+        **flags, BLOCK=block, enable_fp_fusion=False)
+
+
+def check_available(device: torch.device) -> None:
+    """Raise a clear error unless the kernel can run on ``device`` (CUDA, or CPU under the interpreter)."""
+    check_device(torch.empty(0, device=device), "device", _weak_reset_update_kernel)

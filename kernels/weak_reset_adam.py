@@ -1,0 +1,103 @@
+"""Fused Triton kernel of the optimizer step: gradient -> Adam moments -> pulses -> device update.
+
+Math: ``rramk.weak_reset_adam`` (the PyTorch reference) and MODEL.md section 3. One launch per
+binary weight tensor reads the straight-through gradient and the Adam moments, writes the new
+moments, turns them into at most max_pulses signed pulses per synapse, applies them to the
+pair of devices exactly as ``rramk.kernels.weak_reset`` does, and writes the +1/-1 weights
+(int8) that the layer will use.
+
+Bytes per synapse: 4 (g) + 8 (m, v) + 16 (state, pink) read; 8 (m, v) + 16 (state, pink) + 1
+(weight) written: 53 B, against ~37 B for a bare update: the Adam part adds memory traffic,
+not Philox work.
+
+Exactness: float32 in the reference's order, sqrt_rn and div_rn (IEEE, as the reference's
+correctly rounded sqrt and division), round half to even, no contracted multiply-add.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from rramk import weak_reset_adam
+from rramk.device_config import HfOxWeakReset
+
+from .weak_reset import _apply_pulses, block_size, check_flat, check_state, model_launch_args
+
+
+@triton.jit
+def _round_half_even(x):
+    """Nearest integer, ties to even (as torch.round), for |x| < 2**22."""
+    r = tl.floor(x)
+    diff = x - r
+    odd = (r - 2.0 * tl.floor(r * 0.5)) != 0.0
+    return tl.where(diff > 0.5, r + 1.0, tl.where(diff == 0.5, tl.where(odd, r + 1.0, r), r))
+
+
+@triton.jit
+def _weak_reset_adam_kernel(
+    grad_ptr,  # float32 (N,): straight-through gradient of the binary weights
+    exp_avg_ptr,  # float32 (N,): Adam first moment, updated in place
+    exp_avg_sq_ptr,  # float32 (N,): Adam second moment, updated in place
+    state_ptr,  # int32 (2, N): packed (t, RTN state), updated in place
+    pink_ptr,  # float32 (2, N): pink terms, updated in place
+    weights_ptr,  # int8 (N,): output weights
+    table_ptr,  # float32 (7, TABLE_SIZE): D2D quantile table
+    rtn_flip_ptr,  # float32 (2, RTN_TABLE_SIZE): P(flip) after n pulses
+    taps_ptr,  # float32 (4 * N_BLOCKS, 4): pink taps
+    alpha,  # float32: pink scale
+    beta1, one_minus_beta1, beta2, one_minus_beta2,  # float32: Adam decays
+    bias_correction1, bias_correction2,  # float32: 1 / (1 - beta**k)
+    neg_lr_pulses, eps, max_pulses,  # float32
+    seed,  # int: Philox key
+    update_lo, update_hi,  # int: update index of the array
+    numel,  # int: N
+    TABLE_SIZE: tl.constexpr,
+    ORDER: tl.constexpr,
+    N_BLOCKS: tl.constexpr,
+    PINK: tl.constexpr,
+    RTN: tl.constexpr,
+    SATURATION: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < numel
+    g = tl.load(grad_ptr + offs, mask=mask, other=0.0)
+    m = tl.load(exp_avg_ptr + offs, mask=mask, other=0.0) * beta1 + g * one_minus_beta1
+    v = tl.load(exp_avg_sq_ptr + offs, mask=mask, other=0.0) * beta2 + (g * g) * one_minus_beta2
+    tl.store(exp_avg_ptr + offs, m, mask=mask)
+    tl.store(exp_avg_sq_ptr + offs, v, mask=mask)
+    m_hat = m * bias_correction1
+    v_hat = v * bias_correction2
+    u = tl.div_rn(neg_lr_pulses * m_hat, tl.sqrt_rn(v_hat) + eps)
+    u = tl.where(u == u, u, 0.0)  # a NaN gradient gives no pulse
+    n = _round_half_even(tl.minimum(tl.maximum(u, -max_pulses), max_pulses)).to(tl.int32)
+    _apply_pulses(n, offs, mask, numel, seed, update_lo, update_hi, state_ptr, pink_ptr, weights_ptr, table_ptr,
+                  rtn_flip_ptr, taps_ptr, alpha, TABLE_SIZE, ORDER, N_BLOCKS, PINK, RTN, SATURATION)
+
+
+def weak_reset_adam_step(grad: torch.Tensor, exp_avg: torch.Tensor, exp_avg_sq: torch.Tensor,
+                         device_state: torch.Tensor, pink: torch.Tensor, weights: torch.Tensor, *,
+                         config: HfOxWeakReset, seed: int, update: int, step: int, lr_pulses: float) -> None:
+    """One fused step in one launch, in place (kernel of ``rramk.weak_reset_adam.weak_reset_adam_step``).
+
+    grad, exp_avg, exp_avg_sq: float32 (N,) (moments updated in place); device_state int32 (2, N)
+    and pink float32 (2, N) updated in place; weights int8 (N,) written; step: 1-based step of
+    the tensor; update: 0-based update index of the array.
+    """
+    numel = check_state(device_state, pink, _weak_reset_adam_kernel)
+    device = device_state.device
+    check_flat(grad, "grad", torch.float32, numel, device)
+    check_flat(exp_avg, "exp_avg", torch.float32, numel, device)
+    check_flat(exp_avg_sq, "exp_avg_sq", torch.float32, numel, device)
+    check_flat(weights, "weights", torch.int8, numel, device)
+    scalars = weak_reset_adam.adam_scalars(config, step, lr_pulses).as_floats()
+    tensors, flags = model_launch_args(config, device)
+    block = block_size(device)
+    _weak_reset_adam_kernel[(triton.cdiv(numel, block),)](
+        grad, exp_avg, exp_avg_sq, device_state, pink, weights, *tensors,
+        scalars["beta1"], scalars["one_minus_beta1"], scalars["beta2"], scalars["one_minus_beta2"],
+        scalars["bias_correction1"], scalars["bias_correction2"], scalars["neg_lr_pulses"], scalars["eps"],
+        scalars["max_pulses"], seed, update & 0xFFFFFFFF, update >> 32, numel,
+        **flags, BLOCK=block, enable_fp_fusion=False)
