@@ -25,7 +25,7 @@ from . import weak_reset, weak_reset_adam
 from .device_config import HfOxWeakReset
 
 BACKENDS = ("auto", "reference", "compiled", "triton")
-COMPILE_THRESHOLD = 1 << 16
+COMPILE_THRESHOLD = 1 << 12
 STATE_FORMAT = "rramk.DeviceArray/1"
 
 
@@ -53,6 +53,12 @@ def _adam_chunk(grad, exp_avg, exp_avg_sq, device_state, pink, *, config, seed, 
 @functools.lru_cache(maxsize=None)
 def _compiled(chunk_fn, config: HfOxWeakReset):
     """``chunk_fn`` with ``config`` bound, through torch.compile (one compilation per function and config)."""
+    # Every config is a recompilation of the same code object; an ablation study uses a dozen.
+    import torch._dynamo
+
+    for limit in ("recompile_limit", "cache_size_limit"):
+        if hasattr(torch._dynamo.config, limit):
+            setattr(torch._dynamo.config, limit, max(getattr(torch._dynamo.config, limit), 64))
     return torch.compile(functools.partial(chunk_fn, config=config), dynamic=True, fullgraph=True)
 
 

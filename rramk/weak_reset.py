@@ -54,7 +54,8 @@ class ModelConstants(NamedTuple):
 
     d2d_table: torch.Tensor  # (7, 2**12) or (7, 1): quantiles of each D2D parameter, rows TABLE_ROWS
     rtn_flip: torch.Tensor  # (2, RTN_TABLE_SIZE): P(flip after n pulses) from state 0 and from state 1
-    pink_taps: torch.Tensor  # (positions, 4): tap of each window position for each block shift
+    pink_taps: torch.Tensor  # (positions, 4): tap of each window position for each block shift (kernel)
+    pink_b: torch.Tensor  # (order,): filter taps b_k
     pink_alpha: torch.Tensor  # (): alpha, 0 with pink off
 
 
@@ -100,6 +101,7 @@ def model_constants(config: HfOxWeakReset, device: torch.device | str = "cpu", d
         d2d_table=_d2d_table(config),
         rtn_flip=_rtn_flip_table(config),
         pink_taps=_pink_taps(config),
+        pink_b=torch.tensor(config.pink_coefficients(), dtype=torch.float64),
         pink_alpha=torch.tensor(config.pink_alpha if config.pink else 0.0, dtype=torch.float64),
     )
     return ModelConstants(*(c.to(device=device, dtype=dtype) for c in constants))
@@ -144,29 +146,32 @@ def pink_term(config: HfOxWeakReset, constants: ModelConstants, seed, index: tor
     """w_pink(t) = alpha * sum_{k=0}^{order-1} b_k u_{t-k}, u_j = 0 for j <= 0 (MODEL.md 1.3).
 
     u_j (j >= 1) is word (j-1) % 4 of the pink-stream Philox block (j-1) // 4. The window
-    [t-order+1, t] lies in the blocks first .. first + pink_blocks - 1, first = floor((t-order)/4);
-    at position p of their words sits the pulse of age k = order - 1 + shift - p, with
-    shift = (t - order) mod 4, so its tap comes from a (positions, 4) table. The sum runs over
-    the positions in order, oldest pulse first; positions outside the window, or with j <= 0,
-    add an exact zero, which keeps the order of the float additions fixed.
+    [t-order+1, t] lies in the blocks first .. first + pink_blocks - 1, first = floor((t-order)/4),
+    whose words, numbered p = 0, 1, ... in order, hold u_j at p = j - 1 - 4 * first. With
+    shift = (t - order) mod 4, u_{t-k} sits at p = order - 1 + shift - k: one of four words.
+    The sum runs oldest pulse first (k = order-1 down to 0). The Triton kernel sums over the
+    words p in order instead, adding an exact zero for the words outside the window: the same
+    float additions in the same order, so the same bits.
     """
     dtype = constants.pink_taps.dtype
     if not config.pink:
         return torch.zeros(t.shape, dtype=dtype, device=t.device)
-    oldest = t.to(torch.int64) - config.pink_order  # the window starts at pulse oldest + 1
+    order = config.pink_order
+    t = t.to(torch.int64)
+    oldest = t - order  # the window starts at pulse oldest + 1
     first_block = torch.div(oldest, streams.PINK_BLOCK, rounding_mode="floor")
     shift = oldest - first_block * streams.PINK_BLOCK
+    words = []  # the words of the blocks, in order
+    for block_offset in range(pink_blocks(order)):
+        counter = (first_block + block_offset).clamp(min=0)
+        words.extend(philox4x32(seed, index, 2 * streams.STREAM_PINK + side, counter & MASK32, counter >> 32))
     acc = torch.zeros(t.shape, dtype=dtype, device=t.device)
-    for block_offset in range(pink_blocks(config.pink_order)):
-        block = first_block + block_offset
-        counter = block.clamp(min=0)
-        words = philox4x32(seed, index, 2 * streams.STREAM_PINK + side, counter & MASK32, counter >> 32)
-        for lane in range(streams.PINK_BLOCK):
-            taps = constants.pink_taps[block_offset * streams.PINK_BLOCK + lane]  # (4,): one per shift
-            tap = torch.where(shift == 0, taps[0], torch.where(shift == 1, taps[1],
-                              torch.where(shift == 2, taps[2], taps[3])))
-            u = torch.where(block >= 0, uniform_from_bits(words[lane], dtype), 0.0)  # u_j = 0 for j <= 0
-            acc = acc + tap * u
+    for k in reversed(range(order)):
+        p = order - 1 - k  # position of u_{t-k} for shift 0; shift s adds s
+        word = torch.where(shift == 0, words[p], torch.where(shift == 1, words[p + 1],
+                           torch.where(shift == 2, words[p + 2], words[p + 3])))
+        u = torch.where(t - k >= 1, uniform_from_bits(word, dtype), 0.0)
+        acc = acc + constants.pink_b[k] * u
     return constants.pink_alpha * acc
 
 
