@@ -51,15 +51,10 @@ def _adam_chunk(grad, exp_avg, exp_avg_sq, device_state, pink, *, config, seed, 
 
 
 @functools.lru_cache(maxsize=None)
-def _compiled(chunk_fn, config: HfOxWeakReset):
-    """``chunk_fn`` with ``config`` bound, through torch.compile (one compilation per function and config)."""
-    # Every config is a recompilation of the same code object; an ablation study uses a dozen.
-    import torch._dynamo
-
-    for limit in ("recompile_limit", "cache_size_limit"):
-        if hasattr(torch._dynamo.config, limit):
-            setattr(torch._dynamo.config, limit, max(getattr(torch._dynamo.config, limit), 64))
-    return torch.compile(functools.partial(chunk_fn, config=config), dynamic=True, fullgraph=True)
+def _compiled(chunk_fn, structure: HfOxWeakReset):
+    """``chunk_fn`` compiled for ``weak_reset.compiled_structure(config)``: the ablation switches are
+    data (``model_constants``), so every config of an ablation study shares one compilation."""
+    return torch.compile(functools.partial(chunk_fn, config=structure), dynamic=True, fullgraph=True)
 
 
 def _check_shape(shape) -> tuple[int, ...]:
@@ -134,7 +129,7 @@ class DeviceArray:
     def _run_compiled(self, chunk_fn, flat: list[torch.Tensor], state: list[torch.Tensor], **kwargs):
         """Run ``chunk_fn`` compiled over chunks of synapses; ``flat`` are (N,) inputs, ``state`` (2, N)
         inputs; returns its outputs reassembled to full length."""
-        fn = _compiled(chunk_fn, self.config)
+        fn = _compiled(chunk_fn, weak_reset.compiled_structure(self.config))
         constants = self._constants()
         seed = torch.tensor(self.seed, dtype=torch.int64)  # tensors: new values do not recompile
         outputs = None

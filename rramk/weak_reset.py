@@ -52,11 +52,12 @@ SIDES = (streams.SIDE_BL, streams.SIDE_BLB)
 class ModelConstants(NamedTuple):
     """Tensors derived once from a config (float64 math, then rounded): the kernels' inputs too."""
 
-    d2d_table: torch.Tensor  # (7, 2**12) or (7, 1): quantiles of each D2D parameter, rows TABLE_ROWS
+    d2d_table: torch.Tensor  # (7, 2**12): quantiles of each D2D parameter (all the mean with d2d off)
     rtn_flip: torch.Tensor  # (2, RTN_TABLE_SIZE): P(flip after n pulses) from state 0 and from state 1
     pink_taps: torch.Tensor  # (positions, 4): tap of each window position for each block shift (kernel)
     pink_b: torch.Tensor  # (order,): filter taps b_k
     pink_alpha: torch.Tensor  # (): alpha, 0 with pink off
+    saturation: torch.Tensor  # () bool: two slopes (False: m2 = m1)
 
 
 def pink_blocks(order: int) -> int:
@@ -65,15 +66,19 @@ def pink_blocks(order: int) -> int:
 
 
 def _d2d_table(config: HfOxWeakReset) -> torch.Tensor:
+    size = streams.D2D_TABLE_SIZE
     if config.d2d:
-        rows = {name: getattr(config, name).quantile_table(streams.D2D_TABLE_SIZE) for name in D2D_PARAMETERS}
-    else:  # one entry: every device takes the published mean after truncation
-        rows = {name: torch.tensor([getattr(config, name).mean_truncated], dtype=torch.float64) for name in D2D_PARAMETERS}
+        rows = {name: getattr(config, name).quantile_table(size) for name in D2D_PARAMETERS}
+    else:  # every quantile is the published mean after truncation: every device takes the means
+        rows = {name: torch.full((size,), getattr(config, name).mean_truncated, dtype=torch.float64)
+                for name in D2D_PARAMETERS}
     rows["ln_r0"] = torch.log(rows["r0"])
     return torch.stack([rows[name] for name in TABLE_ROWS])
 
 
 def _rtn_flip_table(config: HfOxWeakReset) -> torch.Tensor:
+    if not config.rtn:  # no trap ever flips: every state stays 0 and w_rtn = 0
+        return torch.zeros(2, RTN_TABLE_SIZE, dtype=torch.float64)
     total = config.rtn_p01 + config.rtn_p10
     pi = torch.tensor([[config.rtn_p01 / total], [config.rtn_p10 / total]], dtype=torch.float64)
     n = torch.arange(RTN_TABLE_SIZE, dtype=torch.float64)
@@ -103,8 +108,20 @@ def model_constants(config: HfOxWeakReset, device: torch.device | str = "cpu", d
         pink_taps=_pink_taps(config),
         pink_b=torch.tensor(config.pink_coefficients(), dtype=torch.float64),
         pink_alpha=torch.tensor(config.pink_alpha if config.pink else 0.0, dtype=torch.float64),
+        saturation=torch.tensor(config.saturation),
     )
-    return ModelConstants(*(c.to(device=device, dtype=dtype) for c in constants))
+    return ModelConstants(*(c.to(device=device, dtype=dtype if c.is_floating_point() else c.dtype)
+                            for c in constants))
+
+
+def compiled_structure(config: HfOxWeakReset) -> HfOxWeakReset:
+    """The config that compiled code is specialised on: every imperfection on, the same filter order.
+
+    With ``model_constants(config)``, whose tables switch the imperfections off as data (alpha = 0,
+    no RTN flip, a D2D table of means, m2 = m1), it computes the same bits as ``config`` itself,
+    so one compilation serves a whole ablation study.
+    """
+    return HfOxWeakReset(pink_order=config.pink_order, pink_d=config.pink_d)
 
 
 def synapse_index(first, count: int, device) -> torch.Tensor:
@@ -130,8 +147,7 @@ def d2d_parameters(config: HfOxWeakReset, constants: ModelConstants, seed, index
         word, shift = streams.D2D_PARAMETER_BITS["r0" if name == "ln_r0" else name]
         quantile = (words[word] >> shift) & (table.shape[1] - 1)
         params[name] = table[row][quantile]
-    if not config.saturation:
-        params["m2"] = params["m1"]
+    params["m2"] = torch.where(constants.saturation, params["m2"], params["m1"])
     return params
 
 
