@@ -46,7 +46,7 @@ class PublishedStructureArray:
     def __init__(self, shape, config: HfOxWeakReset | None = None, seed: int = 0):
         self.config = config or HfOxWeakReset()
         self.shape = tuple(shape)
-        n = int(np.prod(self.shape))
+        self.numel = n = int(np.prod(self.shape))
         rng = np.random.default_rng(seed)
         self.generator = torch.Generator().manual_seed(seed)
         self.params = []

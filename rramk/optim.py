@@ -84,17 +84,24 @@ class WeakResetAdam(torch.optim.Optimizer):
         betas, eps: Adam settings of the float parameters (the pulse rule takes its own from
             ``config``).
         backend: DeviceArray backend ("auto": Triton on CUDA, torch.compile on large CPU arrays).
+        initial_pulses: RESET pulses given, before training, to one randomly chosen device of
+            every synapse (the programming of a random initial weight). Without D2D variability
+            all devices are identical and every fresh weight would read +1 (a tie), a symmetric
+            start that gradient descent cannot break; one pulse makes the weights random. With
+            D2D variability the weights are random already and one pulse changes little.
     """
 
     def __init__(self, params: Iterable, config: HfOxWeakReset | None = None, lr_pulses: float = 20.0,
                  lr: float = 8e-3, seed: int = 0, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 backend: str = "auto"):
+                 backend: str = "auto", initial_pulses: int = 1):
         if not lr_pulses > 0:
             raise ValueError(f"lr_pulses: expected > 0 (pulses per unit of normalized Adam step), got {lr_pulses}")
         if not lr >= 0:
             raise ValueError(f"lr: expected >= 0, got {lr}")
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
             raise ValueError(f"seed: expected an int in [0, 2**32), got {seed!r}")
+        if not (isinstance(initial_pulses, int) and initial_pulses >= 0):
+            raise ValueError(f"initial_pulses: expected an integer >= 0, got {initial_pulses!r}")
         self.config = config if config is not None else HfOxWeakReset()
         self.seed = seed
         self.backend = backend
@@ -107,6 +114,10 @@ class WeakResetAdam(torch.optim.Optimizer):
             for p in group["params"]:
                 array = DeviceArray(tuple(p.shape), self.config, seed=seed + (index << 32), device=p.device,
                                     backend=backend)
+                if initial_pulses:
+                    side = torch.Generator().manual_seed(seed + (index << 32))
+                    sign = torch.randint(0, 2, tuple(p.shape), generator=side, dtype=torch.int32) * 2 - 1
+                    array.apply_pulses((sign * initial_pulses).to(p.device))
                 self.state[p] = {"step": 0, "exp_avg": torch.zeros_like(p, dtype=torch.float32),
                                  "exp_avg_sq": torch.zeros_like(p, dtype=torch.float32), "device": array,
                                  "sign_flips": torch.zeros((), dtype=torch.int64, device=p.device)}

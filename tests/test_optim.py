@@ -40,11 +40,22 @@ def test_model_weights_are_the_device_weights():
         opt.step()
 
 
+def test_identical_devices_start_from_random_weights():
+    """Without D2D every fresh weight is a tie (+1); one initial pulse on a random side breaks it."""
+    cfg = HfOxWeakReset().without("d2d", "pink", "rtn")
+    layer = BinaryLinear(50, 50)
+    WeakResetAdam([layer.weight], config=cfg, seed=2, initial_pulses=0)
+    assert bool((layer.weight == 1).all())
+    WeakResetAdam([layer.weight], config=cfg, seed=2)
+    plus = (layer.weight == 1).float().mean().item()
+    assert abs(plus - 0.5) < 4 * 0.5 / 50  # 2500 fair coins: 4 standard errors
+
+
 def test_one_step_by_hand():
     """Step 1: m = 0.1 g, v = 0.001 g^2, m_hat = g, v_hat = g^2: u = -lr g / (|g| + eps)."""
     layer = BinaryLinear(2, 2)
     cfg = HfOxWeakReset()
-    opt = WeakResetAdam([layer.weight], config=cfg, lr_pulses=5.0, seed=1)
+    opt = WeakResetAdam([layer.weight], config=cfg, lr_pulses=5.0, seed=1, initial_pulses=0)
     array = opt.device_arrays()[0]
     g = torch.tensor([[0.3, -2.0], [1e-9, 0.0]])
     layer.weight.grad = g.clone()

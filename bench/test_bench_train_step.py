@@ -1,0 +1,48 @@
+"""One training step (forward, backward, optimizer) of each network: ideal BNN against the device model.
+
+The difference is the cost of simulating the devices; report shows it in percent (ratio - 1).
+Derived figure: images per second.
+"""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from conftest import SIZE
+from rramk import models
+from rramk.optim import LatentAdam, WeakResetAdam
+
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+NETWORKS = {
+    "cpu": {"mnist-784-3000-10-b1000": ("mnist", 1000, None), "cifar10-vgg-w0.125-b100": ("cifar10", 100, 0.125)},
+    "gpu": {"mnist-784-3000-10-b1000": ("mnist", 1000, None), "cifar10-vgg-w1-b500": ("cifar10", 500, 1.0)},
+}[SIZE]
+
+
+def _network(name):
+    dataset, batch, width = NETWORKS[name]
+    torch.manual_seed(0)
+    model = (models.mnist_mlp() if dataset == "mnist" else models.cifar10_vgg(width=width)).to(DEVICE)
+    shape = (batch, 1, 28, 28) if dataset == "mnist" else (batch, 3, 32, 32)
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(shape, generator=g).to(DEVICE)
+    y = torch.randint(0, 10, (batch,), generator=g).to(DEVICE)
+    return model, x, y
+
+
+@pytest.mark.parametrize("mode", ["ideal", "device"])
+@pytest.mark.parametrize("network", list(NETWORKS))
+def test_train_step(record, network, mode):
+    model, x, y = _network(network)
+    if mode == "ideal":
+        optimizer = LatentAdam(model.parameters())
+    else:
+        optimizer = WeakResetAdam(model.parameters(), lr_pulses=20.0)
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        F.cross_entropy(model(x), y).backward()
+        optimizer.step()
+
+    record(step, device=DEVICE, derived={"images_per_s": len(x)}, warmup=2, operation="training step",
+           provider=mode, shape=network, synapses=models.count_synapses(model))

@@ -1,0 +1,345 @@
+"""Tables and figures in reports/ from saved results: ``python -m rramk.report``.
+
+Inputs (all committed under reports/):
+
+* ``reports/bench/*.json``: results of ``pytest bench --benchmark-only`` (written by bench/conftest.py);
+* ``reports/ablation/summaries/<dataset>/<budget>/<config>/seed<k>/summary.json``: finished runs
+  of ``python -m rramk.ablation``;
+* ``reports/characterization/``: figures of ``python -m rramk.characterize`` (indexed only).
+
+Outputs: ``reports/speed.md`` and ``reports/speed_update.png`` (time against size of the device
+update), ``reports/ablation_<dataset>_<budget>.md`` and ``.png`` (accuracy and its drop against
+the ideal BNN per configuration, over seeds), and ``reports/README.md``, the index, which says
+for every file the machine, the date and the command that regenerates it. The same inputs give
+the same files (dates and machines come from the inputs, not from the clock).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+from tabulate import tabulate
+
+from .ablation import CONFIGS, slug
+
+REPORT_COMMAND = "python -m rramk.report"
+PNG_METADATA = {"Software": None}  # no version string: identical inputs give identical bytes
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+# ----------------------------------------------------------------------------- speed
+
+
+def load_benchmarks(bench_dir: Path) -> list[dict]:
+    """Every benchmark record of every JSON file in ``bench_dir``, with its source file."""
+    records = []
+    for path in sorted(bench_dir.glob("*.json")):
+        data = json.loads(path.read_text())
+        for b in data.get("benchmarks", []):
+            records.append({**b, "file": path.name, "session": data.get("session", {})})
+    return records
+
+
+def _fmt_time(seconds: float) -> str:
+    if seconds >= 1:
+        return f"{seconds:.2f} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds * 1e6:.1f} µs"
+
+
+def _fmt_rate(value: float) -> str:
+    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if value >= scale:
+            return f"{value / scale:.2f} {unit}"
+    return f"{value:.2f}"
+
+
+DERIVED = ("synapse_updates_per_s", "gb_per_s", "tops", "images_per_s")
+
+
+def speed_tables(records: list[dict]) -> str:
+    """Markdown: per benchmark file and operation, provider x shape with ratios to every alternative."""
+    lines = []
+    by_file = defaultdict(list)
+    for r in records:
+        by_file[r["file"]].append(r)
+    for file, recs in by_file.items():
+        session = recs[0]["session"]
+        lines.append(f"## {file}\n")
+        lines.append(f"- Machine: {session.get('machine', '?')}")
+        lines.append(f"- Date: {session.get('date', '?')}")
+        lines.append(f"- Command: `{session.get('command', 'pytest bench --benchmark-only')}`\n")
+        by_op = defaultdict(list)
+        for r in recs:
+            by_op[r["extra_info"].get("operation", r.get("group") or r["name"])].append(r)
+        for op, rs in by_op.items():
+            providers = sorted({r["extra_info"].get("provider", "?") for r in rs})
+            shapes = list(dict.fromkeys(r["extra_info"].get("shape", "") for r in rs))
+            rows = []
+            for shape in shapes:
+                times = {r["extra_info"].get("provider"): r for r in rs if r["extra_info"].get("shape", "") == shape}
+                for provider in providers:
+                    if provider not in times:
+                        continue
+                    r = times[provider]
+                    median = r["stats"]["median"]
+                    derived = [f"{_fmt_rate(r['extra_info'][k])} {k.replace('_per_s', '/s').replace('_', ' ')}"
+                               for k in DERIVED if k in r["extra_info"]]
+                    ratios = [f"{times[o]['stats']['median'] / median:.2f}x vs {o}" for o in providers
+                              if o != provider and o in times]
+                    rows.append([shape, provider, _fmt_time(median), "; ".join(derived), "; ".join(ratios)])
+            lines.append(f"### {op}\n")
+            lines.append(tabulate(rows, headers=["shape", "provider", "median", "derived", "speed-up (time of other / this)"],
+                                  tablefmt="github"))
+            lines.append("")
+    return "\n".join(lines)
+
+
+def plot_update_scaling(records: list[dict], path: Path) -> bool:
+    recs = [r for r in records if r["extra_info"].get("operation") == "device update"]
+    if not recs:
+        return False
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=150)
+    series = defaultdict(list)
+    for r in recs:
+        key = f"{r['extra_info'].get('provider')} ({r['file'].removesuffix('.json')})"
+        series[key].append((r["extra_info"]["synapses"], r["stats"]["median"]))
+    for key, points in sorted(series.items()):
+        points.sort()
+        ax.loglog([p[0] for p in points], [p[1] for p in points], marker="o", label=key)
+    ax.set_xlabel("synapses updated")
+    ax.set_ylabel("time per update (s)")
+    ax.set_title("Device update: time against array size")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, metadata=PNG_METADATA)
+    plt.close(fig)
+    return True
+
+
+# ----------------------------------------------------------------------------- ablation
+
+
+def load_summaries(root: Path) -> dict:
+    """{(dataset, budget): {config label: [summary, ...]}} from ``root``/<dataset>/<budget>/<config>/seed*/."""
+    labels = {slug(label): label for label in CONFIGS}
+    studies = defaultdict(lambda: defaultdict(list))
+    for path in sorted(root.glob("*/*/*/seed*/summary.json")):
+        config_dir, budget_dir, dataset_dir = path.parents[1], path.parents[2], path.parents[3]
+        label = labels.get(config_dir.name, config_dir.name)
+        studies[(dataset_dir.name, budget_dir.name)][label].append(json.loads(path.read_text()))
+    return studies
+
+
+def ablation_rows(study: dict) -> list[dict]:
+    ideal = [s["final_test_accuracy"] for s in study.get("ideal", [])]
+    ideal_mean = statistics.fmean(ideal) if ideal else None
+    rows = []
+    for label in CONFIGS:
+        runs = study.get(label)
+        if not runs:
+            continue
+        acc = [s["final_test_accuracy"] for s in runs]
+        mean = statistics.fmean(acc)
+        std = statistics.stdev(acc) if len(acc) > 1 else float("nan")
+        rows.append({"config": label, "imperfections": runs[0]["imperfections"], "seeds": len(acc), "mean": mean,
+                     "std": std, "min": min(acc), "max": max(acc),
+                     "drop": (ideal_mean - mean) if ideal_mean is not None else float("nan"),
+                     "past_t_star": statistics.fmean([s["history"][-1].get("fraction_past_t_star", float("nan"))
+                                                      for s in runs]) if runs[0]["history"] else float("nan"),
+                     "pulses": statistics.fmean([s["history"][-1].get("pulses_per_device", float("nan"))
+                                                 for s in runs]) if runs[0]["history"] else float("nan")})
+    return rows
+
+
+def most_damaging(rows: list[dict]) -> tuple[str, str] | None:
+    """(by adding it to 'none', by removing it from 'all'): the imperfection that costs the most."""
+    by_name = {r["config"]: r for r in rows}
+    if "none" not in by_name or "all" not in by_name:
+        return None
+    alone = {c.removeprefix("only "): by_name["none"]["mean"] - r["mean"] for c, r in by_name.items()
+             if c.startswith("only ")}
+    removed = {c.removeprefix("all but "): r["mean"] - by_name["all"]["mean"] for c, r in by_name.items()
+               if c.startswith("all but ")}
+    if not alone or not removed:
+        return None
+    return max(alone, key=alone.get), max(removed, key=removed.get)
+
+
+def write_ablation(dataset: str, budget: str, study: dict, out_dir: Path) -> list[Path]:
+    rows = ablation_rows(study)
+    if not rows:
+        return []
+    name = f"ablation_{dataset}_{budget}"
+    table = tabulate([[r["config"], r["imperfections"], r["seeds"], f"{100 * r['mean']:.2f}",
+                       "" if math.isnan(r["std"]) else f"{100 * r['std']:.2f}",
+                       f"{100 * r['min']:.2f} - {100 * r['max']:.2f}",
+                       "" if math.isnan(r["drop"]) else f"{100 * r['drop']:+.2f}",
+                       "" if math.isnan(r["pulses"]) else f"{r['pulses']:.0f}",
+                       "" if math.isnan(r["past_t_star"]) else f"{100 * r['past_t_star']:.1f}"] for r in rows],
+                     headers=["configuration", "imperfections on", "seeds", "test accuracy (%)", "std (%)",
+                              "range (%)", "drop vs ideal (points)", "pulses/device", "past t* (%)"],
+                     tablefmt="github")
+    first = next(iter(study.values()))[0]
+    epochs = first["epochs"]
+    limit = first["settings"].get("limit_train")
+    lines = [f"# Accuracy lost per device imperfection: {dataset}, {budget}\n",
+             f"- Machine: {first['machine'].get('gpu') or first['machine'].get('cpu')}; torch {first['machine']['torch']}",
+             f"- Dates of the runs: {min(s['date'] for v in study.values() for s in v)} to "
+             f"{max(s['date'] for v in study.values() for s in v)}",
+             f"- Runs: `python -m rramk.ablation {dataset} "
+             f"{'--full' if epochs == 20 and not limit and dataset == 'mnist' else f'--epochs {epochs}'}"
+             f"{f' --limit-train {limit}' if limit and not (epochs == 20 and dataset == 'mnist') else ''}` "
+             f"(each run: `{first['command']}` style), {epochs} epochs, "
+             f"{'all' if not limit else limit} training examples",
+             f"- This file: `{REPORT_COMMAND}`\n",
+             "Test accuracy after the last epoch, mean over seeds; drop = ideal mean - this mean; "
+             "pulses/device and past t* are read from the devices at the end of training.\n",
+             table, ""]
+    verdict = most_damaging(rows)
+    if verdict:
+        alone, removed = verdict
+        lines.append(f"**Most damaging imperfection:** added alone to the mean device, **{alone}** costs the most "
+                     f"accuracy; removed alone from the full model, removing **{removed}** recovers the most.")
+        if alone == removed == "d2d":
+            lines.append("This agrees with the published study: device-to-device variability hurts most.")
+        else:
+            lines.append("The published study found device-to-device variability (d2d) most damaging; this study "
+                         "does not single it out on both counts: see the rows above for the evidence.")
+    missing = [c for c in CONFIGS if c not in study]
+    if missing:
+        lines.append(f"\nNot finished yet: {', '.join(missing)}.")
+    md = out_dir / f"{name}.md"
+    md.write_text("\n".join(lines) + "\n")
+    png = out_dir / f"{name}.png"
+    plot_ablation(rows, png, f"{dataset}, {budget}")
+    return [md, png]
+
+
+def plot_ablation(rows: list[dict], path: Path, title: str) -> None:
+    plt = _plt()
+    rows = [r for r in rows if r["config"] != "ideal" and not math.isnan(r["drop"])]
+    fig, ax = plt.subplots(figsize=(7.2, 4.2), dpi=150)
+    labels = [f"{r['config']} (n={r['seeds']})" for r in rows]
+    drops = [100 * r["drop"] for r in rows]
+    errors = [0 if math.isnan(r["std"]) else 100 * r["std"] for r in rows]
+    colors = ["tab:red" if "d2d" in r["imperfections"].split(",") or r["imperfections"] == "all" else "tab:blue"
+              for r in rows]
+    ax.barh(labels, drops, xerr=errors, color=colors, alpha=0.8, capsize=3)
+    ax.invert_yaxis()
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_xlabel("test-accuracy drop against the ideal BNN (points); error bar: std over seeds")
+    ax.set_title(f"Accuracy lost per imperfection ({title}); red: d2d on")
+    ax.grid(alpha=0.3, axis="x")
+    fig.tight_layout()
+    fig.savefig(path, metadata=PNG_METADATA)
+    plt.close(fig)
+
+
+# ----------------------------------------------------------------------------- index
+
+
+def write_index(reports: Path, entries: list[tuple[str, str, str, str]]) -> Path:
+    """reports/README.md: one row per file: file, what it is, machine and date, the command."""
+    lines = ["# Reports\n",
+             "Every file here is produced by a committed command. To regenerate the tables and figures from the "
+             "saved results: `python -m rramk.report`.\n",
+             tabulate([[f"[{f}]({f})", what, when, f"`{cmd}`"] for f, what, when, cmd in entries],
+                      headers=["file", "what", "machine, date", "command that regenerates it"], tablefmt="github"),
+             ""]
+    path = reports / "README.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def characterization_entries(reports: Path) -> list[tuple[str, str, str, str]]:
+    folder = reports / "characterization"
+    table = folder / "log_r_quantiles.md"
+    if not table.is_file():
+        return []
+    text = table.read_text()
+    machine = next((l.removeprefix("- Machine: ") for l in text.splitlines() if l.startswith("- Machine: ")), "?")
+    date = next((l.removeprefix("- Date: ") for l in text.splitlines() if l.startswith("- Date: ")), "?")
+    command = next((l.removeprefix("- Command: ").strip("`") for l in text.splitlines()
+                    if l.startswith("- Command: ")), "python -m rramk.characterize")
+    out = []
+    for f in sorted(folder.iterdir()):
+        what = {"log_r_quantiles.md": "ln(R/R0) quantiles at fixed pulse counts, per configuration",
+                "d2d_parameters.png": "D2D parameters drawn against their truncated densities",
+                "cycling_comparison.png": "median and 10-90% band, each imperfection off alone"}.get(
+            f.name, f"resistance against cumulative pulses: {f.stem.removeprefix('cycling_').replace('_', ' ')}")
+        out.append((f"characterization/{f.name}", what, f"{machine}, {date}", command))
+    return out
+
+
+def other_entries(reports: Path) -> list[tuple[str, str, str, str]]:
+    """Hand-kept notes and raw results (listed with the command that produced their numbers)."""
+    out = []
+    notes = reports / "perf-notes.md"
+    if notes.is_file():
+        out.append(("perf-notes.md", "performance experiments: prediction, change, measurement", "see each entry",
+                    "commands in each entry"))
+    for path in sorted((reports / "bench").glob("*.json")):
+        session = json.loads(path.read_text()).get("session", {})
+        out.append((f"bench/{path.name}", "raw pytest-benchmark results",
+                    f"{session.get('machine', '?')}, {session.get('date', '?')}",
+                    session.get("command", "pytest bench --benchmark-only")))
+    for path in sorted((reports / "gpu").glob("*")) if (reports / "gpu").is_dir() else []:
+        out.append((f"gpu/{path.name}", "GPU check: kernel tests and timings", "see file", "bash bench/gpu_check.sh"))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m rramk.report", description=__doc__.split("\n")[0])
+    p.add_argument("--reports", type=Path, default=Path("reports"), help="the reports directory (default reports)")
+    args = p.parse_args(argv)
+    reports = args.reports
+    if not reports.is_dir():
+        print(f"python -m rramk.report: error: --reports {reports} is not a directory", file=sys.stderr)
+        return 2
+    entries = []
+    records = load_benchmarks(reports / "bench")
+    if records:
+        sessions = sorted({(r["file"], r["session"].get("machine", "?"), r["session"].get("date", "?")) for r in records})
+        speed = reports / "speed.md"
+        speed.write_text("# Speed of rramk against its alternatives\n\nFrom the raw results in bench/ "
+                         f"(`pytest bench --benchmark-only`); this file: `{REPORT_COMMAND}`. Ratios compare runs of "
+                         "one session on one machine.\n\n" + speed_tables(records) + "\n")
+        when = "; ".join(f"{m}, {d}" for _, m, d in sessions)
+        entries.append(("speed.md", "speed tables with ratios against each alternative", when, REPORT_COMMAND))
+        if plot_update_scaling(records, reports / "speed_update.png"):
+            entries.append(("speed_update.png", "device update: time against size", when, REPORT_COMMAND))
+    for (dataset, budget), study in sorted(load_summaries(reports / "ablation" / "summaries").items()):
+        files = write_ablation(dataset, budget, study, reports)
+        runs = [s for v in study.values() for s in v]
+        when = f"{runs[0]['machine'].get('gpu') or runs[0]['machine'].get('cpu')}, " \
+               f"{min(s['date'] for s in runs)} to {max(s['date'] for s in runs)}"
+        for f in files:
+            entries.append((f.name, f"accuracy per imperfection, {dataset} {budget} ({len(runs)} runs)", when,
+                            f"{REPORT_COMMAND} (runs: python -m rramk.ablation {dataset} ...)"))
+    entries += characterization_entries(reports)
+    entries += other_entries(reports)
+    index = write_index(reports, entries)
+    print(f"wrote {len(entries)} entries to {index}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
