@@ -7,6 +7,9 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 TRITON ?= triton==3.6.0
 
+# Real data sets of this workplace, when present beside the checkout (else ~/.cache/rramk, downloaded).
+export RRAMK_DATA ?= $(if $(wildcard ../shared/datasets/mnist),$(abspath ../shared/datasets),)
+
 .PHONY: demo test setup
 
 $(BIN)/rramk-installed: pyproject.toml
@@ -19,7 +22,7 @@ $(BIN)/rramk-installed: pyproject.toml
 setup: $(BIN)/rramk-installed
 
 demo: setup
-	$(BIN)/python -m rramk.characterize
+	$(BIN)/python -m rramk.demo
 
 test: setup
 	$(BIN)/python -m pytest
