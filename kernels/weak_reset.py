@@ -7,8 +7,8 @@ Each program handles BLOCK synapses; for each it
     and their pink terms (float32);
     regenerates the pink window of the pulsed device (BL if n >= 0, else BLb) from Philox
     (5 calls of 4 uniforms for the 15-pulse window);
-    for each side, regenerates the D2D parameters (1 Philox call, 16-bit quantile indices into
-    the (7, table) lookup table) and draws the RTN step (1 Philox call: flip test, v, v');
+    regenerates both devices' D2D parameters (1 Philox call, 10-bit quantile indices into the
+    (7, 1024) lookup table) and draws both devices' RTN step (1 Philox call: flip tests, v, v');
     stores the new state words, pink terms and int8 weights W = +1 if ln R_BL >= ln R_BLb.
 
 Memory layout: device_state int32 (2, N) and pink float32 (2, N), row 0 = BL, row 1 = BLb,
@@ -16,7 +16,7 @@ contiguous; pulses int32 (N,); weights int8 (N,). Random counters (``rramk.strea
 c0 = flat synapse index, c1 = 2 * stream + side, c2/c3 = time (pink block or update index).
 
 Bytes per synapse: 4 (n) + 2 * (4 + 4) read, 2 * (4 + 4) + 1 written = 37 B. Operations per
-synapse: 9 Philox4x32-10 calls (about 80 integer operations each) plus ~150 others, so on a
+synapse: 7 Philox4x32-10 calls (about 80 integer operations each) plus ~150 others, so on a
 GPU the update is bound by integer arithmetic (umulhi), not by memory.
 
 Exactness: the float arithmetic repeats the reference's float32 operations in the same order
@@ -48,24 +48,29 @@ ROW_C1: tl.constexpr = tl.constexpr(weak_reset.TABLE_ROWS.index("c1"))
 ROW_M2: tl.constexpr = tl.constexpr(weak_reset.TABLE_ROWS.index("m2"))
 ROW_LN_R0: tl.constexpr = tl.constexpr(weak_reset.TABLE_ROWS.index("ln_r0"))
 ROW_A_RTN: tl.constexpr = tl.constexpr(weak_reset.TABLE_ROWS.index("a_rtn"))
-assert streams.D2D_PARAMETER_BITS == {"m1": (0, 0), "t_star": (0, 16), "c1": (1, 0), "m2": (1, 16),
-                                      "r0": (2, 0), "a_rtn": (2, 16)}, "kernel bit layout out of date"
+assert streams.D2D_PARAMETER_BITS == {"m1": (0, 0), "t_star": (0, 10), "c1": (0, 20), "m2": (1, 0),
+                                      "r0": (1, 10), "a_rtn": (1, 20)}, "kernel bit layout out of date"
 
 
 @triton.jit
-def _d2d_parameters(seed, index, side, table_ptr, TABLE_SIZE: tl.constexpr, SATURATION: tl.constexpr):
-    """(m1, t_star, c1, m2, ln_r0, a_rtn) of devices (index, side) from the lookup table."""
-    w0, w1, w2, _ = tl.philox(seed, index, 2 * STREAM_D2D + side, 0, 0)
-    mask16 = TABLE_SIZE - 1
-    m1 = tl.load(table_ptr + ROW_M1 * TABLE_SIZE + (w0 & mask16))
-    t_star = tl.load(table_ptr + ROW_T_STAR * TABLE_SIZE + ((w0 >> 16) & mask16))
-    c1 = tl.load(table_ptr + ROW_C1 * TABLE_SIZE + (w1 & mask16))
+def _uniform16(half):
+    """(h + 1/2) / 2**16 for a 16-bit integer h (rramk.philox.uniform_from_16_bits)."""
+    return (half.to(tl.float32) + 0.5) * (1.0 / 65536.0)
+
+
+@triton.jit
+def _d2d_parameters(word_a, word_b, table_ptr, TABLE_SIZE: tl.constexpr, SATURATION: tl.constexpr):
+    """(m1, t_star, c1, m2, ln_r0, a_rtn) of a device from its two D2D words and the lookup table."""
+    mask = TABLE_SIZE - 1
+    m1 = tl.load(table_ptr + ROW_M1 * TABLE_SIZE + (word_a & mask))
+    t_star = tl.load(table_ptr + ROW_T_STAR * TABLE_SIZE + ((word_a >> 10) & mask))
+    c1 = tl.load(table_ptr + ROW_C1 * TABLE_SIZE + ((word_a >> 20) & mask))
     if SATURATION:
-        m2 = tl.load(table_ptr + ROW_M2 * TABLE_SIZE + ((w1 >> 16) & mask16))
+        m2 = tl.load(table_ptr + ROW_M2 * TABLE_SIZE + (word_b & mask))
     else:
         m2 = m1
-    ln_r0 = tl.load(table_ptr + ROW_LN_R0 * TABLE_SIZE + (w2 & mask16))
-    a_rtn = tl.load(table_ptr + ROW_A_RTN * TABLE_SIZE + ((w2 >> 16) & mask16))
+    ln_r0 = tl.load(table_ptr + ROW_LN_R0 * TABLE_SIZE + ((word_b >> 10) & mask))
+    a_rtn = tl.load(table_ptr + ROW_A_RTN * TABLE_SIZE + ((word_b >> 20) & mask))
     return m1, t_star, c1, m2, ln_r0, a_rtn
 
 
@@ -99,19 +104,18 @@ def _pink_term(seed, index, side, t, taps_ptr, alpha, ORDER: tl.constexpr, N_BLO
 
 
 @triton.jit
-def _device_side(seed, index, side: tl.constexpr, update_lo, update_hi, word, pink_old, pulses_on_side, fresh_pink,
+def _device_side(d2d_a, d2d_b, flip_word, amplitude_word, word, pink_old, pulses_on_side, fresh_pink,
                  table_ptr, rtn_flip_ptr, TABLE_SIZE: tl.constexpr, RTN: tl.constexpr, SATURATION: tl.constexpr):
     """New (state word, pink, ln R) of the devices on one side (reference: weak_reset_update's loop)."""
-    m1, t_star, c1, m2, ln_r0, a_rtn = _d2d_parameters(seed, index, side, table_ptr, TABLE_SIZE, SATURATION)
+    m1, t_star, c1, m2, ln_r0, a_rtn = _d2d_parameters(d2d_a, d2d_b, table_ptr, TABLE_SIZE, SATURATION)
     t = (word & PULSES_MASK) + pulses_on_side
     state = (word >> RTN_BIT) & 1
     w_rtn = tl.zeros(t.shape, dtype=tl.float32)
     if RTN:
-        w0, w1, w2, _ = tl.philox(seed, index, 2 * STREAM_RTN + side, update_lo, update_hi)
         p_flip = tl.load(rtn_flip_ptr + state * RTN_TABLE_SIZE + tl.minimum(pulses_on_side, RTN_TABLE_SIZE - 1))
-        flips = tl.uint_to_uniform_float(w0) < p_flip
+        flips = tl.uint_to_uniform_float(flip_word) < p_flip
         state = state ^ flips.to(tl.int32)
-        amplitude = tl.uint_to_uniform_float(w1) * (tl.uint_to_uniform_float(w2) * a_rtn)
+        amplitude = _uniform16(amplitude_word & 0xFFFF) * (_uniform16(amplitude_word >> 16) * a_rtn)
         w_rtn = tl.where(state == 1, amplitude, 0.0)
     w_pink = tl.where(pulses_on_side > 0, fresh_pink, pink_old)
     tf = t.to(tl.float32)
@@ -139,10 +143,15 @@ def _apply_pulses(n, offs, mask, numel, seed, update_lo, update_hi, state_ptr, p
         fresh_pink = _pink_term(seed, index, pulsed_side, t_pulsed, taps_ptr, alpha, ORDER, N_BLOCKS)
     else:
         fresh_pink = tl.zeros(n.shape, dtype=tl.float32)
-    word_bl, pink_bl, log_r_bl = _device_side(seed, index, 0, update_lo, update_hi, word_bl, pink_bl, n_bl, fresh_pink,
-                                              table_ptr, rtn_flip_ptr, TABLE_SIZE, RTN, SATURATION)
-    word_blb, pink_blb, log_r_blb = _device_side(seed, index, 1, update_lo, update_hi, word_blb, pink_blb, n_blb,
-                                                 fresh_pink, table_ptr, rtn_flip_ptr, TABLE_SIZE, RTN, SATURATION)
+    d0, d1, d2, d3 = tl.philox(seed, index, 2 * STREAM_D2D, 0, 0)  # both devices' D2D parameters
+    if RTN:
+        r0, r1, r2, r3 = tl.philox(seed, index, 2 * STREAM_RTN, update_lo, update_hi)  # both devices' RTN draws
+    else:
+        r0, r1, r2, r3 = d0, d1, d2, d3  # unused
+    word_bl, pink_bl, log_r_bl = _device_side(d0, d1, r0, r2, word_bl, pink_bl, n_bl, fresh_pink, table_ptr,
+                                              rtn_flip_ptr, TABLE_SIZE, RTN, SATURATION)
+    word_blb, pink_blb, log_r_blb = _device_side(d2, d3, r1, r3, word_blb, pink_blb, n_blb, fresh_pink, table_ptr,
+                                                 rtn_flip_ptr, TABLE_SIZE, RTN, SATURATION)
     tl.store(state_ptr + offs, word_bl, mask=mask)
     tl.store(state_ptr + numel + offs, word_blb, mask=mask)
     tl.store(pink_ptr + offs, pink_bl, mask=mask)

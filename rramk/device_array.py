@@ -268,7 +268,7 @@ class DeviceArray:
     def d2d_parameters(self) -> dict[str, torch.Tensor]:
         """Each device's parameters {m1, t_star, c1, m2, r0, ln_r0, a_rtn}, each of shape (2, *shape)."""
         index = torch.arange(self.numel, dtype=torch.int64, device=self.device)
-        params = weak_reset.d2d_parameters(self.config, self._constants(), self.seed, index,
+        params = weak_reset.d2d_parameters(self.config, self._constants(), weak_reset.d2d_words(self.seed, index),
                                            weak_reset.side_index(self.device))
         return {name: value.reshape((2,) + self.shape) for name, value in params.items()}
 

@@ -180,6 +180,8 @@ class WeakResetAdam(torch.optim.Optimizer):
                     array.load_state_dict(device_states[index])
                     self.state[p]["device"] = array
                     self.state[p]["step"] = int(self.state[p]["step"])
+                    # Optimizer.load_state_dict casts tensors to the parameter's dtype: a count is an integer
+                    self.state[p]["sign_flips"] = self.state[p]["sign_flips"].to(torch.int64)
                     with torch.no_grad():
                         p.copy_(array.weights())
                 index += 1

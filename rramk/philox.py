@@ -93,3 +93,8 @@ def uniform_from_bits(bits: torch.Tensor, dtype: torch.dtype = torch.float32) ->
     folded = torch.where(bits >= 2**31, bits ^ MASK32, bits)
     uniform = folded.to(torch.float32) * torch.tensor(UNIFORM_SCALE, dtype=torch.float32, device=bits.device)
     return uniform.to(dtype)
+
+
+def uniform_from_16_bits(half: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """A float in (0, 1) from a 16-bit integer h: (h + 1/2) / 2**16, exact in float32."""
+    return ((half.to(torch.float32) + 0.5) * (1.0 / 65536.0)).to(dtype)

@@ -3,20 +3,26 @@
 Every random number of a device array is ``philox4x32(seed, c0, c1, c2, c3)`` with
 
     c0 = flat synapse index in the array (0 .. numel-1, so arrays hold < 2**32 synapses)
-    c1 = 2 * stream + side            side 0 = BL, 1 = BLb
+    c1 = 2 * stream + side            side 0 = BL, 1 = BLb (0 for streams that serve both)
     c2 = time, low 32 bits            (stream-specific, below)
     c3 = time, high 32 bits
 
 and the four words of one call are used as follows:
 
-    stream D2D  (c2 = c3 = 0): word 0 bits 0-15 -> m1, bits 16-31 -> t_star,
-                               word 1 -> c1 | m2, word 2 -> R0 | A_rtn  (16-bit quantile indices)
-    stream PINK (c2 = block):  pulse j >= 1 of a device uses word (j - 1) % 4 of block (j - 1) // 4
-    stream RTN  (c2 = update): word 0 -> flip test, words 1 and 2 -> the amplitude draws v, v'
+    stream D2D  (side 0, c2 = c3 = 0), one call per synapse for both devices:
+        device of side s uses words 2s and 2s+1, each holding three 10-bit quantile indices
+        (bits 0-9, 10-19, 20-29): word 2s -> m1, t_star, c1; word 2s+1 -> m2, R0, A_rtn
+    stream PINK (side of the device, c2 = block): pulse j >= 1 of a device uses word
+        (j - 1) % 4 of block (j - 1) // 4, as a 32-bit uniform (tl.rand's conversion)
+    stream RTN  (side 0, c2/c3 = update index), one call per synapse for both devices:
+        word s -> the flip test of side s (32-bit uniform); word 2 + s -> the amplitude draws
+        of side s, v from bits 0-15 and v' from bits 16-31 (16-bit uniforms, (h + 1/2) / 2**16)
 
 So the D2D parameters and the whole pink-noise history are functions of the counters and
 need not be stored, and switching one imperfection off leaves the draws of the others as
-they were (common random numbers across an ablation).
+they were (common random numbers across an ablation). Serving both devices of a synapse
+from one D2D call and one RTN call keeps the Philox work at 7 calls per synapse and update
+(2 + 5 for the pulsed device's pink window), the cost that bounds the update on any machine.
 """
 
 STREAM_D2D = 1
@@ -28,19 +34,19 @@ SIDE_BLB = 1
 
 PINK_BLOCK = 4  # uniforms per Philox call in the pink stream
 
-D2D_INDEX_BITS = 12  # each D2D parameter is one of 2**12 quantiles of its distribution
+D2D_INDEX_BITS = 10  # each D2D parameter is one of 2**10 quantiles of its distribution
 D2D_TABLE_SIZE = 1 << D2D_INDEX_BITS
-# (word, shift) of each D2D parameter's 16-bit quantile index in the D2D call.
+# (word of the side's pair, shift) of each D2D parameter's quantile index in the D2D call.
 D2D_PARAMETER_BITS = {
     "m1": (0, 0),
-    "t_star": (0, 16),
-    "c1": (1, 0),
-    "m2": (1, 16),
-    "r0": (2, 0),
-    "a_rtn": (2, 16),
+    "t_star": (0, 10),
+    "c1": (0, 20),
+    "m2": (1, 0),
+    "r0": (1, 10),
+    "a_rtn": (1, 20),
 }
 
 
-def counter_stream(stream: int, side: int) -> int:
+def counter_stream(stream: int, side: int = 0) -> int:
     """The c1 counter word of a (stream, side) pair."""
     return 2 * stream + side

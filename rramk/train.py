@@ -192,9 +192,12 @@ class GlobalBatchNorm(torch.autograd.Function):
         sum_dy, sum_dy_xhat = total.split(weight.numel())
         grad_x = weight.view(shape) * inv_std.view(shape) * (
             grad_out - (sum_dy.view(shape) + x_hat * sum_dy_xhat.view(shape)) / n)
-        # the parameters' gradients are local sums: DDP averages them, so scale by the world size
-        world = dist.get_world_size()
-        return grad_x, grad_weight_local * world, grad_bias_local * world, None
+        # grad_x is the gradient of the sum of every process's loss (the all-reduced sums), which
+        # DDP's average over processes turns into the gradient of the global mean loss; the
+        # parameters' local sums are each process's share of that same sum, so they go to DDP
+        # as they are (as in torch.nn.SyncBatchNorm); scaling them by the world size would
+        # make the batch-norm gradients world_size times the single-process ones
+        return grad_x, grad_weight_local, grad_bias_local, None
 
 
 class GlobalBatchNormLayer(torch.nn.modules.batchnorm._BatchNorm):
@@ -400,9 +403,12 @@ def train(settings: RunSettings) -> dict:
 
     n_train = len(train_x)
     batches = math.ceil(n_train / settings.batch_size)
-    local = settings.batch_size // dist_info.world_size
     if dist_info.active and settings.batch_size % dist_info.world_size:
         raise UsageError(f"--batch-size: {settings.batch_size} does not split over {dist_info.world_size} processes")
+    if dist_info.active and (n_train % settings.batch_size) % dist_info.world_size:
+        raise UsageError(f"--limit-train: the last batch of each epoch ({n_train % settings.batch_size} of {n_train} "
+                         f"examples) does not split over {dist_info.world_size} processes; choose a --limit-train "
+                         f"that does")
     try:
         for epoch in range(start_epoch, settings.epochs):
             order = epoch_order(settings, epoch, n_train, device)
@@ -414,8 +420,9 @@ def train(settings: RunSettings) -> dict:
             tick = time.perf_counter()
             for b in bar:
                 idx = order[b * settings.batch_size:(b + 1) * settings.batch_size]
-                if dist_info.active:
-                    idx = idx[dist_info.rank * local:(dist_info.rank + 1) * local]
+                if dist_info.active:  # an equal share of this batch (the last one may be short)
+                    share = len(idx) // dist_info.world_size
+                    idx = idx[dist_info.rank * share:(dist_info.rank + 1) * share]
                 x, y = train_x[idx], train_y[idx]
                 if settings.dataset == "cifar10":
                     from .data import augment_cifar10
@@ -424,18 +431,32 @@ def train(settings: RunSettings) -> dict:
                 optimizer.zero_grad(set_to_none=True)
                 logits = ddp_model(x)
                 loss = F.cross_entropy(logits, y)
-                if not torch.isfinite(loss):
-                    raise NonFiniteLoss(f"the training loss became {loss.item()} at epoch {epoch + 1}, batch {b + 1}; "
-                                        f"the last good checkpoint is {checkpoint_path} (try a smaller --lr or "
-                                        "--lr-pulses)")
+                step_loss, step_correct, step_seen = loss.item() * len(y), (logits.argmax(1) == y).sum().item(), len(y)
+                stop = interrupted["flag"]
+                if dist_info.active:  # every process records the global batch and stops at the same step
+                    import torch.distributed as dist
+
+                    totals = torch.tensor([step_loss, step_correct, step_seen, float(stop)], dtype=torch.float64,
+                                          device=device)
+                    dist.all_reduce(totals)
+                    step_loss, step_correct, step_seen = totals[0].item(), int(totals[1].item()), int(totals[2].item())
+                    stop = totals[3].item() > 0
+                    loss_value = step_loss / step_seen
+                else:
+                    loss_value = loss.item()
+                if not math.isfinite(loss_value):
+                    kept = (f"the last good checkpoint is {checkpoint_path}" if checkpoint_path.exists()
+                            else "no checkpoint was written yet")
+                    raise NonFiniteLoss(f"the training loss became {loss_value} at epoch {epoch + 1}, batch {b + 1}; "
+                                        f"{kept} (try a smaller --lr or --lr-pulses)")
                 loss.backward()
                 optimizer.step()
-                running["loss"] += loss.item() * len(y)
-                running["correct"] += (logits.argmax(1) == y).sum().item()
-                running["seen"] += len(y)
+                running["loss"] += step_loss
+                running["correct"] += step_correct
+                running["seen"] += step_seen
                 bar.set_postfix(loss=f"{running['loss'] / running['seen']:.3f}",
                                 acc=f"{running['correct'] / running['seen']:.3f}")
-                if interrupted["flag"]:
+                if stop if dist_info.active else interrupted["flag"]:
                     running["seconds"] += time.perf_counter() - tick
                     save(epoch, b + 1, running)
                     raise KeyboardInterrupt

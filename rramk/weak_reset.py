@@ -38,7 +38,7 @@ import torch
 
 from . import streams
 from .device_config import D2D_PARAMETERS, HfOxWeakReset
-from .philox import MASK32, philox4x32, uniform_from_bits
+from .philox import MASK32, philox4x32, uniform_from_16_bits, uniform_from_bits
 
 # Rows of the D2D lookup table: the six parameters and ln R0, derived in float64.
 TABLE_ROWS = ("m1", "t_star", "c1", "m2", "r0", "ln_r0", "a_rtn")
@@ -52,7 +52,7 @@ SIDES = (streams.SIDE_BL, streams.SIDE_BLB)
 class ModelConstants(NamedTuple):
     """Tensors derived once from a config (float64 math, then rounded): the kernels' inputs too."""
 
-    d2d_table: torch.Tensor  # (7, 2**12): quantiles of each D2D parameter (all the mean with d2d off)
+    d2d_table: torch.Tensor  # (7, 2**10): quantiles of each D2D parameter (all the mean with d2d off)
     rtn_flip: torch.Tensor  # (2, RTN_TABLE_SIZE): P(flip after n pulses) from state 0 and from state 1
     pink_taps: torch.Tensor  # (positions, 4): tap of each window position for each block shift (kernel)
     pink_b: torch.Tensor  # (order,): filter taps b_k
@@ -134,18 +134,27 @@ def side_index(device) -> torch.Tensor:
     return torch.tensor(SIDES, dtype=torch.int64, device=device).unsqueeze(1)
 
 
-def d2d_parameters(config: HfOxWeakReset, constants: ModelConstants, seed, index: torch.Tensor, side):
-    """Parameters {name: tensor} of devices (index, side) (broadcast), names TABLE_ROWS.
+def d2d_words(seed, index: torch.Tensor):
+    """The four words of the D2D call of synapses ``index`` (both devices' parameters)."""
+    return philox4x32(seed, index, streams.counter_stream(streams.STREAM_D2D), 0, 0)
 
-    Each parameter is the quantile its bits of the D2D Philox call pick (``rramk.streams``);
-    with saturation off, m2 is m1.
+
+def d2d_parameters(config: HfOxWeakReset, constants: ModelConstants, words, side):
+    """Parameters {name: tensor} of the devices on ``side`` (an int, or a tensor broadcast against
+    the words), from the synapses' D2D ``words``; names TABLE_ROWS.
+
+    Each parameter is the quantile its 10 bits pick (``rramk.streams``); with saturation off
+    (``constants.saturation`` False), m2 is m1.
     """
     table = constants.d2d_table
-    words = philox4x32(seed, index, 2 * streams.STREAM_D2D + side, 0, 0)
+    if isinstance(side, int):
+        pair = words[2 * side], words[2 * side + 1]
+    else:
+        pair = (torch.where(side == 0, words[0], words[2]), torch.where(side == 0, words[1], words[3]))
     params = {}
     for row, name in enumerate(TABLE_ROWS):
         word, shift = streams.D2D_PARAMETER_BITS["r0" if name == "ln_r0" else name]
-        quantile = (words[word] >> shift) & (table.shape[1] - 1)
+        quantile = (pair[word] >> shift) & (table.shape[1] - 1)
         params[name] = table[row][quantile]
     params["m2"] = torch.where(constants.saturation, params["m2"], params["m1"])
     return params
@@ -191,11 +200,17 @@ def pink_term(config: HfOxWeakReset, constants: ModelConstants, seed, index: tor
     return constants.pink_alpha * acc
 
 
-def rtn_uniforms(seed, index: torch.Tensor, side, update, dtype=torch.float32):
-    """(u_flip, v, v') of update ``update`` (0-based) for the devices (index, side)."""
+def rtn_words(seed, index: torch.Tensor, update):
+    """The four words of the RTN call of update ``update`` (0-based) for synapses ``index``."""
     update = torch.as_tensor(update, dtype=torch.int64, device=index.device)
-    words = philox4x32(seed, index, 2 * streams.STREAM_RTN + side, update & MASK32, update >> 32)
-    return tuple(uniform_from_bits(words[i], dtype) for i in range(3))
+    return philox4x32(seed, index, streams.counter_stream(streams.STREAM_RTN), update & MASK32, update >> 32)
+
+
+def rtn_draws(words, side: int, dtype=torch.float32):
+    """(u_flip, v, v') of the device on ``side`` from its synapse's RTN ``words``."""
+    amplitude = words[2 + side]
+    return (uniform_from_bits(words[side], dtype), uniform_from_16_bits(amplitude & 0xFFFF, dtype),
+            uniform_from_16_bits(amplitude >> 16, dtype))
 
 
 def rtn_flip_probability(constants: ModelConstants, state: torch.Tensor, pulses: torch.Tensor) -> torch.Tensor:
@@ -257,12 +272,15 @@ def weak_reset_update(device_state: torch.Tensor, pink: torch.Tensor, pulses: to
     pulsed_side = (n < 0).to(torch.int64)
     fresh_pink = pink_term(config, constants, seed, index, pulsed_side, torch.where(n < 0, t[1], t[0]))
     new_state, new_pink, log_r = [], [], []
+    words = d2d_words(seed, index)
+    if config.rtn:
+        draws = rtn_words(seed, index, update)
     for side in SIDES:
-        params = d2d_parameters(config, constants, seed, index, side)
+        params = d2d_parameters(config, constants, words, side)
         state = rtn_state[side]
         w_rtn = torch.zeros(index.shape, dtype=dtype, device=n.device)
         if config.rtn:
-            u_flip, v, v_prime = rtn_uniforms(seed, index, side, update, dtype)
+            u_flip, v, v_prime = rtn_draws(draws, side, dtype)
             flips = u_flip < rtn_flip_probability(constants, state, pulses_per_side[side])
             state = state ^ flips.to(state.dtype)
             w_rtn = rtn_term(state, v, v_prime, params["a_rtn"])
@@ -288,11 +306,14 @@ def read_log_resistance(device_state: torch.Tensor, pink: torch.Tensor, *, confi
     t, rtn_state = unpack_device_state(device_state)
     last_update = (torch.as_tensor(updates, dtype=torch.int64, device=index.device) - 1).clamp(min=0)
     log_r = []
+    words = d2d_words(seed, index)
+    if config.rtn:
+        draws = rtn_words(seed, index, last_update)
     for side in SIDES:
-        params = d2d_parameters(config, constants, seed, index, side)
+        params = d2d_parameters(config, constants, words, side)
         w_rtn = torch.zeros(index.shape, dtype=dtype, device=index.device)
         if config.rtn:
-            _, v, v_prime = rtn_uniforms(seed, index, side, last_update, dtype)
+            _, v, v_prime = rtn_draws(draws, side, dtype)
             w_rtn = rtn_term(rtn_state[side], v, v_prime, params["a_rtn"])
         log_r.append(log_resistance(params, t[side], pink[side].to(dtype), w_rtn))
     return torch.stack(log_r)
