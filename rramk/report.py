@@ -105,7 +105,7 @@ def speed_tables(records: list[dict]) -> str:
                     rows.append([shape, provider, _fmt_time(median), "; ".join(derived), "; ".join(ratios)])
             lines.append(f"### {op}\n")
             lines.append(tabulate(rows, headers=["shape", "provider", "median", "derived", "speed-up (time of other / this)"],
-                                  tablefmt="github"))
+                                  tablefmt="github", disable_numparse=True))
             lines.append("")
     return "\n".join(lines)
 
@@ -183,6 +183,21 @@ def most_damaging(rows: list[dict]) -> tuple[str, str] | None:
     return max(alone, key=alone.get), max(removed, key=removed.get)
 
 
+def ablation_command(dataset: str, summary: dict) -> str:
+    """The rramk.ablation command whose runs a study's summaries are."""
+    epochs, limit = summary["epochs"], summary["settings"].get("limit_train")
+    settings = summary["settings"]
+    if dataset == "mnist" and epochs == 20 and not limit:
+        flags = "--full"
+    else:
+        flags = f"--epochs {epochs}" + (f" --limit-train {limit}" if limit else "")
+    if dataset == "mnist" and settings.get("hidden", 3000) != 3000:
+        flags += f" --hidden {settings['hidden']}"
+    if dataset == "cifar10":
+        flags += f" --width {settings.get('width', 1.0):g}"
+    return f"python -m rramk.ablation {dataset} {flags}"
+
+
 def write_ablation(dataset: str, budget: str, study: dict, out_dir: Path) -> list[Path]:
     rows = ablation_rows(study)
     if not rows:
@@ -196,7 +211,7 @@ def write_ablation(dataset: str, budget: str, study: dict, out_dir: Path) -> lis
                        "" if math.isnan(r["past_t_star"]) else f"{100 * r['past_t_star']:.1f}"] for r in rows],
                      headers=["configuration", "imperfections on", "seeds", "test accuracy (%)", "std (%)",
                               "range (%)", "drop vs ideal (points)", "pulses/device", "past t* (%)"],
-                     tablefmt="github")
+                     tablefmt="github", disable_numparse=True)
     first = next(iter(study.values()))[0]
     epochs = first["epochs"]
     limit = first["settings"].get("limit_train")
@@ -204,11 +219,8 @@ def write_ablation(dataset: str, budget: str, study: dict, out_dir: Path) -> lis
              f"- Machine: {first['machine'].get('gpu') or first['machine'].get('cpu')}; torch {first['machine']['torch']}",
              f"- Dates of the runs: {min(s['date'] for v in study.values() for s in v)} to "
              f"{max(s['date'] for v in study.values() for s in v)}",
-             f"- Runs: `python -m rramk.ablation {dataset} "
-             f"{'--full' if epochs == 20 and not limit and dataset == 'mnist' else f'--epochs {epochs}'}"
-             f"{f' --limit-train {limit}' if limit and not (epochs == 20 and dataset == 'mnist') else ''}` "
-             f"(each run: `{first['command']}` style), {epochs} epochs, "
-             f"{'all' if not limit else limit} training examples",
+             f"- Runs: `{ablation_command(dataset, first)}` ({epochs} epochs, "
+             f"{'all' if not limit else limit} training examples, lr_pulses {first['settings']['lr_pulses']:g})",
              f"- This file: `{REPORT_COMMAND}`\n",
              "Test accuracy after the last epoch, mean over seeds; drop = ideal mean - this mean; "
              "pulses/device and past t* are read from the devices at the end of training.\n",
@@ -333,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
                f"{min(s['date'] for s in runs)} to {max(s['date'] for s in runs)}"
         for f in files:
             entries.append((f.name, f"accuracy per imperfection, {dataset} {budget} ({len(runs)} runs)", when,
-                            f"{REPORT_COMMAND} (runs: python -m rramk.ablation {dataset} ...)"))
+                            f"{ablation_command(dataset, runs[0])} && {REPORT_COMMAND}"))
     entries += characterization_entries(reports)
     entries += other_entries(reports)
     index = write_index(reports, entries)

@@ -1,0 +1,79 @@
+"""python -m rramk.report: tables from saved results, the verdict, and identical files on a re-run."""
+
+import json
+import statistics
+
+from rramk import ablation, report
+
+
+def _summary(config: str, seed: int, accuracy: float) -> dict:
+    return {"dataset": "mnist", "imperfections": ablation.CONFIGS[config], "epochs": 2, "seed": seed,
+            "final_test_accuracy": accuracy, "best_test_accuracy": accuracy, "train_seconds": 1.0,
+            "history": [{"epoch": 2, "test_accuracy": accuracy, "pulses_per_device": 10.0,
+                         "fraction_past_t_star": 0.25}],
+            "settings": {"limit_train": 500, "hidden": 3000, "lr_pulses": 20.0},
+            "machine": {"cpu": "test cpu", "torch": "x"}, "date": "2026-01-02", "command": "python -m rramk.train"}
+
+
+ACCURACY = {"ideal": 0.98, "none": 0.97, "all": 0.90, "only d2d": 0.91, "only pink": 0.965, "only rtn": 0.968,
+            "only saturation": 0.969, "all but d2d": 0.96, "all but pink": 0.905, "all but rtn": 0.902,
+            "all but saturation": 0.899}
+
+
+def _write_study(reports, seeds=(0, 1)):
+    root = reports / "ablation" / "summaries" / "mnist" / "epochs2-n500"
+    for config, acc in ACCURACY.items():
+        for seed in seeds:
+            d = root / ablation.slug(config) / f"seed{seed}"
+            d.mkdir(parents=True)
+            (d / "summary.json").write_text(json.dumps(_summary(config, seed, acc + 0.001 * seed)))
+
+
+def _write_bench(reports):
+    (reports / "bench").mkdir(parents=True)
+    records = []
+    for provider, median in (("rramk-compiled", 0.05), ("published-structure", 1.0)):
+        records.append({"name": provider, "group": None, "params": {}, "stats": {"median": median, "mean": median,
+                        "min": median, "max": median, "stddev": 0, "rounds": 3},
+                        "extra_info": {"operation": "device update", "provider": provider, "shape": "mnist",
+                                       "synapses": 2_352_000, "synapse_updates_per_s": 2_352_000 / median}})
+    (reports / "bench" / "cpu.json").write_text(json.dumps(
+        {"session": {"machine": "test machine", "date": "2026-01-03", "command": "pytest bench --benchmark-only"},
+         "benchmarks": records}))
+
+
+def test_report_tables_verdict_and_determinism(tmp_path):
+    reports = tmp_path / "reports"
+    _write_study(reports)
+    _write_bench(reports)
+    assert report.main(["--reports", str(reports)]) == 0
+    table = (reports / "ablation_mnist_epochs2-n500.md").read_text()
+    ideal = statistics.fmean([0.98, 0.981])
+    all_mean = statistics.fmean([0.90, 0.901])
+    assert f"{100 * (ideal - all_mean):+.2f}" in table  # the drop of 'all', computed independently
+    assert "Most damaging imperfection:** added alone to the mean device, **d2d**" in table
+    assert "removing **d2d** recovers the most" in table and "agrees with the published study" in table
+    assert "python -m rramk.ablation mnist --epochs 2 --limit-train 500" in table
+    speed = (reports / "speed.md").read_text()
+    assert "20.00x vs published-structure" in speed  # 1.0 s / 0.05 s
+    index = (reports / "README.md").read_text()
+    for name in ("ablation_mnist_epochs2-n500.md", "ablation_mnist_epochs2-n500.png", "speed.md", "bench/cpu.json"):
+        assert name in index
+    before = {p.name: p.read_bytes() for p in reports.iterdir() if p.is_file()}
+    assert report.main(["--reports", str(reports)]) == 0
+    after = {p.name: p.read_bytes() for p in reports.iterdir() if p.is_file()}
+    assert before == after  # same inputs, same files (PNG bytes included)
+
+
+def test_report_says_when_d2d_is_not_the_most_damaging(tmp_path):
+    reports = tmp_path / "reports"
+    ACCURACY_SWAPPED = dict(ACCURACY, **{"only d2d": 0.969, "only rtn": 0.91, "all but d2d": 0.905,
+                                         "all but rtn": 0.96})
+    root = reports / "ablation" / "summaries" / "mnist" / "epochs2-n500"
+    for config, acc in ACCURACY_SWAPPED.items():
+        d = root / ablation.slug(config) / "seed0"
+        d.mkdir(parents=True)
+        (d / "summary.json").write_text(json.dumps(_summary(config, 0, acc)))
+    assert report.main(["--reports", str(reports)]) == 0
+    table = (reports / "ablation_mnist_epochs2-n500.md").read_text()
+    assert "**rtn**" in table and "does not single it out" in table
