@@ -1,0 +1,326 @@
+"""Speed of the binary (+-1 by +-1) products of the two published networks: torch against rramk.
+
+Shapes: every layer of MODEL.md section 5 whose two operands are both signs, read off
+``rramk.models`` by one forward pass on the meta device (:func:`binary_layers`), so this list
+cannot drift from the networks:
+
+* MNIST 784-3000-10: ``fc2`` (K = 3000 -> N = 10). ``fc1`` (784 -> 3000) multiplies real pixels
+  by signs, a plain float matmul: not a binary product, so not here.
+* CIFAR-10 VGG at width 1: ``conv2``..``conv6`` (3x3, padding 1; 384-384-768-768-1536-512
+  channels at input sizes 32, 16, 16, 8, 8), then ``fc7``..``fc9`` (8192 -> 1024 -> 1024 -> 10).
+  ``conv1`` sees the real-valued image: not here.
+
+Batches: 1, 100, 1000 (size set ``gpu``); the CPU size set times the FC layers at batch 1 and
+100 only, so that the file finishes in about a minute on a loaded 2-core machine.
+
+Convolutions are timed as convolutions, ``xnor_conv2d`` against ``torch.nn.functional.conv2d``
+on the NCHW tensors a network holds, not as im2col matmuls: an explicit im2col copy would hold 9x
+the input (14 GB in float32 for conv2 at batch 1000) and would time the unfold rather than the
+product. Their sizes as a matmul, M = batch * H_out * W_out, N = output channels, K = C * 3 * 3,
+give the derived figure of every case: ``tops`` = 2 M N K / time / 1e12 (for FC layers, M = batch).
+
+Providers, on CUDA (every operand +-1, made outside the timed call):
+
+* ``torch-bf16``: ``F.linear`` / ``F.conv2d`` on bf16 operands (output bf16);
+* ``torch-int8``: ``torch._int_mm`` on int8 operands, FC only, where cuBLAS takes the shape
+  (M > 16, K and N multiples of 8); torch has no int8 convolution;
+* ``rramk-xnor-packs-input``: the XNOR kernel with the weights packed once, outside the timed
+  call, and the (bf16) input packed inside it, as a layer would run;
+* ``rramk-xnor-prepacked``: the XNOR kernel alone, both operands packed beforehand;
+* ``rramk-tensor-core``: ``sign_matmul_tc`` (int8 tensor cores) on the bf16 operands;
+* ``rramk-binary-matmul-auto``: the dispatcher ``binary_matmul(backend="auto")`` on the bf16
+  operands (the path it picked is in ``extra_info["path"]``);
+* convolutions: ``torch-bf16`` and ``rramk-xnor-conv2d`` (packs both operands inside the call).
+
+On the CPU only torch and rramk's PyTorch *reference* run (no Triton interpreter in benchmarks):
+``torch-f32``, ``torch-bf16`` and ``rramk-ref-xnor-packs-input`` / ``rramk-ref-xnor-prepacked``
+(``rramk.xnor_matmul``: torch bit operations). They run on ``CPU_THREADS`` torch thread(s) (in
+``extra_info``): on the shared 2-core machine the bitwise reference, hundreds of small
+elementwise operations, is about 100x slower on two threads than on one (barriers between
+operations), and every provider gets the same thread count.
+
+Correctness: before timing, each case's operands go through the provider once and the output is
+compared, outside the timing, with torch's float32 result on the same +-1 operands (exact: the
+sums are integers far below 2**24). Every provider must match it exactly, except ``torch-bf16``,
+whose output (and, with PyTorch's default reduced-precision reductions, partial sums) is rounded
+to bf16: within ``BF16_TOLERANCE`` of the largest entry. On CUDA that output is poisoned first
+(:func:`poisoned_call`), so a kernel that leaves entries unwritten cannot pass on stale memory.
+
+``bench/gpu_timings.py`` imports :func:`cases`, :func:`make_call`, :func:`reference_result` and
+:func:`check_output` from here: one list of shapes and providers for both.
+"""
+
+from __future__ import annotations
+
+import functools
+import zlib
+from dataclasses import dataclass
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from conftest import SIZE
+from rramk import models
+from rramk import xnor_matmul as ref_xnor
+from rramk.nn import BinaryConv2d, BinaryLinear
+
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+CPU_THREADS = 1
+BF16_TOLERANCE = 2.0**-5  # torch-bf16: |out - exact| <= this * max(1, max |exact|)
+POISON_BYTE = 0x7F  # int32 0x7F7F7F7F, float32 / bf16 ~3.4e38: never a product of K <= 2**24 signs
+
+BATCHES = {"cpu": (1, 100), "gpu": (1, 100, 1000)}
+FC_PROVIDERS = {
+    "cuda": ("torch-bf16", "torch-int8", "rramk-xnor-packs-input", "rramk-xnor-prepacked", "rramk-tensor-core",
+             "rramk-binary-matmul-auto"),
+    "cpu": ("torch-f32", "torch-bf16", "rramk-ref-xnor-packs-input", "rramk-ref-xnor-prepacked"),
+}
+CONV_PROVIDERS = {
+    "cuda": ("torch-bf16", "rramk-xnor-conv2d"),
+    "cpu": ("torch-f32", "rramk-ref-xnor-conv2d"),  # not in the CPU size set; for gpu_timings' dry run
+}
+
+
+# ----------------------------------------------------------------------------- shapes
+
+
+@dataclass(frozen=True)
+class BinaryLayer:
+    """One layer of a published network whose input and weights are both signs."""
+
+    model: str  # "mnist" or "cifar"
+    name: str  # the layer's name in the model: "fc2", "conv3"
+    in_channels: int  # K of a linear layer, input channels C of a convolution
+    out_channels: int  # N of a linear layer, output channels O of a convolution
+    kernel_size: tuple[int, int] | None = None  # (kh, kw); None for a linear layer
+    padding: tuple[int, int] = (0, 0)
+    stride: tuple[int, int] = (1, 1)
+    image: tuple[int, int] | None = None  # (H, W) of a convolution's input
+
+    @property
+    def is_conv(self) -> bool:
+        return self.kernel_size is not None
+
+    def output_image(self) -> tuple[int, int]:
+        return ref_xnor.conv2d_output_size(*self.image, *self.kernel_size, self.padding, self.stride)
+
+    def mnk(self, batch: int) -> tuple[int, int, int]:
+        """(M, N, K) of the product as a matmul: M = batch (* H_out * W_out), K = C (* kh * kw)."""
+        if not self.is_conv:
+            return batch, self.out_channels, self.in_channels
+        h_out, w_out = self.output_image()
+        kh, kw = self.kernel_size
+        return batch * h_out * w_out, self.out_channels, self.in_channels * kh * kw
+
+    def case_id(self, batch: int) -> str:
+        """A readable id: ``cifar-fc8192x1024-b100``, ``cifar-conv3-384x768-16px-b1``."""
+        if not self.is_conv:
+            return f"{self.model}-fc{self.in_channels}x{self.out_channels}-b{batch}"
+        return f"{self.model}-{self.name}-{self.in_channels}x{self.out_channels}-{self.image[0]}px-b{batch}"
+
+
+@functools.lru_cache(maxsize=None)
+def binary_layers() -> tuple[BinaryLayer, ...]:
+    """Every binary-input layer of ``mnist_mlp()`` and ``cifar10_vgg()``, with its input size.
+
+    Traced on the meta device: no memory is allocated and no arithmetic done.
+    """
+    layers = []
+    with torch.device("meta"):
+        nets = (("mnist", models.mnist_mlp(), (1, models.MNIST_PIXELS)),
+                ("cifar", models.cifar10_vgg(), (1, models.CIFAR10_CHANNELS, models.CIFAR10_SIZE, models.CIFAR10_SIZE)))
+    for model_name, net, input_shape in nets:
+        seen = []
+
+        def hook(module, args, name=None):
+            seen.append((name, module, tuple(args[0].shape)))
+
+        handles = [m.register_forward_pre_hook(functools.partial(hook, name=n))
+                   for n, m in net.named_modules() if isinstance(m, (BinaryLinear, BinaryConv2d))]
+        net.eval()
+        net(torch.empty(input_shape, device="meta"))
+        for h in handles:
+            h.remove()
+        for name, module, shape in seen:
+            if not module.binarize_input:
+                continue  # real-valued input (pixels, image): a float product, not a binary one
+            if isinstance(module, BinaryConv2d):
+                layers.append(BinaryLayer(model_name, name, module.in_channels, module.out_channels,
+                                          tuple(module.kernel_size), tuple(module.padding), tuple(module.stride),
+                                          image=shape[2:]))
+            else:
+                layers.append(BinaryLayer(model_name, name, module.in_features, module.out_features))
+    return tuple(layers)
+
+
+def cases(size_set: str) -> dict[str, tuple[BinaryLayer, int]]:
+    """{case id: (layer, batch)} of a size set: ``gpu`` every layer, ``cpu`` the FC layers."""
+    return {layer.case_id(batch): (layer, batch)
+            for layer in binary_layers() if size_set == "gpu" or not layer.is_conv
+            for batch in BATCHES[size_set]}
+
+
+# ----------------------------------------------------------------------------- operands, reference, check
+
+
+def sign_operands(layer: BinaryLayer, batch: int, device, seed: int | None = None):
+    """Random +-1 float32 operands (x, w): (batch, K) and (N, K), or (batch, C, H, W) and (O, C, kh, kw)."""
+    if seed is None:
+        seed = zlib.crc32(layer.case_id(batch).encode())
+    g = torch.Generator(device=device).manual_seed(seed)
+    if layer.is_conv:
+        x_shape = (batch, layer.in_channels, *layer.image)
+        w_shape = (layer.out_channels, layer.in_channels, *layer.kernel_size)
+    else:
+        x_shape, w_shape = (batch, layer.in_channels), (layer.out_channels, layer.in_channels)
+    x, w = (torch.randint(0, 2, s, generator=g, device=device, dtype=torch.float32).mul_(2).sub_(1)
+            for s in (x_shape, w_shape))
+    return x, w
+
+
+def reference_result(layer: BinaryLayer, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """torch's float32 result on the +-1 operands, as int32 (exact: integer sums far below 2**24)."""
+    if not layer.is_conv:
+        return (x @ w.T).to(torch.int32)
+    out = F.conv2d(x, w, padding=layer.padding, stride=layer.stride)
+    # cuDNN may pick FFT or Winograd algorithms, exact only up to rounding: round, after checking
+    # that the rounding moves nothing by more than a quarter
+    rounded = out.round()
+    assert (out - rounded).abs().max().item() < 0.25, "float32 conv2d of +-1 operands is not near-integral"
+    return rounded.to(torch.int32)
+
+
+def check_output(out: torch.Tensor, ref: torch.Tensor, *, provider: str, case_id: str) -> None:
+    """Assert that ``out`` equals the exact result ``ref`` (int32); bf16 output within its rounding."""
+    assert tuple(out.shape) == tuple(ref.shape), (
+        f"{provider} on {case_id}: output shape {tuple(out.shape)}, expected {tuple(ref.shape)}")
+    if out.dtype == torch.bfloat16:
+        tol = BF16_TOLERANCE * max(1.0, ref.abs().max().item())
+        bad = (out.float() - ref.float()).abs() > tol
+        how = f"by more than {tol:g} (bf16 rounding)"
+    else:
+        bad = out != ref.to(out.dtype)
+        how = "(exact comparison)"
+    if bad.any():
+        idx = tuple(bad.nonzero()[0].tolist())
+        raise AssertionError(f"{provider} on {case_id}: {int(bad.sum())} of {bad.numel()} entries differ from torch's "
+                             f"float result {how}; first at {idx}: got {out[idx].item()}, expected {ref[idx].item()}")
+
+
+def poisoned_call(fn, nbytes: int, device):
+    """``fn()`` after filling ``nbytes`` of freed CUDA memory with POISON_BYTE (best effort).
+
+    The caching allocator hands freed blocks to the next allocations of the call, so outputs
+    made with ``torch.empty`` start as poison instead of a previous call's correct result. On
+    the CPU (malloc) this is not possible: ``fn()`` as is.
+    """
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.empty_cache()
+        for size in (nbytes, 1 << 20, 1 << 19):  # the large pool, then the small pool (<= 1 MiB)
+            torch.full((max(size, 1),), POISON_BYTE, dtype=torch.uint8, device=device)  # freed at once
+    return fn()
+
+
+# ----------------------------------------------------------------------------- providers
+
+
+def providers(layer: BinaryLayer, device) -> tuple[str, ...]:
+    kind = "cuda" if torch.device(device).type == "cuda" else "cpu"
+    return (CONV_PROVIDERS if layer.is_conv else FC_PROVIDERS)[kind]
+
+
+def skip_reason(provider: str, layer: BinaryLayer, batch: int) -> str | None:
+    """Why ``provider`` cannot run this case, or None."""
+    m, n, k = layer.mnk(batch)
+    if provider == "torch-int8" and not (m > 16 and k % 8 == 0 and n % 8 == 0):
+        return f"torch._int_mm needs M > 16 and K, N multiples of 8 (M={m}, N={n}, K={k})"
+    return None
+
+
+def make_call(provider: str, layer: BinaryLayer, x: torch.Tensor, w: torch.Tensor):
+    """(call, info): ``call()`` is the timed product of the +-1 operands x, w; everything that a
+    network would do once (casts, packing the weights) is done here, outside it."""
+    info = {}
+    if provider in ("torch-f32", "torch-bf16"):
+        dtype = torch.float32 if provider == "torch-f32" else torch.bfloat16
+        xd, wd = x.to(dtype), w.to(dtype)
+        if layer.is_conv:
+            return (lambda: F.conv2d(xd, wd, padding=layer.padding, stride=layer.stride)), info
+        return (lambda: F.linear(xd, wd)), info
+    if provider == "torch-int8":
+        xi, wi_t = x.to(torch.int8), w.to(torch.int8).t()  # (K, N) column-major, as cuBLASLt wants it
+        return (lambda: torch._int_mm(xi, wi_t)), info
+    if provider.startswith("rramk-ref-"):  # the PyTorch reference (torch bit operations)
+        if layer.is_conv:
+            return (lambda: ref_xnor.xnor_conv2d(x, w, padding=layer.padding, stride=layer.stride)), info
+        w_packed, k = ref_xnor.pack_signs(w)
+        if provider == "rramk-ref-xnor-prepacked":
+            x_packed, _ = ref_xnor.pack_signs(x)
+            return (lambda: ref_xnor.xnor_matmul(x_packed, w_packed, k)), info
+        return (lambda: ref_xnor.xnor_matmul(ref_xnor.pack_signs(x)[0], w_packed, k)), info
+
+    from rramk.kernels import xnor_matmul as kernels  # Triton: CUDA providers only
+
+    xs, ws = x.to(torch.bfloat16), w.to(torch.bfloat16)  # +-1 activations and weights as a bf16 network holds them
+    info["input_dtype"] = "bfloat16"
+    if provider == "rramk-xnor-conv2d":
+        return (lambda: kernels.xnor_conv2d(xs, ws, padding=layer.padding, stride=layer.stride)), info
+    if provider in ("rramk-xnor-packs-input", "rramk-xnor-prepacked"):
+        w_packed, k = kernels.pack_signs(ws)
+        if provider == "rramk-xnor-prepacked":
+            x_packed, _ = kernels.pack_signs(xs)
+            info["input_dtype"] = "packed int32"
+            return (lambda: kernels.xnor_matmul(x_packed, w_packed, k)), info
+        return (lambda: kernels.xnor_matmul(kernels.pack_signs(xs)[0], w_packed, k)), info
+    if provider == "rramk-tensor-core":
+        return (lambda: kernels.sign_matmul_tc(xs, ws)), info
+    if provider == "rramk-binary-matmul-auto":
+        info["path"] = kernels.choose_binary_matmul_path(xs.shape[0], ws.shape[0], xs.shape[1], xs.device)
+        return (lambda: kernels.binary_matmul(xs, ws, backend="auto")), info
+    raise ValueError(f"provider: unknown {provider!r}")
+
+
+def output_bytes(layer: BinaryLayer, batch: int) -> int:
+    """Bytes of the largest output (int32 / float32) of a case: what :func:`poisoned_call` fills."""
+    m, n, _ = layer.mnk(batch)
+    return 4 * m * n
+
+
+# ----------------------------------------------------------------------------- benchmarks
+
+CASES = cases(SIZE)
+PARAMS = [pytest.param(case_id, provider, id=f"{provider}-{case_id}")
+          for case_id, (layer, _) in CASES.items() for provider in providers(layer, DEVICE)]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cpu_threads():
+    """CPU_THREADS torch threads for this file on the CPU (module docstring), restored after."""
+    if DEVICE != "cpu":
+        yield None
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(CPU_THREADS)
+    yield CPU_THREADS
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("case_id,provider", PARAMS)
+def test_binary_matmul(record, cpu_threads, case_id, provider):
+    layer, batch = CASES[case_id]
+    reason = skip_reason(provider, layer, batch)
+    if reason:
+        pytest.skip(reason)
+    x, w = sign_operands(layer, batch, DEVICE)
+    ref = reference_result(layer, x, w)
+    call, info = make_call(provider, layer, x, w)
+    check_output(poisoned_call(call, output_bytes(layer, batch), DEVICE), ref, provider=provider, case_id=case_id)
+    del ref
+    m, n, k = layer.mnk(batch)
+    if cpu_threads is not None:
+        info["torch_threads"] = cpu_threads
+    record(call, device=DEVICE, derived={"tops": 2 * m * n * k / 1e12}, warmup=1,
+           operation="binary matmul", provider=provider, shape=case_id, layer=f"{layer.model}.{layer.name}",
+           layer_kind="conv" if layer.is_conv else "fc", batch=batch, m=m, n=n, k=k, **info)
