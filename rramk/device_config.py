@@ -30,6 +30,14 @@ IMPERFECTIONS = ("d2d", "pink", "rtn", "saturation")
 D2D_PARAMETERS = ("m1", "t_star", "c1", "m2", "r0", "a_rtn")
 
 
+def _imperfection_names(method: str, names: tuple[str, ...]) -> tuple[str, ...]:
+    unknown = [n for n in names if n not in IMPERFECTIONS]
+    if unknown:
+        raise ValueError(f"{method}: unknown imperfection(s) {', '.join(map(repr, unknown))}; "
+                         f"valid names are {', '.join(IMPERFECTIONS)}")
+    return names
+
+
 @dataclass(frozen=True)
 class HfOxWeakReset:
     """HfOx RRAM under weak-RESET pulses: the published fit (MODEL.md), with ablation switches.
@@ -154,13 +162,7 @@ class HfOxWeakReset:
 
     def without(self, *names: str) -> "HfOxWeakReset":
         """A copy with the named imperfections switched off (any of d2d, pink, rtn, saturation)."""
-        unknown = [n for n in names if n not in IMPERFECTIONS]
-        if unknown:
-            raise ValueError(
-                f"without: unknown imperfection(s) {', '.join(map(repr, unknown))}; "
-                f"valid names are {', '.join(IMPERFECTIONS)}"
-            )
-        return dataclasses.replace(self, **{n: False for n in names})
+        return dataclasses.replace(self, **{n: False for n in _imperfection_names("without", names)})
 
     def only(self, *names: str) -> "HfOxWeakReset":
         """A copy with exactly the named imperfections on and every other one off."""
@@ -168,13 +170,7 @@ class HfOxWeakReset:
 
     def with_(self, *names: str) -> "HfOxWeakReset":
         """A copy with the named imperfections switched on."""
-        unknown = [n for n in names if n not in IMPERFECTIONS]
-        if unknown:
-            raise ValueError(
-                f"with_: unknown imperfection(s) {', '.join(map(repr, unknown))}; "
-                f"valid names are {', '.join(IMPERFECTIONS)}"
-            )
-        return dataclasses.replace(self, **{n: True for n in names})
+        return dataclasses.replace(self, **{n: True for n in _imperfection_names("with_", names)})
 
     @property
     def imperfections(self) -> tuple[str, ...]:
