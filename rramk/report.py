@@ -72,6 +72,14 @@ def _fmt_rate(value: float) -> str:
 DERIVED = ("synapse_updates_per_s", "gb_per_s", "tops", "images_per_s")
 
 
+def _fmt_derived(name: str, value: float) -> str:
+    if name == "tops":
+        return f"{value:.3g} TOPS"
+    if name == "gb_per_s":
+        return f"{value:.1f} GB/s"
+    return f"{_fmt_rate(value)} {name.replace('_per_s', '/s').replace('_', ' ')}"
+
+
 def speed_tables(records: list[dict]) -> str:
     """Markdown: per benchmark file and operation, provider x shape with ratios to every alternative."""
     lines = []
@@ -86,7 +94,9 @@ def speed_tables(records: list[dict]) -> str:
         lines.append(f"- Command: `{session.get('command', 'pytest bench --benchmark-only')}`\n")
         by_op = defaultdict(list)
         for r in recs:
-            by_op[r["extra_info"].get("operation", r.get("group") or r["name"])].append(r)
+            operation = r["extra_info"].get("operation", r.get("group") or r["name"])
+            if operation != "accuracy":  # its figures are accuracies: the ablation tables show them
+                by_op[operation].append(r)
         for op, rs in by_op.items():
             providers = sorted({r["extra_info"].get("provider", "?") for r in rs})
             shapes = list(dict.fromkeys(r["extra_info"].get("shape", "") for r in rs))
@@ -98,8 +108,7 @@ def speed_tables(records: list[dict]) -> str:
                         continue
                     r = times[provider]
                     median = r["stats"]["median"]
-                    derived = [f"{_fmt_rate(r['extra_info'][k])} {k.replace('_per_s', '/s').replace('_', ' ')}"
-                               for k in DERIVED if k in r["extra_info"]]
+                    derived = [_fmt_derived(k, r["extra_info"][k]) for k in DERIVED if k in r["extra_info"]]
                     ratios = [f"{times[o]['stats']['median'] / median:.2f}x vs {o}" for o in providers
                               if o != provider and o in times]
                     rows.append([shape, provider, _fmt_time(median), "; ".join(derived), "; ".join(ratios)])
@@ -169,18 +178,62 @@ def ablation_rows(study: dict) -> list[dict]:
     return rows
 
 
-def most_damaging(rows: list[dict]) -> tuple[str, str] | None:
-    """(by adding it to 'none', by removing it from 'all'): the imperfection that costs the most."""
+def imperfection_costs(rows: list[dict]) -> list[dict]:
+    """Accuracy cost of each imperfection, in both views of the study, with standard errors.
+
+    added: acc(none) - acc(only X), the cost of X on the mean device alone;
+    removed: acc(all but X) - acc(all), what removing X from the full model gives back.
+    Standard errors are over seeds: sqrt(s1^2/n1 + s2^2/n2) (nan with one seed).
+    """
     by_name = {r["config"]: r for r in rows}
-    if "none" not in by_name or "all" not in by_name:
-        return None
-    alone = {c.removeprefix("only "): by_name["none"]["mean"] - r["mean"] for c, r in by_name.items()
-             if c.startswith("only ")}
-    removed = {c.removeprefix("all but "): r["mean"] - by_name["all"]["mean"] for c, r in by_name.items()
-               if c.startswith("all but ")}
-    if not alone or not removed:
-        return None
-    return max(alone, key=alone.get), max(removed, key=removed.get)
+
+    def diff(a: str, b: str):
+        if a not in by_name or b not in by_name:
+            return float("nan"), float("nan")
+        ra, rb = by_name[a], by_name[b]
+        se = math.sqrt(ra["std"] ** 2 / ra["seeds"] + rb["std"] ** 2 / rb["seeds"])
+        return ra["mean"] - rb["mean"], se
+
+    costs = []
+    for name in CONFIGS:
+        if not name.startswith("only "):
+            continue
+        x = name.removeprefix("only ")
+        added, added_se = diff("none", f"only {x}")
+        removed, removed_se = diff(f"all but {x}", "all")
+        costs.append({"imperfection": x, "added": added, "added_se": added_se, "removed": removed,
+                      "removed_se": removed_se})
+    return costs
+
+
+def verdict(costs: list[dict]) -> list[str]:
+    """Plain sentences: which imperfection is the most damaging, and is the difference resolved?"""
+    usable = [c for c in costs if not math.isnan(c["added"]) and not math.isnan(c["removed"])]
+    if not usable:
+        return []
+    lines = []
+    worst_added = max(usable, key=lambda c: c["added"])
+    worst_removed = max(usable, key=lambda c: c["removed"])
+
+    def resolved(cost, se):
+        return not math.isnan(se) and cost > 2 * se
+
+    for view, worst, key in (("added alone to the mean device", worst_added, "added"),
+                             ("removed alone from the full model", worst_removed, "removed")):
+        cost, se = worst[key], worst[f"{key}_se"]
+        sure = ("more than 2 standard errors" if resolved(cost, se) else
+                "not resolved: within 2 standard errors of zero" if not math.isnan(se) else "one seed: no error bar")
+        lines.append(f"- {view}: **{worst['imperfection']}** costs the most, {100 * cost:+.2f} points ({sure}).")
+    helps = [c["imperfection"] for c in usable if c["added"] < 0 and resolved(-c["added"], c["added_se"])]
+    if helps:
+        lines.append(f"- at this budget, adding {', '.join(helps)} alone *raises* accuracy beyond 2 standard errors.")
+    d2d = next((c for c in usable if c["imperfection"] == "d2d"), None)
+    if worst_added is d2d and worst_removed is d2d:
+        lines.append("- **Most damaging: device-to-device variability (d2d)**, as in the published study.")
+    else:
+        lines.append("- The published study found device-to-device variability (d2d) most damaging; this study does "
+                     "not single it out in both views: the costs above are the evidence.")
+    return lines
 
 
 def ablation_command(dataset: str, summary: dict) -> str:
@@ -225,16 +278,19 @@ def write_ablation(dataset: str, budget: str, study: dict, out_dir: Path) -> lis
              "Test accuracy after the last epoch, mean over seeds; drop = ideal mean - this mean; "
              "pulses/device and past t* are read from the devices at the end of training.\n",
              table, ""]
-    verdict = most_damaging(rows)
-    if verdict:
-        alone, removed = verdict
-        lines.append(f"**Most damaging imperfection:** added alone to the mean device, **{alone}** costs the most "
-                     f"accuracy; removed alone from the full model, removing **{removed}** recovers the most.")
-        if alone == removed == "d2d":
-            lines.append("This agrees with the published study: device-to-device variability hurts most.")
-        else:
-            lines.append("The published study found device-to-device variability (d2d) most damaging; this study "
-                         "does not single it out on both counts: see the rows above for the evidence.")
+    costs = imperfection_costs(rows)
+    if any(not math.isnan(c["added"]) or not math.isnan(c["removed"]) for c in costs):
+        def cell(value, se):
+            return "" if math.isnan(value) else f"{100 * value:+.2f}" + ("" if math.isnan(se) else f" ± {100 * se:.2f}")
+
+        lines.append("## Which imperfection costs the most?\n")
+        lines.append("Cost of each imperfection in accuracy points (± standard error over seeds): added alone to "
+                     "the mean device (none - only X), and removed alone from the full model (all but X - all).\n")
+        lines.append(tabulate([[c["imperfection"], cell(c["added"], c["added_se"]), cell(c["removed"], c["removed_se"])]
+                               for c in costs], headers=["imperfection", "added alone", "removed alone"],
+                              tablefmt="github", disable_numparse=True))
+        lines.append("")
+        lines.extend(verdict(costs))
     missing = [c for c in CONFIGS if c not in study]
     if missing:
         lines.append(f"\nNot finished yet: {', '.join(missing)}.")

@@ -51,8 +51,9 @@ def test_report_tables_verdict_and_determinism(tmp_path):
     ideal = statistics.fmean([0.98, 0.981])
     all_mean = statistics.fmean([0.90, 0.901])
     assert f"{100 * (ideal - all_mean):+.2f}" in table  # the drop of 'all', computed independently
-    assert "Most damaging imperfection:** added alone to the mean device, **d2d**" in table
-    assert "removing **d2d** recovers the most" in table and "agrees with the published study" in table
+    assert "added alone to the mean device: **d2d** costs the most, +6.00 points (more than 2 standard errors)" in table
+    assert "removed alone from the full model: **d2d** costs the most" in table
+    assert "**Most damaging: device-to-device variability (d2d)**" in table
     assert "python -m rramk.ablation mnist --epochs 2 --limit-train 500" in table
     speed = (reports / "speed.md").read_text()
     assert "20.00x vs published-structure" in speed  # 1.0 s / 0.05 s
@@ -76,4 +77,5 @@ def test_report_says_when_d2d_is_not_the_most_damaging(tmp_path):
         (d / "summary.json").write_text(json.dumps(_summary(config, 0, acc)))
     assert report.main(["--reports", str(reports)]) == 0
     table = (reports / "ablation_mnist_epochs2-n500.md").read_text()
-    assert "**rtn**" in table and "does not single it out" in table
+    assert "added alone to the mean device: **rtn** costs the most" in table
+    assert "one seed: no error bar" in table and "does not single it out" in table
