@@ -186,16 +186,17 @@ def pink_term(config: HfOxWeakReset, constants: ModelConstants, seed, index: tor
     oldest = t - order  # the window starts at pulse oldest + 1
     first_block = torch.div(oldest, streams.PINK_BLOCK, rounding_mode="floor")
     shift = oldest - first_block * streams.PINK_BLOCK
-    words = []  # the words of the blocks, in order
+    uniforms = []  # the uniforms of the blocks' words, in order
     for block_offset in range(pink_blocks(order)):
         counter = (first_block + block_offset).clamp(min=0)
-        words.extend(philox4x32(seed, index, 2 * streams.STREAM_PINK + side, counter & MASK32, counter >> 32))
+        words = philox4x32(seed, index, 2 * streams.STREAM_PINK + side, counter & MASK32, counter >> 32)
+        uniforms.extend(uniform_from_bits(w, dtype) for w in words)
     acc = torch.zeros(t.shape, dtype=dtype, device=t.device)
     for k in reversed(range(order)):
         p = order - 1 - k  # position of u_{t-k} for shift 0; shift s adds s
-        word = torch.where(shift == 0, words[p], torch.where(shift == 1, words[p + 1],
-                           torch.where(shift == 2, words[p + 2], words[p + 3])))
-        u = torch.where(t - k >= 1, uniform_from_bits(word, dtype), 0.0)
+        u = torch.where(shift == 0, uniforms[p], torch.where(shift == 1, uniforms[p + 1],
+                        torch.where(shift == 2, uniforms[p + 2], uniforms[p + 3])))
+        u = torch.where(t - k >= 1, u, 0.0)
         acc = acc + constants.pink_b[k] * u
     return constants.pink_alpha * acc
 
