@@ -50,11 +50,19 @@ def _adam_chunk(grad, exp_avg, exp_avg_sq, device_state, pink, *, config, seed, 
     return m, v, state, pink, weights
 
 
+def _into(chunk_fn, outputs, *args, **kwargs):
+    """Run ``chunk_fn`` and write its results into ``outputs`` (views of the full-length tensors)."""
+    for out, result in zip(outputs, chunk_fn(*args, **kwargs)):
+        out.copy_(result)
+
+
 @functools.lru_cache(maxsize=None)
 def _compiled(chunk_fn, structure: HfOxWeakReset):
-    """``chunk_fn`` compiled for ``weak_reset.compiled_structure(config)``: the ablation switches are
-    data (``model_constants``), so every config of an ablation study shares one compilation."""
-    return torch.compile(functools.partial(chunk_fn, config=structure), dynamic=True, fullgraph=True)
+    """``chunk_fn`` compiled for ``weak_reset.compiled_structure(config)``, writing into given outputs:
+    the ablation switches are data (``model_constants``), so every config of an ablation study
+    shares one compilation."""
+    return torch.compile(functools.partial(_into, functools.partial(chunk_fn, config=structure)), dynamic=True,
+                         fullgraph=True)
 
 
 def _check_shape(shape) -> tuple[int, ...]:
@@ -126,22 +134,19 @@ class DeviceArray:
     def _constants(self):
         return weak_reset.model_constants(self.config, self.device, self.dtype)
 
-    def _run_compiled(self, chunk_fn, flat: list[torch.Tensor], state: list[torch.Tensor], **kwargs):
+    def _run_compiled(self, chunk_fn, outputs: list[tuple[tuple[int, ...], torch.dtype]], flat: list[torch.Tensor],
+                      state: list[torch.Tensor], **kwargs):
         """Run ``chunk_fn`` compiled over chunks of synapses; ``flat`` are (N,) inputs, ``state`` (2, N)
-        inputs; returns its outputs reassembled to full length."""
+        inputs, ``outputs`` the (leading shape, dtype) of each result; returns the full-length results."""
         fn = _compiled(chunk_fn, weak_reset.compiled_structure(self.config))
         constants = self._constants()
         seed = torch.tensor(self.seed, dtype=torch.int64)  # tensors: new values do not recompile
-        outputs = None
+        results = [torch.empty(lead + (self.numel,), dtype=dtype, device=self.device) for lead, dtype in outputs]
         for first in range(0, self.numel, COMPILE_CHUNK):
             part = slice(first, first + COMPILE_CHUNK)
-            results = fn(*[x[part] for x in flat], *[x[:, part].contiguous() for x in state], seed=seed,
-                         first=torch.tensor(first, dtype=torch.int64), constants=constants, **kwargs)
-            if outputs is None:
-                outputs = [torch.empty(r.shape[:-1] + (self.numel,), dtype=r.dtype, device=r.device) for r in results]
-            for out, result in zip(outputs, results):
-                out[..., part] = result
-        return outputs
+            fn([r[..., part] for r in results], *[x[part] for x in flat], *[x[:, part] for x in state], seed=seed,
+               first=torch.tensor(first, dtype=torch.int64), constants=constants, **kwargs)
+        return results
 
     def _run_update(self, pulses: torch.Tensor):
         """New (device_state, pink, weights) after applying flat int32 ``pulses``."""
@@ -151,7 +156,8 @@ class DeviceArray:
                 dtype=self.dtype)
             return state, pink, weights
         if self.backend == "compiled":
-            return self._run_compiled(_update_chunk, [pulses], [self._state, self._pink],
+            return self._run_compiled(_update_chunk, [((2,), torch.int32), ((2,), self.dtype), ((), torch.int8)],
+                                      [pulses], [self._state, self._pink],
                                       update=torch.tensor(self.updates, dtype=torch.int64))
         from .kernels import weak_reset as kernel
 
@@ -163,7 +169,7 @@ class DeviceArray:
 
     def _read_log_resistance(self) -> torch.Tensor:
         if self.backend == "compiled":
-            return self._run_compiled(_read_chunk, [], [self._state, self._pink],
+            return self._run_compiled(_read_chunk, [((2,), self.dtype)], [], [self._state, self._pink],
                                       updates=torch.tensor(self.updates, dtype=torch.int64))[0]
         return weak_reset.read_log_resistance(self._state, self._pink, config=self.config, seed=self.seed,
                                               updates=self.updates, dtype=self.dtype)
@@ -225,7 +231,8 @@ class DeviceArray:
             scalars = weak_reset_adam.adam_scalars(self.config, step, lr_pulses, self.device)
             if self.backend == "compiled":
                 m, v, state, pink, weights = self._run_compiled(
-                    _adam_chunk, [g_flat, m_flat, v_flat], [self._state, self._pink],
+                    _adam_chunk, [((), torch.float32), ((), torch.float32), ((2,), torch.int32), ((2,), self.dtype),
+                                  ((), torch.int8)], [g_flat, m_flat, v_flat], [self._state, self._pink],
                     update=torch.tensor(self.updates, dtype=torch.int64), scalars=scalars)
             else:
                 m, v, state, pink, weights, _ = weak_reset_adam.weak_reset_adam_step(
