@@ -248,6 +248,10 @@ class DeviceArray:
         """The binary weights W = sign(R_BL - R_BLb) (+1 on a tie), float32 of the array's shape."""
         return self._weights.to(torch.float32).reshape(self.shape)
 
+    def weights_int8(self) -> torch.Tensor:
+        """The weights as the int8 (N,) tensor the last update wrote (no copy: do not modify it)."""
+        return self._weights
+
     def log_resistance(self) -> torch.Tensor:
         """ln(R / 1 ohm) of every device, shape (2, *shape): [0] = BL, [1] = BLb."""
         return self._read_log_resistance().reshape((2,) + self.shape)

@@ -145,11 +145,12 @@ class WeakResetAdam(torch.optim.Optimizer):
                 state = self.state[p]
                 state["step"] += 1
                 array = state["device"]
-                before = array.weights()
+                before = array.weights_int8()
                 array.adam_step(p.grad.to(torch.float32).contiguous(), state["exp_avg"], state["exp_avg_sq"],
                                 step=state["step"], lr_pulses=group["lr"])
-                p.copy_(array.weights())
-                state["sign_flips"] += (before != p).sum()
+                after = array.weights_int8()
+                p.copy_(after.view(p.shape))
+                state["sign_flips"] += (before != after).sum()
         return loss
 
     def state_dict(self) -> dict:
