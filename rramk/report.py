@@ -9,7 +9,8 @@ Inputs (all committed under reports/):
 
 Outputs: ``reports/speed.md`` and ``reports/speed_update.png`` (time against size of the device
 update), ``reports/ablation_<dataset>_<budget>.md`` and ``.png`` (accuracy and its drop against
-the ideal BNN per configuration, over seeds), and ``reports/README.md``, the index, which says
+the ideal BNN per configuration, over seeds), ``reports/ablation_<dataset>_<budget>_curves.png``
+(test accuracy and devices past t* per epoch, for studies of two epochs or more), and ``reports/README.md``, the index, which says
 for every file the machine, the date and the command that regenerates it. The same inputs give
 the same files (dates and machines come from the inputs, not from the clock).
 """
@@ -171,6 +172,7 @@ def ablation_rows(study: dict) -> list[dict]:
         rows.append({"config": label, "imperfections": runs[0]["imperfections"], "seeds": len(acc), "mean": mean,
                      "std": std, "min": min(acc), "max": max(acc),
                      "drop": (ideal_mean - mean) if ideal_mean is not None else float("nan"),
+                     "best": statistics.fmean([s.get("best_test_accuracy", float("nan")) for s in runs]),
                      "past_t_star": statistics.fmean([s["history"][-1].get("fraction_past_t_star", float("nan"))
                                                       for s in runs]) if runs[0]["history"] else float("nan"),
                      "pulses": statistics.fmean([s["history"][-1].get("pulses_per_device", float("nan"))
@@ -207,29 +209,41 @@ def imperfection_costs(rows: list[dict]) -> list[dict]:
 
 
 def verdict(costs: list[dict]) -> list[str]:
-    """Plain sentences: which imperfection is the most damaging, and is the difference resolved?"""
+    """Plain sentences: which imperfection is the most damaging, and is the difference resolved?
+
+    A cost is resolved when it exceeds 2 standard errors over seeds; with one seed per cell there
+    is no error bar and the sentence says so.
+    """
     usable = [c for c in costs if not math.isnan(c["added"]) and not math.isnan(c["removed"])]
     if not usable:
         return []
-    lines = []
-    worst_added = max(usable, key=lambda c: c["added"])
-    worst_removed = max(usable, key=lambda c: c["removed"])
 
     def resolved(cost, se):
         return not math.isnan(se) and cost > 2 * se
 
-    for view, worst, key in (("added alone to the mean device", worst_added, "added"),
-                             ("removed alone from the full model", worst_removed, "removed")):
-        cost, se = worst[key], worst[f"{key}_se"]
-        sure = ("more than 2 standard errors" if resolved(cost, se) else
-                "not resolved: within 2 standard errors of zero" if not math.isnan(se) else "one seed: no error bar")
-        lines.append(f"- {view}: **{worst['imperfection']}** costs the most, {100 * cost:+.2f} points ({sure}).")
+    lines, worst = [], {}
+    for view, key in (("added alone to the mean device", "added"), ("removed alone from the full model", "removed")):
+        w = worst[key] = max(usable, key=lambda c: c[key])
+        cost, se = w[key], w[f"{key}_se"]
+        if math.isnan(se):
+            lines.append(f"- {view}: **{w['imperfection']}** costs the most, {100 * cost:+.2f} points "
+                         "(one seed: no error bar).")
+        elif resolved(cost, se):
+            lines.append(f"- {view}: **{w['imperfection']}** costs the most, {100 * cost:+.2f} points "
+                         f"(more than 2 standard errors: ± {100 * se:.2f}).")
+        else:
+            lines.append(f"- {view}: no imperfection costs accuracy beyond 2 standard errors (largest: "
+                         f"**{w['imperfection']}**, {100 * cost:+.2f} ± {100 * se:.2f} points).")
     helps = [c["imperfection"] for c in usable if c["added"] < 0 and resolved(-c["added"], c["added_se"])]
     if helps:
         lines.append(f"- at this budget, adding {', '.join(helps)} alone *raises* accuracy beyond 2 standard errors.")
-    d2d = next((c for c in usable if c["imperfection"] == "d2d"), None)
-    if worst_added is d2d and worst_removed is d2d:
+    d2d_worst = all(w["imperfection"] == "d2d" for w in worst.values())
+    d2d_resolved = all(resolved(w[k], w[f"{k}_se"]) for k, w in worst.items())
+    if d2d_worst and d2d_resolved:
         lines.append("- **Most damaging: device-to-device variability (d2d)**, as in the published study.")
+    elif d2d_worst:
+        lines.append("- d2d costs the most in both views, as in the published study, but the difference is not "
+                     "resolved by these seeds.")
     else:
         lines.append("- The published study found device-to-device variability (d2d) most damaging; this study does "
                      "not single it out in both views: the costs above are the evidence.")
@@ -258,12 +272,12 @@ def write_ablation(dataset: str, budget: str, study: dict, out_dir: Path) -> lis
     name = f"ablation_{dataset}_{budget}"
     table = tabulate([[r["config"], r["imperfections"], r["seeds"], f"{100 * r['mean']:.2f}",
                        "" if math.isnan(r["std"]) else f"{100 * r['std']:.2f}",
-                       f"{100 * r['min']:.2f} - {100 * r['max']:.2f}",
+                       f"{100 * r['min']:.2f} - {100 * r['max']:.2f}", f"{100 * r['best']:.2f}",
                        "" if math.isnan(r["drop"]) else f"{100 * r['drop']:+.2f}",
                        "" if math.isnan(r["pulses"]) else f"{r['pulses']:.0f}",
                        "" if math.isnan(r["past_t_star"]) else f"{100 * r['past_t_star']:.1f}"] for r in rows],
                      headers=["configuration", "imperfections on", "seeds", "test accuracy (%)", "std (%)",
-                              "range (%)", "drop vs ideal (points)", "pulses/device", "past t* (%)"],
+                              "range (%)", "best epoch (%)", "drop vs ideal (points)", "pulses/device", "past t* (%)"],
                      tablefmt="github", disable_numparse=True)
     first = next(iter(study.values()))[0]
     epochs = first["epochs"]
@@ -275,8 +289,9 @@ def write_ablation(dataset: str, budget: str, study: dict, out_dir: Path) -> lis
              f"- Runs: `{ablation_command(dataset, first)}` ({epochs} epochs, "
              f"{'all' if not limit else limit} training examples, lr_pulses {first['settings']['lr_pulses']:g})",
              f"- This file: `{REPORT_COMMAND}`\n",
-             "Test accuracy after the last epoch, mean over seeds; drop = ideal mean - this mean; "
-             "pulses/device and past t* are read from the devices at the end of training.\n",
+             "Test accuracy after the last epoch, mean over seeds; best epoch = mean over seeds of the best "
+             "epoch's test accuracy; drop = ideal mean - this mean; pulses/device and past t* (devices beyond "
+             "their saturation onset) are read from the devices at the end of training.\n",
              table, ""]
     costs = imperfection_costs(rows)
     if any(not math.isnan(c["added"]) or not math.isnan(c["removed"]) for c in costs):
@@ -291,6 +306,14 @@ def write_ablation(dataset: str, budget: str, study: dict, out_dir: Path) -> lis
                               tablefmt="github", disable_numparse=True))
         lines.append("")
         lines.extend(verdict(costs))
+    curves = learning_curves(study)
+    written = []
+    if max((len(c["epoch"]) for c in curves.values()), default=0) >= 2:
+        curves_png = out_dir / f"{name}_curves.png"
+        plot_learning_curves(curves, curves_png, f"{dataset}, {budget}")
+        written.append(curves_png)
+        lines.append(f"\nTraining curves, test accuracy and devices past t* per epoch (mean over seeds, band: "
+                     f"min-max): [{curves_png.name}]({curves_png.name}).")
     missing = [c for c in CONFIGS if c not in study]
     if missing:
         lines.append(f"\nNot finished yet: {', '.join(missing)}.")
@@ -298,7 +321,7 @@ def write_ablation(dataset: str, budget: str, study: dict, out_dir: Path) -> lis
     md.write_text("\n".join(lines) + "\n")
     png = out_dir / f"{name}.png"
     plot_ablation(rows, png, f"{dataset}, {budget}")
-    return [md, png]
+    return [md, png] + written
 
 
 def plot_ablation(rows: list[dict], path: Path, title: str) -> None:
@@ -316,6 +339,68 @@ def plot_ablation(rows: list[dict], path: Path, title: str) -> None:
     ax.set_xlabel("test-accuracy drop against the ideal BNN (points); error bar: std over seeds")
     ax.set_title(f"Accuracy lost per imperfection ({title}); red: d2d on")
     ax.grid(alpha=0.3, axis="x")
+    fig.tight_layout()
+    fig.savefig(path, metadata=PNG_METADATA)
+    plt.close(fig)
+
+
+def learning_curves(study: dict) -> dict[str, dict]:
+    """Per configuration: epoch numbers and, over seeds, the mean/min/max test accuracy and the mean
+    fraction of devices past t*, for the epochs every seed of that configuration has finished."""
+    curves = {}
+    for label in CONFIGS:
+        runs = study.get(label)
+        if not runs or not all(s["history"] for s in runs):
+            continue
+        n = min(len(s["history"]) for s in runs)
+        acc = [[s["history"][e]["test_accuracy"] for s in runs] for e in range(n)]
+        past = [[s["history"][e].get("fraction_past_t_star", float("nan")) for s in runs] for e in range(n)]
+        curves[label] = {"epoch": [runs[0]["history"][e]["epoch"] for e in range(n)],
+                         "mean": [statistics.fmean(a) for a in acc], "min": [min(a) for a in acc],
+                         "max": [max(a) for a in acc], "past_t_star": [statistics.fmean(p) for p in past],
+                         "seeds": len(runs)}
+    return curves
+
+
+CURVE_STYLE = {"ideal": ("k", "--"), "none": ("0.55", "-"), "all": ("tab:red", "-"), "d2d": ("tab:red", ":"),
+               "pink": ("tab:purple", "-."), "rtn": ("tab:green", "-."), "saturation": ("tab:orange", "-.")}
+
+
+def plot_learning_curves(curves: dict[str, dict], path: Path, title: str) -> None:
+    """Two columns (each imperfection alone on the mean device; the full model minus each one), two
+    rows (test accuracy; fraction of devices past their saturation onset t*) against epochs."""
+    plt = _plt()
+    from matplotlib.ticker import MaxNLocator
+
+    fig, axes = plt.subplots(2, 2, figsize=(10, 6.4), dpi=150, sharex=True, sharey="row",
+                             gridspec_kw={"height_ratios": [2, 1]})
+    for col, (prefix, base, heading) in enumerate((("only ", "none", "each imperfection alone"),
+                                                   ("all but ", "all", "the full model minus one"))):
+        labels = ["ideal", base] + [l for l in curves if l.startswith(prefix)]
+        for label in labels:
+            if label not in curves:
+                continue
+            c = curves[label]
+            color, style = CURVE_STYLE.get(label.removeprefix(prefix), ("tab:blue", "-"))
+            if label.startswith("all but "):
+                style = "-."
+            name = f"{label} (n={c['seeds']})"
+            width = 2.0 if label == base else 1.3
+            axes[0, col].plot(c["epoch"], [100 * v for v in c["mean"]], color=color, ls=style, lw=width, label=name)
+            if c["seeds"] > 1:
+                axes[0, col].fill_between(c["epoch"], [100 * v for v in c["min"]], [100 * v for v in c["max"]],
+                                          color=color, alpha=0.12, lw=0)
+            if not all(math.isnan(v) for v in c["past_t_star"]):
+                axes[1, col].plot(c["epoch"], [100 * v for v in c["past_t_star"]], color=color, ls=style, lw=width)
+        axes[0, col].set_title(heading)
+        axes[0, col].legend(fontsize=7, loc="lower right")
+        axes[1, col].set_xlabel("epoch")
+        axes[1, col].xaxis.set_major_locator(MaxNLocator(integer=True))
+        for ax in axes[:, col]:
+            ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel("test accuracy (%)")
+    axes[1, 0].set_ylabel("devices past t* (%)")
+    fig.suptitle(f"Training under each device imperfection ({title})")
     fig.tight_layout()
     fig.savefig(path, metadata=PNG_METADATA)
     plt.close(fig)
@@ -400,7 +485,8 @@ def main(argv: list[str] | None = None) -> int:
         when = f"{runs[0]['machine'].get('gpu') or runs[0]['machine'].get('cpu')}, " \
                f"{min(s['date'] for s in runs)} to {max(s['date'] for s in runs)}"
         for f in files:
-            entries.append((f.name, f"accuracy per imperfection, {dataset} {budget} ({len(runs)} runs)", when,
+            what = "training curves per imperfection" if f.stem.endswith("_curves") else "accuracy per imperfection"
+            entries.append((f.name, f"{what}, {dataset} {budget} ({len(runs)} runs)", when,
                             f"{ablation_command(dataset, runs[0])} && {REPORT_COMMAND}"))
     entries += characterization_entries(reports)
     entries += other_entries(reports)

@@ -9,7 +9,9 @@ from rramk import ablation, report
 def _summary(config: str, seed: int, accuracy: float) -> dict:
     return {"dataset": "mnist", "imperfections": ablation.CONFIGS[config], "epochs": 2, "seed": seed,
             "final_test_accuracy": accuracy, "best_test_accuracy": accuracy, "train_seconds": 1.0,
-            "history": [{"epoch": 2, "test_accuracy": accuracy, "pulses_per_device": 10.0,
+            "history": [{"epoch": 1, "test_accuracy": accuracy - 0.01, "pulses_per_device": 5.0,
+                         "fraction_past_t_star": 0.125},
+                        {"epoch": 2, "test_accuracy": accuracy, "pulses_per_device": 10.0,
                          "fraction_past_t_star": 0.25}],
             "settings": {"limit_train": 500, "hidden": 3000, "lr_pulses": 20.0},
             "machine": {"cpu": "test cpu", "torch": "x"}, "date": "2026-01-02", "command": "python -m rramk.train"}
@@ -51,14 +53,16 @@ def test_report_tables_verdict_and_determinism(tmp_path):
     ideal = statistics.fmean([0.98, 0.981])
     all_mean = statistics.fmean([0.90, 0.901])
     assert f"{100 * (ideal - all_mean):+.2f}" in table  # the drop of 'all', computed independently
-    assert "added alone to the mean device: **d2d** costs the most, +6.00 points (more than 2 standard errors)" in table
+    assert "added alone to the mean device: **d2d** costs the most, +6.00 points (more than 2 standard errors" in table
     assert "removed alone from the full model: **d2d** costs the most" in table
     assert "**Most damaging: device-to-device variability (d2d)**" in table
     assert "python -m rramk.ablation mnist --epochs 2 --limit-train 500" in table
     speed = (reports / "speed.md").read_text()
     assert "20.00x vs published-structure" in speed  # 1.0 s / 0.05 s
     index = (reports / "README.md").read_text()
-    for name in ("ablation_mnist_epochs2-n500.md", "ablation_mnist_epochs2-n500.png", "speed.md", "bench/cpu.json"):
+    assert "(ablation_mnist_epochs2-n500_curves.png)" in table
+    for name in ("ablation_mnist_epochs2-n500.md", "ablation_mnist_epochs2-n500.png",
+                 "ablation_mnist_epochs2-n500_curves.png", "speed.md", "bench/cpu.json"):
         assert name in index
     before = {p.name: p.read_bytes() for p in reports.iterdir() if p.is_file()}
     assert report.main(["--reports", str(reports)]) == 0
@@ -79,3 +83,31 @@ def test_report_says_when_d2d_is_not_the_most_damaging(tmp_path):
     table = (reports / "ablation_mnist_epochs2-n500.md").read_text()
     assert "added alone to the mean device: **rtn** costs the most" in table
     assert "one seed: no error bar" in table and "does not single it out" in table
+
+
+def test_learning_curves_average_each_epoch_over_seeds(tmp_path):
+    reports = tmp_path / "reports"
+    _write_study(reports, seeds=(0, 1, 2))
+    study = report.load_summaries(reports / "ablation" / "summaries")[("mnist", "epochs2-n500")]
+    curves = report.learning_curves(study)
+    assert list(curves) == list(ablation.CONFIGS)
+    acc = ACCURACY["all but pink"]
+    seeds = [acc + 0.001 * k for k in range(3)]
+    c = curves["all but pink"]
+    assert c["epoch"] == [1, 2] and c["seeds"] == 3
+    assert c["mean"][1] == statistics.fmean(seeds) and c["mean"][0] == statistics.fmean(a - 0.01 for a in seeds)
+    assert (c["min"][1], c["max"][1]) == (min(seeds), max(seeds))
+    assert c["past_t_star"] == [0.125, 0.25]
+
+
+def test_verdict_says_when_no_cost_is_resolved():
+    # the largest cost (0.3 points) is within 2 standard errors (0.2 each): no imperfection is singled out
+    costs = [{"imperfection": x, "added": a, "added_se": 0.002, "removed": a, "removed_se": 0.002}
+             for x, a in (("d2d", 0.001), ("pink", 0.003), ("rtn", -0.001), ("saturation", 0.0))]
+    lines = "\n".join(report.verdict(costs))
+    assert "no imperfection costs accuracy beyond 2 standard errors (largest: **pink**, +0.30 ± 0.20 points)" in lines
+    assert "Most damaging" not in lines and "does not single it out" in lines
+    # d2d largest in both views but unresolved: said, with the caveat
+    costs[0].update(added=0.0035, removed=0.0035)
+    lines = "\n".join(report.verdict(costs))
+    assert "d2d costs the most in both views" in lines and "not resolved" in lines and "Most damaging" not in lines
