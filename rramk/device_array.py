@@ -30,6 +30,12 @@ STATE_FORMAT = "rramk.DeviceArray/1"
 
 
 COMPILE_CHUNK = 1 << 16  # synapses per call of compiled code: its temporaries stay in the caches
+# Dynamo counts compiled variants per code object, and every compiled chunk function (update, read,
+# Adam step; each model structure) is a functools.partial run through one code object of torch's.
+# Each function needs a few variants (a whole array in one chunk, strided chunks of a larger array,
+# a last chunk of one synapse), so torch's default of 8 is reached by a network with tensors of
+# several sizes (CIFAR-10 VGG), and fullgraph=True turns that into a hard failure.
+COMPILE_VARIANTS_LIMIT = 256
 
 
 def _update_chunk(pulses, device_state, pink, *, config, seed, update, first, constants):
@@ -142,10 +148,14 @@ class DeviceArray:
         constants = self._constants()
         seed = torch.tensor(self.seed, dtype=torch.int64)  # tensors: new values do not recompile
         results = [torch.empty(lead + (self.numel,), dtype=dtype, device=self.device) for lead, dtype in outputs]
-        for first in range(0, self.numel, COMPILE_CHUNK):
-            part = slice(first, first + COMPILE_CHUNK)
-            fn([r[..., part] for r in results], *[x[part] for x in flat], *[x[:, part] for x in state], seed=seed,
-               first=torch.tensor(first, dtype=torch.int64), constants=constants, **kwargs)
+        limit = max(torch._dynamo.config.recompile_limit, COMPILE_VARIANTS_LIMIT)
+        with torch._dynamo.config.patch(recompile_limit=limit,
+                                        accumulated_recompile_limit=max(
+                                            torch._dynamo.config.accumulated_recompile_limit, limit)):
+            for first in range(0, self.numel, COMPILE_CHUNK):
+                part = slice(first, first + COMPILE_CHUNK)
+                fn([r[..., part] for r in results], *[x[part] for x in flat], *[x[:, part] for x in state],
+                   seed=seed, first=torch.tensor(first, dtype=torch.int64), constants=constants, **kwargs)
         return results
 
     def _run_update(self, pulses: torch.Tensor):

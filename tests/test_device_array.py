@@ -176,3 +176,28 @@ def test_compiled_backend_gives_the_reference_bits(monkeypatch, config):
         compiled.adam_step(grad, *m, step=step, lr_pulses=12)
         _assert_same(_snapshot(reference), _snapshot(compiled))
         assert torch.equal(m[0], m_ref[0]) and torch.equal(m[1], m_ref[1])
+
+
+
+
+def _shifted_sum_chunk(flat, state, *, config, seed, first, constants):
+    """A cheap stand-in for a compiled chunk function (same calling convention)."""
+    return (state + flat + first,)
+
+
+def test_compiled_path_sets_its_own_variant_limit(monkeypatch):
+    """A compiled chunk function needs one variant per input layout (a whole array in one chunk,
+    strided chunks, a one-synapse last chunk, ...), and torch counts the variants of all of them
+    together: a process that trained MNIST then CIFAR-10's VGG went past torch's default limit
+    of 8 and failed. The compiled path must not depend on that limit (here lowered to 1)."""
+    from rramk import device_array
+
+    monkeypatch.setattr(device_array, "COMPILE_CHUNK", 64)
+    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 1)
+    for n in (50, 129, 300):  # one chunk; strided chunks and a one-synapse last chunk
+        array = DeviceArray(n, seed=1, backend="reference")
+        flat = torch.arange(n, dtype=torch.float32)
+        state = torch.arange(2 * n, dtype=torch.float32).reshape(2, n)
+        (out,) = array._run_compiled(_shifted_sum_chunk, [((2,), torch.float32)], [flat], [state])
+        assert torch.equal(out, state + flat + torch.arange(n) // 64 * 64), n
+    assert torch._dynamo.config.recompile_limit == 1  # raised only inside the compiled path
