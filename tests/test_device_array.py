@@ -201,3 +201,24 @@ def test_compiled_path_sets_its_own_variant_limit(monkeypatch):
         (out,) = array._run_compiled(_shifted_sum_chunk, [((2,), torch.float32)], [flat], [state])
         assert torch.equal(out, state + flat + torch.arange(n) // 64 * 64), n
     assert torch._dynamo.config.recompile_limit == 1  # raised only inside the compiled path
+
+
+def test_saturation_alone_changes_no_weight():
+    """Without D2D variability and noise, both devices of a synapse follow one strictly increasing
+    ln R(t), so W = sign(ln R(t_BL) - ln R(t_BLb)) = sign(t_BL - t_BLb) for any such curve:
+    adding saturation (a second, smaller, positive slope past t*) changes resistances but no
+    weight. That is why the ablation's "only saturation" trains exactly like "none"."""
+    shape = (40, 50)
+    none = DeviceArray(shape, HfOxWeakReset().only(), seed=3, backend="reference")
+    saturation = DeviceArray(shape, HfOxWeakReset().only("saturation"), seed=3, backend="reference")
+    g = torch.Generator().manual_seed(5)
+    for _ in range(120):  # ~10 pulses per device per update: past the mean t* (628) by the end
+        magnitude = torch.randint(6, 15, shape, generator=g, dtype=torch.int32)
+        sign = torch.where(torch.rand(shape, generator=g) < 0.5, -1, 1).to(torch.int32)
+        n = magnitude * sign * (torch.rand(shape, generator=g) < 0.9)  # a few synapses get no pulse
+        none.apply_pulses(n)
+        saturation.apply_pulses(n)
+        assert torch.equal(none.weights(), saturation.weights())
+    # not vacuous: saturation did act on the devices past t*, and both weight signs occur
+    assert not torch.equal(none.log_resistance(), saturation.log_resistance())
+    assert 0.2 < (none.weights() > 0).float().mean() < 0.8
