@@ -250,6 +250,40 @@ def verdict(costs: list[dict]) -> list[str]:
     return lines
 
 
+def interaction(rows: list[dict], costs: list[dict]) -> list[str]:
+    """Compare what all imperfections cost together (none - all) with the sum of their costs alone."""
+    by_name = {r["config"]: r for r in rows}
+    if "none" not in by_name or "all" not in by_name or any(math.isnan(c["added"]) for c in costs):
+        return []
+    none, full = by_name["none"], by_name["all"]
+    together = none["mean"] - full["mean"]
+    alone = sum(c["added"] for c in costs)
+    se = math.sqrt(none["std"] ** 2 / none["seeds"] + full["std"] ** 2 / full["seeds"])
+    line = (f"- together, the imperfections cost {100 * together:+.2f} points against the mean device (none - all"
+            + ("" if math.isnan(se) else f", ± {100 * se:.2f}") + f"); the sum of their costs alone is "
+            f"{100 * alone:+.2f}.")
+    if together > 2 * max(alone, 0) and (math.isnan(se) or together > 2 * se):
+        line += " Most of the loss comes from their combination, not from any one of them."
+    return [line]
+
+
+def identical_to_none(study: dict) -> list[str]:
+    """A sentence for each imperfection that, alone, trained exactly like ``none`` in every seed."""
+    def by_seed(label):
+        return {s["seed"]: s["final_test_accuracy"] for s in study.get(label, [])}
+
+    none = by_seed("none")
+    lines = []
+    for label in CONFIGS:
+        if label.startswith("only "):
+            alone = by_seed(label)
+            if alone and all(seed in none and none[seed] == acc for seed, acc in alone.items()):
+                lines.append(f"- {label.removeprefix('only ')} alone gives exactly the accuracy of none in every seed "
+                             f"({len(alone)}): on identical, noise-free devices it changes no weight "
+                             "(W = sign(t_BL - t_BLb) for any increasing ln R(t)).")
+    return lines
+
+
 def ablation_command(dataset: str, summary: dict) -> str:
     """The rramk.ablation command whose runs a study's summaries are."""
     epochs, limit = summary["epochs"], summary["settings"].get("limit_train")
@@ -306,6 +340,8 @@ def write_ablation(dataset: str, budget: str, study: dict, out_dir: Path) -> lis
                               tablefmt="github", disable_numparse=True))
         lines.append("")
         lines.extend(verdict(costs))
+        lines.extend(interaction(rows, costs))
+        lines.extend(identical_to_none(study))
     curves = learning_curves(study)
     written = []
     if max((len(c["epoch"]) for c in curves.values()), default=0) >= 2:

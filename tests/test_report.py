@@ -57,6 +57,14 @@ def test_report_tables_verdict_and_determinism(tmp_path):
     assert "removed alone from the full model: **d2d** costs the most" in table
     assert "**Most damaging: device-to-device variability (d2d)**" in table
     assert "python -m rramk.ablation mnist --epochs 2 --limit-train 500" in table
+    assert "alone gives exactly the accuracy of none" not in table
+    # none - all = 7.00 points; the costs alone (none - only X) sum to 6.0 + 0.5 + 0.2 + 0.1:
+    alone = sum(statistics.fmean([ACCURACY["none"], ACCURACY["none"] + 0.001])
+                - statistics.fmean([ACCURACY[f"only {x}"], ACCURACY[f"only {x}"] + 0.001])
+                for x in ("d2d", "pink", "rtn", "saturation"))
+    assert f"together, the imperfections cost +7.00 points against the mean device (none - all, ± 0.07); " \
+           f"the sum of their costs alone is {100 * alone:+.2f}." in table
+    assert "Most of the loss comes from their combination" not in table  # 7.00 < 2 x 6.80  # no 'only X' equals 'none' here
     speed = (reports / "speed.md").read_text()
     assert "20.00x vs published-structure" in speed  # 1.0 s / 0.05 s
     index = (reports / "README.md").read_text()
@@ -72,7 +80,7 @@ def test_report_tables_verdict_and_determinism(tmp_path):
 
 def test_report_says_when_d2d_is_not_the_most_damaging(tmp_path):
     reports = tmp_path / "reports"
-    ACCURACY_SWAPPED = dict(ACCURACY, **{"only d2d": 0.969, "only rtn": 0.91, "all but d2d": 0.905,
+    ACCURACY_SWAPPED = dict(ACCURACY, **{"only d2d": 0.969, "only rtn": 0.91, "only saturation": 0.97, "all but d2d": 0.905,
                                          "all but rtn": 0.96})
     root = reports / "ablation" / "summaries" / "mnist" / "epochs2-n500"
     for config, acc in ACCURACY_SWAPPED.items():
@@ -83,6 +91,7 @@ def test_report_says_when_d2d_is_not_the_most_damaging(tmp_path):
     table = (reports / "ablation_mnist_epochs2-n500.md").read_text()
     assert "added alone to the mean device: **rtn** costs the most" in table
     assert "one seed: no error bar" in table and "does not single it out" in table
+    assert "- saturation alone gives exactly the accuracy of none in every seed (1)" in table  # 0.97 == 0.97
 
 
 def test_learning_curves_average_each_epoch_over_seeds(tmp_path):
@@ -111,3 +120,13 @@ def test_verdict_says_when_no_cost_is_resolved():
     costs[0].update(added=0.0035, removed=0.0035)
     lines = "\n".join(report.verdict(costs))
     assert "d2d costs the most in both views" in lines and "not resolved" in lines and "Most damaging" not in lines
+
+
+def test_interaction_says_when_the_combination_costs_more_than_the_parts():
+    rows = [{"config": "none", "mean": 0.98, "std": 0.001, "seeds": 3},
+            {"config": "all", "mean": 0.95, "std": 0.001, "seeds": 3}]
+    costs = [{"imperfection": x, "added": a} for x, a in (("d2d", 0.004), ("pink", 0.001), ("rtn", 0.002),
+                                                          ("saturation", 0.0))]
+    (line,) = report.interaction(rows, costs)
+    assert "cost +3.00 points against the mean device (none - all, ± 0.08); the sum of their costs alone is +0.70." \
+        in line and "Most of the loss comes from their combination" in line
