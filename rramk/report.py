@@ -356,14 +356,16 @@ def write_ablation(dataset: str, budget: str, study: dict, out_dir: Path) -> lis
     md = out_dir / f"{name}.md"
     md.write_text("\n".join(lines) + "\n")
     png = out_dir / f"{name}.png"
-    plot_ablation(rows, png, f"{dataset}, {budget}")
+    plot_ablation(rows, costs, png, f"{dataset}, {budget}")
     return [md, png] + written
 
 
-def plot_ablation(rows: list[dict], path: Path, title: str) -> None:
+def plot_ablation(rows: list[dict], costs: list[dict], path: Path, title: str) -> None:
+    """Left: the drop of every configuration against the ideal BNN (error bar: std over seeds).
+    Right: the cost of each imperfection in both views of the study (error bar: standard error)."""
     plt = _plt()
     rows = [r for r in rows if r["config"] != "ideal" and not math.isnan(r["drop"])]
-    fig, ax = plt.subplots(figsize=(7.2, 4.2), dpi=150)
+    fig, (ax, ax_cost) = plt.subplots(1, 2, figsize=(11, 4.4), dpi=150, gridspec_kw={"width_ratios": [3, 2]})
     labels = [f"{r['config']} (n={r['seeds']})" for r in rows]
     drops = [100 * r["drop"] for r in rows]
     errors = [0 if math.isnan(r["std"]) else 100 * r["std"] for r in rows]
@@ -372,9 +374,25 @@ def plot_ablation(rows: list[dict], path: Path, title: str) -> None:
     ax.barh(labels, drops, xerr=errors, color=colors, alpha=0.8, capsize=3)
     ax.invert_yaxis()
     ax.axvline(0, color="k", lw=0.8)
-    ax.set_xlabel("test-accuracy drop against the ideal BNN (points); error bar: std over seeds")
-    ax.set_title(f"Accuracy lost per imperfection ({title}); red: d2d on")
+    ax.set_xlabel("drop against the ideal BNN (points)\nerror bar: std over seeds")
+    ax.set_title("test accuracy lost per configuration (red: d2d on)", fontsize=10)
     ax.grid(alpha=0.3, axis="x")
+    names = [c["imperfection"] for c in costs]
+    y = list(range(len(names)))
+    for offset, key, color, label in ((-0.2, "added", "tab:gray", "added alone to none"),
+                                      (0.2, "removed", "tab:red", "removed alone from all")):
+        values = [0.0 if math.isnan(c[key]) else 100 * c[key] for c in costs]
+        err = [0.0 if math.isnan(c[f"{key}_se"]) else 100 * c[f"{key}_se"] for c in costs]
+        ax_cost.barh([i + offset for i in y], values, height=0.38, xerr=err, color=color, alpha=0.8, capsize=3,
+                     label=label)
+    ax_cost.set_yticks(y, names)
+    ax_cost.invert_yaxis()
+    ax_cost.axvline(0, color="k", lw=0.8)
+    ax_cost.set_xlabel("accuracy cost (points)\nerror bar: standard error over seeds")
+    ax_cost.set_title("cost of each imperfection", fontsize=10)
+    ax_cost.legend(fontsize=8)
+    ax_cost.grid(alpha=0.3, axis="x")
+    fig.suptitle(f"Accuracy lost per device imperfection ({title})")
     fig.tight_layout()
     fig.savefig(path, metadata=PNG_METADATA)
     plt.close(fig)
