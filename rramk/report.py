@@ -229,8 +229,14 @@ def verdict(costs: list[dict]) -> list[str]:
             lines.append(f"- {view}: **{w['imperfection']}** costs the most, {100 * cost:+.2f} points "
                          "(one seed: no error bar).")
         elif resolved(cost, se):
+            runner = max((c for c in usable if c is not w), key=lambda c: c[key], default=None)
+            lead = ""
+            if runner is not None:
+                gap, gap_se = cost - runner[key], math.hypot(se, runner[f"{key}_se"])
+                lead = (f"; ahead of **{runner['imperfection']}** by {100 * gap:+.2f} ± {100 * gap_se:.2f}"
+                        + ("" if resolved(gap, gap_se) else ", not resolved"))
             lines.append(f"- {view}: **{w['imperfection']}** costs the most, {100 * cost:+.2f} points "
-                         f"(more than 2 standard errors: ± {100 * se:.2f}).")
+                         f"(more than 2 standard errors: ± {100 * se:.2f}){lead}.")
         else:
             lines.append(f"- {view}: no imperfection costs accuracy beyond 2 standard errors (largest: "
                          f"**{w['imperfection']}**, {100 * cost:+.2f} ± {100 * se:.2f} points).")

@@ -120,6 +120,14 @@ def test_verdict_says_when_no_cost_is_resolved():
     costs[0].update(added=0.0035, removed=0.0035)
     lines = "\n".join(report.verdict(costs))
     assert "d2d costs the most in both views" in lines and "not resolved" in lines and "Most damaging" not in lines
+    # resolved from zero, and from the runner-up or not: the gap's error is the two errors in quadrature
+    costs[0].update(added=0.03, removed=0.03)
+    costs[1].update(added=0.028, removed=0.01)
+    lines = "\n".join(report.verdict(costs))
+    assert "added alone to the mean device: **d2d** costs the most, +3.00 points (more than 2 standard errors: " \
+           "± 0.20); ahead of **pink** by +0.20 ± 0.28, not resolved." in lines
+    assert "removed alone from the full model: **d2d** costs the most, +3.00 points (more than 2 standard " \
+           "errors: ± 0.20); ahead of **pink** by +2.00 ± 0.28." in lines
 
 
 def test_interaction_says_when_the_combination_costs_more_than_the_parts():
