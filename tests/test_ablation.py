@@ -10,29 +10,16 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 import rramk.ablation as ablation
 import rramk.data as data
 import rramk.report as report
 import rramk.train as train
+from tests.test_train import _one_thread_no_network  # noqa: F401  (autouse: one thread, no downloads)
 from tests.test_train import DATA_ROOT, needs_mnist, write_tiny_cifar10
 
 TINY = ["--epochs", "1", "--limit-train", "300", "--hidden", "32", "--backend", "reference", "--device", "cpu",
         "--no-progress"]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread_no_network(monkeypatch):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-
-    def no_network(url, *args, **kwargs):
-        raise AssertionError(f"a test tried to reach the network: {url}")
-
-    monkeypatch.setattr(data, "_urlopen", no_network)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _computed(history: list[dict]) -> list[dict]:
