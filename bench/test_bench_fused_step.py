@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from conftest import SIZE
-from rramk import DeviceArray, weak_reset_adam
+from rramk import DeviceArray
+from rramk.device import weak_reset_adam
 
 CPU_SHAPES = {"mnist-784x3000": (3000, 784)}
 GPU_SHAPES = {"1e6": (1000, 1000), "1e7": (10_000, 1000), "1e8": (100_000, 1000)}
@@ -49,7 +50,8 @@ def test_unfused_step(record, shape_name):
 
     def unfused():
         step["k"] += 1
-        scalars = weak_reset_adam.adam_scalars(array.config, step["k"], 20.0, DEVICE)
+        scalars = weak_reset_adam.adam_scalars(step["k"], 20.0, betas=(0.9, 0.999), eps=1e-8,
+                                               max_pulses=array.config.max_pulses, device=DEVICE)
         m_new, v_new, pulses = weak_reset_adam.adam_pulses(grad, m, v, scalars)
         m.copy_(m_new)
         v.copy_(v_new)

@@ -2,7 +2,7 @@
 
 Each kernel module has a PyTorch reference with the same signature in ``rramk`` (its oracle):
 
-* ``weak_reset``       <- ``rramk.weak_reset``       the device update of a DeviceArray
+* ``weak_reset``       <- ``rramk.device.weak_reset``       the device update of a DeviceArray
 * ``weak_reset_adam``  <- ``rramk.weak_reset_adam``  the fused optimizer step (Adam -> pulses -> update)
 * ``xnor_matmul``      <- ``rramk.xnor_matmul``      sign packing and XNOR-popcount products
 

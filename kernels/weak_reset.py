@@ -1,6 +1,6 @@
 """Fused Triton kernel of the weak-RESET device update: one launch updates a whole DeviceArray.
 
-Math: ``rramk.weak_reset`` (the PyTorch reference, the oracle of this kernel), MODEL.md 1-2.
+Math: ``rramk.device.weak_reset`` (the PyTorch reference, the oracle of this kernel), MODEL.md 1-2.
 Each program handles BLOCK synapses; for each it
 
     loads n (int32), the packed state words of BL and BLb (bits 0-30: t, bit 31: RTN state)
@@ -12,7 +12,7 @@ Each program handles BLOCK synapses; for each it
     stores the new state words, pink terms and int8 weights W = +1 if ln R_BL >= ln R_BLb.
 
 Memory layout: device_state int32 (2, N) and pink float32 (2, N), row 0 = BL, row 1 = BLb,
-contiguous; pulses int32 (N,); weights int8 (N,). Random counters (``rramk.streams``):
+contiguous; pulses int32 (N,); weights int8 (N,). Random counters (``rramk.device.streams``):
 c0 = flat synapse index, c1 = 2 * stream + side, c2/c3 = time (pink block or update index).
 
 Bytes per synapse: 4 (n) + 2 * (4 + 4) read, 2 * (4 + 4) + 1 written = 37 B. Operations per
@@ -30,31 +30,30 @@ import torch
 import triton
 import triton.language as tl
 
-from rramk import streams, weak_reset
-from rramk.device_config import HfOxWeakReset
+from rramk.device import streams
 
 from ._launch import check_device
 
 STREAM_D2D: tl.constexpr = tl.constexpr(streams.STREAM_D2D)
 STREAM_PINK: tl.constexpr = tl.constexpr(streams.STREAM_PINK)
 STREAM_RTN: tl.constexpr = tl.constexpr(streams.STREAM_RTN)
-RTN_TABLE_SIZE: tl.constexpr = tl.constexpr(weak_reset.RTN_TABLE_SIZE)
-PULSES_MASK: tl.constexpr = tl.constexpr(weak_reset.PULSES_MASK)
-RTN_BIT: tl.constexpr = tl.constexpr(weak_reset.RTN_BIT)
-# Rows of the D2D table (rramk.weak_reset.TABLE_ROWS) and the bit position of each index.
-ROW_M1: tl.constexpr = tl.constexpr(weak_reset.TABLE_ROWS.index("m1"))
-ROW_T_STAR: tl.constexpr = tl.constexpr(weak_reset.TABLE_ROWS.index("t_star"))
-ROW_C1: tl.constexpr = tl.constexpr(weak_reset.TABLE_ROWS.index("c1"))
-ROW_M2: tl.constexpr = tl.constexpr(weak_reset.TABLE_ROWS.index("m2"))
-ROW_LN_R0: tl.constexpr = tl.constexpr(weak_reset.TABLE_ROWS.index("ln_r0"))
-ROW_A_RTN: tl.constexpr = tl.constexpr(weak_reset.TABLE_ROWS.index("a_rtn"))
+RTN_TABLE_SIZE: tl.constexpr = tl.constexpr(streams.RTN_TABLE_SIZE)
+PULSES_MASK: tl.constexpr = tl.constexpr(streams.PULSES_MASK)
+RTN_BIT: tl.constexpr = tl.constexpr(streams.RTN_BIT)
+# Rows of the D2D table (streams.D2D_TABLE_ROWS) and the bit position of each index.
+ROW_M1: tl.constexpr = tl.constexpr(streams.D2D_TABLE_ROWS.index("m1"))
+ROW_T_STAR: tl.constexpr = tl.constexpr(streams.D2D_TABLE_ROWS.index("t_star"))
+ROW_C1: tl.constexpr = tl.constexpr(streams.D2D_TABLE_ROWS.index("c1"))
+ROW_M2: tl.constexpr = tl.constexpr(streams.D2D_TABLE_ROWS.index("m2"))
+ROW_LN_R0: tl.constexpr = tl.constexpr(streams.D2D_TABLE_ROWS.index("ln_r0"))
+ROW_A_RTN: tl.constexpr = tl.constexpr(streams.D2D_TABLE_ROWS.index("a_rtn"))
 assert streams.D2D_PARAMETER_BITS == {"m1": (0, 0), "t_star": (0, 10), "c1": (0, 20), "m2": (1, 0),
                                       "r0": (1, 10), "a_rtn": (1, 20)}, "kernel bit layout out of date"
 
 
 @triton.jit
 def _uniform16(half):
-    """(h + 1/2) / 2**16 for a 16-bit integer h (rramk.philox.uniform_from_16_bits)."""
+    """(h + 1/2) / 2**16 for a 16-bit integer h (rramk.device.philox.uniform_from_16_bits)."""
     return (half.to(tl.float32) + 0.5) * (1.0 / 65536.0)
 
 
@@ -193,14 +192,30 @@ def block_size(device: torch.device) -> int:
     return 128 if device.type == "cpu" else 512
 
 
-def model_launch_args(config: HfOxWeakReset, device: torch.device) -> tuple[list, dict]:
-    """The constant tensors and compile-time flags of ``config`` (shared with the fused Adam kernel)."""
-    constants = weak_reset.model_constants(config, device, torch.float32)
-    tensors = [constants.d2d_table.contiguous(), constants.rtn_flip.contiguous(), constants.pink_taps.contiguous()]
-    flags = dict(TABLE_SIZE=constants.d2d_table.shape[1], ORDER=config.pink_order,
-                 N_BLOCKS=weak_reset.pink_blocks(config.pink_order), PINK=config.pink, RTN=config.rtn,
-                 SATURATION=config.saturation)
-    return tensors + [float(constants.pink_alpha)], flags
+def model_launch_args(*, d2d_table: torch.Tensor, rtn_flip: torch.Tensor, pink_taps: torch.Tensor,
+                      pink_alpha: float, pink_order: int, pink_on: bool, rtn_on: bool, saturation_on: bool,
+                      device: torch.device) -> tuple[list, dict]:
+    """Check the model's tables and turn them into launch arguments (shared with the fused Adam kernel).
+
+    d2d_table float32 (7, S), S a power of two; rtn_flip float32 (2, RTN_TABLE_SIZE); pink_taps
+    float32 (4 * blocks, 4), blocks the Philox blocks of a pink window of ``pink_order`` pulses.
+    """
+    blocks = (pink_order + 2) // streams.PINK_BLOCK + 1
+    expected = {"d2d_table": (len(streams.D2D_TABLE_ROWS), d2d_table.shape[-1]),
+                "rtn_flip": (2, streams.RTN_TABLE_SIZE), "pink_taps": (streams.PINK_BLOCK * blocks, streams.PINK_BLOCK)}
+    for name, t in (("d2d_table", d2d_table), ("rtn_flip", rtn_flip), ("pink_taps", pink_taps)):
+        if not isinstance(t, torch.Tensor) or t.dtype != torch.float32 or tuple(t.shape) != expected[name]:
+            raise ValueError(f"{name}: expected a float32 tensor of shape {expected[name]}, got "
+                             f"{getattr(t, 'dtype', type(t).__name__)} {tuple(getattr(t, 'shape', ()))}")
+        if t.device != device or not t.is_contiguous():
+            raise ValueError(f"{name}: expected a contiguous tensor on {device}")
+    size = d2d_table.shape[1]
+    if size & (size - 1) or size > 1 << streams.D2D_INDEX_BITS:
+        raise ValueError(f"d2d_table: expected a power of two of at most {1 << streams.D2D_INDEX_BITS} "
+                         f"quantiles per row, got {size}")
+    flags = dict(TABLE_SIZE=size, ORDER=pink_order, N_BLOCKS=blocks, PINK=bool(pink_on), RTN=bool(rtn_on),
+                 SATURATION=bool(saturation_on))
+    return [d2d_table, rtn_flip, pink_taps, float(pink_alpha)], flags
 
 
 def check_state(device_state: torch.Tensor, pink: torch.Tensor, kernel) -> int:
@@ -234,18 +249,20 @@ def check_flat(tensor: torch.Tensor, name: str, dtype: torch.dtype, numel: int, 
 
 
 def weak_reset_update(device_state: torch.Tensor, pink: torch.Tensor, pulses: torch.Tensor, weights: torch.Tensor, *,
-                      config: HfOxWeakReset, seed: int, update: int) -> None:
-    """Apply signed pulse counts in one launch, in place (kernel of ``rramk.weak_reset.weak_reset_update``).
+                      seed: int, update: int, **model) -> None:
+    """Apply signed pulse counts in one launch, in place (kernel of ``rramk.device.weak_reset.weak_reset_update``).
 
     device_state int32 (2, N) and pink float32 (2, N) are updated in place; weights int8 (N,) is
-    written; pulses int32 (N,); update: 0-based index of this update; seed in [0, 2**63).
+    written; pulses int32 (N,); update: 0-based index of this update; seed in [0, 2**63);
+    ``model``: the tables and flags of :func:`model_launch_args`
+    (``rramk.device.weak_reset.kernel_arguments(config, device)`` makes them from a config).
     """
     numel = check_state(device_state, pink, _weak_reset_update_kernel)
     check_flat(pulses, "pulses", torch.int32, numel, device_state.device)
     check_flat(weights, "weights", torch.int8, numel, device_state.device)
     if not 0 <= seed < 2**63:
         raise ValueError(f"seed: expected an int in [0, 2**63), got {seed}")
-    tensors, flags = model_launch_args(config, device_state.device)
+    tensors, flags = model_launch_args(**model, device=device_state.device)
     block = block_size(device_state.device)
     grid = (triton.cdiv(numel, block),)
     _weak_reset_update_kernel[grid](

@@ -1,6 +1,6 @@
 """Fused Triton kernel of the optimizer step: gradient -> Adam moments -> pulses -> device update.
 
-Math: ``rramk.weak_reset_adam`` (the PyTorch reference) and MODEL.md section 3. One launch per
+Math: ``rramk.device.weak_reset_adam`` (the PyTorch reference) and MODEL.md section 3. One launch per
 binary weight tensor reads the straight-through gradient and the Adam moments, writes the new
 moments, turns them into at most max_pulses signed pulses per synapse, applies them to the
 pair of devices exactly as ``rramk.kernels.weak_reset`` does, and writes the +1/-1 weights
@@ -19,9 +19,6 @@ from __future__ import annotations
 import torch
 import triton
 import triton.language as tl
-
-from rramk import weak_reset_adam
-from rramk.device_config import HfOxWeakReset
 
 from .weak_reset import _apply_pulses, block_size, check_flat, check_state, model_launch_args
 
@@ -79,12 +76,15 @@ def _weak_reset_adam_kernel(
 
 def weak_reset_adam_step(grad: torch.Tensor, exp_avg: torch.Tensor, exp_avg_sq: torch.Tensor,
                          device_state: torch.Tensor, pink: torch.Tensor, weights: torch.Tensor, *,
-                         config: HfOxWeakReset, seed: int, update: int, step: int, lr_pulses: float) -> None:
-    """One fused step in one launch, in place (kernel of ``rramk.weak_reset_adam.weak_reset_adam_step``).
+                         seed: int, update: int, scalars: dict, **model) -> None:
+    """One fused step in one launch, in place (kernel of ``rramk.device.weak_reset_adam.weak_reset_adam_step``).
 
     grad, exp_avg, exp_avg_sq: float32 (N,) (moments updated in place); device_state int32 (2, N)
-    and pink float32 (2, N) updated in place; weights int8 (N,) written; step: 1-based step of
-    the tensor; update: 0-based update index of the array.
+    and pink float32 (2, N) updated in place; weights int8 (N,) written; update: 0-based update
+    index of the array; ``scalars``: the step's float32 values {beta1, one_minus_beta1, beta2,
+    one_minus_beta2, bias_correction1, bias_correction2, neg_lr_pulses, eps, max_pulses}
+    (``rramk.device.weak_reset_adam.adam_scalars(...).as_floats()``); ``model``: the tables
+    and flags of ``rramk.kernels.weak_reset.model_launch_args``.
     """
     numel = check_state(device_state, pink, _weak_reset_adam_kernel)
     device = device_state.device
@@ -92,8 +92,7 @@ def weak_reset_adam_step(grad: torch.Tensor, exp_avg: torch.Tensor, exp_avg_sq: 
     check_flat(exp_avg, "exp_avg", torch.float32, numel, device)
     check_flat(exp_avg_sq, "exp_avg_sq", torch.float32, numel, device)
     check_flat(weights, "weights", torch.int8, numel, device)
-    scalars = weak_reset_adam.adam_scalars(config, step, lr_pulses).as_floats()
-    tensors, flags = model_launch_args(config, device)
+    tensors, flags = model_launch_args(**model, device=device)
     block = block_size(device)
     _weak_reset_adam_kernel[(triton.cdiv(numel, block),)](
         grad, exp_avg, exp_avg_sq, device_state, pink, weights, *tensors,

@@ -12,13 +12,18 @@ stopped and restarted at will. ``python -m rramk.report`` aggregates whatever ha
 
 from __future__ import annotations
 
+from . import cli
+
+if __name__ == "__main__":
+    cli.prepare_process()  # before torch loads
+
 import argparse
 import shutil
 import sys
 import time
 from pathlib import Path
 
-from .device_config import IMPERFECTIONS
+from .device.config import IMPERFECTIONS
 from .train import SUMMARY, RunSettings, UsageError, train
 
 CONFIGS: dict[str, str] = {
@@ -93,9 +98,9 @@ def run_study(dataset: str, seeds: list[int], configs: list[str], root: Path, su
 
 
 def parser() -> argparse.ArgumentParser:
-    from .train import _Parser
 
-    p = _Parser(prog="python -m rramk.ablation",
+
+    p = cli.Parser(prog="python -m rramk.ablation",
                 description="Train the same BNN under every device ablation and seed (MODEL.md section 4).")
     p.add_argument("dataset", choices=["mnist", "cifar10"])
     budget = p.add_mutually_exclusive_group()

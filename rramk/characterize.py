@@ -17,6 +17,11 @@ full model and for each imperfection switched off alone, and writes into ``--out
 
 from __future__ import annotations
 
+from . import cli
+
+if __name__ == "__main__":
+    cli.prepare_process()  # before torch loads
+
 import argparse
 import sys
 from pathlib import Path
@@ -24,8 +29,8 @@ from pathlib import Path
 import torch
 
 from . import provenance
-from .device_array import BACKENDS, DeviceArray
-from .device_config import D2D_PARAMETERS, IMPERFECTIONS, HfOxWeakReset
+from .device.array import BACKENDS, DeviceArray
+from .device.config import D2D_PARAMETERS, IMPERFECTIONS, HfOxWeakReset
 
 UNITS = {"m1": "1/pulse", "t_star": "pulses", "c1": "", "m2": "1/pulse", "r0": "ohm", "a_rtn": "ln R"}
 TRACES = 12

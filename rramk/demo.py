@@ -10,6 +10,11 @@ minute, cached afterwards).
 
 from __future__ import annotations
 
+from . import cli
+
+if __name__ == "__main__":
+    cli.prepare_process()  # before torch loads
+
 import argparse
 import shutil
 import sys

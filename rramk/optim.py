@@ -20,8 +20,8 @@ from collections.abc import Iterable
 
 import torch
 
-from .device_array import DeviceArray
-from .device_config import HfOxWeakReset
+from .device.array import DeviceArray
+from .device.config import HfOxWeakReset
 from .nn import is_binary
 
 KINDS = ("binary", "float")
@@ -81,8 +81,8 @@ class WeakResetAdam(torch.optim.Optimizer):
         lr: Adam learning rate of the float parameters (published: 8e-3).
         seed: seed of the devices, in [0, 2**32); binary tensor i gets the array seed
             seed + i * 2**32, so every tensor has its own random streams.
-        betas, eps: Adam settings of the float parameters (the pulse rule takes its own from
-            ``config``).
+        betas, eps: Adam settings of every parameter, the pulse rule's (MODEL.md section 3) and
+            the float parameters'.
         backend: DeviceArray backend ("auto": Triton on CUDA, torch.compile on large CPU arrays).
         initial_pulses: RESET pulses given, before training, to one randomly chosen device of
             every synapse (the programming of a random initial weight). Without D2D variability
@@ -105,7 +105,8 @@ class WeakResetAdam(torch.optim.Optimizer):
         self.config = config if config is not None else HfOxWeakReset()
         self.seed = seed
         self.backend = backend
-        groups = route_parameters(params, {"lr": lr_pulses}, {"lr": lr, "betas": betas, "eps": eps})
+        groups = route_parameters(params, {"lr": lr_pulses, "betas": betas, "eps": eps},
+                                  {"lr": lr, "betas": betas, "eps": eps})
         super().__init__(groups, {"lr": lr, "betas": betas, "eps": eps})
         index = 0
         for group in self.param_groups:
@@ -147,7 +148,7 @@ class WeakResetAdam(torch.optim.Optimizer):
                 array = state["device"]
                 before = array.weights_int8()
                 array.adam_step(p.grad.to(torch.float32).contiguous(), state["exp_avg"], state["exp_avg_sq"],
-                                step=state["step"], lr_pulses=group["lr"])
+                                step=state["step"], lr_pulses=group["lr"], betas=group["betas"], eps=group["eps"])
                 after = array.weights_int8()
                 p.copy_(after.view(p.shape))
                 state["sign_flips"] += (before != after).sum()

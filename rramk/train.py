@@ -18,6 +18,11 @@ over the global batch and every process evolves identical devices from the same 
 
 from __future__ import annotations
 
+from . import cli
+
+if __name__ == "__main__":
+    cli.prepare_process()  # before torch loads
+
 import argparse
 import dataclasses
 import json
@@ -32,7 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from . import provenance
-from .device_config import IMPERFECTIONS, HfOxWeakReset
+from .device.config import IMPERFECTIONS, HfOxWeakReset
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.jsonl"
@@ -47,8 +52,7 @@ PUBLISHED = {
 }
 
 
-class UsageError(Exception):
-    """A bad argument: the CLI prints its one-line message and exits with status 2."""
+UsageError = cli.UsageError
 
 
 @dataclasses.dataclass
@@ -498,13 +502,8 @@ def train(settings: RunSettings) -> dict:
 # ----------------------------------------------------------------------------- command line
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, status 2
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
 def parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m rramk.train",
+    p = cli.Parser(prog="python -m rramk.train",
                 description="Train a binarized network whose binary weights live in simulated HfOx RRAM synapses.")
     p.add_argument("dataset", choices=list(PUBLISHED), help="mnist (784-3000-10 MLP) or cifar10 (VGG)")
     p.add_argument("--imperfections", default="all",

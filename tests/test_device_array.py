@@ -5,7 +5,8 @@ import io
 import pytest
 import torch
 
-from rramk import DeviceArray, HfOxWeakReset, weak_reset
+from rramk import DeviceArray, HfOxWeakReset
+from rramk.device import weak_reset
 
 
 def _irregular_pulses(shape, updates: int, seed: int = 0):
@@ -157,9 +158,9 @@ def test_float64_reference_agrees_with_float32():
 def test_compiled_backend_gives_the_reference_bits(monkeypatch, config):
     """torch.compile of the reference (the fast CPU path), in chunks, over an odd shape; one
     compilation serves every config (the switches are data)."""
-    from rramk import device_array
+    from rramk.device import compiled as compiled_path
 
-    monkeypatch.setattr(device_array, "COMPILE_CHUNK", 1000)  # several chunks, one ragged
+    monkeypatch.setattr(compiled_path, "COMPILE_CHUNK", 1000)  # several chunks, one ragged
     shape = (37, 129)
     reference = DeviceArray(shape, config, seed=12, backend="reference")
     compiled = DeviceArray(shape, config, seed=12, backend="compiled")
@@ -190,15 +191,16 @@ def test_compiled_path_sets_its_own_variant_limit(monkeypatch):
     strided chunks, a one-synapse last chunk, ...), and torch counts the variants of all of them
     together: a process that trained MNIST then CIFAR-10's VGG went past torch's default limit
     of 8 and failed. The compiled path must not depend on that limit (here lowered to 1)."""
-    from rramk import device_array
+    from rramk.device import compiled as compiled_path
 
-    monkeypatch.setattr(device_array, "COMPILE_CHUNK", 64)
+    monkeypatch.setattr(compiled_path, "COMPILE_CHUNK", 64)
     monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 1)
     for n in (50, 129, 300):  # one chunk; strided chunks and a one-synapse last chunk
-        array = DeviceArray(n, seed=1, backend="reference")
         flat = torch.arange(n, dtype=torch.float32)
         state = torch.arange(2 * n, dtype=torch.float32).reshape(2, n)
-        (out,) = array._run_compiled(_shifted_sum_chunk, [((2,), torch.float32)], [flat], [state])
+        out = torch.empty(2, n)
+        compiled_path.run_compiled(_shifted_sum_chunk, HfOxWeakReset(), [out], [flat], [state], seed=1,
+                                   constants=None)
         assert torch.equal(out, state + flat + torch.arange(n) // 64 * 64), n
     assert torch._dynamo.config.recompile_limit == 1  # raised only inside the compiled path
 

@@ -7,7 +7,8 @@ fixture); the same assertions hold in both places.
 import pytest
 import torch
 
-from rramk import DeviceArray, HfOxWeakReset, weak_reset
+from rramk import DeviceArray, HfOxWeakReset
+from rramk.device import weak_reset
 
 CONFIGS = {
     "full": HfOxWeakReset(),
@@ -132,8 +133,8 @@ def test_launchers_refuse_bad_input(device):
     for change, match in cases:
         args = dict(device_state=state, pink=pink, pulses=pulses, weights=weights) | change
         with pytest.raises(ValueError, match=match):
-            kernel.weak_reset_update(args["device_state"], args["pink"], args["pulses"], args["weights"], config=cfg,
-                                     seed=0, update=0)
+            kernel.weak_reset_update(args["device_state"], args["pink"], args["pulses"], args["weights"],
+                                     seed=0, update=0, **weak_reset.kernel_arguments(cfg, device))
 
 
 def test_kernel_on_cpu_without_interpreter_explains(monkeypatch):
@@ -147,7 +148,7 @@ def test_kernel_on_cpu_without_interpreter_explains(monkeypatch):
 
         kernel.weak_reset_update(torch.zeros(2, 4, dtype=torch.int32), torch.zeros(2, 4),
                                  torch.zeros(4, dtype=torch.int32), torch.zeros(4, dtype=torch.int8),
-                                 config=HfOxWeakReset(), seed=0, update=0)
+                                 seed=0, update=0, **weak_reset.kernel_arguments(HfOxWeakReset(), "cpu"))
 
 
 def test_model_constants_are_what_the_kernel_reads():

@@ -5,7 +5,7 @@ import os
 import pytest
 import torch
 
-from rramk.philox import MASK32, philox4x32, split_seed, uniform_from_bits
+from rramk.device.philox import MASK32, philox4x32, split_seed, uniform_from_bits
 
 # Random123 known-answer vectors for philox4x32-10 (kat_vectors): key (k0, k1), counter, result.
 KNOWN_ANSWERS = [

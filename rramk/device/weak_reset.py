@@ -10,7 +10,7 @@ State of an array of N synapses (flat; dimension 0 is the side: 0 = BL, 1 = BLb)
     updates      int              how many updates the array has received
 
 That is 16 bytes per synapse. The D2D parameters, the pink-noise history and the RTN
-amplitudes are not stored: they are regenerated from Philox counters (``rramk.streams``).
+amplitudes are not stored: they are regenerated from Philox counters (``rramk.device.streams``).
 The pink term is kept because it changes only when its device is pulsed: an update
 regenerates the 15-pulse window of the pulsed device of each synapse only. One update with
 signed pulse counts n (n > 0: n pulses to BL, n < 0: |n| pulses to BLb, 0: none):
@@ -37,14 +37,12 @@ from typing import NamedTuple
 import torch
 
 from . import streams
-from .device_config import D2D_PARAMETERS, HfOxWeakReset
+from .config import D2D_PARAMETERS, HfOxWeakReset
 from .philox import MASK32, philox4x32, uniform_from_16_bits, uniform_from_bits
+from .streams import PULSES_MASK, RTN_BIT, RTN_TABLE_SIZE
 
 # Rows of the D2D lookup table: the six parameters and ln R0, derived in float64.
-TABLE_ROWS = ("m1", "t_star", "c1", "m2", "r0", "ln_r0", "a_rtn")
-# P(flip) is tabulated for n < RTN_TABLE_SIZE pulses; beyond, lambda**n < 2**-40 and the
-# last entry (pi_s rounded to float) is the exact float answer.
-RTN_TABLE_SIZE = 8192
+TABLE_ROWS = streams.D2D_TABLE_ROWS
 # Both devices of a synapse at once: tensors of state are (2, N), dimension 0 = side.
 SIDES = (streams.SIDE_BL, streams.SIDE_BLB)
 
@@ -114,6 +112,15 @@ def model_constants(config: HfOxWeakReset, device: torch.device | str = "cpu", d
                             for c in constants))
 
 
+def kernel_arguments(config: HfOxWeakReset, device) -> dict:
+    """Everything the Triton launchers need of ``config``, as tensors (float32, on ``device``) and flags."""
+    constants = model_constants(config, torch.device(device), torch.float32)
+    return dict(d2d_table=constants.d2d_table.contiguous(), rtn_flip=constants.rtn_flip.contiguous(),
+                pink_taps=constants.pink_taps.contiguous(), pink_alpha=float(constants.pink_alpha),
+                pink_order=config.pink_order, pink_on=config.pink, rtn_on=config.rtn,
+                saturation_on=config.saturation)
+
+
 def compiled_structure(config: HfOxWeakReset) -> HfOxWeakReset:
     """The config that compiled code is specialised on: every imperfection on, the same filter order.
 
@@ -143,7 +150,7 @@ def d2d_parameters(config: HfOxWeakReset, constants: ModelConstants, words, side
     """Parameters {name: tensor} of the devices on ``side`` (an int, or a tensor broadcast against
     the words), from the synapses' D2D ``words``; names TABLE_ROWS.
 
-    Each parameter is the quantile its 10 bits pick (``rramk.streams``); with saturation off
+    Each parameter is the quantile its 10 bits pick (``rramk.device.streams``); with saturation off
     (``constants.saturation`` False), m2 is m1.
     """
     table = constants.d2d_table
@@ -224,9 +231,6 @@ def rtn_term(state: torch.Tensor, v: torch.Tensor, v_prime: torch.Tensor, a_rtn:
     """w_rtn = s * v * (v' * A_rtn): in state 1 a fresh random amplitude below A_rtn."""
     return torch.where(state == 1, v * (v_prime * a_rtn), 0.0)
 
-
-RTN_BIT = 31
-PULSES_MASK = (1 << RTN_BIT) - 1
 
 
 def pack_device_state(pulses_done: torch.Tensor, rtn_state: torch.Tensor) -> torch.Tensor:

@@ -1,74 +1,22 @@
 """DeviceArray: an array of 2T2R synapses (pairs of HfOx devices) under weak-RESET pulses.
 
-The state is what ``rramk.weak_reset`` describes: 16 bytes per synapse (pulse counts, RTN
-states and pink terms of both devices), plus the weights read last, kept as a cache. Updates
-run on one of three backends, all computing the same bits:
-
-* ``"reference"``: the eager PyTorch reference (any device, the oracle);
-* ``"compiled"``: the same functions through ``torch.compile`` (the fast path on a CPU);
-* ``"triton"``: the fused Triton kernel ``rramk.kernels.weak_reset_update`` (CUDA tensors,
-  or CPU tensors under ``TRITON_INTERPRET=1``).
-
-``"auto"`` picks ``"triton"`` for CUDA tensors and, on a CPU, ``"compiled"`` for arrays of at
-least ``COMPILE_THRESHOLD`` synapses (compilation takes tens of seconds once, then an update of
-millions of synapses takes milliseconds) and ``"reference"`` below.
+The state is what ``rramk.device.weak_reset`` describes: 16 bytes per synapse (pulse counts, RTN
+states and pink terms of both devices), plus the weights read last, kept as a cache. Every
+operation runs through the one dispatcher, ``rramk.device.backends``: the eager reference,
+``torch.compile`` on CPUs or the fused Triton kernels on GPUs, all computing the same bits.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 
 import torch
 
-from . import weak_reset, weak_reset_adam
-from .device_config import HfOxWeakReset
+from . import backends, weak_reset, weak_reset_adam
+from .backends import BACKENDS
+from .config import HfOxWeakReset
 
-BACKENDS = ("auto", "reference", "compiled", "triton")
-COMPILE_THRESHOLD = 1 << 12
 STATE_FORMAT = "rramk.DeviceArray/1"
-
-
-COMPILE_CHUNK = 1 << 16  # synapses per call of compiled code: its temporaries stay in the caches
-# Dynamo counts compiled variants per code object, and every compiled chunk function (update, read,
-# Adam step; each model structure) is a functools.partial run through one code object of torch's.
-# Each function needs a few variants (a whole array in one chunk, strided chunks of a larger array,
-# a last chunk of one synapse), so torch's default of 8 is reached by a network with tensors of
-# several sizes (CIFAR-10 VGG), and fullgraph=True turns that into a hard failure.
-COMPILE_VARIANTS_LIMIT = 256
-
-
-def _update_chunk(pulses, device_state, pink, *, config, seed, update, first, constants):
-    state, pink, weights, _ = weak_reset.weak_reset_update(device_state, pink, pulses, config=config, seed=seed,
-                                                           update=update, first=first, constants=constants)
-    return state, pink, weights
-
-
-def _read_chunk(device_state, pink, *, config, seed, updates, first, constants):
-    return (weak_reset.read_log_resistance(device_state, pink, config=config, seed=seed, updates=updates,
-                                           first=first, constants=constants),)
-
-
-def _adam_chunk(grad, exp_avg, exp_avg_sq, device_state, pink, *, config, seed, update, scalars, first, constants):
-    m, v, state, pink, weights, _ = weak_reset_adam.weak_reset_adam_step(
-        grad, exp_avg, exp_avg_sq, device_state, pink, config=config, seed=seed, update=update, scalars=scalars,
-        first=first, constants=constants)
-    return m, v, state, pink, weights
-
-
-def _into(chunk_fn, outputs, *args, **kwargs):
-    """Run ``chunk_fn`` and write its results into ``outputs`` (views of the full-length tensors)."""
-    for out, result in zip(outputs, chunk_fn(*args, **kwargs)):
-        out.copy_(result)
-
-
-@functools.lru_cache(maxsize=None)
-def _compiled(chunk_fn, structure: HfOxWeakReset):
-    """``chunk_fn`` compiled for ``weak_reset.compiled_structure(config)``, writing into given outputs:
-    the ablation switches are data (``model_constants``), so every config of an ablation study
-    shares one compilation."""
-    return torch.compile(functools.partial(_into, functools.partial(chunk_fn, config=structure)), dynamic=True,
-                         fullgraph=True)
 
 
 def _check_shape(shape) -> tuple[int, ...]:
@@ -106,8 +54,6 @@ class DeviceArray:
             raise TypeError(f"config: expected an rramk.HfOxWeakReset, got {type(config).__name__}")
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
             raise ValueError(f"seed: expected an int in [0, 2**63), got {seed!r}")
-        if backend not in BACKENDS:
-            raise ValueError(f"backend: expected one of {', '.join(BACKENDS)}, got {backend!r}")
         if dtype not in (torch.float32, torch.float64):
             raise ValueError(f"dtype: expected torch.float32 or torch.float64, got {dtype}")
         self.config = config
@@ -115,74 +61,19 @@ class DeviceArray:
         self.device = torch.device(device)
         self.dtype = dtype
         self.numel = math.prod(self.shape)
-        self.backend = self._resolve_backend(backend)
+        self.backend = backends.resolve_backend(backend, self.device, dtype, self.numel)
         self.updates = 0
         self._state = torch.zeros((2, self.numel), dtype=torch.int32, device=self.device)
         self._pink = torch.zeros((2, self.numel), dtype=dtype, device=self.device)
         self._weights = self._read_weights()
 
     # ------------------------------------------------------------------ backends
-    def _resolve_backend(self, backend: str) -> str:
-        if backend == "auto":
-            if self.device.type == "cuda":
-                return "triton"
-            if self.dtype == torch.float32 and self.numel >= COMPILE_THRESHOLD:
-                return "compiled"
-            return "reference"
-        if backend != "reference" and self.dtype != torch.float32:
-            raise ValueError(f"dtype: the {backend!r} backend computes in float32; use backend='reference' for {self.dtype}")
-        if backend == "triton":
-            from .kernels import weak_reset as kernel
-
-            kernel.check_available(self.device)
-        return backend
-
-    def _constants(self):
-        return weak_reset.model_constants(self.config, self.device, self.dtype)
-
-    def _run_compiled(self, chunk_fn, outputs: list[tuple[tuple[int, ...], torch.dtype]], flat: list[torch.Tensor],
-                      state: list[torch.Tensor], **kwargs):
-        """Run ``chunk_fn`` compiled over chunks of synapses; ``flat`` are (N,) inputs, ``state`` (2, N)
-        inputs, ``outputs`` the (leading shape, dtype) of each result; returns the full-length results."""
-        fn = _compiled(chunk_fn, weak_reset.compiled_structure(self.config))
-        constants = self._constants()
-        seed = torch.tensor(self.seed, dtype=torch.int64)  # tensors: new values do not recompile
-        results = [torch.empty(lead + (self.numel,), dtype=dtype, device=self.device) for lead, dtype in outputs]
-        limit = max(torch._dynamo.config.recompile_limit, COMPILE_VARIANTS_LIMIT)
-        with torch._dynamo.config.patch(recompile_limit=limit,
-                                        accumulated_recompile_limit=max(
-                                            torch._dynamo.config.accumulated_recompile_limit, limit)):
-            for first in range(0, self.numel, COMPILE_CHUNK):
-                part = slice(first, first + COMPILE_CHUNK)
-                fn([r[..., part] for r in results], *[x[part] for x in flat], *[x[:, part] for x in state],
-                   seed=seed, first=torch.tensor(first, dtype=torch.int64), constants=constants, **kwargs)
-        return results
-
-    def _run_update(self, pulses: torch.Tensor):
-        """New (device_state, pink, weights) after applying flat int32 ``pulses``."""
-        if self.backend == "reference":
-            state, pink, weights, _ = weak_reset.weak_reset_update(
-                self._state, self._pink, pulses, config=self.config, seed=self.seed, update=self.updates,
-                dtype=self.dtype)
-            return state, pink, weights
-        if self.backend == "compiled":
-            return self._run_compiled(_update_chunk, [((2,), torch.int32), ((2,), self.dtype), ((), torch.int8)],
-                                      [pulses], [self._state, self._pink],
-                                      update=torch.tensor(self.updates, dtype=torch.int64))
-        from .kernels import weak_reset as kernel
-
-        state, pink = self._state.clone(), self._pink.clone()
-        weights = torch.empty(self.numel, dtype=torch.int8, device=self.device)
-        kernel.weak_reset_update(state, pink, pulses, weights, config=self.config, seed=self.seed,
-                                 update=self.updates)
-        return state, pink, weights
+    def _run(self, op: backends.Operation, flat: list[torch.Tensor], **kwargs):
+        return backends.run(op, self.backend, flat, self._state, self._pink, config=self.config, seed=self.seed,
+                            **kwargs)
 
     def _read_log_resistance(self) -> torch.Tensor:
-        if self.backend == "compiled":
-            return self._run_compiled(_read_chunk, [((2,), self.dtype)], [], [self._state, self._pink],
-                                      updates=torch.tensor(self.updates, dtype=torch.int64))[0]
-        return weak_reset.read_log_resistance(self._state, self._pink, config=self.config, seed=self.seed,
-                                              updates=self.updates, dtype=self.dtype)
+        return self._run(backends.READ, [], updates=self.updates)[0]
 
     def _read_weights(self) -> torch.Tensor:
         return weak_reset.read_weights(self._read_log_resistance())
@@ -205,17 +96,18 @@ class DeviceArray:
             raise ValueError(f"n: expected shape {self.shape} (the array's shape), got {tuple(n.shape)}")
         if n.device != self.device:
             raise ValueError(f"n: expected a tensor on {self.device} (the array's device), got one on {n.device}")
-        self._state, self._pink, self._weights = self._run_update(n.reshape(-1).to(torch.int32))
+        self._state, self._pink, self._weights = self._run(backends.UPDATE, [n.reshape(-1).to(torch.int32)],
+                                                           update=self.updates)
         self.updates += 1
 
     def adam_step(self, grad: torch.Tensor, exp_avg: torch.Tensor, exp_avg_sq: torch.Tensor, *, step: int,
-                  lr_pulses: float) -> None:
-        """One fused optimizer step (MODEL.md section 3, ``rramk.weak_reset_adam``).
+                  lr_pulses: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
+        """One fused optimizer step (MODEL.md section 3, ``rramk.device.weak_reset_adam``).
 
         Updates the Adam moments ``exp_avg`` and ``exp_avg_sq`` (float32, the array's shape) in
         place from the straight-through gradient ``grad``, turns them into at most
-        ``config.max_pulses`` pulses per synapse with learning rate ``lr_pulses`` (in pulses) at
-        the 1-based ``step``, and applies them as one update.
+        ``config.max_pulses`` pulses per synapse with learning rate ``lr_pulses`` (in pulses),
+        Adam's ``betas`` and ``eps`` at the 1-based ``step``, and applies them as one update.
         """
         for name, tensor in (("grad", grad), ("exp_avg", exp_avg), ("exp_avg_sq", exp_avg_sq)):
             if not isinstance(tensor, torch.Tensor) or tensor.dtype != torch.float32:
@@ -228,29 +120,14 @@ class DeviceArray:
         for name, tensor in (("exp_avg", exp_avg), ("exp_avg_sq", exp_avg_sq)):
             if not tensor.is_contiguous():
                 raise ValueError(f"{name}: expected a contiguous tensor (it is updated in place)")
+        scalars = weak_reset_adam.adam_scalars(step, lr_pulses, betas=betas, eps=eps,
+                                               max_pulses=self.config.max_pulses, device=self.device)
         m_flat, v_flat = exp_avg.view(-1), exp_avg_sq.view(-1)
-        g_flat = grad.reshape(-1)
-        if self.backend == "triton":
-            from .kernels import weak_reset_adam as kernel
-
-            state, pink = self._state.clone(), self._pink.clone()
-            weights = torch.empty(self.numel, dtype=torch.int8, device=self.device)
-            kernel.weak_reset_adam_step(g_flat.contiguous(), m_flat, v_flat, state, pink, weights, config=self.config,
-                                        seed=self.seed, update=self.updates, step=step, lr_pulses=lr_pulses)
-        else:
-            scalars = weak_reset_adam.adam_scalars(self.config, step, lr_pulses, self.device)
-            if self.backend == "compiled":
-                m, v, state, pink, weights = self._run_compiled(
-                    _adam_chunk, [((), torch.float32), ((), torch.float32), ((2,), torch.int32), ((2,), self.dtype),
-                                  ((), torch.int8)], [g_flat, m_flat, v_flat], [self._state, self._pink],
-                    update=torch.tensor(self.updates, dtype=torch.int64), scalars=scalars)
-            else:
-                m, v, state, pink, weights, _ = weak_reset_adam.weak_reset_adam_step(
-                    g_flat, m_flat, v_flat, self._state, self._pink, config=self.config, seed=self.seed,
-                    update=self.updates, scalars=scalars)
+        m, v, self._state, self._pink, self._weights = self._run(
+            backends.ADAM, [grad.reshape(-1), m_flat, v_flat], update=self.updates, scalars=scalars)
+        if m is not m_flat:  # the kernel updates the moments in place
             m_flat.copy_(m)
             v_flat.copy_(v)
-        self._state, self._pink, self._weights = state, pink, weights
         self.updates += 1
 
     # ------------------------------------------------------------------ reads
@@ -289,7 +166,8 @@ class DeviceArray:
     def d2d_parameters(self) -> dict[str, torch.Tensor]:
         """Each device's parameters {m1, t_star, c1, m2, r0, ln_r0, a_rtn}, each of shape (2, *shape)."""
         index = torch.arange(self.numel, dtype=torch.int64, device=self.device)
-        params = weak_reset.d2d_parameters(self.config, self._constants(), weak_reset.d2d_words(self.seed, index),
+        constants = weak_reset.model_constants(self.config, self.device, self.dtype)
+        params = weak_reset.d2d_parameters(self.config, constants, weak_reset.d2d_words(self.seed, index),
                                            weak_reset.side_index(self.device))
         return {name: value.reshape((2,) + self.shape) for name, value in params.items()}
 

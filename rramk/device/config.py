@@ -28,6 +28,9 @@ from .distributions import TruncatedExponential, TruncatedLognormal, TruncatedNo
 
 IMPERFECTIONS = ("d2d", "pink", "rtn", "saturation")
 D2D_PARAMETERS = ("m1", "t_star", "c1", "m2", "r0", "a_rtn")
+# Adam's settings moved to the optimizer (rramk.optim.WeakResetAdam); configs saved by rramk 0.1
+# carry them with these values, which the optimizer's defaults keep.
+LEGACY_ADAM_FIELDS = {"adam_beta1": 0.9, "adam_beta2": 0.999, "adam_eps": 1e-8}
 
 
 def _imperfection_names(method: str, names: tuple[str, ...]) -> tuple[str, ...]:
@@ -102,15 +105,6 @@ class HfOxWeakReset:
     rtn_p10: float = 2e-3
     """Probability per pulse that the RTN trap goes from state 1 to state 0."""
 
-    adam_beta1: float = 0.9
-    """Adam first-moment decay of the pulse rule (MODEL.md section 3)."""
-
-    adam_beta2: float = 0.999
-    """Adam second-moment decay of the pulse rule."""
-
-    adam_eps: float = 1e-8
-    """Adam denominator guard of the pulse rule, in gradient units."""
-
     max_pulses: int = 14
     """Most RESET pulses a device receives in one optimizer step."""
 
@@ -148,12 +142,6 @@ class HfOxWeakReset:
             p = getattr(self, name)
             if not 0 < p < 1:
                 raise ValueError(f"{name}: expected a probability in (0, 1), got {p}")
-        for name in ("adam_beta1", "adam_beta2"):
-            b = getattr(self, name)
-            if not 0 <= b < 1:
-                raise ValueError(f"{name}: expected a decay in [0, 1), got {b}")
-        if not self.adam_eps > 0:
-            raise ValueError(f"adam_eps: expected > 0, got {self.adam_eps}")
         if not (isinstance(self.max_pulses, int) and 1 <= self.max_pulses < 2**15):
             raise ValueError(f"max_pulses: expected an integer in [1, 32767], got {self.max_pulses!r}")
         for name in IMPERFECTIONS:
@@ -190,7 +178,8 @@ class HfOxWeakReset:
 
     @classmethod
     def from_dict(cls, data: dict) -> "HfOxWeakReset":
-        """Inverse of ``to_dict``."""
+        """Inverse of ``to_dict``; also reads the dicts of rramk 0.1, which kept Adam's settings here."""
+        data = {k: v for k, v in data.items() if not (k in LEGACY_ADAM_FIELDS and v == LEGACY_ADAM_FIELDS[k])}
         kinds = {f.name: f.type for f in dataclasses.fields(cls)}
         values = {}
         for f in dataclasses.fields(cls):

@@ -8,7 +8,7 @@ For one binary weight tensor with straight-through gradient g (float32):
     u = (-lr_pulses * m_hat) / (sqrt(v_hat) + eps)
     n = round_half_even(clamp(u, -max_pulses, max_pulses))      (0 where u is NaN)
 
-then ``rramk.weak_reset.weak_reset_update`` applies n (n > 0: pulses to BL, the weight moves
+then ``rramk.device.weak_reset.weak_reset_update`` applies n (n > 0: pulses to BL, the weight moves
 towards +1; n < 0: to BLb) and the weights are read again. k is the 1-based step of the
 tensor. Every float operation is float32 in this order, with the scalars rounded once from
 Python floats to float32 and a correctly rounded square root, so the Triton kernel
@@ -22,7 +22,7 @@ from typing import NamedTuple
 import torch
 
 from . import weak_reset
-from .device_config import HfOxWeakReset
+from .config import HfOxWeakReset
 
 
 class AdamScalars(NamedTuple):
@@ -43,13 +43,18 @@ class AdamScalars(NamedTuple):
         return {name: float(value) for name, value in self._asdict().items()}
 
 
-def adam_scalars(config: HfOxWeakReset, step: int, lr_pulses: float, device="cpu") -> AdamScalars:
-    """The scalars of step ``step`` (1-based), each computed in float64 and rounded once to float32."""
+def adam_scalars(step: int, lr_pulses: float, *, betas: tuple[float, float], eps: float, max_pulses: int,
+                 device="cpu") -> AdamScalars:
+    """The scalars of step ``step`` (1-based), each computed in float64 and rounded once to float32.
+
+    ``betas`` and ``eps`` are the optimizer's Adam settings; ``max_pulses`` the device's
+    per-step limit (``HfOxWeakReset.max_pulses``).
+    """
     if step < 1:
         raise ValueError(f"step: expected a 1-based step >= 1, got {step}")
-    b1, b2 = config.adam_beta1, config.adam_beta2
+    b1, b2 = betas
     values = (b1, 1.0 - b1, b2, 1.0 - b2, 1.0 / (1.0 - b1**step), 1.0 / (1.0 - b2**step), -float(lr_pulses),
-              config.adam_eps, float(config.max_pulses))
+              eps, float(max_pulses))
     return AdamScalars(*(torch.tensor(v, dtype=torch.float32, device=device) for v in values))
 
 

@@ -5,7 +5,7 @@ Philox (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC'11) map
 multiplications. Because the output is a pure function of (key, counter), a random
 number needs no state: rramk keys the generator with the array's seed and names the
 draw by its counter (which device, which stream, which pulse or update, see
-``rramk.streams``). This module gives the same 32-bit words as Triton's
+``rramk.device.streams``). This module gives the same 32-bit words as Triton's
 ``tl.philox(seed, c0, c1, c2, c3)`` and the same floats as ``tl.rand`` /
 ``tl.uint_to_uniform_float``, so the PyTorch reference and the Triton kernels draw the
 same numbers.

@@ -1,4 +1,6 @@
-"""Which Philox counter names which random number (the randomness contract of DESIGN.md).
+"""The contract between the reference and the kernels: Philox counters and the state layout.
+
+Which Philox counter names which random number (the randomness contract of DESIGN.md):
 
 Every random number of a device array is ``philox4x32(seed, c0, c1, c2, c3)`` with
 
@@ -50,3 +52,14 @@ D2D_PARAMETER_BITS = {
 def counter_stream(stream: int, side: int = 0) -> int:
     """The c1 counter word of a (stream, side) pair."""
     return 2 * stream + side
+
+
+# ---------------------------------------------------------------- state layout
+# device_state int32 (2, N): bits 0-30 the cumulative pulse count t, bit 31 the RTN trap state s.
+RTN_BIT = 31
+PULSES_MASK = (1 << RTN_BIT) - 1
+# P(trap flipped after n pulses) is tabulated for n < RTN_TABLE_SIZE; beyond, lambda**n < 2**-40
+# and the last entry (pi_s rounded to float) is the exact float answer.
+RTN_TABLE_SIZE = 8192
+# Rows of the (7, D2D_TABLE_SIZE) D2D quantile table: the six parameters and ln R0.
+D2D_TABLE_ROWS = ("m1", "t_star", "c1", "m2", "r0", "ln_r0", "a_rtn")

@@ -1,0 +1,28 @@
+"""What every command line of rramk shares: its process set-up, usage errors and argument parser.
+
+Importing this module imports neither torch nor Triton, so that a command can prepare its
+process before they load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+
+def prepare_process() -> None:
+    """Passive OpenMP waiting, set before torch loads (a library must not change the environment, a
+    command may): spinning threads make two rramk processes on one machine 2-4x slower than their
+    share (reports/perf-notes.md). An explicit OMP_WAIT_POLICY wins."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+class UsageError(Exception):
+    """A bad argument: the command prints its one-line message and exits with status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors and exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")

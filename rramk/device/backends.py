@@ -1,0 +1,133 @@
+"""The one backend dispatcher of the device model: every operation on a DeviceArray's state.
+
+An operation is a reference function on a slice of synapses (``first`` = flat index of the
+slice's first synapse) that reads (N,) inputs and the (2, N) state and returns its outputs:
+
+    UPDATE  (pulses)             -> device_state, pink, weights        ``weak_reset_update``
+    READ    ()                   -> log_r                              ``read_log_resistance``
+    ADAM    (grad, m, v)         -> m, v, device_state, pink, weights  ``weak_reset_adam_step``
+
+and three backends compute it with the same bits:
+
+* ``"reference"``: the eager reference, over chunks of ``REFERENCE_CHUNK`` synapses, so that its
+  temporaries (a few hundred bytes per synapse) stay bounded whatever the array's size;
+* ``"compiled"``: the same chunk functions through ``torch.compile`` (``compiled.py``; CPU);
+* ``"triton"``: the fused kernel of ``rramk.kernels`` where the operation has one (UPDATE, ADAM),
+  else the reference over chunks (READ).
+
+``"auto"`` picks ``"triton"`` for float32 CUDA arrays and, on a CPU, ``"compiled"`` for float32
+arrays of at least ``COMPILE_THRESHOLD`` synapses (compilation takes tens of seconds once, then
+an update of millions of synapses takes milliseconds) and ``"reference"`` otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from . import compiled, weak_reset, weak_reset_adam
+
+BACKENDS = ("auto", "reference", "compiled", "triton")
+COMPILE_THRESHOLD = 1 << 12
+REFERENCE_CHUNK = 1 << 20
+
+
+def resolve_backend(backend: str, device: torch.device, dtype: torch.dtype, numel: int) -> str:
+    """The backend ``backend`` means for an array of ``numel`` synapses in ``dtype`` on ``device``."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend: expected one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend == "auto":
+        if dtype != torch.float32:
+            return "reference"
+        if device.type == "cuda":
+            return "triton"
+        return "compiled" if numel >= COMPILE_THRESHOLD else "reference"
+    if backend != "reference" and dtype != torch.float32:
+        raise ValueError(f"dtype: the {backend!r} backend computes in float32; use backend='reference' for {dtype}")
+    if backend == "compiled" and device.type != "cpu":
+        raise ValueError(f"backend: 'compiled' is the CPU path; for an array on {device} use 'triton' "
+                         "(the fused kernel, same bits) or 'reference'")
+    if backend == "triton":
+        from ..kernels import weak_reset as kernel
+
+        kernel.check_available(device)
+    return backend
+
+
+# ------------------------------------------------------------------ the operations' chunk functions
+
+def _update_chunk(pulses, device_state, pink, *, config, seed, update, first, constants):
+    state, pink, weights, _ = weak_reset.weak_reset_update(device_state, pink, pulses, config=config, seed=seed,
+                                                           update=update, first=first, constants=constants)
+    return state, pink, weights
+
+
+def _read_chunk(device_state, pink, *, config, seed, updates, first, constants):
+    return (weak_reset.read_log_resistance(device_state, pink, config=config, seed=seed, updates=updates,
+                                           first=first, constants=constants),)
+
+
+def _adam_chunk(grad, exp_avg, exp_avg_sq, device_state, pink, *, config, seed, update, scalars, first, constants):
+    m, v, state, pink, weights, _ = weak_reset_adam.weak_reset_adam_step(
+        grad, exp_avg, exp_avg_sq, device_state, pink, config=config, seed=seed, update=update, scalars=scalars,
+        first=first, constants=constants)
+    return m, v, state, pink, weights
+
+
+@dataclass(frozen=True)
+class Operation:
+    chunk: Callable  # the reference on a slice of synapses
+    outputs: tuple  # (leading shape, dtype or "float" for the array's float type) of each output
+    kernel: str | None  # module of rramk.kernels with the fused launcher, if any
+
+
+UPDATE = Operation(_update_chunk, (((2,), torch.int32), ((2,), "float"), ((), torch.int8)), "weak_reset")
+READ = Operation(_read_chunk, (((2,), "float"),), None)
+ADAM = Operation(_adam_chunk, (((), torch.float32), ((), torch.float32), ((2,), torch.int32), ((2,), "float"),
+                               ((), torch.int8)), "weak_reset_adam")
+
+
+def _launch_kernel(op: Operation, flat, state, pink, *, config, seed, update, scalars=None):
+    """The fused kernel, in place on copies of the state (and on the moments, for ADAM)."""
+    import importlib
+
+    kernel = importlib.import_module(f"rramk.kernels.{op.kernel}")
+    state, pink = state.clone(), pink.clone()
+    weights = torch.empty(state.shape[1], dtype=torch.int8, device=state.device)
+    model = weak_reset.kernel_arguments(config, state.device)
+    if op is UPDATE:
+        kernel.weak_reset_update(state, pink, *flat, weights, seed=seed, update=update, **model)
+        return state, pink, weights
+    grad, m, v = flat
+    kernel.weak_reset_adam_step(grad.contiguous(), m, v, state, pink, weights, seed=seed, update=update,
+                                scalars=scalars.as_floats(), **model)
+    return m, v, state, pink, weights
+
+
+def run(op: Operation, backend: str, flat: list[torch.Tensor], state: torch.Tensor, pink: torch.Tensor, *,
+        config, seed: int, **kwargs) -> tuple[torch.Tensor, ...]:
+    """Outputs of ``op`` on the whole array (state (2, N), pink (2, N), ``flat`` (N,) inputs).
+
+    ``backend`` is resolved (not "auto"); ``kwargs`` are the operation's own (update or
+    updates, and scalars for ADAM). The inputs are not modified, except the moments of ADAM on
+    the "triton" backend, which its kernel updates in place (and returns).
+    """
+    if backend == "triton" and op.kernel is not None:
+        return _launch_kernel(op, flat, state, pink, config=config, seed=seed, **kwargs)
+    numel, dtype = state.shape[1], pink.dtype
+    results = [torch.empty(lead + (numel,), dtype=dtype if kind == "float" else kind, device=state.device)
+               for lead, kind in op.outputs]
+    constants = weak_reset.model_constants(config, state.device, dtype)
+    if backend == "compiled":
+        compiled.run_compiled(op.chunk, weak_reset.compiled_structure(config), results, flat, [state, pink],
+                              seed=seed, constants=constants, **kwargs)
+        return tuple(results)
+    for first in range(0, numel, REFERENCE_CHUNK):
+        part = slice(first, first + REFERENCE_CHUNK)
+        outputs = op.chunk(*[x[part] for x in flat], state[:, part], pink[:, part], config=config, seed=seed,
+                           first=first, constants=constants, **kwargs)
+        for out, result in zip(results, outputs):
+            out[..., part] = result
+    return tuple(results)

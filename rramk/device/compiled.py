@@ -1,0 +1,57 @@
+"""The compiled CPU path: the reference's chunk functions through ``torch.compile``.
+
+Compiled code is specialised on ``weak_reset.compiled_structure(config)`` (every imperfection
+on, the config's filter order) and receives the config's tables as data, so one compilation
+serves a whole ablation study. Arrays are processed in chunks of ``COMPILE_CHUNK`` synapses so
+that the temporaries stay in the caches, each chunk writing straight into full-length outputs.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+
+from .config import HfOxWeakReset
+
+COMPILE_CHUNK = 1 << 16  # synapses per call of compiled code: its temporaries stay in the caches
+# Dynamo counts compiled variants per code object, and every compiled chunk function (update, read,
+# Adam step; each model structure) is a functools.partial run through one code object of torch's.
+# Each function needs a few variants (a whole array in one chunk, strided chunks of a larger array,
+# a last chunk of one synapse), so torch's default of 8 is reached by a network with tensors of
+# several sizes (CIFAR-10 VGG), and fullgraph=True turns that into a hard failure.
+COMPILE_VARIANTS_LIMIT = 256
+
+
+def _into(chunk_fn, outputs, *args, **kwargs):
+    """Run ``chunk_fn`` and write its results into ``outputs`` (views of the full-length tensors)."""
+    for out, result in zip(outputs, chunk_fn(*args, **kwargs)):
+        out.copy_(result)
+
+
+@functools.lru_cache(maxsize=None)
+def compiled_chunk_function(chunk_fn, structure: HfOxWeakReset):
+    """``chunk_fn`` compiled for ``structure``, writing into given outputs."""
+    return torch.compile(functools.partial(_into, functools.partial(chunk_fn, config=structure)), dynamic=True,
+                         fullgraph=True)
+
+
+def run_compiled(chunk_fn, structure: HfOxWeakReset, results: list[torch.Tensor], flat: list[torch.Tensor],
+                 state: list[torch.Tensor], *, seed: int, **kwargs) -> None:
+    """Fill ``results`` (full-length outputs) by ``chunk_fn`` compiled, chunk by chunk.
+
+    ``flat`` are (N,) inputs, ``state`` (2, N) inputs; ``kwargs`` go to ``chunk_fn`` (integers
+    become 0-dim int64 tensors there, so that new values do not recompile).
+    """
+    fn = compiled_chunk_function(chunk_fn, structure)
+    numel = state[0].shape[-1]
+    seed = torch.tensor(seed, dtype=torch.int64)
+    kwargs = {k: torch.tensor(v, dtype=torch.int64) if isinstance(v, int) else v for k, v in kwargs.items()}
+    limit = max(torch._dynamo.config.recompile_limit, COMPILE_VARIANTS_LIMIT)
+    with torch._dynamo.config.patch(recompile_limit=limit,
+                                    accumulated_recompile_limit=max(
+                                        torch._dynamo.config.accumulated_recompile_limit, limit)):
+        for first in range(0, numel, COMPILE_CHUNK):
+            part = slice(first, first + COMPILE_CHUNK)
+            fn([r[..., part] for r in results], *[x[part] for x in flat], *[x[:, part] for x in state],
+               seed=seed, first=torch.tensor(first, dtype=torch.int64), **kwargs)
