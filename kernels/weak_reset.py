@@ -93,7 +93,7 @@ def _pink_term(seed, index, side, t, taps_ptr, alpha, ORDER: tl.constexpr, N_BLO
     for block_offset in tl.static_range(N_BLOCKS):
         block = first_block + block_offset
         counter = tl.maximum(block, 0).to(tl.uint32)
-        w0, w1, w2, w3 = tl.philox(seed, index, 2 * STREAM_PINK + side, counter, 0)
+        w0, w1, w2, w3 = tl.philox(seed, index, side + 2 * STREAM_PINK, counter, 0)  # tensor first: Triton 3.9 interpreter
         happened = block >= 0  # pulses j <= 0 have u_j = 0
         acc = acc + _pink_tap(taps_ptr, block_offset * 4 + 0, shift) * tl.where(happened, tl.uint_to_uniform_float(w0), 0.0)
         acc = acc + _pink_tap(taps_ptr, block_offset * 4 + 1, shift) * tl.where(happened, tl.uint_to_uniform_float(w1), 0.0)
@@ -124,10 +124,15 @@ def _device_side(d2d_a, d2d_b, flip_word, amplitude_word, word, pink_old, pulses
 
 
 @triton.jit
-def _apply_pulses(n, offs, mask, numel, seed, update_lo, update_hi, state_ptr, pink_ptr, weights_ptr, table_ptr,
-                  rtn_flip_ptr, taps_ptr, alpha, TABLE_SIZE: tl.constexpr, ORDER: tl.constexpr,
-                  N_BLOCKS: tl.constexpr, PINK: tl.constexpr, RTN: tl.constexpr, SATURATION: tl.constexpr):
-    """Apply int32 pulse counts ``n`` to the synapses ``offs``: the body shared by both kernels."""
+def _apply_pulses(n, offs, mask, numel, seed, update_lo, update_hi, state_ptr, pink_ptr, weights_ptr, log_r_ptr,
+                  table_ptr, rtn_flip_ptr, taps_ptr, alpha, TABLE_SIZE: tl.constexpr, ORDER: tl.constexpr,
+                  N_BLOCKS: tl.constexpr, PINK: tl.constexpr, RTN: tl.constexpr, SATURATION: tl.constexpr,
+                  STORE_LOG_R: tl.constexpr):
+    """Apply int32 pulse counts ``n`` to the synapses ``offs``: the body shared by both kernels.
+
+    ``update_lo``/``update_hi`` are the update index's 32-bit words passed as int32 (so that an
+    index of 2**31 or more types and compiles like any other); the counter uses their bits.
+    """
     index = offs.to(tl.uint32)
     word_bl = tl.load(state_ptr + offs, mask=mask, other=0)
     word_blb = tl.load(state_ptr + numel + offs, mask=mask, other=0)
@@ -144,7 +149,8 @@ def _apply_pulses(n, offs, mask, numel, seed, update_lo, update_hi, state_ptr, p
         fresh_pink = tl.zeros(n.shape, dtype=tl.float32)
     d0, d1, d2, d3 = tl.philox(seed, index, 2 * STREAM_D2D, 0, 0)  # both devices' D2D parameters
     if RTN:
-        r0, r1, r2, r3 = tl.philox(seed, index, 2 * STREAM_RTN, update_lo, update_hi)  # both devices' RTN draws
+        r0, r1, r2, r3 = tl.philox(seed, index, 2 * STREAM_RTN, update_lo.to(tl.uint32, bitcast=True),
+                                   update_hi.to(tl.uint32, bitcast=True))  # both devices' RTN draws
     else:
         r0, r1, r2, r3 = d0, d1, d2, d3  # unused
     word_bl, pink_bl, log_r_bl = _device_side(d0, d1, r0, r2, word_bl, pink_bl, n_bl, fresh_pink, table_ptr,
@@ -156,21 +162,25 @@ def _apply_pulses(n, offs, mask, numel, seed, update_lo, update_hi, state_ptr, p
     tl.store(pink_ptr + offs, pink_bl, mask=mask)
     tl.store(pink_ptr + numel + offs, pink_blb, mask=mask)
     tl.store(weights_ptr + offs, tl.where(log_r_bl >= log_r_blb, 1, -1).to(tl.int8), mask=mask)
+    if STORE_LOG_R:  # ln R of both devices, as the reference returns it (tests, characterization)
+        tl.store(log_r_ptr + offs, log_r_bl, mask=mask)
+        tl.store(log_r_ptr + numel + offs, log_r_blb, mask=mask)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["seed", "update_lo", "update_hi"])  # new values every call: no recompilation
 def _weak_reset_update_kernel(
     pulses_ptr,  # int32 (N,): signed pulse counts
     state_ptr,  # int32 (2, N): packed (t, RTN state), updated in place
     pink_ptr,  # float32 (2, N): pink terms, updated in place
     weights_ptr,  # int8 (N,): output weights
+    log_r_ptr,  # float32 (2, N): output ln R (written when STORE_LOG_R)
     table_ptr,  # float32 (7, TABLE_SIZE): D2D quantile table
     rtn_flip_ptr,  # float32 (2, RTN_TABLE_SIZE): P(flip) after n pulses from state 0 / 1
     taps_ptr,  # float32 (4 * N_BLOCKS, 4): pink taps per window position and block shift
     alpha,  # float32: pink scale
     seed,  # int: Philox key
-    update_lo,  # int: update index, low 32 bits
-    update_hi,  # int: update index, high 32 bits
+    update_lo,  # int32: update index, low 32 bits (as a signed word)
+    update_hi,  # int32: update index, high 32 bits
     numel,  # int: N
     TABLE_SIZE: tl.constexpr,
     ORDER: tl.constexpr,
@@ -178,13 +188,15 @@ def _weak_reset_update_kernel(
     PINK: tl.constexpr,
     RTN: tl.constexpr,
     SATURATION: tl.constexpr,
+    STORE_LOG_R: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
     offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < numel
     n = tl.load(pulses_ptr + offs, mask=mask, other=0)
-    _apply_pulses(n, offs, mask, numel, seed, update_lo, update_hi, state_ptr, pink_ptr, weights_ptr, table_ptr,
-                  rtn_flip_ptr, taps_ptr, alpha, TABLE_SIZE, ORDER, N_BLOCKS, PINK, RTN, SATURATION)
+    _apply_pulses(n, offs, mask, numel, seed, update_lo, update_hi, state_ptr, pink_ptr, weights_ptr, log_r_ptr,
+                  table_ptr, rtn_flip_ptr, taps_ptr, alpha, TABLE_SIZE, ORDER, N_BLOCKS, PINK, RTN, SATURATION,
+                  STORE_LOG_R)
 
 
 def block_size(device: torch.device) -> int:
@@ -248,12 +260,25 @@ def check_flat(tensor: torch.Tensor, name: str, dtype: torch.dtype, numel: int, 
         raise ValueError(f"{name}: expected a tensor on {device}, got one on {tensor.device}")
 
 
+def counter_words(update: int) -> tuple[int, int]:
+    """The update index's (low, high) 32-bit words as signed int32 values (the kernels' arguments).
+
+    Python ints in [-2**31, 2**31) are typed i32 at launch; an unsigned low word of 2**31 or more
+    would be typed i64, which ``tl.philox`` refuses. The kernels bitcast them back to uint32.
+    """
+    if not (isinstance(update, int) and 0 <= update < 2**63):
+        raise ValueError(f"update: expected an integer in [0, 2**63), got {update!r}")
+    lo, hi = update & 0xFFFFFFFF, update >> 32
+    return (lo - (1 << 32) if lo >= 1 << 31 else lo), hi
+
+
 def weak_reset_update(device_state: torch.Tensor, pink: torch.Tensor, pulses: torch.Tensor, weights: torch.Tensor, *,
-                      seed: int, update: int, **model) -> None:
+                      seed: int, update: int, log_r: torch.Tensor | None = None, **model) -> None:
     """Apply signed pulse counts in one launch, in place (kernel of ``rramk.device.weak_reset.weak_reset_update``).
 
     device_state int32 (2, N) and pink float32 (2, N) are updated in place; weights int8 (N,) is
     written; pulses int32 (N,); update: 0-based index of this update; seed in [0, 2**63);
+    ``log_r``: optional float32 (2, N) output for ln R of every device, as the reference returns it;
     ``model``: the tables and flags of :func:`model_launch_args`
     (``rramk.device.weak_reset.kernel_arguments(config, device)`` makes them from a config).
     """
@@ -265,9 +290,11 @@ def weak_reset_update(device_state: torch.Tensor, pink: torch.Tensor, pulses: to
     tensors, flags = model_launch_args(**model, device=device_state.device)
     block = block_size(device_state.device)
     grid = (triton.cdiv(numel, block),)
+    if log_r is not None:
+        check_flat(log_r.view(-1), "log_r", torch.float32, 2 * numel, device_state.device)
     _weak_reset_update_kernel[grid](
-        pulses, device_state, pink, weights, *tensors, seed, update & 0xFFFFFFFF, update >> 32, numel,
-        **flags, BLOCK=block, enable_fp_fusion=False)
+        pulses, device_state, pink, weights, weights if log_r is None else log_r, *tensors, seed,
+        *counter_words(update), numel, **flags, STORE_LOG_R=log_r is not None, BLOCK=block, enable_fp_fusion=False)
 
 
 def check_available(device: torch.device) -> None:

@@ -20,7 +20,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .weak_reset import _apply_pulses, block_size, check_flat, check_state, model_launch_args
+from .weak_reset import _apply_pulses, block_size, check_flat, check_state, counter_words, model_launch_args
 
 
 @triton.jit
@@ -32,7 +32,7 @@ def _round_half_even(x):
     return tl.where(diff > 0.5, r + 1.0, tl.where(diff == 0.5, tl.where(odd, r + 1.0, r), r))
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["seed", "update_lo", "update_hi"])  # new values every call: no recompilation
 def _weak_reset_adam_kernel(
     grad_ptr,  # float32 (N,): straight-through gradient of the binary weights
     exp_avg_ptr,  # float32 (N,): Adam first moment, updated in place
@@ -48,7 +48,7 @@ def _weak_reset_adam_kernel(
     bias_correction1, bias_correction2,  # float32: 1 / (1 - beta**k)
     neg_lr_pulses, eps, max_pulses,  # float32
     seed,  # int: Philox key
-    update_lo, update_hi,  # int: update index of the array
+    update_lo, update_hi,  # int32: update index of the array, low and high words (signed)
     numel,  # int: N
     TABLE_SIZE: tl.constexpr,
     ORDER: tl.constexpr,
@@ -68,10 +68,14 @@ def _weak_reset_adam_kernel(
     m_hat = m * bias_correction1
     v_hat = v * bias_correction2
     u = tl.div_rn(neg_lr_pulses * m_hat, tl.sqrt_rn(v_hat) + eps)
-    u = tl.where(u == u, u, 0.0)  # a NaN gradient gives no pulse
     n = _round_half_even(tl.minimum(tl.maximum(u, -max_pulses), max_pulses)).to(tl.int32)
-    _apply_pulses(n, offs, mask, numel, seed, update_lo, update_hi, state_ptr, pink_ptr, weights_ptr, table_ptr,
-                  rtn_flip_ptr, taps_ptr, alpha, TABLE_SIZE, ORDER, N_BLOCKS, PINK, RTN, SATURATION)
+    # min/max of a NaN differ (GPU: the other operand, -max_pulses; interpreter: NaN, then INT_MIN): the integer
+    # clamp makes both give -max_pulses, and the guard then gives a NaN gradient no pulse on every backend
+    limit = (tl.zeros_like(u) + max_pulses).to(tl.int32)
+    n = tl.where(u == u, tl.minimum(tl.maximum(n, -limit), limit), 0)
+    _apply_pulses(n, offs, mask, numel, seed, update_lo, update_hi, state_ptr, pink_ptr, weights_ptr, weights_ptr,
+                  table_ptr, rtn_flip_ptr, taps_ptr, alpha, TABLE_SIZE, ORDER, N_BLOCKS, PINK, RTN, SATURATION,
+                  False)
 
 
 def weak_reset_adam_step(grad: torch.Tensor, exp_avg: torch.Tensor, exp_avg_sq: torch.Tensor,
@@ -98,5 +102,5 @@ def weak_reset_adam_step(grad: torch.Tensor, exp_avg: torch.Tensor, exp_avg_sq: 
         grad, exp_avg, exp_avg_sq, device_state, pink, weights, *tensors,
         scalars["beta1"], scalars["one_minus_beta1"], scalars["beta2"], scalars["one_minus_beta2"],
         scalars["bias_correction1"], scalars["bias_correction2"], scalars["neg_lr_pulses"], scalars["eps"],
-        scalars["max_pulses"], seed, update & 0xFFFFFFFF, update >> 32, numel,
+        scalars["max_pulses"], seed, *counter_words(update), numel,
         **flags, BLOCK=block, enable_fp_fusion=False)
