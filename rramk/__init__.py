@@ -10,6 +10,7 @@ _EXPORTS = {
     "DeviceArray": "rramk.device.array",
     "HfOxWeakReset": "rramk.device.config",
     "IMPERFECTIONS": "rramk.device.config",
+    "load_preset": "rramk.device.preset",
 }
 
 __all__ = sorted(_EXPORTS)

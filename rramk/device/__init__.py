@@ -11,6 +11,7 @@ _EXPORTS = {
     "HfOxWeakReset": "config",
     "IMPERFECTIONS": "config",
     "D2D_PARAMETERS": "config",
+    "load_preset": "preset",
 }
 
 __all__ = sorted(_EXPORTS)

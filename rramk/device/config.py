@@ -9,9 +9,10 @@ One device (MODEL.md section 1) has resistance R = R0 * exp(w) after t RESET pul
     w_rtn     = s * v * (v' * A_rtn)                       s in {0, 1}: a two-state Markov trap
 
 Each device draws (m1, t_star, c1, m2, R0, A_rtn) once from the truncated distributions
-below (device-to-device variability). A binary weight is W = sign(R_BL - R_BLb) over a
-pair of devices, trained by Adam turned into at most ``max_pulses`` RESET pulses per step
-(MODEL.md sections 2 and 3).
+below (device-to-device variability); a fitted preset (``rramk.device.preset``, ``rramk.fit``)
+may use any ``Distribution``, an ``Empirical`` one included. A binary weight is
+W = sign(R_BL - R_BLb) over a pair of devices, trained by Adam turned into at most
+``max_pulses`` RESET pulses per step (MODEL.md sections 2 and 3).
 
 Numbers are from "Model of the Weak Reset Process in HfOx Resistive Memory for Deep
 Learning Frameworks", IEEE Trans. Electron Devices 68(10), 4925-4932, 2021,
@@ -24,7 +25,8 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
-from .distributions import TruncatedExponential, TruncatedLognormal, TruncatedNormal, Uniform
+from .distributions import (DISTRIBUTIONS, Distribution, TruncatedExponential, TruncatedLognormal, TruncatedNormal,
+                            Uniform)
 
 IMPERFECTIONS = ("d2d", "pink", "rtn", "saturation")
 D2D_PARAMETERS = ("m1", "t_star", "c1", "m2", "r0", "a_rtn")
@@ -54,40 +56,40 @@ class HfOxWeakReset:
     * ``saturation``: m2 = m1 (one slope, no slow regime).
     """
 
-    m1: TruncatedExponential = field(
+    m1: Distribution = field(
         default=TruncatedExponential(
             loc=3.7415768289771944e-05, scale=6.564678011593196e-04, low=3.74e-5, high=7.6e-3, mean_truncated=6.942e-4
         )
     )
     """Slope of ln R in the fast regime, in 1/pulse (per device)."""
 
-    t_star: TruncatedLognormal = field(
+    t_star: Distribution = field(
         default=TruncatedLognormal(
             s=0.8033817700570505, loc=0.0, scale=542.5385224079308, low=41.0, high=2000.0, mean_truncated=628.3
         )
     )
     """Pulse count at which the slope changes from m1 to m2, in pulses (per device)."""
 
-    c1: TruncatedNormal = field(
+    c1: Distribution = field(
         default=TruncatedNormal(
             loc=0.005293141020227579, scale=0.05320804175540371, low=-0.15, high=0.15, mean_truncated=5.09e-3
         )
     )
     """Offset of ln(R / R0) at t = 0, dimensionless (per device)."""
 
-    m2: TruncatedExponential = field(
+    m2: Distribution = field(
         default=TruncatedExponential(
             loc=1.644496812189661e-34, scale=2.8890516951651312e-05, low=0.0, high=1.3e-4, mean_truncated=2.744e-5
         )
     )
     """Slope of ln R in the slow, nearly saturated regime, in 1/pulse (per device)."""
 
-    r0: TruncatedNormal = field(
+    r0: Distribution = field(
         default=TruncatedNormal(loc=6988.0, scale=381.7, low=6252.0, high=7897.0, mean_truncated=7003.5)
     )
     """Resistance just after SET, R0, in ohm (per device)."""
 
-    a_rtn: Uniform = field(default=Uniform(low=0.0, high=0.5, mean_truncated=0.25))
+    a_rtn: Distribution = field(default=Uniform(low=0.0, high=0.5, mean_truncated=0.25))
     """Bound of the random-telegraph-noise amplitude, in ln R (per device)."""
 
     pink_alpha: float = 0.025
@@ -173,8 +175,18 @@ class HfOxWeakReset:
         return b
 
     def to_dict(self) -> dict:
-        """Every field as plain Python values (for checkpoints and run summaries)."""
-        return dataclasses.asdict(self)
+        """Every field as plain Python values (for checkpoints and run summaries); each D2D
+        distribution carries its class name under ``family``."""
+        data = dataclasses.asdict(self)
+        for name in D2D_PARAMETERS:
+            data[name] = {"family": type(getattr(self, name)).__name__, **data[name]}
+        return data
+
+    def save(self, path, **provenance) -> None:
+        """Write this device as a preset file (JSON with units and provenance, ``rramk.device.preset``)."""
+        from .preset import save_preset
+
+        save_preset(self, path, **provenance)
 
     @classmethod
     def from_dict(cls, data: dict) -> "HfOxWeakReset":
@@ -188,7 +200,12 @@ class HfOxWeakReset:
             value = data[f.name]
             default = getattr(cls(), f.name)
             if dataclasses.is_dataclass(default):
-                value = type(default)(**value)
+                value = dict(value)
+                family = value.pop("family", type(default).__name__)
+                if family not in DISTRIBUTIONS:
+                    raise ValueError(f"{f.name}: unknown distribution family {family!r}; expected one of "
+                                     f"{', '.join(DISTRIBUTIONS)}")
+                value = DISTRIBUTIONS[family](**value)
             values[f.name] = value
         unknown = set(data) - set(kinds)
         if unknown:

@@ -183,3 +183,103 @@ class Uniform(_Truncated):
 
 
 TruncatedDistribution = TruncatedExponential | TruncatedLognormal | TruncatedNormal | Uniform
+
+
+@dataclass(frozen=True)
+class Empirical:
+    """The distribution of fitted per-device values: linear interpolation of their quantiles.
+
+    ``values`` (ascending) are the quantiles at the Hazen levels p_i = (i + 1/2) / n; the
+    quantile function interpolates linearly between them and is flat beyond, so the range is
+    [values[0], values[-1]], each end holds mass 1/(2n), and the mean is that of the values.
+    One value is a point mass (a fixed parameter). ``pdf`` is a Gaussian kernel estimate
+    (Silverman's bandwidth, cut to [low, high]), for display and model selection only.
+    """
+
+    values: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "values", tuple(float(v) for v in self.values))
+
+    @property
+    def low(self) -> float:
+        return self.values[0]
+
+    @property
+    def high(self) -> float:
+        return self.values[-1]
+
+    @property
+    def mean_truncated(self) -> float:
+        """Mean of the distribution: the mean of the values (exact for the interpolated quantiles)."""
+        return math.fsum(self.values) / len(self.values)
+
+    def validate(self, name: str) -> None:
+        if not self.values:
+            raise ValueError(f"{name}: an empirical distribution needs at least one value")
+        if not all(math.isfinite(v) for v in self.values):
+            raise ValueError(f"{name}: empirical values must be finite")
+        if any(b < a for a, b in zip(self.values, self.values[1:])):
+            raise ValueError(f"{name}: empirical values must be in ascending order")
+
+    def _levels(self) -> torch.Tensor:
+        n = len(self.values)
+        return (torch.arange(n, dtype=torch.float64) + 0.5) / n
+
+    def icdf(self, p) -> torch.Tensor:
+        return _interpolate(_as_float64(p), self._levels(), _as_float64(self.values))
+
+    def cdf(self, x) -> torch.Tensor:
+        x = _as_float64(x)
+        values = _as_float64(self.values)
+        if len(self.values) == 1:
+            return (x >= values[0]).to(torch.float64)
+        inside = _interpolate(x, values, self._levels())
+        return torch.where(x < values[0], 0.0, torch.where(x >= values[-1], 1.0, inside))
+
+    def bandwidth(self) -> float:
+        """Silverman's rule, 0.9 min(std, IQR / 1.34) n^(-1/5) (0 for a point mass)."""
+        v = _as_float64(self.values)
+        if len(self.values) < 2:
+            return 0.0
+        iqr = (self.icdf(0.75) - self.icdf(0.25)).item() / 1.34
+        spread = min(v.std().item(), iqr) or v.std().item()
+        return 0.9 * spread * len(self.values) ** -0.2
+
+    def pdf(self, x) -> torch.Tensor:
+        """Gaussian kernel density of the values, cut to [low, high] and renormalised (float64)."""
+        x = _as_float64(x)
+        v = _as_float64(self.values)
+        h = self.bandwidth()
+        if h == 0:
+            return torch.zeros_like(x)
+        kernel = lambda z: torch.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)  # noqa: E731
+        mass = (_normal_cdf((self.high - v) / h) - _normal_cdf((self.low - v) / h)).mean()
+        density = kernel((x.unsqueeze(-1) - v) / h).mean(-1) / h / mass
+        return torch.where((x >= self.low) & (x <= self.high), density, 0.0)
+
+    def quantile_table(self, size: int) -> torch.Tensor:
+        """The ``size`` mid-point quantiles (float64, ascending)."""
+        return self.icdf((torch.arange(size, dtype=torch.float64) + 0.5) / size)
+
+    def truncated_mean(self, size: int = 1 << 16) -> float:
+        return self.quantile_table(size).mean().item()
+
+
+def _interpolate(x: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> torch.Tensor:
+    """np.interp in torch (float64): linear between the points (xp ascending), flat beyond them."""
+    if xp.numel() == 1:
+        return torch.full_like(x, fp[0].item())
+    i = torch.searchsorted(xp, x.clamp(xp[0], xp[-1]), right=True).clamp(1, xp.numel() - 1)
+    x0, x1, f0, f1 = xp[i - 1], xp[i], fp[i - 1], fp[i]
+    gap = x1 - x0
+    frac = torch.where(gap > 0, (x.clamp(xp[0], xp[-1]) - x0) / torch.where(gap > 0, gap, 1.0), 1.0)
+    return f0 + frac * (f1 - f0)
+
+
+Distribution = TruncatedExponential | TruncatedLognormal | TruncatedNormal | Uniform | Empirical
+"""Any distribution a D2D parameter of HfOxWeakReset may take."""
+
+DISTRIBUTIONS = {cls.__name__: cls for cls in (TruncatedExponential, TruncatedLognormal, TruncatedNormal, Uniform,
+                                               Empirical)}
+"""The distribution classes by name (the ``family`` of a preset file)."""

@@ -1,0 +1,122 @@
+"""Preset files: a weak-RESET device (``HfOxWeakReset``) as human-readable JSON with units and provenance.
+
+    {"format": "rramk.preset/1", "name": ..., "description": ...,
+     "parameters": {"m1": {"unit": "1/pulse", "family": "TruncatedExponential", "loc": ..., ...},
+                    "pink_alpha": {"unit": "ln R", "value": 0.025}, ...},
+     "imperfections": {"d2d": true, "pink": true, "rtn": true, "saturation": true},
+     "provenance": {"source": ..., "sha256": ..., "fit_date": ..., "rramk_version": ..., ...}}
+
+``load_preset(path)`` returns the frozen ``HfOxWeakReset`` the file describes (floats are
+written with ``repr``, so a file round-trips exactly); ``HfOxWeakReset.save(path)`` writes one.
+The published fit ships as ``presets/hfox_ted2021.json`` (``PUBLISHED``); ``rramk.fit`` writes
+fitted ones. Distribution families are the classes of ``rramk.device.distributions``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from .config import D2D_PARAMETERS, IMPERFECTIONS, HfOxWeakReset
+from .distributions import DISTRIBUTIONS
+
+FORMAT = "rramk.preset/1"
+PUBLISHED = Path(__file__).with_name("presets") / "hfox_ted2021.json"
+"""The published fit of MODEL.md (IEEE TED 68(10), 2021) as a preset file: loads as ``HfOxWeakReset()``."""
+
+UNITS = {
+    "m1": "1/pulse", "t_star": "pulses", "c1": "ln R (dimensionless)", "m2": "1/pulse", "r0": "ohm",
+    "a_rtn": "ln R", "pink_alpha": "ln R per unit of filtered uniform draw", "pink_order": "taps",
+    "pink_d": "dimensionless", "rtn_p01": "per pulse", "rtn_p10": "per pulse", "max_pulses": "pulses per step",
+}
+"""The unit of every parameter of HfOxWeakReset, as written into preset files."""
+
+
+class PresetError(ValueError):
+    """A preset file that cannot be read: the message names the file and what is wrong."""
+
+
+def preset_dict(config: HfOxWeakReset, *, name: str = "", description: str = "", provenance: dict | None = None,
+                fit: dict | None = None) -> dict:
+    """The JSON document of ``config`` (see the module docstring)."""
+    if not isinstance(config, HfOxWeakReset):
+        raise TypeError(f"config: expected an rramk.HfOxWeakReset, got {type(config).__name__}")
+    from .. import __version__
+
+    parameters = {}
+    for f in dataclasses.fields(config):
+        if f.name in IMPERFECTIONS:
+            continue
+        value = getattr(config, f.name)
+        if f.name in D2D_PARAMETERS:
+            entry = {"unit": UNITS[f.name], "family": type(value).__name__,
+                     **{k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(value).items()}}
+        else:
+            entry = {"unit": UNITS[f.name], "value": value}
+        parameters[f.name] = entry
+    document = {"format": FORMAT, "name": name, "description": description, "parameters": parameters,
+                "imperfections": {n: getattr(config, n) for n in IMPERFECTIONS},
+                "provenance": {"rramk_version": __version__, **(provenance or {})}}
+    if fit:
+        document["fit"] = fit
+    return document
+
+
+def save_preset(config: HfOxWeakReset, path, *, name: str = "", description: str = "",
+                provenance: dict | None = None, fit: dict | None = None) -> Path:
+    """Write ``config`` to ``path`` as a preset file; returns the path."""
+    path = Path(path)
+    document = preset_dict(config, name=name or path.stem, description=description, provenance=provenance, fit=fit)
+    path.write_text(json.dumps(document, indent=1) + "\n")
+    return path
+
+
+def load_preset(path) -> HfOxWeakReset:
+    """The ``HfOxWeakReset`` a preset file describes (``.without/.only`` work on it as on any config).
+
+    Raises PresetError, naming the file and the field, for a file that is not a valid preset.
+    """
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text())
+    except OSError as e:
+        raise PresetError(f"{path}: cannot read the preset file: {e.strerror}") from None
+    except json.JSONDecodeError as e:
+        raise PresetError(f"{path}: not a JSON file (line {e.lineno}: {e.msg})") from None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise PresetError(f"{path}: not an rramk preset file (expected \"format\": \"{FORMAT}\")")
+    parameters = document.get("parameters")
+    if not isinstance(parameters, dict):
+        raise PresetError(f"{path}: expected a \"parameters\" object")
+    fields = {f.name for f in dataclasses.fields(HfOxWeakReset)} - set(IMPERFECTIONS)
+    unknown, missing = sorted(set(parameters) - fields), sorted(fields - set(parameters))
+    if unknown or missing:
+        raise PresetError(f"{path}: " + "; ".join(
+            ([f"unknown parameter(s) {', '.join(unknown)}"] if unknown else [])
+            + ([f"missing parameter(s) {', '.join(missing)}"] if missing else [])))
+    values = {}
+    for key, entry in parameters.items():
+        if not isinstance(entry, dict):
+            raise PresetError(f"{path}: parameter {key}: expected an object with a unit and its value(s)")
+        entry = {k: v for k, v in entry.items() if k != "unit"}
+        if key in D2D_PARAMETERS:
+            family = entry.pop("family", None)
+            if family not in DISTRIBUTIONS:
+                raise PresetError(f"{path}: parameter {key}: unknown distribution family {family!r}; expected one of "
+                                  f"{', '.join(DISTRIBUTIONS)}")
+            try:
+                values[key] = DISTRIBUTIONS[family](**entry)
+            except TypeError as e:
+                raise PresetError(f"{path}: parameter {key} ({family}): {e}") from None
+        else:
+            if set(entry) != {"value"}:
+                raise PresetError(f"{path}: parameter {key}: expected {{\"unit\": ..., \"value\": ...}}")
+            values[key] = entry["value"]
+    switches = document.get("imperfections", {})
+    if not isinstance(switches, dict) or set(switches) - set(IMPERFECTIONS):
+        raise PresetError(f"{path}: \"imperfections\" maps some of {', '.join(IMPERFECTIONS)} to true/false")
+    try:
+        return HfOxWeakReset(**values, **switches)
+    except ValueError as e:
+        raise PresetError(f"{path}: {e}") from None
