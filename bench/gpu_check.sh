@@ -31,7 +31,7 @@ mkdir -p "$OUT_DIR" || exit 1
 export OUT="$OUT_DIR" PYTHONUNBUFFERED=1
 TEST_TIMEOUT=${GPU_CHECK_TEST_TIMEOUT:-120}
 TIMINGS_TIMEOUT=${GPU_CHECK_TIMINGS_TIMEOUT:-300}
-read -r -a TESTS <<<"${GPU_CHECK_TESTS:-tests/test_kernel_weak_reset.py tests/test_xnor_matmul.py tests/test_philox.py}"
+read -r -a TESTS <<<"${GPU_CHECK_TESTS:-tests/test_kernel_weak_reset.py tests/test_xnor.py tests/test_philox.py}"
 SECONDS=0
 
 say() { echo "== [gpu_check ${SECONDS}s] $*"; }

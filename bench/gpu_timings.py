@@ -293,7 +293,7 @@ def _fresh_moments(n: int, device, seed: int):
 def check_device_array(s: Session) -> None:
     """The fast backend against the reference, bit for bit, on fresh random inputs."""
     from rramk import DeviceArray
-    from test_bench_xnor_matmul import poisoned_call
+    from test_bench_xnor import poisoned_call
 
     cfg, device, n = s.cfg, s.cfg.device, s.cfg.check_synapses
     what = f"DeviceArray {cfg.fast_backend} vs reference, {n} synapses, 2 updates + 2 fused steps"
@@ -736,7 +736,7 @@ def import_bench_module():
     except ImportError:
         sys.modules["pytest"] = _pytest_stand_in()
     threads = torch.get_num_threads()
-    import test_bench_xnor_matmul as bench
+    import test_bench_xnor as bench
 
     torch.set_num_threads(threads)  # bench/conftest.py caps torch's threads for the 2-core CPU size set
     return bench

@@ -27,11 +27,12 @@ layers keep the mark through ``copy.deepcopy``, pickling, ``.to(...)`` (also und
 ``load_state_dict(..., assign=True)``, which all create new ``Parameter`` objects, and plain
 tensor attributes do not survive those.
 
-Fast path
----------
-:func:`binary_linear` and :func:`binary_conv2d` are where the products of two +-1 operands
-happen; they call ``F.linear`` / ``F.conv2d`` now, and are the hook for an XNOR-popcount or
-tensor-core kernel on CUDA.
+Products
+--------
+The products of two +-1 operands go through ``rramk.binary_products.binary_linear`` /
+``binary_conv2d``: ``F.linear`` / ``F.conv2d``, or an XNOR-popcount or tensor-core kernel,
+with identical results; ``rramk.binary_products.MODE`` chooses. An input layer's product
+(real inputs) is always ``F.linear`` / ``F.conv2d``.
 """
 
 from __future__ import annotations
@@ -43,12 +44,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .binarize import sign_ste
+from .binary_products import binary_conv2d, binary_linear
 
 __all__ = [
     "BinaryConv2d",
     "BinaryLinear",
-    "binary_conv2d",
-    "binary_linear",
     "binary_parameters",
     "clip_latent_weights_",
     "is_binary",
@@ -89,104 +89,6 @@ def clip_latent_weights_(module: nn.Module) -> None:
     """
     for param in binary_parameters(module):
         param.clamp_(-1.0, 1.0)
-
-
-# Where +-1 products run: "auto" uses the binary kernels of rramk.kernels on CUDA tensors when
-# kernels.xnor_matmul.choose_binary_matmul_path picks one for the shape (its table says where
-# they beat the float path), "kernel" forces them (CUDA, or CPU under TRITON_INTERPRET=1),
-# "float" always uses F.linear / F.conv2d. Every choice gives identical results.
-BINARY_PRODUCTS = "auto"
-
-
-def _use_kernel(x: Tensor, m: int, n: int, k: int) -> bool:
-    if BINARY_PRODUCTS == "float":
-        return False
-    if BINARY_PRODUCTS == "kernel":
-        return True
-    if x.device.type != "cuda":
-        return False
-    from .kernels.xnor_matmul import choose_binary_matmul_path
-
-    return choose_binary_matmul_path(m, n, k, x.device) != "reference"
-
-
-class _BinaryLinearProduct(torch.autograd.Function):
-    """x_sign @ w_sign^T by the binary kernels; the backward is F.linear's (float matmuls)."""
-
-    @staticmethod
-    def forward(ctx, x_sign, w_sign):
-        from .kernels.xnor_matmul import binary_matmul
-
-        ctx.save_for_backward(x_sign, w_sign)
-        flat = x_sign.reshape(-1, x_sign.shape[-1])
-        # CUDA: the dispatcher's pick for the shape; CPU (forced, interpreter): the XNOR kernel
-        backend = "auto" if x_sign.device.type == "cuda" else "xnor"
-        out = binary_matmul(flat.contiguous(), w_sign.contiguous(), backend=backend)
-        return out.to(x_sign.dtype).reshape(*x_sign.shape[:-1], w_sign.shape[0])
-
-    @staticmethod
-    def backward(ctx, grad):
-        x_sign, w_sign = ctx.saved_tensors
-        grad_x = grad @ w_sign if ctx.needs_input_grad[0] else None
-        grad_w = (grad.reshape(-1, grad.shape[-1]).t() @ x_sign.reshape(-1, x_sign.shape[-1])
-                  if ctx.needs_input_grad[1] else None)
-        return grad_x, grad_w
-
-
-class _BinaryConvProduct(torch.autograd.Function):
-    """conv2d of +-1 operands with zero padding by the XNOR kernel; F.conv2d's backward."""
-
-    @staticmethod
-    def forward(ctx, x_sign, w_sign, stride, padding):
-        from .kernels.xnor_matmul import xnor_conv2d
-
-        ctx.save_for_backward(x_sign, w_sign)
-        ctx.stride, ctx.padding = stride, padding
-        return xnor_conv2d(x_sign.contiguous(), w_sign.contiguous(), padding, stride).to(x_sign.dtype)
-
-    @staticmethod
-    def backward(ctx, grad):
-        x_sign, w_sign = ctx.saved_tensors
-        grad_x = grad_w = None
-        if ctx.needs_input_grad[0]:
-            grad_x = torch.nn.grad.conv2d_input(x_sign.shape, w_sign, grad, stride=ctx.stride, padding=ctx.padding)
-        if ctx.needs_input_grad[1]:
-            grad_w = torch.nn.grad.conv2d_weight(x_sign, w_sign.shape, grad, stride=ctx.stride, padding=ctx.padding)
-        return grad_x, grad_w, None, None
-
-
-def binary_linear(x_sign: Tensor, w_sign: Tensor, bias: Tensor | None = None) -> Tensor:
-    """``x_sign @ w_sign^T (+ bias)`` for +-1 operands, through a binary kernel where it pays.
-
-    ``x_sign``: ``(..., K)`` of +-1; ``w_sign``: ``(M, K)`` of +-1. Every partial sum of +-1
-    products is an integer of magnitude at most K, so float32 accumulation is exact for
-    ``K <= 2**24`` in any order (also under TF32, which represents +-1 exactly), and the XNOR-
-    popcount or tensor-core kernels (``x.w = K - 2 * popcount(x_bits XOR w_bits)``) return a
-    result *identical* to the float computation. The backward is F.linear's. Which path runs:
-    ``BINARY_PRODUCTS``.
-    """
-    m = x_sign.numel() // max(x_sign.shape[-1], 1)
-    if _use_kernel(x_sign, m, w_sign.shape[0], w_sign.shape[1]):
-        out = _BinaryLinearProduct.apply(x_sign, w_sign)
-        return out if bias is None else out + bias
-    return F.linear(x_sign, w_sign, bias)
-
-
-def binary_conv2d(x_sign: Tensor, w_sign: Tensor, bias: Tensor | None = None,
-                  stride=1, padding=0) -> Tensor:
-    """``conv2d(x_sign, w_sign) (+ bias)`` for +-1 operands, through the XNOR kernel where it pays.
-
-    ``x_sign``: ``(N, C, H, W)`` of +-1; ``w_sign``: ``(O, C, kh, kw)`` of +-1. Padding is with
-    zeros, so a padded position contributes 0, neither +1 nor -1: the XNOR kernel masks it.
-    Partial sums are integers of magnitude at most ``C * kh * kw``, so float32 accumulation is
-    exact up to ``2**24`` terms, and the kernel's result is *identical* to this float
-    computation. The backward is F.conv2d's.
-    """
-    m = x_sign.shape[0] * x_sign.shape[2] * x_sign.shape[3]
-    if _use_kernel(x_sign, m, w_sign.shape[0], w_sign[0].numel()):
-        out = _BinaryConvProduct.apply(x_sign, w_sign, stride, padding)
-        return out if bias is None else out + bias.view(1, -1, 1, 1)
-    return F.conv2d(x_sign, w_sign, bias, stride=stride, padding=padding)
 
 
 class _BinaryWeight:

@@ -204,27 +204,28 @@ def test_bad_binarizer_is_refused():
 
 @pytest.mark.parametrize("layer_kind", ["linear", "conv"])
 def test_kernel_path_equals_float_path(device, monkeypatch, layer_kind):
-    """The layers' forward through the binary kernels is identical to the float computation,
-    and so are the gradients (CPU: Triton interpreter, small shapes; GPU: compiled)."""
-    import rramk.nn as rnn
+    """The layers' forward is identical in every rramk.binary_products.MODE (float, binary kernels,
+    auto), and so are the gradients (CPU: Triton interpreter, small shapes; GPU: compiled)."""
+    from rramk import binary_products
 
     torch.manual_seed(0)
     if layer_kind == "linear":
-        layer = rnn.BinaryLinear(45, 7, bias=True).to(device)
+        layer = BinaryLinear(45, 7, bias=True).to(device)
         x = torch.randn(5, 45, device=device)
     else:
-        layer = rnn.BinaryConv2d(5, 6, 3, padding=1, bias=True).to(device)
+        layer = BinaryConv2d(5, 6, 3, padding=1, bias=True).to(device)
         x = torch.randn(2, 5, 9, 11, device=device)
     results = {}
-    for mode in ("float", "kernel"):
-        monkeypatch.setattr(rnn, "BINARY_PRODUCTS", mode)
+    for mode in binary_products.MODES:
+        monkeypatch.setattr(binary_products, "MODE", mode)
         layer.zero_grad()
         xi = x.clone().requires_grad_(True)
         out = layer(xi)
         out.pow(2).sum().backward()
         results[mode] = (out.detach(), xi.grad, layer.weight.grad.clone(), layer.bias.grad.clone())
-    for name, a, b in zip(("output", "grad x", "grad w", "grad b"), results["float"], results["kernel"]):
-        if name == "output":
-            assert torch.equal(a, b), f"{name} differs"
-        else:  # the same float matmuls, possibly in another order of summation
-            assert torch.allclose(a, b, rtol=1e-5, atol=1e-5), f"{name} differs"
+    for mode in ("kernel", "auto"):
+        for name, a, b in zip(("output", "grad x", "grad w", "grad b"), results["float"], results[mode]):
+            if name == "output":
+                assert torch.equal(a, b), f"{mode}: {name} differs"
+            else:  # the same float matmuls, possibly in another order of summation
+                assert torch.allclose(a, b, rtol=1e-5, atol=1e-5), f"{mode}: {name} differs"

@@ -28,13 +28,13 @@ Providers, on CUDA (every operand +-1, made outside the timed call):
   call, and the (bf16) input packed inside it, as a layer would run;
 * ``rramk-xnor-prepacked``: the XNOR kernel alone, both operands packed beforehand;
 * ``rramk-tensor-core``: ``sign_matmul_tc`` (int8 tensor cores) on the bf16 operands;
-* ``rramk-binary-matmul-auto``: the dispatcher ``binary_matmul(backend="auto")`` on the bf16
-  operands (the path it picked is in ``extra_info["path"]``);
+* ``rramk-binary-matmul-auto``: the dispatcher ``rramk.binary_products.binary_matmul`` (MODE
+  "auto") on the bf16 operands (the path it picked is in ``extra_info["path"]``);
 * convolutions: ``torch-bf16`` and ``rramk-xnor-conv2d`` (packs both operands inside the call).
 
 On the CPU only torch and rramk's PyTorch *reference* run (no Triton interpreter in benchmarks):
 ``torch-f32``, ``torch-bf16`` and ``rramk-ref-xnor-packs-input`` / ``rramk-ref-xnor-prepacked``
-(``rramk.xnor_matmul``: torch bit operations). They run on ``CPU_THREADS`` torch thread(s) (in
+(``rramk.xnor``: torch bit operations). They run on ``CPU_THREADS`` torch thread(s) (in
 ``extra_info``): on the shared 2-core machine the bitwise reference, hundreds of small
 elementwise operations, is about 100x slower on two threads than on one (barriers between
 operations), and every provider gets the same thread count.
@@ -61,8 +61,9 @@ import torch
 import torch.nn.functional as F
 
 from conftest import SIZE
-from rramk import models
-from rramk import xnor_matmul as ref_xnor
+from rramk import binary_products, models
+from rramk import xnor as ref_xnor
+from rramk.kernels.xnor_args import conv2d_output_size
 from rramk.nn import BinaryConv2d, BinaryLinear
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
@@ -103,7 +104,7 @@ class BinaryLayer:
         return self.kernel_size is not None
 
     def output_image(self) -> tuple[int, int]:
-        return ref_xnor.conv2d_output_size(*self.image, *self.kernel_size, self.padding, self.stride)
+        return conv2d_output_size(*self.image, *self.kernel_size, self.padding, self.stride)
 
     def mnk(self, batch: int) -> tuple[int, int, int]:
         """(M, N, K) of the product as a matmul: M = batch (* H_out * W_out), K = C (* kh * kw)."""
@@ -261,7 +262,7 @@ def make_call(provider: str, layer: BinaryLayer, x: torch.Tensor, w: torch.Tenso
             return (lambda: ref_xnor.xnor_matmul(x_packed, w_packed, k)), info
         return (lambda: ref_xnor.xnor_matmul(ref_xnor.pack_signs(x)[0], w_packed, k)), info
 
-    from rramk.kernels import xnor_matmul as kernels  # Triton: CUDA providers only
+    from rramk.kernels import xnor as kernels  # Triton: CUDA providers only
 
     xs, ws = x.to(torch.bfloat16), w.to(torch.bfloat16)  # +-1 activations and weights as a bf16 network holds them
     info["input_dtype"] = "bfloat16"
@@ -277,8 +278,9 @@ def make_call(provider: str, layer: BinaryLayer, x: torch.Tensor, w: torch.Tenso
     if provider == "rramk-tensor-core":
         return (lambda: kernels.sign_matmul_tc(xs, ws)), info
     if provider == "rramk-binary-matmul-auto":
-        info["path"] = kernels.choose_binary_matmul_path(xs.shape[0], ws.shape[0], xs.shape[1], xs.device)
-        return (lambda: kernels.binary_matmul(xs, ws, backend="auto")), info
+        assert binary_products.MODE == "auto", f"rramk.binary_products.MODE is {binary_products.MODE!r}"
+        info["path"] = binary_products.choose_path(xs.shape[0], ws.shape[0], xs.shape[1], xs.device)
+        return (lambda: binary_products.binary_matmul(xs, ws)), info
     raise ValueError(f"provider: unknown {provider!r}")
 
 

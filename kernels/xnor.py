@@ -1,61 +1,21 @@
-"""Binary (XNOR/popcount) matrix products in Triton: packing, XNOR GEMM and convolution, int8 tensor cores.
+"""Binary (XNOR/popcount) products in Triton: sign packing, XNOR GEMM and convolution, int8 tensor cores.
 
-The PyTorch reference with the same signatures, and the specification, is ``rramk.xnor_matmul``.
+Math: with ``s(x) = +1 if x >= 0 else -1`` (a tie reads +1, NaN -1) and +1 stored as bit 1, two
+rows of K signs give ``s(a) . s(b) = K - 2 * popcount(bits(a) XOR bits(b))``; popcount is the
+SWAR bit trick on uint32 (Hacker's Delight 5-2: ``tl`` has no portable popcount).
 
-Math
-----
-With ``s(x) = +1 if x >= 0 else -1`` (a tie reads +1, NaN reads -1, as ``rramk.binarize``) and
-a sign stored as a bit (1 for +1, 0 for -1), the dot product of two sign vectors of length K is::
+Layout: :func:`pack_signs` puts element k of the packed dimension in int32 word ``k // 32``, bit
+``k % 32``, least significant bit first, padding bits 0: (OUTER, K, INNER) -> (OUTER, ceil(K/32),
+INNER), contiguous. :func:`xnor_matmul` takes row-major packed a (M, W) and b (N, W) and masks
+the padding bits; :func:`xnor_conv2d` packs x (N, C, H, W) and w (O, C, kh, kw) along C and
+counts a tap on the zero padding as 0; :func:`sign_matmul_tc` multiplies the int8 signs of
+row-major a (M, K) and b (N, K) on the tensor cores. Every output is exact int32.
 
-    s(a) . s(b) = #agree - #disagree = K - 2 * popcount(bits(a) XOR bits(b))
-
-Memory layout
--------------
-* Packed signs (:func:`pack_signs`): int32 words; element ``k`` of the packed dimension goes to
-  word ``k // 32``, bit ``k % 32``, least significant bit first; padding bits of the last word are
-  0. A tensor packed along ``dim`` keeps its other dimensions in place: (OUTER, K, INNER) becomes
-  (OUTER, ceil(K/32), INNER), contiguous.
-* :func:`xnor_matmul`: ``a_packed`` (M, W) and ``b_packed`` (N, W), W = ceil(K/32), row-major;
-  out (M, N) int32, row-major. Only the K sign bits count: the kernel masks the padding bits of
-  the last word, so they need not be 0.
-* :func:`xnor_conv2d`: x is packed along its channels to (N, ceil(C/32), H, W) and w to
-  (O, ceil(C/32), kh, kw) (both by this module, so their padding bits are 0); out (N, O, H_out,
-  W_out) int32. A tap on the zero padding counts 0: per output position and tap the kernel adds
-  ``C - 2 * popcount(x XOR w)`` only when the tap lies inside the image.
-* :func:`sign_matmul_tc`: a (M, K) and b (N, K) row-major, float or int8; the kernel turns each
-  loaded value into its sign as int8 and multiplies on the tensor cores, int8 x int8 -> int32
-  (``tl.dot(..., out_dtype=tl.int32)``), exact for any K < 2**31. Triton's interpreter does the
-  int8 dot in integers too, so the CPU tests check the same arithmetic.
-
-Popcount is the SWAR bit trick on uint32 (Hacker's Delight 5-2, four shifts/masks and a
-multiply), which the interpreter and every GPU backend compile; ``tl`` has no portable popcount.
-
-Loop bounds (words per row, taps, K) are ``tl.constexpr``: one compilation per layer shape, and
-Triton 3.6's interpreter cannot loop to a runtime bound under numpy >= 2.4.
-
-Cost: a prediction, to be checked by measurement on a GPU
----------------------------------------------------------
-Datasheet figures of an H200: ~4.8 TB/s HBM, ~990 TFLOP/s dense bf16, ~1980 TOP/s dense int8,
-~17e12 int32 op/s on the CUDA cores (132 SMs x 64 lanes x ~2 GHz). For A (M, K) and B (N, K),
-each operand read once:
-
-================  =====================  ======================================================
-path              operand bytes          arithmetic
-================  =====================  ======================================================
-bf16 matmul       2 (M + N) K            2 M N K flop on tensor cores
-int8 tensor core  (M + N) K  [4x from    2 M N K int op on tensor cores
-(sign_matmul_tc)  float32 signs]
-XNOR, packed      (M + N) K / 8          M N K / 32 words x ~15 int32 ops (xor, and, 12 for
-                                         SWAR popcount, add) on the CUDA cores
-================  =====================  ======================================================
-
-The packed operands are 16x smaller than bf16 (1 bit against 16 per sign) but the CUDA-core
-arithmetic caps XNOR near 17e12 / 15 * 32 * 2 ~ 70 TOP/s (equivalent), against ~1000-2000 on
-tensor cores. Hence the prediction: with B (weights) already packed, XNOR wins when the product
-is bandwidth-bound, i.e. small M (bf16 reaches ~70 TFLOP/s only at M ~ 16, int8 at M ~ 8); beyond
-that the tensor-core path wins. Packing from float32 reads 4 (M + N) K bytes, as much as the
-tensor-core path reads anyway, so :func:`binary_matmul` on unpacked inputs should prefer tensor
-cores except at the smallest M. Output (4 M N bytes of int32) is the same for all paths.
+Contract: the signatures and results of the PyTorch reference ``rramk.xnor`` (the
+specification); CUDA tensors, or CPU tensors under TRITON_INTERPRET=1. Loop bounds are
+``tl.constexpr``: one compilation per layer shape (Triton 3.6's interpreter cannot loop to a
+runtime bound under numpy >= 2.4). Which path a layer takes: ``rramk.binary_products``; the
+cost of each path: reports/perf-notes.md.
 """
 
 from __future__ import annotations
@@ -66,22 +26,11 @@ import torch
 import triton
 import triton.language as tl
 
-from rramk.xnor_matmul import as_pair, check_conv2d_args, check_words_for_k, conv2d_output_size
-from rramk.xnor_matmul import binary_matmul as reference_binary_matmul
-
 from ._launch import check_device, runs_interpreted
+from .xnor_args import WORD_BITS, as_pair, check_conv2d_args, check_words_for_k, conv2d_output_size
 
-__all__ = [
-    "BINARY_MATMUL_BACKENDS",
-    "binary_matmul",
-    "choose_binary_matmul_path",
-    "pack_signs",
-    "sign_matmul_tc",
-    "xnor_conv2d",
-    "xnor_matmul",
-]
+__all__ = ["pack_signs", "sign_matmul_tc", "xnor_conv2d", "xnor_matmul"]
 
-WORD_BITS = 32
 _SIGN_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.int8)
 
 
@@ -389,7 +338,9 @@ def sign_matmul_tc(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """``s(A) @ s(B)^T`` on tensor cores (int8 x int8 -> int32), exact, as int32 (M, N).
 
     ``a`` (M, K) and ``b`` (N, K): contiguous, float16/bfloat16/float32/float64 or int8, on one
-    device; values +1/-1 (any: their signs are used, converted to int8 inside the kernel).
+    device; values +1/-1 (any: their signs are used, converted to int8 inside the kernel). Exact
+    for any K < 2**31; the interpreter multiplies int8 in integers too, so CPU tests check the
+    same arithmetic.
     """
     for name, t in (("a", a), ("b", b)):
         _check_sign_tensor(t, name, _sign_matmul_tc_kernel)
@@ -413,57 +364,3 @@ def sign_matmul_tc(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
     _sign_matmul_tc_tuned[grid](a, b, out, M=m, N=n, K=k)
     return out
-
-
-# --------------------------------------------------------------------------- dispatcher
-
-BINARY_MATMUL_BACKENDS = ("auto", "reference", "xnor", "tensor_core")
-
-# Placeholder until measured on a GPU (bench/, reports/): (smallest M, path), first match wins.
-# From the cost table in the module docstring: tensor cores for large M, XNOR for small M.
-_CUDA_PATH_BY_M = (
-    (64, "tensor_core"),
-    (0, "xnor"),
-)
-
-
-def choose_binary_matmul_path(m: int, n: int, k: int, device: torch.device) -> str:
-    """The path :func:`binary_matmul` takes for ``s(A) @ s(B)^T`` with A (m, k), B (n, k) on ``device``.
-
-    CPU: ``"reference"`` (a float matmul of +-1, exact and fast in BLAS). CUDA: the first row of
-    ``_CUDA_PATH_BY_M`` whose smallest M is <= m. The thresholds are a PLACEHOLDER from the
-    bytes/operations estimate in this module's docstring, not a measurement: replace them by
-    the crossover measured on a GPU (n and k are taken for that future rule).
-    """
-    if torch.device(device).type != "cuda":
-        return "reference"
-    for smallest_m, path in _CUDA_PATH_BY_M:
-        if m >= smallest_m:
-            return path
-    return _CUDA_PATH_BY_M[-1][1]
-
-
-def binary_matmul(a_sign: torch.Tensor, b_sign: torch.Tensor, backend: str = "auto") -> torch.Tensor:
-    """``s(A) @ s(B)^T`` for unpacked A (M, K) and B (N, K) of +1/-1, exact, as int32 (M, N).
-
-    ``backend``: ``"auto"`` (:func:`choose_binary_matmul_path`: the reference on CPU, a kernel
-    on CUDA), ``"reference"`` (``rramk.xnor_matmul.binary_matmul``), ``"xnor"`` (pack both, then
-    :func:`xnor_matmul`) or ``"tensor_core"`` (:func:`sign_matmul_tc`). Every path gives the same
-    integers.
-    """
-    if backend not in BINARY_MATMUL_BACKENDS:
-        raise ValueError(f"backend: expected one of {', '.join(BINARY_MATMUL_BACKENDS)}, got {backend!r}")
-    for name, t in (("a_sign", a_sign), ("b_sign", b_sign)):
-        if not isinstance(t, torch.Tensor) or t.dim() != 2:
-            raise ValueError(f"{name}: expected a 2-D tensor, got {getattr(t, 'shape', type(t).__name__)}")
-    if backend == "auto":
-        backend = choose_binary_matmul_path(a_sign.shape[0], b_sign.shape[0], a_sign.shape[1], a_sign.device)
-    if backend == "reference":
-        return reference_binary_matmul(a_sign, b_sign)
-    if backend == "tensor_core":
-        return sign_matmul_tc(a_sign.contiguous(), b_sign.contiguous())
-    if b_sign.shape[1] != a_sign.shape[1]:
-        raise ValueError(f"b_sign: expected {a_sign.shape[1]} columns (K, as a_sign), got {b_sign.shape[1]}")
-    a_packed, k = pack_signs(a_sign)
-    b_packed, _ = pack_signs(b_sign)
-    return xnor_matmul(a_packed, b_packed, k)

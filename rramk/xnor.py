@@ -1,4 +1,4 @@
-"""Binary (XNOR/popcount) matrix products in PyTorch: the reference of ``rramk.kernels.xnor_matmul``.
+"""Binary (XNOR/popcount) matrix products in PyTorch: the reference of ``rramk.kernels.xnor``.
 
 A binarized network multiplies signs. With the sign of ``x`` read as (the convention of
 ``rramk.binarize`` and of the 2T2R synapse, MODEL.md section 2)::
@@ -20,8 +20,8 @@ Example: the signs ``(+1, -1, +1)`` pack to the single word ``0b101 = 5``.
 
 Every function here is exact (integer results, float matmuls only where the sums stay far below
 2**24 in float32 or 2**53 in float64) and written to be read: it is the specification and the
-test oracle of the Triton kernels in ``rramk.kernels.xnor_matmul``, which have the same
-signatures.
+test oracle of the Triton kernels in ``rramk.kernels.xnor``, which have the same
+signatures. Which of them a layer uses is decided in ``rramk.binary_products``.
 
 * :func:`pack_signs` / :func:`unpack_signs`: signs <-> packed words.
 * :func:`xnor_matmul`: ``A_sign @ B_sign^T`` from packed A (M, K) and B (N, K).
@@ -38,9 +38,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .kernels.xnor_args import WORD_BITS, as_pair, check_conv2d_args, check_words_for_k, conv2d_output_size
+
 __all__ = ["binary_matmul", "pack_signs", "unpack_signs", "xnor_conv2d", "xnor_matmul"]
 
-WORD_BITS = 32
 _MASK32 = 0xFFFFFFFF
 
 
@@ -107,14 +108,6 @@ def valid_bits(k: int, n_words: int, device=None) -> Tensor:
     return (torch.ones((), dtype=torch.int64, device=device) << bits_in_word) - 1
 
 
-def check_words_for_k(k: int, n_words: int, name: str) -> None:
-    if not isinstance(k, int) or isinstance(k, bool) or k < 0:
-        raise ValueError(f"k: expected a non-negative int (signs per row), got {k!r}")
-    if math.ceil(k / WORD_BITS) != n_words:
-        raise ValueError(
-            f"k: {k} signs take {math.ceil(k / WORD_BITS)} words of 32 bits, but {name} has {n_words} words per row")
-
-
 def _masked_xnor_matmul(a_words: Tensor, b_words: Tensor, a_valid: Tensor) -> Tensor:
     """``sum over valid bits of s(a) * s(b)`` for every row pair: ``popcount(valid) - 2 popcount((a ^ b) & valid)``.
 
@@ -151,38 +144,6 @@ def xnor_matmul(a_packed: Tensor, b_packed: Tensor, k: int) -> Tensor:
     b = b_packed.to(torch.int64) & _MASK32
     valid = valid_bits(k, a.shape[1], device=a.device).expand_as(a)
     return _masked_xnor_matmul(a, b, valid)
-
-
-def as_pair(value, name: str) -> tuple[int, int]:
-    pair = (value, value) if isinstance(value, int) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in pair):
-        raise ValueError(f"{name}: expected an int or a pair of ints, got {value!r}")
-    return pair
-
-
-def conv2d_output_size(h: int, w: int, kh: int, kw: int, padding, stride) -> tuple[int, int]:
-    """(H_out, W_out) of a 2-D convolution, as ``torch.nn.functional.conv2d`` computes it."""
-    (ph, pw), (sh, sw) = as_pair(padding, "padding"), as_pair(stride, "stride")
-    return (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
-
-
-def check_conv2d_args(x_sign: Tensor, w_sign: Tensor, padding, stride) -> None:
-    for name, t in (("x_sign", x_sign), ("w_sign", w_sign)):
-        if not torch.is_floating_point(t):
-            raise TypeError(f"{name}: expected a floating-point tensor of +1/-1, got dtype {t.dtype}")
-        if t.dim() != 4:
-            raise ValueError(f"{name}: expected a 4-D tensor, got shape {tuple(t.shape)}")
-    if w_sign.shape[1] != x_sign.shape[1]:
-        raise ValueError(f"w_sign: expected {x_sign.shape[1]} input channels (as x_sign), got {w_sign.shape[1]}")
-    (ph, pw), (sh, sw) = as_pair(padding, "padding"), as_pair(stride, "stride")
-    if ph < 0 or pw < 0:
-        raise ValueError(f"padding: expected >= 0, got {padding!r}")
-    if sh < 1 or sw < 1:
-        raise ValueError(f"stride: expected >= 1, got {stride!r}")
-    h_out, w_out = conv2d_output_size(*x_sign.shape[2:], *w_sign.shape[2:], padding, stride)
-    if h_out < 1 or w_out < 1:
-        raise ValueError(f"w_sign: a {tuple(w_sign.shape[2:])} kernel does not fit the padded "
-                         f"{tuple(x_sign.shape[2:])} image (padding {padding!r})")
 
 
 def xnor_conv2d(x_sign: Tensor, w_sign: Tensor, padding, stride=1) -> Tensor:
@@ -223,7 +184,7 @@ def binary_matmul(a_sign: Tensor, b_sign: Tensor) -> Tensor:
 
     A plain float matmul of the +1/-1 signs: exact because every partial sum is an integer of
     magnitude <= K, and float32 holds integers exactly up to 2**24 (float64 up to 2**53, used
-    beyond). The CPU path of ``rramk.kernels.binary_matmul`` and the oracle of its kernels.
+    beyond). The float path of ``rramk.binary_products.binary_matmul`` and the oracle of its kernels.
     """
     for name, t in (("a_sign", a_sign), ("b_sign", b_sign)):
         if not (torch.is_floating_point(t) or t.dtype == torch.int8):

@@ -1,22 +1,18 @@
-"""Binary matrix products: packing, XNOR GEMM, XNOR convolution, int8 tensor cores, dispatcher.
+"""Binary matrix products: packing, XNOR GEMM, XNOR convolution, int8 tensor cores (kernel and reference).
 
 Every product of signs is an integer, so every path must equal torch's float product of the
 +1/-1 tensors exactly (torch.equal). The same file runs on a GPU (CUDA tensors, compiled kernels)
 and on the CPU (Triton's interpreter, small shapes).
 """
 
-import importlib
-
 import pytest
 import torch
 import torch.nn.functional as F
 from triton.runtime.jit import JITFunction
 
-import rramk.xnor_matmul as reference
-
-# importlib: `rramk.kernels.xnor_matmul` may also be re-exported as a function by rramk.kernels
-kernels = importlib.import_module("rramk.kernels.xnor_matmul")
-launch = importlib.import_module("rramk.kernels._launch")
+import rramk.kernels._launch as launch
+import rramk.kernels.xnor as kernels
+import rramk.xnor as reference
 
 IMPLEMENTATIONS = {"reference": reference, "kernel": kernels}
 
@@ -190,7 +186,7 @@ def test_xnor_conv2d_takes_signs_of_any_floats(device, seed):
     assert_exactly_equal(reference.xnor_conv2d(x, weight, 1), expected, "reference xnor_conv2d of raw floats")
 
 
-# --------------------------------------------------------------------------- tensor cores and dispatcher
+# --------------------------------------------------------------------------- tensor cores
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16, torch.int8], ids=str)
@@ -200,28 +196,6 @@ def test_sign_matmul_tc_equals_float_product(shape, dtype, device, seed):
     a, b = random_signs((m, k), seed, device, dtype), random_signs((n, k), seed + 1, device, dtype)
     expected = (a.double() @ b.double().T).to(torch.int32)
     assert_exactly_equal(kernels.sign_matmul_tc(a, b), expected, f"sign_matmul_tc (M, N, K)={shape} {dtype}")
-
-
-@pytest.mark.parametrize("backend", kernels.BINARY_MATMUL_BACKENDS)
-@pytest.mark.parametrize("shape", [(1, 7, 31), (5, 19, 100)], ids=["M1-N7-K31", "M5-N19-K100"])
-def test_binary_matmul_every_backend_is_exact(shape, backend, device, seed):
-    m, n, k = shape
-    a, b = random_signs((m, k), seed, device), random_signs((n, k), seed + 1, device)
-    a[0, 0] = 0.0  # a tie reads +1 on every path
-    expected = (reference.sign_pm1(a).double() @ b.double().T).to(torch.int32)
-    assert_exactly_equal(kernels.binary_matmul(a, b, backend=backend), expected, f"binary_matmul {backend} {shape}")
-    assert_exactly_equal(reference.binary_matmul(a, b), expected, f"reference binary_matmul {shape}")
-
-
-def test_choose_binary_matmul_path():
-    assert kernels.choose_binary_matmul_path(4096, 4096, 4096, torch.device("cpu")) == "reference"
-    cuda = torch.device("cuda")
-    assert kernels.choose_binary_matmul_path(1, 3000, 784, cuda) == "xnor"
-    assert kernels.choose_binary_matmul_path(500, 1024, 8192, cuda) == "tensor_core"
-    paths = [kernels.choose_binary_matmul_path(m, 512, 512, cuda) for m in range(1, 300)]
-    assert paths == sorted(paths, key=["xnor", "tensor_core"].index), "one crossover in M, from XNOR to tensor cores"
-    with pytest.raises(ValueError, match="^backend:"):
-        kernels.binary_matmul(torch.ones(2, 3), torch.ones(2, 3), backend="fast")
 
 
 # --------------------------------------------------------------------------- input validation
@@ -325,11 +299,6 @@ def test_launchers_check_the_device_first(monkeypatch):
         kernels.xnor_conv2d(torch.ones(1, 1, 3, 3), torch.ones(1, 1, 3, 3), 1)
     with pytest.raises(RuntimeError, match="^a: "):
         kernels.sign_matmul_tc(torch.ones(2, 3), torch.ones(2, 3))
-    with pytest.raises(RuntimeError, match="^x: "):
-        kernels.binary_matmul(torch.ones(2, 3), torch.ones(2, 3), backend="xnor")
-    # the CPU default needs no kernel
-    expected = torch.full((2, 4), -3, dtype=torch.int32)
-    assert torch.equal(kernels.binary_matmul(torch.ones(2, 3), -torch.ones(4, 3)), expected)
 
 
 @pytest.mark.gpu
