@@ -130,6 +130,31 @@ class WeakResetAdam(torch.optim.Optimizer):
         """The DeviceArray of every binary weight tensor, in param-group order."""
         return [self.state[p]["device"] for g in self.param_groups if g["kind"] == "binary" for p in g["params"]]
 
+    def device_statistics(self) -> dict[str, float]:
+        """How worn the devices are and how much the weights move ({} without binary weights).
+
+        ``pulses_per_device``: the mean cumulative RESET pulse count t over every device (two per
+        synapse); ``fraction_past_t_star``: the share of devices with t >= their own t_star (in
+        the slow, saturating regime); ``sign_flips_per_synapse``: weight sign changes per synapse
+        since the previous call, which resets the count.
+        """
+        params = [p for g in self.param_groups if g["kind"] == "binary" for p in g["params"]]
+        if not params:
+            return {}
+        pulses, past, devices, flips = 0.0, 0.0, 0, 0
+        for p in params:
+            state = self.state[p]
+            t = torch.stack(state["device"].pulse_counts()).double()
+            t_star = state["device"].d2d_parameters()["t_star"].double()
+            pulses += t.sum().item()
+            past += (t >= t_star).sum().item()
+            devices += t.numel()
+            flips += int(state["sign_flips"].item())
+            state["sign_flips"].zero_()
+        synapses = devices // 2
+        return {"pulses_per_device": pulses / devices, "fraction_past_t_star": past / devices,
+                "sign_flips_per_synapse": flips / synapses}
+
     @torch.no_grad()
     def step(self, closure=None):
         loss = None
@@ -206,6 +231,10 @@ class LatentAdam(torch.optim.Optimizer):
         groups = route_parameters(params, {"lr": lr if lr_latent is None else lr_latent, **options},
                                   {"lr": lr, **options})
         super().__init__(groups, {"lr": lr, **options})
+
+    def device_statistics(self) -> dict[str, float]:
+        """No devices, no device statistics (the interface of WeakResetAdam.device_statistics)."""
+        return {}
 
     @torch.no_grad()
     def step(self, closure=None):

@@ -126,3 +126,43 @@ def test_truncated_pdf_matches_scipy_and_integrates_to_one(name):
     mass = base.cdf(dist.high) - base.cdf(dist.low)
     inner = x[1:-1].numpy()
     assert density[1:-1].numpy() == pytest.approx(base.pdf(inner) / mass, rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("ideal", None),
+    ("all", HfOxWeakReset()),
+    ("none", HfOxWeakReset().without(*IMPERFECTIONS)),
+    ("d2d", HfOxWeakReset().without("pink", "rtn", "saturation")),
+    ("d2d,rtn", HfOxWeakReset().without("pink", "saturation")),
+    ("rtn,d2d", HfOxWeakReset().without("pink", "saturation")),
+    (" Pink , SATURATION ,", HfOxWeakReset().without("d2d", "rtn")),
+    (",".join(IMPERFECTIONS), HfOxWeakReset()),
+    ("  IDEAL ", None),
+], ids=["ideal", "all", "none", "one", "two", "order", "case-spaces-trailing-comma", "every-name", "ideal-case"])
+def test_from_imperfections_reads_every_form(text, expected):
+    config = HfOxWeakReset.from_imperfections(text)
+    assert config == expected
+    if expected is not None:
+        assert type(config) is HfOxWeakReset
+        assert config.imperfections == expected.imperfections
+
+
+@pytest.mark.parametrize("text, named", [
+    ("noise", "'noise'"),
+    ("d2d,noise", "'noise'"),
+    ("d2d,noise,pinkk", "'noise', 'pinkk'"),
+    ("", "''"),
+    (" , ", "','"),
+    ("all,d2d", "'all'"),
+])
+def test_from_imperfections_refuses_unknown_names(text, named):
+    with pytest.raises(ValueError) as error:
+        HfOxWeakReset.from_imperfections(text)
+    message = str(error.value)
+    assert message.startswith("imperfections: unknown ") and named in message, message
+    assert message.endswith("expected ideal, none, all, or a comma list of d2d, pink, rtn, saturation"), message
+
+
+def test_from_imperfections_refuses_a_non_string():
+    with pytest.raises(ValueError, match=r"^imperfections: expected a string, got tuple"):
+        HfOxWeakReset.from_imperfections(("d2d",))

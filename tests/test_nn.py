@@ -229,3 +229,49 @@ def test_kernel_path_equals_float_path(device, monkeypatch, layer_kind):
                 assert torch.equal(a, b), f"{mode}: {name} differs"
             else:  # the same float matmuls, possibly in another order of summation
                 assert torch.allclose(a, b, rtol=1e-5, atol=1e-5), f"{mode}: {name} differs"
+
+
+@pytest.mark.parametrize("shape", [(7, 5), (3, 4, 5, 6)], ids=["1d-N7-C5", "2d-N3-C4-5x6"])
+def test_global_batch_norm_of_one_process_is_batch_norm(tmp_path, shape):
+    """In a process group of one, the global batch is the local one: use_global_batch_norm's
+    layers give BatchNorm1d/2d's outputs, gradients and running statistics (to float rounding)."""
+    import torch.distributed as dist
+
+    from rramk.nn import GlobalBatchNormLayer, use_global_batch_norm
+
+    if not (dist.is_available() and dist.is_gloo_available()):
+        pytest.skip("torch.distributed with gloo is not available")
+    c = shape[1]
+    norm = nn.BatchNorm1d(c) if len(shape) == 2 else nn.BatchNorm2d(c)
+    with torch.no_grad():
+        norm.weight.copy_(_randn(c, seed=1))
+        norm.bias.copy_(_randn(c, seed=2))
+    reference = nn.Sequential(nn.Identity(), nn.Sequential(norm))
+    reference(_randn(*shape, seed=3))  # running statistics away from their start
+    global_ = use_global_batch_norm(copy.deepcopy(reference))
+    assert isinstance(global_[1][0], GlobalBatchNormLayer) and not isinstance(reference[1][0], GlobalBatchNormLayer)
+    for (name, a), b in zip(reference.state_dict().items(), global_.state_dict().values()):
+        assert torch.equal(a, b), name
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        for step in range(2):
+            x = _randn(*shape, seed=10 + step) * 3 + 1
+            grad_out = _randn(*shape, seed=20 + step)
+            results = []
+            for model in (reference, global_):
+                model.zero_grad()
+                xi = x.clone().requires_grad_(True)
+                out = model(xi)
+                out.backward(grad_out)
+                layer = model[1][0]
+                results.append((out.detach(), xi.grad, layer.weight.grad, layer.bias.grad, layer.running_mean,
+                                layer.running_var))
+            names = ("output", "grad x", "grad weight", "grad bias", "running mean", "running var")
+            for name, a, b in zip(names, *results):
+                assert torch.allclose(a, b, rtol=1e-5, atol=1e-5), f"step {step}: {name} differs"
+            assert int(global_[1][0].num_batches_tracked) == int(reference[1][0].num_batches_tracked) == step + 2
+    finally:
+        dist.destroy_process_group()
+    reference.eval(), global_.eval()
+    x = _randn(*shape, seed=30)
+    assert torch.allclose(reference(x), global_(x), rtol=1e-6, atol=1e-6)  # inference: the running statistics

@@ -29,6 +29,7 @@ import torch
 import rramk.data as data
 import rramk.optim
 import rramk.train as train
+from rramk import HfOxWeakReset
 from rramk.train import main
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -36,6 +37,8 @@ DATA_ROOT = Path(os.environ.get("RRAMK_DATA") or REPO_ROOT.parent / "shared" / "
 HAVE_MNIST = all((DATA_ROOT / "mnist" / f"{name}.gz").is_file() or (DATA_ROOT / "mnist" / name).is_file()
                  for name in data.MNIST_FILES)
 needs_mnist = pytest.mark.skipif(not HAVE_MNIST, reason=f"real MNIST not found in {DATA_ROOT / 'mnist'}")
+HAVE_FASHION_MNIST = all((DATA_ROOT / "fashion-mnist" / f"{name}.gz").is_file()
+                         or (DATA_ROOT / "fashion-mnist" / name).is_file() for name in data.MNIST_FILES)
 
 TINY = ["--hidden", "32", "--limit-train", "300", "--batch-size", "100", "--backend", "reference",
         "--device", "cpu", "--no-progress", "--data-dir", str(DATA_ROOT)]
@@ -505,8 +508,9 @@ DDP_ARGS = ["--hidden", "32", "--limit-train", "450", "--batch-size", "100", "--
 EVERY_RANK_SAVES = textwrap.dedent("""
     # Every rank writes its own checkpoint (its own --out): rank 0's and rank 1's states compared.
     import os, sys
+    import rramk.distributed
     import rramk.train as train
-    train.Distributed.main = property(lambda self: True)
+    rramk.distributed.Distributed.main = property(lambda self: True)
     sys.exit(train.main(sys.argv[1:] + ["--out", os.path.join(os.environ["OUT_BASE"], "rank" + os.environ["RANK"])]))
 """)
 
@@ -588,3 +592,67 @@ def test_data_parallel_refuses_a_last_batch_that_does_not_split(tmp_path):
     assert "--limit-train: the last batch of each epoch (51 of 451 examples) does not split over 2 processes" \
         in done.stderr
     assert not (tmp_path / "ddp" / train.CHECKPOINT).exists()
+
+
+# ----------------------------------------------------------------------------- 9. data sets
+
+
+def test_fashion_mnist_trains_the_mnist_network_on_the_published_budget():
+    fashion, mnist = train.RunSettings("fashion-mnist"), train.RunSettings("mnist")
+    assert (fashion.epochs, fashion.batch_size, fashion.lr_pulses) == (20, 1000, 20.0)
+    assert (mnist.epochs, mnist.batch_size, mnist.lr_pulses) == (20, 1000, 20.0)
+    assert fashion.out == str(Path("runs") / "fashion-mnist-all-seed0")
+    model = train.build_model(fashion)
+    assert (model.fc1.weight.shape, model.fc2.weight.shape) == ((3000, 784), (10, 3000))
+    assert_same(model.state_dict(), train.build_model(mnist).state_dict(), "model")  # same network, same seed
+    assert train.parser().parse_args(["fashion-mnist"]).dataset == "fashion-mnist"
+
+
+def tiny_images(name: str, n_train: int, n_test: int) -> data.ImageDataset:
+    g = torch.Generator().manual_seed(2)
+    return data.ImageDataset(
+        name=name, train_images=torch.randint(0, 256, (n_train, 1, 28, 28), generator=g, dtype=torch.uint8),
+        train_labels=torch.arange(n_train) % 10, test_images=torch.randint(0, 256, (n_test, 1, 28, 28), generator=g,
+                                                                           dtype=torch.uint8),
+        test_labels=torch.arange(n_test) % 10, classes=tuple("abcdefghij"))
+
+
+def test_a_fashion_mnist_run_loads_fashion_mnist_and_parses_the_imperfections_once(tmp_path, monkeypatch):
+    loads, parses = [], []
+
+    def load_fashion_mnist(data_dir=None, *, download=True, limit=None):
+        loads.append((data_dir, download, limit))
+        return tiny_images("fashion-mnist", 200, 50)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a fashion-mnist run loaded another data set")
+
+    parse = HfOxWeakReset.from_imperfections
+    monkeypatch.setattr(data, "load_fashion_mnist", load_fashion_mnist, raising=False)
+    monkeypatch.setattr(data, "load_mnist", refuse)
+    monkeypatch.setattr(data, "load_cifar10", refuse)
+    monkeypatch.setattr(HfOxWeakReset, "from_imperfections", classmethod(lambda cls, text: parses.append(text)
+                                                                          or parse(text)))
+    out = tmp_path / "run"
+    assert main(["fashion-mnist", "--hidden", "16", "--limit-train", "200", "--batch-size", "100", "--epochs", "1",
+                 "--imperfections", "d2d,rtn", "--backend", "reference", "--device", "cpu", "--no-progress",
+                 "--no-download", "--data-dir", str(tmp_path / "data"), "--out", str(out)]) == 0
+    assert loads == [(str(tmp_path / "data"), False, 200)]
+    assert parses == ["d2d,rtn"]
+    summary = json.loads((out / train.SUMMARY).read_text())
+    assert summary["dataset"] == "fashion-mnist" and summary["imperfections"] == "d2d,rtn"
+    assert summary["device_config"] == HfOxWeakReset().only("d2d", "rtn").to_dict()
+    saved = checkpoint(out)
+    assert saved["model"]["fc1.weight"].shape == (16, 784) and saved["optimizer"]["rramk"]["config"] == \
+        summary["device_config"]
+    assert [s["updates"] for s in device_states(saved)] == [u + 2 for u in updates_at_start(
+        dataset="fashion-mnist", hidden=16, imperfections="d2d,rtn")]
+
+
+@pytest.mark.skipif(not HAVE_FASHION_MNIST, reason=f"real Fashion-MNIST not found in {DATA_ROOT / 'fashion-mnist'}")
+def test_fashion_mnist_learns(tmp_path):
+    assert run(tmp_path, "--epochs", "2", dataset="fashion-mnist") == 0
+    lines = metrics(tmp_path)
+    assert [m["epoch"] for m in lines] == [1, 2]
+    assert lines[-1]["test_accuracy"] > 0.4  # 10 classes: chance is 0.1 (this run reaches 0.56)
+    assert json.loads((tmp_path / train.SUMMARY).read_text())["dataset"] == "fashion-mnist"

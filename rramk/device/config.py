@@ -162,6 +162,31 @@ class HfOxWeakReset:
         """A copy with the named imperfections switched on."""
         return dataclasses.replace(self, **{n: True for n in _imperfection_names("with_", names)})
 
+    @classmethod
+    def from_imperfections(cls, text: str) -> "HfOxWeakReset | None":
+        """The device of an imperfection list as the commands write it (``--imperfections``).
+
+        ``ideal``: no device, the software BNN (None); ``none``: the devices' mean behaviour
+        only, ``cls().only()``; ``all``: ``cls()``; otherwise a comma list of the imperfections
+        that are on, e.g. ``"d2d,rtn"`` is ``cls().only("d2d", "rtn")``. Case and spaces are
+        ignored.
+        """
+        if not isinstance(text, str):
+            raise ValueError(f"imperfections: expected a string, got {type(text).__name__}")
+        text = text.strip().lower()
+        if text == "ideal":
+            return None
+        if text == "all":
+            return cls()
+        if text == "none":
+            return cls().only()
+        names = [n.strip() for n in text.split(",") if n.strip()]
+        unknown = [n for n in names if n not in IMPERFECTIONS]
+        if unknown or not names:
+            raise ValueError(f"imperfections: unknown {', '.join(map(repr, unknown or [text]))}; expected ideal, "
+                             f"none, all, or a comma list of {', '.join(IMPERFECTIONS)}")
+        return cls().only(*names)
+
     @property
     def imperfections(self) -> tuple[str, ...]:
         """The imperfections that are on, in the order of IMPERFECTIONS."""
