@@ -201,7 +201,7 @@ def _weak_reset_update_kernel(
 
 def block_size(device: torch.device) -> int:
     """Synapses per program: small under the interpreter (numpy per op), large on a GPU."""
-    return 128 if device.type == "cpu" else 512
+    return 128 if device.type == "cpu" else GPU_BLOCK
 
 
 def model_launch_args(*, d2d_table: torch.Tensor, rtn_flip: torch.Tensor, pink_taps: torch.Tensor,
@@ -300,3 +300,40 @@ def weak_reset_update(device_state: torch.Tensor, pink: torch.Tensor, pulses: to
 def check_available(device: torch.device) -> None:
     """Raise a clear error unless the kernel can run on ``device`` (CUDA, or CPU under the interpreter)."""
     check_device(torch.empty(0, device=device), "device", _weak_reset_update_kernel)
+
+
+# ------------------------------------------------------------------ ahead-of-time compilation
+
+MODEL_SIGNATURE = {"table_ptr": "*fp32", "rtn_flip_ptr": "*fp32", "taps_ptr": "*fp32", "alpha": "fp32",
+                   "seed": "i64", "update_lo": "i32", "update_hi": "i32", "numel": "i64"}
+GPU_BLOCK = 512
+
+
+def model_cases():
+    """(label, constexprs) of every model structure a launcher can choose: the 8 imperfection flag
+    combinations at the published filter order, and the extreme filter orders (1, 64)."""
+    cases = []
+    for pink in (True, False):
+        for rtn in (True, False):
+            for saturation in (True, False):
+                flags = dict(PINK=pink, RTN=rtn, SATURATION=saturation)
+                label = ",".join(k.lower() for k, v in flags.items() if v) or "none"
+                cases.append((label, dict(TABLE_SIZE=1024, ORDER=15, N_BLOCKS=5, **flags)))
+    for order in (1, 64):
+        cases.append((f"all,order{order}", dict(TABLE_SIZE=1024, ORDER=order, N_BLOCKS=(order + 2) // 4 + 1,
+                                                PINK=True, RTN=True, SATURATION=True)))
+    return cases
+
+
+def compile_cases() -> list[dict]:
+    """Launch configurations for ``rramk.kernels.compile_for_gpu`` (what :func:`weak_reset_update` can launch on a GPU)."""
+    signature = {"pulses_ptr": "*i32", "state_ptr": "*i32", "pink_ptr": "*fp32", "weights_ptr": "*i8",
+                 "log_r_ptr": "*fp32", **MODEL_SIGNATURE}
+    cases = []
+    for label, constexprs in model_cases():
+        for store_log_r in (False, True):
+            constants = dict(constexprs, STORE_LOG_R=store_log_r, BLOCK=GPU_BLOCK)
+            cases.append(dict(kernel="_weak_reset_update_kernel", label=label + (",log_r" if store_log_r else ""),
+                              signature={**signature, **{k: "constexpr" for k in constants}}, constexprs=constants,
+                              block=GPU_BLOCK, elements_per_program=GPU_BLOCK, options={"enable_fp_fusion": False}))
+    return cases

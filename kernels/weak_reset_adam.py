@@ -20,7 +20,8 @@ import torch
 import triton
 import triton.language as tl
 
-from .weak_reset import _apply_pulses, block_size, check_flat, check_state, counter_words, model_launch_args
+from .weak_reset import (GPU_BLOCK, MODEL_SIGNATURE, _apply_pulses, block_size, check_flat, check_state, counter_words,
+                         model_cases, model_launch_args)
 
 
 @triton.jit
@@ -104,3 +105,19 @@ def weak_reset_adam_step(grad: torch.Tensor, exp_avg: torch.Tensor, exp_avg_sq: 
         scalars["bias_correction1"], scalars["bias_correction2"], scalars["neg_lr_pulses"], scalars["eps"],
         scalars["max_pulses"], seed, *counter_words(update), numel,
         **flags, BLOCK=block, enable_fp_fusion=False)
+
+
+def compile_cases() -> list[dict]:
+    """Launch configurations for ``rramk.kernels.compile_for_gpu`` (what :func:`weak_reset_adam_step` can launch)."""
+    signature = {"grad_ptr": "*fp32", "exp_avg_ptr": "*fp32", "exp_avg_sq_ptr": "*fp32", "state_ptr": "*i32",
+                 "pink_ptr": "*fp32", "weights_ptr": "*i8", **MODEL_SIGNATURE,
+                 **{name: "fp32" for name in ("beta1", "one_minus_beta1", "beta2", "one_minus_beta2",
+                                              "bias_correction1", "bias_correction2", "neg_lr_pulses", "eps",
+                                              "max_pulses")}}
+    cases = []
+    for label, constexprs in model_cases():
+        constants = dict(constexprs, BLOCK=GPU_BLOCK)
+        cases.append(dict(kernel="_weak_reset_adam_kernel", label=label,
+                          signature={**signature, **{k: "constexpr" for k in constants}}, constexprs=constants,
+                          block=GPU_BLOCK, elements_per_program=GPU_BLOCK, options={"enable_fp_fusion": False}))
+    return cases

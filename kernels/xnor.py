@@ -364,3 +364,46 @@ def sign_matmul_tc(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
     _sign_matmul_tc_tuned[grid](a, b, out, M=m, N=n, K=k)
     return out
+
+
+# --------------------------------------------------------------------------- ahead-of-time compilation
+
+def compile_cases() -> list[dict]:
+    """Launch configurations for ``rramk.kernels.compile_for_gpu``: every autotune candidate of both
+    GEMMs at the MNIST hidden layer's K (and the input layer's K for one), every sign dtype of
+    packing and of the tensor-core path, and the convolution at the narrow VGG's shapes."""
+    cases = []
+    dtypes = {"fp32": "*fp32", "bf16": "*bf16", "fp16": "*fp16", "fp64": "*fp64", "int8": "*i8"}
+    for name, pointer in dtypes.items():
+        cases.append(dict(kernel="_pack_signs_kernel", label=f"x {name}", constexprs=dict(BLOCK=128),
+                          signature=dict(x_ptr=pointer, out_ptr="*i32", n_words="i32", K="i32", W="i32",
+                                         INNER="i32", BLOCK="constexpr")))
+    gemm = dict(M="i32", N="i32")
+    for k in (3000, 784):
+        for config in _xnor_matmul_tuned.configs if k == 3000 else _xnor_matmul_tuned.configs[:1]:
+            constants = dict(K=k, W=-(-k // 32), **config.kwargs)
+            cases.append(dict(kernel="_xnor_matmul_kernel", label=f"K={k} " + _config_label(config),
+                              constexprs=constants, num_warps=config.num_warps, num_stages=config.num_stages,
+                              signature=dict(a_ptr="*i32", b_ptr="*i32", out_ptr="*i32", **gemm,
+                                             **{k: "constexpr" for k in constants})))
+    for name in ("fp32", "bf16", "int8", "fp16", "fp64"):
+        configs = _sign_matmul_tc_tuned.configs if name in ("fp32", "bf16", "int8") else _sign_matmul_tc_tuned.configs[:1]
+        for config in configs:
+            constants = dict(K=3000, **config.kwargs)
+            cases.append(dict(kernel="_sign_matmul_tc_kernel", label=f"{name} K=3000 " + _config_label(config),
+                              constexprs=constants, num_warps=config.num_warps, num_stages=config.num_stages,
+                              signature=dict(a_ptr=dtypes[name], b_ptr=dtypes[name], out_ptr="*i32", **gemm,
+                                             **{k: "constexpr" for k in constants})))
+    for c in (48, 96):  # cifar10_vgg(width=1/8) and (width=1/4): 3x3, stride 1, zero padding 1
+        constants = dict(C=c, CW=-(-c // 32), KH=3, KW=3, STRIDE_H=1, STRIDE_W=1, PAD_H=1, PAD_W=1, BLOCK_P=64,
+                         BLOCK_O=32)
+        cases.append(dict(kernel="_xnor_conv2d_kernel", label=f"C={c} 3x3 pad 1", constexprs=constants,
+                          signature=dict(x_ptr="*i32", w_ptr="*i32", out_ptr="*i32", n_positions="i32", O="i32",
+                                         H="i32", W="i32", H_OUT="i32", W_OUT="i32",
+                                         **{k: "constexpr" for k in constants})))
+    return cases
+
+
+def _config_label(config) -> str:
+    blocks = "x".join(str(v) for v in config.kwargs.values())
+    return f"{blocks} w{config.num_warps} s{config.num_stages}"
