@@ -1,13 +1,15 @@
 """Accuracy lost per device imperfection: train one network under every ablation, over seeds.
 
-    python -m rramk.ablation mnist [--full | --epochs N] [--seeds 0 1 2] [--limit-train N]
+    python -m rramk.ablation mnist [--full | --epochs N] [--seeds 0 1 2] [--limit-train N] [--shard i/n]
 
-runs, for each seed, the configurations of ``CONFIGS``: the software BNN (``ideal``), the
-device mean behaviour alone (``none``), every imperfection (``all``), each imperfection alone
-on top of ``none``, and ``all`` minus each one (MODEL.md section 4). Every (configuration,
-seed) run writes its own directory under ``--out`` (checkpoint, metrics, summary.json); a
-run whose summary exists is skipped and an interrupted one resumes, so the study can be
-stopped and restarted at will. ``python -m rramk.report`` aggregates whatever has finished.
+runs, for each seed, the configurations of ``CONFIGS`` (rramk.ablation_configs): the software
+BNN (``ideal``), the device mean behaviour alone (``none``), every imperfection (``all``), each
+imperfection alone on top of ``none``, and ``all`` minus each one (MODEL.md section 4). Every
+(configuration, seed) run writes its own directory under ``--out`` (checkpoint, metrics,
+summary.json); a run whose summary exists is skipped and an interrupted one resumes, so the study
+can be stopped and restarted at will. ``--shard i/n`` (or the task's place in a Slurm job array,
+rramk.shards) runs only every n-th run from the i-th, so that n tasks share the study.
+``python -m rramk.report`` aggregates whatever has finished.
 """
 
 from __future__ import annotations
@@ -23,21 +25,13 @@ import sys
 import time
 from pathlib import Path
 
-from .device.config import IMPERFECTIONS
+from .ablation_configs import ABLATIONS, slug
+from .shards import Shard, parse_shard, shard_from_environment
 from .train import SUMMARY, RunSettings, UsageError, train
 
-CONFIGS: dict[str, str] = {
-    "ideal": "ideal",
-    "none": "none",
-    "all": "all",
-    **{f"only {name}": name for name in IMPERFECTIONS},
-    **{f"all but {name}": ",".join(n for n in IMPERFECTIONS if n != name) for name in IMPERFECTIONS},
-}
+CONFIGS: dict[str, str] = {label: config.flag for label, config in ABLATIONS.items()}
+"""Label -> the --imperfections value of rramk.train that trains it."""
 SHORT_BUDGET = {"mnist": {"epochs": 1, "limit_train": 10_000}, "cifar10": {"epochs": 2, "limit_train": 10_000}}
-
-
-def slug(label: str) -> str:
-    return label.replace(" ", "-")
 
 
 def budget_tag(settings: RunSettings) -> str:
@@ -66,15 +60,23 @@ def publish(run: Path, root: Path, summaries: Path) -> Path:
     return target / SUMMARY
 
 
+def study_plan(seeds: list[int], configs: list[str]) -> list[tuple[str, int]]:
+    """Every (config, seed) run of the study, seed by seed."""
+    return [(label, seed) for seed in seeds for label in configs]
+
+
 def run_study(dataset: str, seeds: list[int], configs: list[str], root: Path, summaries: Path | None = None,
-              progress: bool = True, keep_checkpoints: bool = False, **overrides) -> list[Path]:
-    """Run (or finish) every (config, seed) of the study; returns the summary paths.
+              progress: bool = True, keep_checkpoints: bool = False, shard: Shard | None = None,
+              **overrides) -> list[Path]:
+    """Run (or finish) every (config, seed) of the study, or of its ``shard``; returns the summary paths.
 
     A finished run's checkpoint is deleted (it is only needed to resume) unless
     ``keep_checkpoints``; its summary and metrics are copied under ``summaries`` if given.
     """
     done = []
-    plan = [(label, seed) for seed in seeds for label in configs]
+    plan = study_plan(seeds, configs)
+    if shard is not None:
+        plan = shard.select(plan)
     for i, (label, seed) in enumerate(plan, start=1):
         settings = RunSettings(dataset=dataset, imperfections=CONFIGS[label], seed=seed, progress=progress,
                                **overrides)
@@ -97,11 +99,16 @@ def run_study(dataset: str, seeds: list[int], configs: list[str], root: Path, su
     return done
 
 
+def _shard(text: str) -> Shard:
+    try:
+        return parse_shard(text)
+    except UsageError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("--shard: ")) from None
+
+
 def parser() -> argparse.ArgumentParser:
-
-
     p = cli.Parser(prog="python -m rramk.ablation",
-                description="Train the same BNN under every device ablation and seed (MODEL.md section 4).")
+                   description="Train the same BNN under every device ablation and seed (MODEL.md section 4).")
     p.add_argument("dataset", choices=["mnist", "cifar10"])
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--full", action="store_true", help="the published budget (mnist: 20 epochs, full data)")
@@ -120,6 +127,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--summaries", type=Path, default=Path("reports/ablation/summaries"),
                    help="where finished runs' summary.json and metrics.jsonl are copied (committed with reports/)")
     p.add_argument("--keep-checkpoints", action="store_true", help="keep finished runs' checkpoints")
+    p.add_argument("--shard", type=_shard, metavar="I/N",
+                   help="run only shard I of N (counted from 0: 0/N to N-1/N), every N-th (config, seed) run from the "
+                        "I-th; default: the task's place in a Slurm job array (SLURM_ARRAY_TASK_ID), else every run")
     p.add_argument("--no-progress", dest="progress", action="store_false")
     return p
 
@@ -139,8 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     from .data import DatasetNotFound
 
     try:
+        shard = args.shard if args.shard is not None else shard_from_environment()
         paths = run_study(args.dataset, args.seeds, args.configs, args.out, summaries=args.summaries,
-                          progress=args.progress, keep_checkpoints=args.keep_checkpoints, **overrides)
+                          progress=args.progress, keep_checkpoints=args.keep_checkpoints, shard=shard, **overrides)
     except UsageError as e:
         print(f"python -m rramk.ablation: error: {e}", file=sys.stderr)
         return 2
@@ -150,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\npython -m rramk.ablation: interrupted; run the same command again to continue", file=sys.stderr)
         return 130
+    if shard is not None:
+        print(f"shard {shard} ({len(paths)} of {len(study_plan(args.seeds, args.configs))} runs): ", end="")
     print(f"{len(paths)} runs finished under {args.out}; tables and plots: python -m rramk.report")
     return 0
 

@@ -30,16 +30,16 @@ import torch
 
 from . import provenance
 from .device.array import BACKENDS, DeviceArray
-from .device.config import D2D_PARAMETERS, IMPERFECTIONS, HfOxWeakReset
+from .ablation_configs import CHARACTERIZED
+from .device.config import D2D_PARAMETERS, HfOxWeakReset
 
 UNITS = {"m1": "1/pulse", "t_star": "pulses", "c1": "", "m2": "1/pulse", "r0": "ohm", "a_rtn": "ln R"}
 TRACES = 12
 
 
 def configurations() -> dict[str, HfOxWeakReset]:
-    """The full model, then each imperfection switched off alone."""
-    full = HfOxWeakReset()
-    return {"full model": full, **{f"no {name}": full.without(name) for name in IMPERFECTIONS}}
+    """The full model, then each imperfection switched off alone, by caption (rramk.ablation_configs)."""
+    return {config.caption: config.device() for config in CHARACTERIZED}
 
 
 def slug(label: str) -> str:

@@ -1,23 +1,30 @@
 """python -m rramk.ablation: every (configuration, seed) once, published summaries, skipping
-finished runs, and the same bits as a direct rramk.train run.
+finished runs, shards that split the study, the same bits as a direct rramk.train run, and the
+committed short study reproduced bit for bit.
 
-Runs are tiny (784-32-10 MLP, 300 MNIST examples, one epoch, the eager ``reference`` backend);
-MNIST is the real data set (skipped when absent); CIFAR-10 uses tiny official-format batches.
+Runs are tiny (784-32-10 MLP, 300 MNIST examples, one epoch, the eager ``reference`` backend)
+except the reproduction of the committed runs; MNIST is the real data set (skipped when absent);
+CIFAR-10 uses tiny official-format batches; sharding is tested with a stand-in for training.
 """
 
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import pytest
+import torch
 
 import rramk.ablation as ablation
 import rramk.data as data
-import rramk.report as report
+import rramk.ablation_report as ablation_report
 import rramk.train as train
+from rramk.ablation_configs import ABLATIONS, label_of
 from tests.test_train import _one_thread_no_network  # noqa: F401  (autouse: one thread, no downloads)
 from tests.test_train import DATA_ROOT, needs_mnist, write_tiny_cifar10
 
+SHORT_STUDY = Path(__file__).resolve().parents[1] / "reports" / "ablation" / "summaries" / "mnist" / "epochs1-n10000"
 TINY = ["--epochs", "1", "--limit-train", "300", "--hidden", "32", "--backend", "reference", "--device", "cpu",
         "--no-progress"]
 
@@ -25,6 +32,13 @@ TINY = ["--epochs", "1", "--limit-train", "300", "--hidden", "32", "--backend", 
 def _computed(history: list[dict]) -> list[dict]:
     """Every per-epoch field but wall-clock time."""
     return [{k: v for k, v in epoch.items() if k != "seconds"} for epoch in history]
+
+
+@pytest.fixture(autouse=True)
+def _outside_a_job_array(monkeypatch):
+    """A test run inside a Slurm job array must not shard the studies of these tests."""
+    for name in [n for n in os.environ if n.startswith("SLURM_ARRAY_")]:
+        monkeypatch.delenv(name)
 
 
 @needs_mnist
@@ -37,7 +51,7 @@ def test_study_runs_every_run_once_publishes_it_and_skips_it_next_time(tmp_path,
     published = {(c, s): json.loads((budget / c / f"seed{s}" / "summary.json").read_text())
                  for c in ("none", "only-saturation") for s in (0, 1)}
     for (config, seed), summary in published.items():
-        assert summary["seed"] == seed and summary["imperfections"] == ablation.CONFIGS[config.replace("-", " ")]
+        assert summary["seed"] == seed and summary["imperfections"] == ABLATIONS[label_of(config)].flag
         assert (budget / config / f"seed{seed}" / "metrics.jsonl").is_file()
         assert not (runs / "mnist" / "epochs1-n300-hidden32" / config / f"seed{seed}" / "checkpoint.pt").exists()
     # saturation alone changes no weight on identical noise-free devices: same training, same bits
@@ -74,9 +88,9 @@ def test_cifar10_study_on_official_format_batches(tmp_path, monkeypatch):
     assert ablation.main(["cifar10", "--data-dir", str(tmp_path / "data"), "--width", "0.0625", "--epochs", "1",
                           "--backend", "reference", "--device", "cpu", "--no-progress", "--configs", "ideal", "all",
                           "--seeds", "0", "--out", str(tmp_path / "runs"), "--summaries", str(summaries)]) == 0
-    study = report.load_summaries(summaries)[("cifar10", "epochs1-n10000-width0.0625")]
+    study = ablation_report.load_summaries(summaries)[("cifar10", "epochs1-n10000-width0.0625")]
     assert sorted(study) == ["all", "ideal"]
-    assert report.ablation_command("cifar10", study["all"][0]) == \
+    assert ablation_report.ablation_command("cifar10", study["all"][0]) == \
         "python -m rramk.ablation cifar10 --epochs 1 --limit-train 10000 --width 0.0625"
 
 
@@ -86,3 +100,111 @@ def test_refuses_an_unknown_configuration(capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "--configs" in err and "d2d only" in err
+
+
+# ----------------------------------------------------------------------------- shards
+
+STUDY = ["mnist", "--epochs", "1", "--limit-train", "300", "--seeds", "0", "1", "--device", "cpu", "--no-progress"]
+PLAN = [(label, seed) for seed in (0, 1) for label in ABLATIONS]  # the runs of STUDY, in order
+
+
+@pytest.fixture
+def stand_in_training(monkeypatch) -> list[tuple[str, int]]:
+    """Replaces training by writing a summary; returns the (label, seed) of every run trained."""
+    trained = []
+
+    def fake_train(settings):
+        out = Path(settings.out)
+        trained.append((label_of(out.parent.name), settings.seed))
+        assert ABLATIONS[trained[-1][0]].flag == settings.imperfections
+        out.mkdir(parents=True, exist_ok=True)
+        summary = {"imperfections": settings.imperfections, "seed": settings.seed, "final_test_accuracy": 0.5}
+        (out / train.SUMMARY).write_text(json.dumps(summary))
+        return summary
+
+    monkeypatch.setattr(ablation, "train", fake_train)
+    return trained
+
+
+def _finished(root: Path) -> set[tuple[str, int]]:
+    return {(label_of(p.parents[1].name), int(p.parent.name.removeprefix("seed")))
+            for p in root.glob("mnist/*/*/seed*/summary.json")}
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 22, 30])
+def test_shards_run_every_run_of_the_study_once(tmp_path, stand_in_training, count):
+    runs, summaries = tmp_path / "runs", tmp_path / "summaries"
+    for index in range(count):
+        before, trained_before = _finished(runs), len(stand_in_training)
+        assert ablation.main([*STUDY, "--out", str(runs), "--summaries", str(summaries),
+                              "--shard", f"{index}/{count}"]) == 0
+        own = PLAN[index::count]
+        assert stand_in_training[trained_before:] == own, f"shard {index}/{count}"
+        assert _finished(runs) - before == set(own), f"shard {index}/{count} wrote other runs' directories"
+        assert _finished(summaries) == _finished(runs)
+    assert sorted(stand_in_training) == sorted(PLAN) and len(stand_in_training) == len(PLAN)
+
+
+def test_a_slurm_array_task_runs_its_shard_and_shard_wins(tmp_path, stand_in_training, monkeypatch, capsys):
+    for name, value in (("ID", "5"), ("MIN", "4"), ("MAX", "7"), ("COUNT", "4"), ("STEP", "1")):
+        monkeypatch.setenv(f"SLURM_ARRAY_TASK_{name}", value)  # sbatch --array=4-7: this is task 1 of 4
+    argv = [*STUDY, "--out", str(tmp_path / "runs"), "--summaries", str(tmp_path / "summaries")]
+    assert ablation.main(argv) == 0
+    assert stand_in_training == PLAN[1::4]
+    assert "shard 1/4 (6 of 22 runs)" in capsys.readouterr().out
+    del stand_in_training[:]
+    assert ablation.main([*argv, "--shard", "0/2"]) == 0
+    assert stand_in_training == PLAN[0::2]
+
+
+@pytest.mark.parametrize("shard", ["4/4", "-1/4", "1/0", "1", "a/b", "1/2/3"])
+def test_refuses_a_bad_shard(shard, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        ablation.main(["mnist", f"--shard={shard}"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("python -m rramk.ablation: error: argument --shard: expected i/n") and repr(shard) in err
+
+
+def test_refuses_slurm_variables_it_cannot_read(tmp_path, stand_in_training, monkeypatch, capsys):
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "3")  # --array=1,3,7: not evenly spaced
+    monkeypatch.setenv("SLURM_ARRAY_TASK_MIN", "1")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_MAX", "7")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_COUNT", "3")
+    assert ablation.main([*STUDY, "--out", str(tmp_path / "runs"), "--summaries", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err
+    assert "python -m rramk.ablation: error: SLURM_ARRAY_TASK_ID=3 is not one of 3" in err and "--shard i/n" in err
+    assert stand_in_training == []
+
+
+# ----------------------------------------------------------------------------- the committed runs
+
+RERUN_DIFFERS = {
+    "out", "data_dir", "progress",  # where the rerun writes and reads, and its progress bar
+    "device",  # "auto" on the CPU machine that made them (no GPU in their "machine"): the rerun asks for the CPU
+    "width",  # CIFAR-10's: bench/ made these runs through run_study (RunSettings' 1.0), the command passes 0.125
+}
+
+
+@needs_mnist
+@pytest.mark.slow
+@pytest.mark.parametrize("label", ["ideal", "all"])
+def test_the_committed_short_study_reproduces_bit_for_bit(tmp_path, label):
+    """Reruns seed 0 of a configuration of the committed short study with its command: every computed
+    per-epoch field equals the committed summary's. Those runs were made by ``pytest bench
+    --benchmark-only`` with two torch threads (bench/conftest.py), and how a float reduction is split
+    depends on the thread count, so the rerun uses two as well."""
+    committed = json.loads((SHORT_STUDY / ABLATIONS[label].slug / "seed0" / train.SUMMARY).read_text())
+    assert "gpu" not in committed["machine"] and committed["settings"]["device"] == "auto"
+    command = ablation_report.ablation_command("mnist", committed).split()
+    assert command[:3] == ["python", "-m", "rramk.ablation"]
+    torch.set_num_threads(2)  # the autouse fixture restores its own count afterwards
+    assert ablation.main([*command[3:], "--configs", label, "--seeds", "0", "--device", "cpu", "--no-progress",
+                          "--data-dir", str(DATA_ROOT), "--out", str(tmp_path / "runs"),
+                          "--summaries", str(tmp_path / "summaries")]) == 0
+    (path,) = (tmp_path / "summaries").glob(f"mnist/*/{ABLATIONS[label].slug}/seed0/{train.SUMMARY}")
+    rerun = json.loads(path.read_text())
+    assert {k: rerun["settings"].get(k) for k in committed["settings"] if k not in RERUN_DIFFERS} == \
+        {k: v for k, v in committed["settings"].items() if k not in RERUN_DIFFERS}
+    assert _computed(rerun["history"]) == _computed(committed["history"]), \
+        f"{label}: committed on {committed['machine']}, rerun on {rerun['machine']}"

@@ -8,16 +8,12 @@ import pytest
 import torch
 
 from rramk import DeviceArray, HfOxWeakReset
+from rramk.ablation_configs import ABLATIONS
 from rramk.device import weak_reset
 
-CONFIGS = {
-    "full": HfOxWeakReset(),
-    "no-d2d": HfOxWeakReset().without("d2d"),
-    "no-pink": HfOxWeakReset().without("pink"),
-    "no-rtn": HfOxWeakReset().without("rtn"),
-    "no-saturation": HfOxWeakReset().without("saturation"),
-    "none": HfOxWeakReset().without("d2d", "pink", "rtn"),
-}
+# the full model, each imperfection off alone, and the noise-free mean device with its two slopes
+CONFIGS = {ABLATIONS[label].slug: ABLATIONS[label].device()
+           for label in ("all", "all but d2d", "all but pink", "all but rtn", "all but saturation", "only saturation")}
 SHAPES = {"1": (1,), "37": (37,), "3x37x5": (3, 37, 5), "130x3": (130, 3)}
 
 
@@ -71,7 +67,7 @@ def _gradients(shape, steps, seed=0):
         yield grad
 
 
-@pytest.mark.parametrize("config_name", ["full", "no-d2d", "none"])
+@pytest.mark.parametrize("config_name", ["all", "all-but-d2d", "only-saturation"])
 def test_fused_step_kernel_matches_reference(device, config_name):
     config, shape = CONFIGS[config_name], (5, 29)
     reference = DeviceArray(shape, config, seed=8, backend="reference")
@@ -169,7 +165,7 @@ def _deep_state(numel: int, seed: int):
     return weak_reset.pack_device_state(t, s), torch.rand(2, numel, generator=g) * 0.1
 
 
-@pytest.mark.parametrize("config_name", ["full", "no-d2d", "no-pink", "no-saturation", "none"])
+@pytest.mark.parametrize("config_name", ["all", "all-but-d2d", "all-but-pink", "all-but-saturation", "only-saturation"])
 def test_update_kernel_past_t_star_both_devices(device, config_name):
     """ln R (the kernel's own, not read back through the reference) of devices deep in saturation,
     pulsed on both sides, at an update index past 2**31 (counter words of both signs)."""

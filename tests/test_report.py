@@ -3,11 +3,12 @@
 import json
 import statistics
 
-from rramk import ablation, report
+from rramk import ablation_report, ablation_statistics, report, speed_report
+from rramk.ablation_configs import ABLATIONS
 
 
 def _summary(config: str, seed: int, accuracy: float) -> dict:
-    return {"dataset": "mnist", "imperfections": ablation.CONFIGS[config], "epochs": 2, "seed": seed,
+    return {"dataset": "mnist", "imperfections": ABLATIONS[config].flag, "epochs": 2, "seed": seed,
             "final_test_accuracy": accuracy, "best_test_accuracy": accuracy, "train_seconds": 1.0,
             "history": [{"epoch": 1, "test_accuracy": accuracy - 0.01, "pulses_per_device": 5.0,
                          "fraction_past_t_star": 0.125},
@@ -26,7 +27,7 @@ def _write_study(reports, seeds=(0, 1)):
     root = reports / "ablation" / "summaries" / "mnist" / "epochs2-n500"
     for config, acc in ACCURACY.items():
         for seed in seeds:
-            d = root / ablation.slug(config) / f"seed{seed}"
+            d = root / ABLATIONS[config].slug / f"seed{seed}"
             d.mkdir(parents=True)
             (d / "summary.json").write_text(json.dumps(_summary(config, seed, acc + 0.001 * seed)))
 
@@ -84,7 +85,7 @@ def test_report_says_when_d2d_is_not_the_most_damaging(tmp_path):
                                          "all but rtn": 0.96})
     root = reports / "ablation" / "summaries" / "mnist" / "epochs2-n500"
     for config, acc in ACCURACY_SWAPPED.items():
-        d = root / ablation.slug(config) / "seed0"
+        d = root / ABLATIONS[config].slug / "seed0"
         d.mkdir(parents=True)
         (d / "summary.json").write_text(json.dumps(_summary(config, 0, acc)))
     assert report.main(["--reports", str(reports)]) == 0
@@ -97,9 +98,9 @@ def test_report_says_when_d2d_is_not_the_most_damaging(tmp_path):
 def test_learning_curves_average_each_epoch_over_seeds(tmp_path):
     reports = tmp_path / "reports"
     _write_study(reports, seeds=(0, 1, 2))
-    study = report.load_summaries(reports / "ablation" / "summaries")[("mnist", "epochs2-n500")]
-    curves = report.learning_curves(study)
-    assert list(curves) == list(ablation.CONFIGS)
+    study = ablation_report.load_summaries(reports / "ablation" / "summaries")[("mnist", "epochs2-n500")]
+    curves = ablation_statistics.learning_curves(study)
+    assert list(curves) == list(ABLATIONS)
     acc = ACCURACY["all but pink"]
     seeds = [acc + 0.001 * k for k in range(3)]
     c = curves["all but pink"]
@@ -113,17 +114,17 @@ def test_verdict_says_when_no_cost_is_resolved():
     # the largest cost (0.3 points) is within 2 standard errors (0.2 each): no imperfection is singled out
     costs = [{"imperfection": x, "added": a, "added_se": 0.002, "removed": a, "removed_se": 0.002}
              for x, a in (("d2d", 0.001), ("pink", 0.003), ("rtn", -0.001), ("saturation", 0.0))]
-    lines = "\n".join(report.verdict(costs))
+    lines = "\n".join(ablation_statistics.verdict(costs))
     assert "no imperfection costs accuracy beyond 2 standard errors (largest: **pink**, +0.30 ± 0.20 points)" in lines
     assert "Most damaging" not in lines and "does not single it out" in lines
     # d2d largest in both views but unresolved: said, with the caveat
     costs[0].update(added=0.0035, removed=0.0035)
-    lines = "\n".join(report.verdict(costs))
+    lines = "\n".join(ablation_statistics.verdict(costs))
     assert "d2d costs the most in both views" in lines and "not resolved" in lines and "Most damaging" not in lines
     # resolved from zero, and from the runner-up or not: the gap's error is the two errors in quadrature
     costs[0].update(added=0.03, removed=0.03)
     costs[1].update(added=0.028, removed=0.01)
-    lines = "\n".join(report.verdict(costs))
+    lines = "\n".join(ablation_statistics.verdict(costs))
     assert "added alone to the mean device: **d2d** costs the most, +3.00 points (more than 2 standard errors: " \
            "± 0.20); ahead of **pink** by +0.20 ± 0.28, not resolved." in lines
     assert "removed alone from the full model: **d2d** costs the most, +3.00 points (more than 2 standard " \
@@ -135,6 +136,18 @@ def test_interaction_says_when_the_combination_costs_more_than_the_parts():
             {"config": "all", "mean": 0.95, "std": 0.001, "seeds": 3}]
     costs = [{"imperfection": x, "added": a} for x, a in (("d2d", 0.004), ("pink", 0.001), ("rtn", 0.002),
                                                           ("saturation", 0.0))]
-    (line,) = report.interaction(rows, costs)
+    (line,) = ablation_statistics.interaction(rows, costs)
     assert "cost +3.00 points against the mean device (none - all, ± 0.08); the sum of their costs alone is +0.70." \
         in line and "Most of the loss comes from their combination" in line
+
+
+def test_report_keeps_the_names_it_had_before_its_reports_moved_out():
+    moved = {ablation_report: ["load_summaries", "ablation_command", "write_ablation", "plot_ablation",
+                               "plot_learning_curves", "CURVE_STYLE"],
+             ablation_statistics: ["ablation_rows", "imperfection_costs", "verdict", "interaction", "identical_to_none",
+                                   "learning_curves"],
+             speed_report: ["load_benchmarks", "speed_tables", "plot_update_scaling", "DERIVED"]}
+    for module, names in moved.items():
+        for name in names:
+            assert getattr(report, name) is getattr(module, name), f"rramk.report.{name}"
+    assert report.REPORT_COMMAND == "python -m rramk.report"
