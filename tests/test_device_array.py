@@ -224,3 +224,28 @@ def test_saturation_alone_changes_no_weight():
     # not vacuous: saturation did act on the devices past t*, and both weight signs occur
     assert not torch.equal(none.log_resistance(), saturation.log_resistance())
     assert 0.2 < (none.weights() > 0).float().mean() < 0.8
+
+
+def test_compiled_bits_do_not_depend_on_the_compilers_float_settings(monkeypatch):
+    """TORCHINDUCTOR_CPP_ENABLE_FLOATING_POINT_CONTRACT_FLAG=fast (or unsafe math) in the environment
+    used to make the compiled path differ from the reference (contracted multiply-adds in the pink
+    sum); the compiled path pins its own float options."""
+    import torch._inductor.config as inductor
+
+    from rramk.device import compiled as compiled_path
+
+    monkeypatch.setattr(inductor.cpp, "enable_floating_point_contract_flag", "fast")
+    monkeypatch.setattr(inductor.cpp, "enable_unsafe_math_opt_flag", True)
+    compiled_path.compiled_chunk_function.cache_clear()
+    torch._dynamo.reset()
+    try:
+        shape = (9, 301)
+        reference = DeviceArray(shape, seed=31, backend="reference")
+        compiled = DeviceArray(shape, seed=31, backend="compiled")
+        for n in _irregular_pulses(shape, 3, seed=4):
+            reference.apply_pulses(n)
+            compiled.apply_pulses(n)
+            _assert_same(_snapshot(reference), _snapshot(compiled))
+    finally:
+        compiled_path.compiled_chunk_function.cache_clear()
+        torch._dynamo.reset()

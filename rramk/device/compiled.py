@@ -21,6 +21,10 @@ COMPILE_CHUNK = 1 << 16  # synapses per call of compiled code: its temporaries s
 # a last chunk of one synapse), so torch's default of 8 is reached by a network with tensors of
 # several sizes (CIFAR-10 VGG), and fullgraph=True turns that into a hard failure.
 COMPILE_VARIANTS_LIMIT = 256
+# The bits equal the reference's only with IEEE float arithmetic as written: no contracted
+# multiply-add, no unsafe math. Pinned here, so that TORCHINDUCTOR_CPP_* settings of the
+# environment (e.g. ..._FLOATING_POINT_CONTRACT_FLAG=fast) cannot change them.
+EXACT_FLOAT_OPTIONS = {"cpp.enable_floating_point_contract_flag": "off", "cpp.enable_unsafe_math_opt_flag": False}
 
 
 def _into(chunk_fn, outputs, *args, **kwargs):
@@ -33,7 +37,7 @@ def _into(chunk_fn, outputs, *args, **kwargs):
 def compiled_chunk_function(chunk_fn, structure: HfOxWeakReset):
     """``chunk_fn`` compiled for ``structure``, writing into given outputs."""
     return torch.compile(functools.partial(_into, functools.partial(chunk_fn, config=structure)), dynamic=True,
-                         fullgraph=True)
+                         fullgraph=True, options=EXACT_FLOAT_OPTIONS)
 
 
 def run_compiled(chunk_fn, structure: HfOxWeakReset, results: list[torch.Tensor], flat: list[torch.Tensor],
