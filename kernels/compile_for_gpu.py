@@ -41,10 +41,11 @@ ELEMENT_BYTES = {"i1": 1, "i8": 1, "i16": 2, "f16": 2, "bf16": 2, "i32": 4, "f32
 PTX_INSTRUCTION = re.compile(r"^\s+(?:@%p\d+\s+)?[a-z][\w.:]*\s.*;\s*$|^\s+(?:@%p\d+\s+)?(?:ret|bar\.sync \d+);")
 
 
-def ptxas() -> str:
-    import triton
+def ptxas(arch: int) -> str:
+    """The ptxas Triton itself uses for ``arch`` (Triton 3.9 uses a newer one from sm_90 on)."""
+    from triton.backends.nvidia.compiler import get_ptxas
 
-    return str(Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "ptxas")
+    return get_ptxas(arch).path
 
 
 def all_cases() -> list[dict]:
@@ -98,7 +99,7 @@ def compile_case(case: dict, arch: int) -> dict:
     path = Path(os.environ.get("TMPDIR", "/tmp")) / f"rramk-{os.getpid()}-{case['kernel']}-{arch}.ptx"
     path.write_text(ptx)
     gpu = f"sm_{arch}a" if arch >= 90 else f"sm_{arch}"
-    info = subprocess.run([ptxas(), "-v", f"--gpu-name={gpu}", str(path), "-o", os.devnull],
+    info = subprocess.run([ptxas(arch), "-v", f"--gpu-name={gpu}", str(path), "-o", os.devnull],
                           capture_output=True, text=True)
     path.unlink()
     if info.returncode:

@@ -49,6 +49,15 @@ def _popcount32(x):
 
 
 @triton.jit
+def _nonnegative(x):
+    """x >= 0 (NaN: False). bfloat16 is compared in float32 (exact; free on a GPU): Triton 3.9's
+    interpreter compares bfloat16 with a constant wrongly."""
+    if x.dtype == tl.bfloat16:
+        x = x.to(tl.float32)
+    return x >= 0
+
+
+@triton.jit
 def _pack_signs_kernel(
     x_ptr,  # input, contiguous, viewed as (OUTER, K, INNER); any float dtype or int8
     out_ptr,  # output int32 words, contiguous (OUTER, W, INNER), W = ceil(K / 32)
@@ -67,7 +76,7 @@ def _pack_signs_kernel(
     offs_k = word[:, None] * 32 + offs_bit[None, :]  # (BLOCK, 32): element index along K
     mask_x = mask_q[:, None] & (offs_k < K)
     x = tl.load(x_ptr + (outer[:, None] * K + offs_k) * INNER + inner[:, None], mask=mask_x, other=-1)
-    bits = tl.where(mask_x & (x >= 0), 1, 0).to(tl.int32) << offs_bit[None, :]  # padding bits 0
+    bits = tl.where(mask_x & _nonnegative(x), 1, 0).to(tl.int32) << offs_bit[None, :]  # padding bits 0
     # the bits are distinct powers of two, so their int32 sum is their OR (bit 31 wraps to the sign bit)
     tl.store(out_ptr + offs_q, tl.sum(bits, axis=1), mask=mask_q)
 
@@ -173,8 +182,8 @@ def _sign_matmul_tc_kernel(
         b = tl.load(b_ptr + offs_n[None, :] * K + offs_k[:, None], mask=mask_b, other=0)  # (BLOCK_K, BLOCK_N)
         # sign as int8; 0 outside the matrix (a masked 0 would otherwise read +1; zeroing one
         # operand would do, both are zeroed so that neither relies on the other)
-        a_sign = tl.where(mask_a, tl.where(a >= 0, 1, -1), 0).to(tl.int8)
-        b_sign = tl.where(mask_b, tl.where(b >= 0, 1, -1), 0).to(tl.int8)
+        a_sign = tl.where(mask_a, tl.where(_nonnegative(a), 1, -1), 0).to(tl.int8)
+        b_sign = tl.where(mask_b, tl.where(_nonnegative(b), 1, -1), 0).to(tl.int8)
         acc = tl.dot(a_sign, b_sign, acc, out_dtype=tl.int32)
     tl.store(out_ptr + offs_m[:, None] * N + offs_n[None, :], acc, mask=mask_m[:, None] & mask_n[None, :])
 
