@@ -249,3 +249,21 @@ def test_compiled_bits_do_not_depend_on_the_compilers_float_settings(monkeypatch
     finally:
         compiled_path.compiled_chunk_function.cache_clear()
         torch._dynamo.reset()
+
+
+def test_backend_resolution_refuses_what_cannot_give_the_same_bits():
+    """auto sends float32 CUDA arrays to the kernel and float64 anywhere to the reference (the kernel
+    and the compiled path compute in float32); 'compiled' is the CPU path and is refused on CUDA."""
+    from rramk.device.backends import resolve_backend
+
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert resolve_backend("auto", cuda, torch.float64, 10**6) == "reference"
+    assert resolve_backend("auto", cpu, torch.float64, 10**6) == "reference"
+    assert resolve_backend("auto", cpu, torch.float32, 10**6) == "compiled"
+    assert resolve_backend("auto", cpu, torch.float32, 10) == "reference"
+    with pytest.raises(ValueError, match="backend: 'compiled' is the CPU path"):
+        resolve_backend("compiled", cuda, torch.float32, 10)
+    with pytest.raises(ValueError, match="dtype: the 'triton' backend computes in float32"):
+        resolve_backend("triton", cuda, torch.float64, 10)
+    with pytest.raises(ValueError, match="backend: expected one of auto, reference, compiled, triton"):
+        resolve_backend("cuda", cpu, torch.float32, 10)
