@@ -6,7 +6,8 @@ pulse count with boolean-mask indexing, stored the D2D parameters drawn with sci
 tensors, and updated the BL devices, then the BLb devices, in two passes. This module does
 the same, with the same model equations (MODEL.md), and torch's global-style generator instead
 of counter-based Philox: it is statistically equivalent to rramk, not bit-identical. It is a
-benchmark baseline, not part of the library.
+benchmark baseline, not part of the library. On ``device="cuda"`` the D2D draws are made with
+scipy on the CPU, as published, and every tensor and the generator then live on the GPU.
 """
 
 from __future__ import annotations
@@ -43,34 +44,36 @@ class PublishedStructureArray:
 
     HISTORY = 15
 
-    def __init__(self, shape, config: HfOxWeakReset | None = None, seed: int = 0):
+    def __init__(self, shape, config: HfOxWeakReset | None = None, seed: int = 0, device="cpu"):
         self.config = config or HfOxWeakReset()
+        self.device = device = torch.device(device)
         self.shape = tuple(shape)
         self.numel = n = int(np.prod(self.shape))
         rng = np.random.default_rng(seed)
-        self.generator = torch.Generator().manual_seed(seed)
+        self.generator = torch.Generator(device=device).manual_seed(seed)
         self.params = []
         self.state = []
         for _side in range(2):
             if self.config.d2d:
-                p = {name: torch.tensor(draw_truncated(getattr(self.config, name), name, n, rng), dtype=torch.float32)
+                p = {name: torch.tensor(draw_truncated(getattr(self.config, name), name, n, rng), dtype=torch.float32,
+                                        device=device)
                      for name in ("m1", "t_star", "c1", "m2", "r0", "a_rtn")}
             else:
-                p = {name: torch.full((n,), getattr(self.config, name).mean_truncated)
+                p = {name: torch.full((n,), getattr(self.config, name).mean_truncated, device=device)
                      for name in ("m1", "t_star", "c1", "m2", "r0", "a_rtn")}
             if not self.config.saturation:
                 p["m2"] = p["m1"]
             self.params.append(p)
             # one float tensor per device: [rtn state | 15-sample pink history (oldest first) | t]
-            self.state.append(torch.zeros(n, 1 + self.HISTORY + 1))
-        b = torch.tensor(self.config.pink_coefficients(), dtype=torch.float32)
+            self.state.append(torch.zeros(n, 1 + self.HISTORY + 1, device=device))
+        b = torch.tensor(self.config.pink_coefficients(), dtype=torch.float32, device=device)
         self.taps_oldest_first = b.flip(0)
         self.resistance = [p["r0"] * torch.exp(p["c1"]) for p in self.params]
 
     def _device_pass(self, side: int, pulses: torch.Tensor) -> None:
         cfg, p, state = self.config, self.params[side], self.state[side]
         history = state[:, 1:1 + self.HISTORY]
-        fresh = torch.rand(history.shape, generator=self.generator)
+        fresh = torch.rand(history.shape, generator=self.generator, device=self.device)
         extended = torch.cat([history, fresh], dim=1)
         for count in torch.unique(pulses).tolist():  # one roll per distinct pulse count
             if count == 0:
@@ -85,9 +88,10 @@ class PublishedStructureArray:
         lam_n = (1.0 - total) ** pulses.to(torch.float32)
         rtn = state[:, 0]
         p_flip = torch.where(rtn == 1, cfg.rtn_p10, cfg.rtn_p01) / total * (1.0 - lam_n)
-        flips = torch.rand(rtn.shape, generator=self.generator) < p_flip
+        flips = torch.rand(rtn.shape, generator=self.generator, device=self.device) < p_flip
         rtn[flips] = 1.0 - rtn[flips]
-        amplitude = torch.rand(rtn.shape, generator=self.generator) * torch.rand(rtn.shape, generator=self.generator)
+        amplitude = (torch.rand(rtn.shape, generator=self.generator, device=self.device)
+                     * torch.rand(rtn.shape, generator=self.generator, device=self.device))
         w_rtn = rtn * amplitude * p["a_rtn"] if cfg.rtn else 0.0
         # pink: only pulses j >= 1 have happened; younger history slots hold zeros until then
         alpha = cfg.pink_alpha if cfg.pink else 0.0
@@ -97,7 +101,7 @@ class PublishedStructureArray:
         self.resistance[side] = p["r0"] * torch.exp(w_mean + w_pink + w_rtn)
 
     def apply_pulses(self, n: torch.Tensor) -> torch.Tensor:
-        """One step: BL pass, then BLb pass; returns the +1/-1 weights."""
+        """One step: BL pass, then BLb pass; returns the +1/-1 weights. ``n`` on the array's device."""
         flat = n.reshape(-1).to(torch.int64)
         self._device_pass(0, flat.clamp(min=0))
         self._device_pass(1, (-flat).clamp(min=0))

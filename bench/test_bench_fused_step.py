@@ -1,30 +1,68 @@
 """The fused optimizer step (gradient -> Adam -> pulses -> device update in one pass) against the
 unfused composition (Adam moments and pulse counts by separate torch operations, then an update).
 
-Derived figure: synapse-updates per second; on CUDA also the GB/s of the bytes the fused step must
-move (53 B/synapse, kernels/weak_reset_adam.py).
+Providers: ``fused-<backend>`` (``DeviceArray.adam_step``, which clones the state for its
+result), ``unfused-<backend>``, and at the ``gpu`` and ``tiny`` sizes ``triton-in-place`` (the
+bare kernel ``rramk.kernels.weak_reset_adam.weak_reset_adam_step`` on one state and its moments,
+in place, after a bit-for-bit check of its first step against the reference).
+
+Derived figures: synapse-updates per second; at the ``gpu`` and ``tiny`` sizes also the GB/s of
+the 53 bytes per synapse the fused step must move (kernels/weak_reset_adam.py; compare with
+``torch-copy`` of test_bench_device_update.py) and, on CUDA, the memory a step needs: the peak
+of allocated CUDA memory during one step over the synapses (state, moments, gradient, weights
+and the step's copies) and how many synapses fit in this GPU's memory at that rate.
 """
+
+import gc
+import itertools
 
 import pytest
 import torch
 
-from conftest import SIZE
+from conftest import DEVICE, SIZE
 from rramk import DeviceArray
-from rramk.device import weak_reset_adam
+from rramk.device import weak_reset, weak_reset_adam
+from test_bench_device_update import assert_equals_reference
 
-CPU_SHAPES = {"mnist-784x3000": (3000, 784)}
-GPU_SHAPES = {"1e6": (1000, 1000), "1e7": (10_000, 1000), "1e8": (100_000, 1000)}
-SHAPES = CPU_SHAPES if SIZE == "cpu" else GPU_SHAPES
-DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
-BACKEND = "triton" if DEVICE == "cuda" else "compiled"
-FUSED_BYTES = 53
+SHAPES = {
+    "cpu": {"mnist-784x3000": (3000, 784)},
+    "gpu": {"1e6": (1000, 1000), "1e7": (10_000, 1000), "1e8": (100_000, 1000)},
+    "tiny": {"128": (1, 128), "3x100": (3, 100)},
+}[SIZE]
+BACKEND = "compiled" if SIZE == "cpu" else "triton"
+FUSED_BYTES = 53  # per synapse: gradient 4 + moments 8 + state and pink 16 read; 8 + 16 + weight 1 written
+LR_PULSES, BETAS, EPS = 20.0, (0.9, 0.999), 1e-8  # DeviceArray.adam_step's defaults
 
 
-def _setup(shape):
-    g = torch.Generator().manual_seed(0)
-    grad = (torch.randn(shape, generator=g) * 1e-3).to(DEVICE)
-    array = DeviceArray(shape, seed=1, device=DEVICE, backend=BACKEND)
+def _setup(shape, backend=BACKEND):
+    g = torch.Generator(device=DEVICE).manual_seed(0)
+    grad = torch.randn(shape, generator=g, device=DEVICE) * 1e-3
+    array = DeviceArray(shape, seed=1, device=DEVICE, backend=backend)
     return array, grad, torch.zeros(shape, device=DEVICE), torch.zeros(shape, device=DEVICE)
+
+
+def _figures(synapses: int) -> dict:
+    derived = {"synapse_updates_per_s": synapses}
+    if SIZE != "cpu":
+        derived["gb_per_s"] = synapses * FUSED_BYTES / 1e9
+    return derived
+
+
+def step_memory(step, synapses: int) -> dict:
+    """Run ``step()`` once; on CUDA return its peak allocated memory per synapse and how many
+    synapses fit in this GPU's memory at that rate (extra_info), else {}."""
+    if DEVICE != "cuda":
+        step()
+        return {}
+    gc.collect()
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    step()
+    torch.cuda.synchronize()
+    per_synapse = torch.cuda.max_memory_allocated() / synapses
+    total = torch.cuda.mem_get_info()[1]
+    return {"peak_bytes_per_synapse": per_synapse, "gpu_memory_bytes": total,
+            "synapses_that_fit": int(total / per_synapse), "fits_1e9_synapses": 1e9 * per_synapse <= total}
 
 
 @pytest.mark.parametrize("shape_name", list(SHAPES))
@@ -34,13 +72,11 @@ def test_fused_step(record, shape_name):
 
     def fused():
         step["k"] += 1
-        array.adam_step(grad, m, v, step=step["k"], lr_pulses=20.0)
+        array.adam_step(grad, m, v, step=step["k"], lr_pulses=LR_PULSES)
 
-    derived = {"synapse_updates_per_s": array.numel}
-    if DEVICE == "cuda":
-        derived["gb_per_s"] = array.numel * FUSED_BYTES / 1e9
-    record(fused, device=DEVICE, derived=derived, warmup=2, operation="optimizer step",
-           provider=f"fused-{BACKEND}", shape=shape_name, synapses=array.numel)
+    memory = {} if SIZE == "cpu" else step_memory(fused, array.numel)
+    record(fused, device=DEVICE, derived=_figures(array.numel), warmup=2, operation="optimizer step",
+           provider=f"fused-{BACKEND}", shape=shape_name, synapses=array.numel, **memory)
 
 
 @pytest.mark.parametrize("shape_name", list(SHAPES))
@@ -50,7 +86,7 @@ def test_unfused_step(record, shape_name):
 
     def unfused():
         step["k"] += 1
-        scalars = weak_reset_adam.adam_scalars(step["k"], 20.0, betas=(0.9, 0.999), eps=1e-8,
+        scalars = weak_reset_adam.adam_scalars(step["k"], LR_PULSES, betas=BETAS, eps=EPS,
                                                max_pulses=array.config.max_pulses, device=DEVICE)
         m_new, v_new, pulses = weak_reset_adam.adam_pulses(grad, m, v, scalars)
         m.copy_(m_new)
@@ -59,3 +95,38 @@ def test_unfused_step(record, shape_name):
 
     record(unfused, device=DEVICE, derived={"synapse_updates_per_s": array.numel}, warmup=2,
            operation="optimizer step", provider=f"unfused-{BACKEND}", shape=shape_name, synapses=array.numel)
+
+
+@pytest.mark.skipif(SIZE == "cpu", reason="Triton kernel: size sets gpu and tiny")
+@pytest.mark.parametrize("shape_name", list(SHAPES))
+def test_fused_step_in_place(record, shape_name):
+    from rramk.kernels import weak_reset_adam as kernel
+
+    reference, grad, m_ref, v_ref = _setup(SHAPES[shape_name], backend="reference")
+    synapses, config = reference.numel, reference.config
+    state = torch.zeros((2, synapses), dtype=torch.int32, device=DEVICE)  # a fresh DeviceArray's state
+    pink = torch.zeros((2, synapses), dtype=torch.float32, device=DEVICE)
+    weights = torch.empty(synapses, dtype=torch.int8, device=DEVICE)
+    g, m, v = grad.reshape(-1), m_ref.clone().reshape(-1), v_ref.clone().reshape(-1)
+    model = weak_reset.kernel_arguments(config, DEVICE)
+
+    def scalars(step):
+        return weak_reset_adam.adam_scalars(step, LR_PULSES, betas=BETAS, eps=EPS, max_pulses=config.max_pulses,
+                                            device=DEVICE).as_floats()
+
+    kernel.weak_reset_adam_step(g, m, v, state, pink, weights, seed=1, update=0, scalars=scalars(1), **model)
+    reference.adam_step(grad, m_ref, v_ref, step=1, lr_pulses=LR_PULSES, betas=BETAS, eps=EPS)
+    what = f"in-place fused kernel, {shape_name}"
+    assert_equals_reference(state, pink, weights, reference, what)
+    assert torch.equal(m, m_ref.reshape(-1)) and torch.equal(v, v_ref.reshape(-1)), f"{what}: Adam moments differ"
+    del reference, m_ref, v_ref
+    step_scalars = scalars(2)  # every step does the same work: one step's scalars, outside the timed call
+    updates = itertools.count(1)
+
+    def fused():
+        kernel.weak_reset_adam_step(g, m, v, state, pink, weights, seed=1, update=next(updates),
+                                    scalars=step_scalars, **model)
+
+    memory = step_memory(fused, synapses)
+    record(fused, device=DEVICE, derived=_figures(synapses), warmup=2, operation="optimizer step",
+           provider="triton-in-place", shape=shape_name, synapses=synapses, bytes_per_synapse=FUSED_BYTES, **memory)

@@ -1,28 +1,30 @@
 """One training step (forward, backward, optimizer) of each network: ideal BNN against the device model.
 
 The difference is the cost of simulating the devices; report shows it in percent (ratio - 1).
-Derived figure: images per second.
+Derived figure: images per second. Size sets: the networks below (``tiny``: a few thousand
+synapses, so that the device model runs on its reference backend on a CPU).
 """
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import SIZE
+from conftest import DEVICE, SIZE
 from rramk import models
 from rramk.optim import LatentAdam, WeakResetAdam
 
-DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
-NETWORKS = {
-    "cpu": {"mnist-784-3000-10-b1000": ("mnist", 1000, None), "cifar10-vgg-w0.125-b100": ("cifar10", 100, 0.125)},
-    "gpu": {"mnist-784-3000-10-b1000": ("mnist", 1000, None), "cifar10-vgg-w1-b500": ("cifar10", 500, 1.0)},
+NETWORKS = {  # name: (data set, batch, arguments of the model)
+    "cpu": {"mnist-784-3000-10-b1000": ("mnist", 1000, {}),
+            "cifar10-vgg-w0.125-b100": ("cifar10", 100, {"width": 0.125})},
+    "gpu": {"mnist-784-3000-10-b1000": ("mnist", 1000, {}), "cifar10-vgg-w1-b500": ("cifar10", 500, {"width": 1.0})},
+    "tiny": {"mnist-784-4-10-b10": ("mnist", 10, {"hidden": 4}), "cifar10-vgg-w0.01-b2": ("cifar10", 2, {"width": 0.01})},
 }[SIZE]
 
 
 def _network(name):
-    dataset, batch, width = NETWORKS[name]
+    dataset, batch, arguments = NETWORKS[name]
     torch.manual_seed(0)
-    model = (models.mnist_mlp() if dataset == "mnist" else models.cifar10_vgg(width=width)).to(DEVICE)
+    model = (models.mnist_mlp if dataset == "mnist" else models.cifar10_vgg)(**arguments).to(DEVICE)
     shape = (batch, 1, 28, 28) if dataset == "mnist" else (batch, 3, 32, 32)
     g = torch.Generator().manual_seed(1)
     x = torch.randn(shape, generator=g).to(DEVICE)
