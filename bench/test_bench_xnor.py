@@ -46,8 +46,6 @@ whose output (and, with PyTorch's default reduced-precision reductions, partial 
 to bf16: within ``BF16_TOLERANCE`` of the largest entry. On CUDA that output is poisoned first
 (:func:`poisoned_call`), so a kernel that leaves entries unwritten cannot pass on stale memory.
 
-``bench/gpu_timings.py`` imports :func:`cases`, :func:`make_call`, :func:`reference_result` and
-:func:`check_output` from here: one list of shapes and providers for both.
 """
 
 from __future__ import annotations
@@ -71,7 +69,7 @@ CPU_THREADS = 1
 BF16_TOLERANCE = 2.0**-5  # torch-bf16: |out - exact| <= this * max(1, max |exact|)
 POISON_BYTE = 0x7F  # int32 0x7F7F7F7F, float32 / bf16 ~3.4e38: never a product of K <= 2**24 signs
 
-BATCHES = {"cpu": (1, 100), "gpu": (1, 100, 1000)}
+BATCHES = {"cpu": (1, 100), "gpu": (1, 100, 1000), "tiny": (1,)}  # tiny: gpu_check.sh's dry run
 FC_PROVIDERS = {
     "cuda": ("torch-bf16", "torch-int8", "rramk-xnor-packs-input", "rramk-xnor-prepacked", "rramk-tensor-core",
              "rramk-binary-matmul-auto"),
@@ -79,7 +77,7 @@ FC_PROVIDERS = {
 }
 CONV_PROVIDERS = {
     "cuda": ("torch-bf16", "rramk-xnor-conv2d"),
-    "cpu": ("torch-f32", "rramk-ref-xnor-conv2d"),  # not in the CPU size set; for gpu_timings' dry run
+    "cpu": ("torch-f32", "rramk-ref-xnor-conv2d"),  # not in the CPU size set; for the tiny size set
 }
 
 
