@@ -3,17 +3,19 @@
 Math: ``rramk.device.weak_reset`` (the PyTorch reference, the oracle of this kernel), MODEL.md 1-2.
 Each program handles BLOCK synapses; for each it
 
-    loads n (int32), the packed state words of BL and BLb (bits 0-30: t, bit 31: RTN state)
-    and their pink terms (float32);
+    loads n (int32), the packed state words of BL and BLb (bits 0-19: t, bits 20-30: SET
+    cycle k, bit 31: RTN state) and their pink terms (float32);
     regenerates the pink window of the pulsed device (BL if n >= 0, else BLb) from Philox
     (5 calls of 4 uniforms for the 15-pulse window);
     regenerates both devices' D2D parameters (1 Philox call, 10-bit quantile indices into the
-    (7, 1024) lookup table) and draws both devices' RTN step (1 Philox call: flip tests, v, v');
+    (7, 1024) lookup table; with CYCLES, a 2nd call with c2 = k for c1 and R0 of the synapse's
+    SET cycle) and draws both devices' RTN step (1 Philox call: flip tests, v, v');
     stores the new state words, pink terms and int8 weights W = +1 if ln R_BL >= ln R_BLb.
 
 Memory layout: device_state int32 (2, N) and pink float32 (2, N), row 0 = BL, row 1 = BLb,
 contiguous; pulses int32 (N,); weights int8 (N,). Random counters (``rramk.device.streams``):
-c0 = flat synapse index, c1 = 2 * stream + side, c2/c3 = time (pink block or update index).
+c0 = flat synapse index, c1 = 2 * stream + side, c2/c3 = time (pink block and cycle, or update
+index) or the cycle (D2D).
 
 Bytes per synapse: 4 (n) + 2 * (4 + 4) read, 2 * (4 + 4) + 1 written = 37 B. Operations per
 synapse: 7 Philox4x32-10 calls (about 80 integer operations each) plus ~150 others, so on a
@@ -40,6 +42,9 @@ STREAM_RTN: tl.constexpr = tl.constexpr(streams.STREAM_RTN)
 RTN_TABLE_SIZE: tl.constexpr = tl.constexpr(streams.RTN_TABLE_SIZE)
 PULSES_MASK: tl.constexpr = tl.constexpr(streams.PULSES_MASK)
 RTN_BIT: tl.constexpr = tl.constexpr(streams.RTN_BIT)
+CYCLE_SHIFT: tl.constexpr = tl.constexpr(streams.CYCLE_SHIFT)
+MAX_CYCLE: tl.constexpr = tl.constexpr(streams.MAX_CYCLE)
+CYCLE_FIELD: tl.constexpr = tl.constexpr(streams.MAX_CYCLE << streams.CYCLE_SHIFT)
 # Rows of the D2D table (streams.D2D_TABLE_ROWS) and the bit position of each index.
 ROW_M1: tl.constexpr = tl.constexpr(streams.D2D_TABLE_ROWS.index("m1"))
 ROW_T_STAR: tl.constexpr = tl.constexpr(streams.D2D_TABLE_ROWS.index("t_star"))
@@ -49,6 +54,7 @@ ROW_LN_R0: tl.constexpr = tl.constexpr(streams.D2D_TABLE_ROWS.index("ln_r0"))
 ROW_A_RTN: tl.constexpr = tl.constexpr(streams.D2D_TABLE_ROWS.index("a_rtn"))
 assert streams.D2D_PARAMETER_BITS == {"m1": (0, 0), "t_star": (0, 10), "c1": (0, 20), "m2": (1, 0),
                                       "r0": (1, 10), "a_rtn": (1, 20)}, "kernel bit layout out of date"
+assert streams.D2D_CYCLE_PARAMETERS == ("c1", "r0"), "kernel cycle parameters out of date"
 
 
 @triton.jit
@@ -58,17 +64,18 @@ def _uniform16(half):
 
 
 @triton.jit
-def _d2d_parameters(word_a, word_b, table_ptr, TABLE_SIZE: tl.constexpr, SATURATION: tl.constexpr):
-    """(m1, t_star, c1, m2, ln_r0, a_rtn) of a device from its two D2D words and the lookup table."""
+def _d2d_parameters(word_a, word_b, cycle_a, cycle_b, table_ptr, TABLE_SIZE: tl.constexpr, SATURATION: tl.constexpr):
+    """(m1, t_star, c1, m2, ln_r0, a_rtn) of a device from its two D2D words (cycle 0) and the
+    two of its SET cycle (c1, R0), and the lookup table."""
     mask = TABLE_SIZE - 1
     m1 = tl.load(table_ptr + ROW_M1 * TABLE_SIZE + (word_a & mask))
     t_star = tl.load(table_ptr + ROW_T_STAR * TABLE_SIZE + ((word_a >> 10) & mask))
-    c1 = tl.load(table_ptr + ROW_C1 * TABLE_SIZE + ((word_a >> 20) & mask))
+    c1 = tl.load(table_ptr + ROW_C1 * TABLE_SIZE + ((cycle_a >> 20) & mask))
     if SATURATION:
         m2 = tl.load(table_ptr + ROW_M2 * TABLE_SIZE + (word_b & mask))
     else:
         m2 = m1
-    ln_r0 = tl.load(table_ptr + ROW_LN_R0 * TABLE_SIZE + ((word_b >> 10) & mask))
+    ln_r0 = tl.load(table_ptr + ROW_LN_R0 * TABLE_SIZE + ((cycle_b >> 10) & mask))
     a_rtn = tl.load(table_ptr + ROW_A_RTN * TABLE_SIZE + ((word_b >> 20) & mask))
     return m1, t_star, c1, m2, ln_r0, a_rtn
 
@@ -84,8 +91,9 @@ def _pink_tap(taps_ptr, position: tl.constexpr, shift):
 
 
 @triton.jit
-def _pink_term(seed, index, side, t, taps_ptr, alpha, ORDER: tl.constexpr, N_BLOCKS: tl.constexpr):
-    """alpha * sum_k b_k u_{t-k} over the Philox blocks that cover the window (reference: pink_term)."""
+def _pink_term(seed, index, side, t, cycle, taps_ptr, alpha, ORDER: tl.constexpr, N_BLOCKS: tl.constexpr):
+    """alpha * sum_k b_k u_{t-k} over the Philox blocks of SET cycle ``cycle`` that cover the window
+    (reference: pink_term)."""
     oldest = t - ORDER  # int32; the window starts at pulse oldest + 1
     first_block = oldest >> 2  # floor(oldest / 4), also for oldest < 0 (arithmetic shift)
     shift = oldest & 3  # (t - ORDER) mod 4
@@ -93,7 +101,7 @@ def _pink_term(seed, index, side, t, taps_ptr, alpha, ORDER: tl.constexpr, N_BLO
     for block_offset in tl.static_range(N_BLOCKS):
         block = first_block + block_offset
         counter = tl.maximum(block, 0).to(tl.uint32)
-        w0, w1, w2, w3 = tl.philox(seed, index, side + 2 * STREAM_PINK, counter, 0)  # tensor first: Triton 3.9 interpreter
+        w0, w1, w2, w3 = tl.philox(seed, index, side + 2 * STREAM_PINK, counter, cycle)  # tensor first: Triton 3.9 interpreter
         happened = block >= 0  # pulses j <= 0 have u_j = 0
         acc = acc + _pink_tap(taps_ptr, block_offset * 4 + 0, shift) * tl.where(happened, tl.uint_to_uniform_float(w0), 0.0)
         acc = acc + _pink_tap(taps_ptr, block_offset * 4 + 1, shift) * tl.where(happened, tl.uint_to_uniform_float(w1), 0.0)
@@ -103,10 +111,12 @@ def _pink_term(seed, index, side, t, taps_ptr, alpha, ORDER: tl.constexpr, N_BLO
 
 
 @triton.jit
-def _device_side(d2d_a, d2d_b, flip_word, amplitude_word, word, pink_old, pulses_on_side, fresh_pink,
-                 table_ptr, rtn_flip_ptr, TABLE_SIZE: tl.constexpr, RTN: tl.constexpr, SATURATION: tl.constexpr):
+def _device_side(d2d_a, d2d_b, cycle_a, cycle_b, flip_word, amplitude_word, word, pink_old, pulses_on_side,
+                 fresh_pink, table_ptr, rtn_flip_ptr, TABLE_SIZE: tl.constexpr, RTN: tl.constexpr,
+                 SATURATION: tl.constexpr):
     """New (state word, pink, ln R) of the devices on one side (reference: weak_reset_update's loop)."""
-    m1, t_star, c1, m2, ln_r0, a_rtn = _d2d_parameters(d2d_a, d2d_b, table_ptr, TABLE_SIZE, SATURATION)
+    m1, t_star, c1, m2, ln_r0, a_rtn = _d2d_parameters(d2d_a, d2d_b, cycle_a, cycle_b, table_ptr, TABLE_SIZE,
+                                                       SATURATION)
     t = (word & PULSES_MASK) + pulses_on_side
     state = (word >> RTN_BIT) & 1
     w_rtn = tl.zeros(t.shape, dtype=tl.float32)
@@ -120,18 +130,20 @@ def _device_side(d2d_a, d2d_b, flip_word, amplitude_word, word, pink_old, pulses
     tf = t.to(tl.float32)
     w_mean = tl.where(tf < t_star, m1 * tf + c1, m2 * tf + (t_star * (m1 - m2) + c1))
     log_r = ln_r0 + ((w_mean + w_pink) + w_rtn)
-    return t | (state << RTN_BIT), w_pink, log_r
+    return (word & CYCLE_FIELD) | t | (state << RTN_BIT), w_pink, log_r
 
 
 @triton.jit
 def _apply_pulses(n, offs, mask, numel, seed, update_lo, update_hi, state_ptr, pink_ptr, weights_ptr, log_r_ptr,
                   table_ptr, rtn_flip_ptr, taps_ptr, alpha, TABLE_SIZE: tl.constexpr, ORDER: tl.constexpr,
                   N_BLOCKS: tl.constexpr, PINK: tl.constexpr, RTN: tl.constexpr, SATURATION: tl.constexpr,
-                  STORE_LOG_R: tl.constexpr):
+                  STORE_LOG_R: tl.constexpr, CYCLES: tl.constexpr):
     """Apply int32 pulse counts ``n`` to the synapses ``offs``: the body shared by both kernels.
 
     ``update_lo``/``update_hi`` are the update index's 32-bit words passed as int32 (so that an
     index of 2**31 or more types and compiles like any other); the counter uses their bits.
+    CYCLES: read each synapse's SET cycle (from its BL word) for c1, R0 and the pink stream;
+    without, every cycle is 0 (an array never SET: no extra Philox call).
     """
     index = offs.to(tl.uint32)
     word_bl = tl.load(state_ptr + offs, mask=mask, other=0)
@@ -143,20 +155,28 @@ def _apply_pulses(n, offs, mask, numel, seed, update_lo, update_hi, state_ptr, p
     # one pink window per synapse: that of the device the update pulses (BL if n >= 0)
     pulsed_side = (n < 0).to(tl.uint32)
     t_pulsed = tl.where(n < 0, (word_blb & PULSES_MASK) + n_blb, (word_bl & PULSES_MASK) + n_bl)
+    if CYCLES:
+        cycle = ((word_bl >> CYCLE_SHIFT) & MAX_CYCLE).to(tl.uint32)
+    else:
+        cycle = tl.zeros(n.shape, dtype=tl.uint32)
     if PINK:
-        fresh_pink = _pink_term(seed, index, pulsed_side, t_pulsed, taps_ptr, alpha, ORDER, N_BLOCKS)
+        fresh_pink = _pink_term(seed, index, pulsed_side, t_pulsed, cycle, taps_ptr, alpha, ORDER, N_BLOCKS)
     else:
         fresh_pink = tl.zeros(n.shape, dtype=tl.float32)
     d0, d1, d2, d3 = tl.philox(seed, index, 2 * STREAM_D2D, 0, 0)  # both devices' D2D parameters
+    if CYCLES:
+        k0, k1, k2, k3 = tl.philox(seed, index, 2 * STREAM_D2D, cycle, 0)  # c1, R0 of the SET cycle
+    else:
+        k0, k1, k2, k3 = d0, d1, d2, d3
     if RTN:
         r0, r1, r2, r3 = tl.philox(seed, index, 2 * STREAM_RTN, update_lo.to(tl.uint32, bitcast=True),
                                    update_hi.to(tl.uint32, bitcast=True))  # both devices' RTN draws
     else:
         r0, r1, r2, r3 = d0, d1, d2, d3  # unused
-    word_bl, pink_bl, log_r_bl = _device_side(d0, d1, r0, r2, word_bl, pink_bl, n_bl, fresh_pink, table_ptr,
-                                              rtn_flip_ptr, TABLE_SIZE, RTN, SATURATION)
-    word_blb, pink_blb, log_r_blb = _device_side(d2, d3, r1, r3, word_blb, pink_blb, n_blb, fresh_pink, table_ptr,
-                                                 rtn_flip_ptr, TABLE_SIZE, RTN, SATURATION)
+    word_bl, pink_bl, log_r_bl = _device_side(d0, d1, k0, k1, r0, r2, word_bl, pink_bl, n_bl, fresh_pink,
+                                              table_ptr, rtn_flip_ptr, TABLE_SIZE, RTN, SATURATION)
+    word_blb, pink_blb, log_r_blb = _device_side(d2, d3, k2, k3, r1, r3, word_blb, pink_blb, n_blb, fresh_pink,
+                                                 table_ptr, rtn_flip_ptr, TABLE_SIZE, RTN, SATURATION)
     tl.store(state_ptr + offs, word_bl, mask=mask)
     tl.store(state_ptr + numel + offs, word_blb, mask=mask)
     tl.store(pink_ptr + offs, pink_bl, mask=mask)
@@ -189,6 +209,7 @@ def _weak_reset_update_kernel(
     RTN: tl.constexpr,
     SATURATION: tl.constexpr,
     STORE_LOG_R: tl.constexpr,
+    CYCLES: tl.constexpr,  # read the SET cycles (an array that has had a SET)
     BLOCK: tl.constexpr,
 ):
     offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
@@ -196,7 +217,7 @@ def _weak_reset_update_kernel(
     n = tl.load(pulses_ptr + offs, mask=mask, other=0)
     _apply_pulses(n, offs, mask, numel, seed, update_lo, update_hi, state_ptr, pink_ptr, weights_ptr, log_r_ptr,
                   table_ptr, rtn_flip_ptr, taps_ptr, alpha, TABLE_SIZE, ORDER, N_BLOCKS, PINK, RTN, SATURATION,
-                  STORE_LOG_R)
+                  STORE_LOG_R, CYCLES)
 
 
 def block_size(device: torch.device) -> int:
@@ -273,12 +294,14 @@ def counter_words(update: int) -> tuple[int, int]:
 
 
 def weak_reset_update(device_state: torch.Tensor, pink: torch.Tensor, pulses: torch.Tensor, weights: torch.Tensor, *,
-                      seed: int, update: int, log_r: torch.Tensor | None = None, **model) -> None:
+                      seed: int, update: int, log_r: torch.Tensor | None = None, cycles: bool = False,
+                      **model) -> None:
     """Apply signed pulse counts in one launch, in place (kernel of ``rramk.device.weak_reset.weak_reset_update``).
 
     device_state int32 (2, N) and pink float32 (2, N) are updated in place; weights int8 (N,) is
     written; pulses int32 (N,); update: 0-based index of this update; seed in [0, 2**63);
     ``log_r``: optional float32 (2, N) output for ln R of every device, as the reference returns it;
+    ``cycles``: read the synapses' SET cycles (as the reference's ``cycles``);
     ``model``: the tables and flags of :func:`model_launch_args`
     (``rramk.device.weak_reset.kernel_arguments(config, device)`` makes them from a config).
     """
@@ -294,7 +317,8 @@ def weak_reset_update(device_state: torch.Tensor, pink: torch.Tensor, pulses: to
         check_flat(log_r.view(-1), "log_r", torch.float32, 2 * numel, device_state.device)
     _weak_reset_update_kernel[grid](
         pulses, device_state, pink, weights, weights if log_r is None else log_r, *tensors, seed,
-        *counter_words(update), numel, **flags, STORE_LOG_R=log_r is not None, BLOCK=block, enable_fp_fusion=False)
+        *counter_words(update), numel, **flags, STORE_LOG_R=log_r is not None, CYCLES=bool(cycles), BLOCK=block,
+        enable_fp_fusion=False)
 
 
 def check_available(device: torch.device) -> None:
@@ -311,17 +335,20 @@ GPU_BLOCK = 512
 
 def model_cases():
     """(label, constexprs) of every model structure a launcher can choose: the 8 imperfection flag
-    combinations at the published filter order, and the extreme filter orders (1, 64)."""
+    combinations at the published filter order, the extreme filter orders (1, 64), and the published
+    model reading SET cycles (an array that has had a refresh)."""
     cases = []
     for pink in (True, False):
         for rtn in (True, False):
             for saturation in (True, False):
                 flags = dict(PINK=pink, RTN=rtn, SATURATION=saturation)
                 label = ",".join(k.lower() for k, v in flags.items() if v) or "none"
-                cases.append((label, dict(TABLE_SIZE=1024, ORDER=15, N_BLOCKS=5, **flags)))
+                cases.append((label, dict(TABLE_SIZE=1024, ORDER=15, N_BLOCKS=5, **flags, CYCLES=False)))
     for order in (1, 64):
         cases.append((f"all,order{order}", dict(TABLE_SIZE=1024, ORDER=order, N_BLOCKS=(order + 2) // 4 + 1,
-                                                PINK=True, RTN=True, SATURATION=True)))
+                                                PINK=True, RTN=True, SATURATION=True, CYCLES=False)))
+    cases.append(("all,cycles", dict(TABLE_SIZE=1024, ORDER=15, N_BLOCKS=5, PINK=True, RTN=True, SATURATION=True,
+                                     CYCLES=True)))
     return cases
 
 

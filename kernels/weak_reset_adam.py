@@ -57,6 +57,7 @@ def _weak_reset_adam_kernel(
     PINK: tl.constexpr,
     RTN: tl.constexpr,
     SATURATION: tl.constexpr,
+    CYCLES: tl.constexpr,  # read the SET cycles (an array that has had a SET)
     BLOCK: tl.constexpr,
 ):
     offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
@@ -76,12 +77,12 @@ def _weak_reset_adam_kernel(
     n = tl.where(u == u, tl.minimum(tl.maximum(n, -limit), limit), 0)
     _apply_pulses(n, offs, mask, numel, seed, update_lo, update_hi, state_ptr, pink_ptr, weights_ptr, weights_ptr,
                   table_ptr, rtn_flip_ptr, taps_ptr, alpha, TABLE_SIZE, ORDER, N_BLOCKS, PINK, RTN, SATURATION,
-                  False)
+                  False, CYCLES)
 
 
 def weak_reset_adam_step(grad: torch.Tensor, exp_avg: torch.Tensor, exp_avg_sq: torch.Tensor,
                          device_state: torch.Tensor, pink: torch.Tensor, weights: torch.Tensor, *,
-                         seed: int, update: int, scalars: dict, **model) -> None:
+                         seed: int, update: int, scalars: dict, cycles: bool = False, **model) -> None:
     """One fused step in one launch, in place (kernel of ``rramk.device.weak_reset_adam.weak_reset_adam_step``).
 
     grad, exp_avg, exp_avg_sq: float32 (N,) (moments updated in place); device_state int32 (2, N)
@@ -89,7 +90,8 @@ def weak_reset_adam_step(grad: torch.Tensor, exp_avg: torch.Tensor, exp_avg_sq: 
     index of the array; ``scalars``: the step's float32 values {beta1, one_minus_beta1, beta2,
     one_minus_beta2, bias_correction1, bias_correction2, neg_lr_pulses, eps, max_pulses}
     (``rramk.device.weak_reset_adam.adam_scalars(...).as_floats()``); ``model``: the tables
-    and flags of ``rramk.kernels.weak_reset.model_launch_args``.
+    and flags of ``rramk.kernels.weak_reset.model_launch_args``; ``cycles``: read the synapses' SET
+    cycles (as the reference's ``cycles``).
     """
     numel = check_state(device_state, pink, _weak_reset_adam_kernel)
     device = device_state.device
@@ -104,7 +106,7 @@ def weak_reset_adam_step(grad: torch.Tensor, exp_avg: torch.Tensor, exp_avg_sq: 
         scalars["beta1"], scalars["one_minus_beta1"], scalars["beta2"], scalars["one_minus_beta2"],
         scalars["bias_correction1"], scalars["bias_correction2"], scalars["neg_lr_pulses"], scalars["eps"],
         scalars["max_pulses"], seed, *counter_words(update), numel,
-        **flags, BLOCK=block, enable_fp_fusion=False)
+        **flags, CYCLES=bool(cycles), BLOCK=block, enable_fp_fusion=False)
 
 
 def compile_cases() -> list[dict]:

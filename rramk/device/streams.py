@@ -11,25 +11,33 @@ Every random number of a device array is ``philox4x32(seed, c0, c1, c2, c3)`` wi
 
 and the four words of one call are used as follows:
 
-    stream D2D  (side 0, c2 = c3 = 0), one call per synapse for both devices:
+    stream D2D  (side 0, c2 = cycle k, c3 = 0), one call per synapse for both devices:
         device of side s uses words 2s and 2s+1, each holding three 10-bit quantile indices
-        (bits 0-9, 10-19, 20-29): word 2s -> m1, t_star, c1; word 2s+1 -> m2, R0, A_rtn
-    stream PINK (side of the device, c2 = block): pulse j >= 1 of a device uses word
-        (j - 1) % 4 of block (j - 1) // 4, as a 32-bit uniform (tl.rand's conversion)
+        (bits 0-9, 10-19, 20-29): word 2s -> m1, t_star, c1; word 2s+1 -> m2, R0, A_rtn.
+        m1, t_star, m2 and A_rtn always come from the call of cycle 0; c1 and R0 (the state a
+        SET leaves, D2D_CYCLE_PARAMETERS) from the call of the synapse's SET cycle k
+        (k = 0 until the first SET: the same call, so arrays never SET draw as before)
+    stream PINK (side of the device, c2 = block, c3 = cycle k): pulse j >= 1 of a device in
+        its cycle k uses word (j - 1) % 4 of block (j - 1) // 4, as a 32-bit uniform (tl.rand's
+        conversion); j counts from the cycle's SET, so a SET leaves no pink history
     stream RTN  (side 0, c2/c3 = update index), one call per synapse for both devices:
         word s -> the flip test of side s (32-bit uniform); word 2 + s -> the amplitude draws
         of side s, v from bits 0-15 and v' from bits 16-31 (16-bit uniforms, (h + 1/2) / 2**16)
+    stream SET  (side 0, c2 = the new cycle k >= 1, c3 = 0), one call per synapse and SET:
+        word s -> the RTN flip test of side s over the pulses that re-write the weight
 
 So the D2D parameters and the whole pink-noise history are functions of the counters and
 need not be stored, and switching one imperfection off leaves the draws of the others as
 they were (common random numbers across an ablation). Serving both devices of a synapse
 from one D2D call and one RTN call keeps the Philox work at 7 calls per synapse and update
-(2 + 5 for the pulsed device's pink window), the cost that bounds the update on any machine.
+(2 + 5 for the pulsed device's pink window), the cost that bounds the update on any machine;
+an array that has had a SET (refresh) adds the D2D call of its cycle: 8.
 """
 
 STREAM_D2D = 1
 STREAM_PINK = 2
 STREAM_RTN = 3
+STREAM_SET = 4
 
 SIDE_BL = 0
 SIDE_BLB = 1
@@ -47,6 +55,8 @@ D2D_PARAMETER_BITS = {
     "r0": (1, 10),
     "a_rtn": (1, 20),
 }
+# Parameters a SET draws afresh (from the D2D call of the new cycle): the low-resistance state.
+D2D_CYCLE_PARAMETERS = ("c1", "r0")
 
 
 def counter_stream(stream: int, side: int = 0) -> int:
@@ -55,9 +65,17 @@ def counter_stream(stream: int, side: int = 0) -> int:
 
 
 # ---------------------------------------------------------------- state layout
-# device_state int32 (2, N): bits 0-30 the cumulative pulse count t, bit 31 the RTN trap state s.
-RTN_BIT = 31
-PULSES_MASK = (1 << RTN_BIT) - 1
+# device_state int32 (2, N), one word per device:
+#   bits 0-19   t, the RESET pulses since the device's last SET (at most PULSES_MASK = 2**20 - 1)
+#   bits 20-30  k, the SET cycle of the synapse (0 until its first SET; at most MAX_CYCLE = 2047);
+#               both words of a synapse hold the same k (a SET acts on both devices of the pair)
+#   bit 31      s, the RTN trap state
+PULSE_BITS = 20
+PULSES_MASK = (1 << PULSE_BITS) - 1
+CYCLE_SHIFT = PULSE_BITS
+CYCLE_BITS = 11
+MAX_CYCLE = (1 << CYCLE_BITS) - 1
+RTN_BIT = CYCLE_SHIFT + CYCLE_BITS  # 31
 # P(trap flipped after n pulses) is tabulated for n < RTN_TABLE_SIZE; beyond, lambda**n < 2**-40
 # and the last entry (pi_s rounded to float) is the exact float answer.
 RTN_TABLE_SIZE = 8192

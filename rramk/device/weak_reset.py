@@ -5,8 +5,9 @@ This is the specification in code and the oracle of the Triton kernel
 
 State of an array of N synapses (flat; dimension 0 is the side: 0 = BL, 1 = BLb):
 
-    device_state int32   (2, N)   bits 0-30: cumulative RESET pulses t; bit 31: RTN trap state s
-    pink         float32 (2, N)   the pink term w_pink(t) of each device (a function of t alone)
+    device_state int32   (2, N)   bits 0-19: RESET pulses t since the last SET; bits 20-30: the
+                                  synapse's SET cycle k; bit 31: RTN trap state s (``streams``)
+    pink         float32 (2, N)   the pink term w_pink(t) of each device (a function of t and k)
     updates      int              how many updates the array has received
 
 That is 16 bytes per synapse. The D2D parameters, the pink-noise history and the RTN
@@ -21,6 +22,13 @@ signed pulse counts n (n > 0: n pulses to BL, n < 0: |n| pulses to BLb, 0: none)
     3. ln R = ln R0 + ((w_mean(t) + w_pink) + w_rtn),  w_rtn = s * v * (v' * A_rtn) with this
        update's v, v' (so a device that gets no pulse still has its RTN term redrawn);
     4. W = +1 if ln R_BL >= ln R_BLb else -1 (W = sign(R_BL - R_BLb), a tie reads +1).
+
+A SET (``weak_reset_set``, an extension of MODEL.md, used by the optimizer's refresh) returns
+both devices of a synapse to a fresh low-resistance state, a new cycle k + 1, and re-writes the
+weight the synapse held. c1 and R0 of cycle k come from the D2D call with counter c2 = k (k = 0:
+the array's first draw), the other parameters stay those of cycle 0; pass ``cycles=True`` to the
+operations once an array has had a SET (with ``cycles=False`` they read every cycle as 0 and do
+not make the extra Philox call, so arrays that are never SET compute exactly as before).
 
 Floating-point arithmetic is float32 by default, in a fixed order of IEEE-rounded +, -, *,
 table lookups and integer work (no transcendental function, no fused multiply-add), so every
@@ -141,27 +149,37 @@ def side_index(device) -> torch.Tensor:
     return torch.tensor(SIDES, dtype=torch.int64, device=device).unsqueeze(1)
 
 
-def d2d_words(seed, index: torch.Tensor):
-    """The four words of the D2D call of synapses ``index`` (both devices' parameters)."""
-    return philox4x32(seed, index, streams.counter_stream(streams.STREAM_D2D), 0, 0)
+def d2d_words(seed, index: torch.Tensor, cycle=0):
+    """The four words of the D2D call of synapses ``index`` (both devices' parameters) in SET
+    cycle ``cycle`` (an int or a tensor broadcast against ``index``; 0: the array's first draw)."""
+    if isinstance(cycle, torch.Tensor):
+        cycle = cycle.to(torch.int64)
+    return philox4x32(seed, index, streams.counter_stream(streams.STREAM_D2D), cycle, 0)
 
 
-def d2d_parameters(config: HfOxWeakReset, constants: ModelConstants, words, side):
+def _side_words(words, side):
+    if isinstance(side, int):
+        return words[2 * side], words[2 * side + 1]
+    return torch.where(side == 0, words[0], words[2]), torch.where(side == 0, words[1], words[3])
+
+
+def d2d_parameters(config: HfOxWeakReset, constants: ModelConstants, words, side, cycle_words=None):
     """Parameters {name: tensor} of the devices on ``side`` (an int, or a tensor broadcast against
     the words), from the synapses' D2D ``words``; names TABLE_ROWS.
 
     Each parameter is the quantile its 10 bits pick (``rramk.device.streams``); with saturation off
-    (``constants.saturation`` False), m2 is m1.
+    (``constants.saturation`` False), m2 is m1. ``cycle_words``: the D2D words of the synapses'
+    SET cycle, which give c1 and R0 (``streams.D2D_CYCLE_PARAMETERS``); default ``words`` (cycle 0).
     """
     table = constants.d2d_table
-    if isinstance(side, int):
-        pair = words[2 * side], words[2 * side + 1]
-    else:
-        pair = (torch.where(side == 0, words[0], words[2]), torch.where(side == 0, words[1], words[3]))
+    pair = _side_words(words, side)
+    cycle_pair = pair if cycle_words is None else _side_words(cycle_words, side)
     params = {}
     for row, name in enumerate(TABLE_ROWS):
-        word, shift = streams.D2D_PARAMETER_BITS["r0" if name == "ln_r0" else name]
-        quantile = (pair[word] >> shift) & (table.shape[1] - 1)
+        key = "r0" if name == "ln_r0" else name
+        word, shift = streams.D2D_PARAMETER_BITS[key]
+        source = cycle_pair if key in streams.D2D_CYCLE_PARAMETERS else pair
+        quantile = (source[word] >> shift) & (table.shape[1] - 1)
         params[name] = table[row][quantile]
     params["m2"] = torch.where(constants.saturation, params["m2"], params["m1"])
     return params
@@ -174,10 +192,12 @@ def mean_log_resistance(t: torch.Tensor, m1, t_star, c1, m2) -> torch.Tensor:
 
 
 def pink_term(config: HfOxWeakReset, constants: ModelConstants, seed, index: torch.Tensor, side,
-              t: torch.Tensor) -> torch.Tensor:
+              t: torch.Tensor, cycle=0) -> torch.Tensor:
     """w_pink(t) = alpha * sum_{k=0}^{order-1} b_k u_{t-k}, u_j = 0 for j <= 0 (MODEL.md 1.3).
 
-    u_j (j >= 1) is word (j-1) % 4 of the pink-stream Philox block (j-1) // 4. The window
+    t counts the pulses since the device's last SET, of SET cycle ``cycle`` (an int or a tensor
+    like ``t``). u_j (j >= 1) is word (j-1) % 4 of the pink-stream Philox block (j-1) // 4 of the
+    cycle (counters c2 = block, c3 = cycle). The window
     [t-order+1, t] lies in the blocks first .. first + pink_blocks - 1, first = floor((t-order)/4),
     whose words, numbered p = 0, 1, ... in order, hold u_j at p = j - 1 - 4 * first. With
     shift = (t - order) mod 4, u_{t-k} sits at p = order - 1 + shift - k: one of four words.
@@ -195,8 +215,8 @@ def pink_term(config: HfOxWeakReset, constants: ModelConstants, seed, index: tor
     shift = oldest - first_block * streams.PINK_BLOCK
     uniforms = []  # the uniforms of the blocks' words, in order
     for block_offset in range(pink_blocks(order)):
-        counter = (first_block + block_offset).clamp(min=0)
-        words = philox4x32(seed, index, 2 * streams.STREAM_PINK + side, counter & MASK32, counter >> 32)
+        counter = (first_block + block_offset).clamp(min=0)  # < 2**32: t < 2**20
+        words = philox4x32(seed, index, 2 * streams.STREAM_PINK + side, counter, cycle)
         uniforms.extend(uniform_from_bits(w, dtype) for w in words)
     acc = torch.zeros(t.shape, dtype=dtype, device=t.device)
     for k in reversed(range(order)):
@@ -232,16 +252,34 @@ def rtn_term(state: torch.Tensor, v: torch.Tensor, v_prime: torch.Tensor, a_rtn:
     return torch.where(state == 1, v * (v_prime * a_rtn), 0.0)
 
 
+def pack_device_state(pulses_done: torch.Tensor, rtn_state: torch.Tensor, cycle=0) -> torch.Tensor:
+    """int32 words holding t in bits 0-19, the SET cycle k in bits 20-30 and the RTN state in bit 31.
 
-def pack_device_state(pulses_done: torch.Tensor, rtn_state: torch.Tensor) -> torch.Tensor:
-    """int32 words holding t in bits 0-30 and the RTN state in bit 31."""
-    packed = pulses_done.to(torch.int64) | (rtn_state.to(torch.int64) << RTN_BIT)
+    t must be at most ``streams.PULSES_MASK`` and k at most ``streams.MAX_CYCLE`` (not checked here:
+    ``DeviceArray`` refuses the update or SET that would pass them).
+    """
+    cycle = torch.as_tensor(cycle, dtype=torch.int64, device=pulses_done.device)
+    packed = (pulses_done.to(torch.int64) | (cycle << streams.CYCLE_SHIFT)
+              | (rtn_state.to(torch.int64) << RTN_BIT))
     return torch.where(packed >= 2**31, packed - 2**32, packed).to(torch.int32)
 
 
 def unpack_device_state(device_state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(t int32, s uint8) from packed device-state words."""
     return device_state & PULSES_MASK, ((device_state >> RTN_BIT) & 1).to(torch.uint8)
+
+
+def unpack_cycle(device_state: torch.Tensor) -> torch.Tensor:
+    """The SET cycle k (int32) of packed device-state words."""
+    return (device_state >> streams.CYCLE_SHIFT) & streams.MAX_CYCLE
+
+
+def _cycle_words(seed, index, device_state, words, cycles: bool):
+    """(cycle of each synapse (from its BL word), D2D words of that cycle); cycle 0, ``words`` without cycles."""
+    if not cycles:
+        return 0, words
+    cycle = unpack_cycle(device_state[streams.SIDE_BL]).to(torch.int64)
+    return cycle, d2d_words(seed, index, cycle)
 
 
 def log_resistance(params, t: torch.Tensor, w_pink: torch.Tensor, w_rtn: torch.Tensor) -> torch.Tensor:
@@ -257,13 +295,14 @@ def read_weights(log_r: torch.Tensor) -> torch.Tensor:
 
 def weak_reset_update(device_state: torch.Tensor, pink: torch.Tensor, pulses: torch.Tensor, *,
                       config: HfOxWeakReset, seed, update, first=0, dtype=torch.float32,
-                      constants: ModelConstants | None = None):
+                      constants: ModelConstants | None = None, cycles: bool = False):
     """Apply signed pulse counts to an array of synapse pairs: the reference of the kernel.
 
-    device_state: int32 (2, N) packed (t, s); pink: float (2, N); pulses: integer (N,);
+    device_state: int32 (2, N) packed (t, k, s); pink: float (2, N); pulses: integer (N,);
     update: 0-based index of this update; first: flat index of the first synapse given (to
-    update a slice). Returns the new (device_state, pink), the weights int8 (N,) and ln R
-    (2, N). The inputs are not modified.
+    update a slice); cycles: read the synapses' SET cycles (False: every cycle is 0). Returns
+    the new (device_state, pink), the weights int8 (N,) and ln R (2, N). The inputs are not
+    modified.
     """
     if constants is None:
         constants = model_constants(config, pulses.device, dtype)
@@ -273,15 +312,16 @@ def weak_reset_update(device_state: torch.Tensor, pink: torch.Tensor, pulses: to
     pulses_per_side = (n.clamp(min=0), (-n).clamp(min=0))
     t_before, rtn_state = unpack_device_state(device_state)
     t = (t_before[0] + pulses_per_side[0], t_before[1] + pulses_per_side[1])
+    words = d2d_words(seed, index)
+    cycle, cycle_words = _cycle_words(seed, index, device_state, words, cycles)
     # One pink window per synapse: that of the device the update pulses (BL if n >= 0).
     pulsed_side = (n < 0).to(torch.int64)
-    fresh_pink = pink_term(config, constants, seed, index, pulsed_side, torch.where(n < 0, t[1], t[0]))
+    fresh_pink = pink_term(config, constants, seed, index, pulsed_side, torch.where(n < 0, t[1], t[0]), cycle)
     new_state, new_pink, log_r = [], [], []
-    words = d2d_words(seed, index)
     if config.rtn:
         draws = rtn_words(seed, index, update)
     for side in SIDES:
-        params = d2d_parameters(config, constants, words, side)
+        params = d2d_parameters(config, constants, words, side, cycle_words)
         state = rtn_state[side]
         w_rtn = torch.zeros(index.shape, dtype=dtype, device=n.device)
         if config.rtn:
@@ -290,7 +330,7 @@ def weak_reset_update(device_state: torch.Tensor, pink: torch.Tensor, pulses: to
             state = state ^ flips.to(state.dtype)
             w_rtn = rtn_term(state, v, v_prime, params["a_rtn"])
         w_pink = torch.where(pulses_per_side[side] > 0, fresh_pink, pink[side])
-        new_state.append(pack_device_state(t[side], state))
+        new_state.append(pack_device_state(t[side], state, unpack_cycle(device_state[side])))
         new_pink.append(w_pink)
         log_r.append(log_resistance(params, t[side], w_pink, w_rtn))
     log_r = torch.stack(log_r)
@@ -298,11 +338,12 @@ def weak_reset_update(device_state: torch.Tensor, pink: torch.Tensor, pulses: to
 
 
 def read_log_resistance(device_state: torch.Tensor, pink: torch.Tensor, *, config: HfOxWeakReset, seed,
-                        updates, first=0, dtype=torch.float32, constants: ModelConstants | None = None):
-    """ln R (2, N) of the array as its last update left it (``updates`` = updates so far).
+                        updates, first=0, dtype=torch.float32, constants: ModelConstants | None = None,
+                        cycles: bool = False):
+    """ln R (2, N) of the array as its last update (or SET) left it (``updates`` = updates so far).
 
     The RTN amplitude is that of the last update. Before any update every trap is in state 0,
-    so w_rtn = 0 whatever the draw.
+    so w_rtn = 0 whatever the draw. ``cycles``: as in :func:`weak_reset_update`.
     """
     if constants is None:
         constants = model_constants(config, device_state.device, dtype)
@@ -312,13 +353,100 @@ def read_log_resistance(device_state: torch.Tensor, pink: torch.Tensor, *, confi
     last_update = (torch.as_tensor(updates, dtype=torch.int64, device=index.device) - 1).clamp(min=0)
     log_r = []
     words = d2d_words(seed, index)
+    _, cycle_words = _cycle_words(seed, index, device_state, words, cycles)
     if config.rtn:
         draws = rtn_words(seed, index, last_update)
     for side in SIDES:
-        params = d2d_parameters(config, constants, words, side)
+        params = d2d_parameters(config, constants, words, side, cycle_words)
         w_rtn = torch.zeros(index.shape, dtype=dtype, device=index.device)
         if config.rtn:
             _, v, v_prime = rtn_draws(draws, side, dtype)
             w_rtn = rtn_term(rtn_state[side], v, v_prime, params["a_rtn"])
         log_r.append(log_resistance(params, t[side], pink[side].to(dtype), w_rtn))
     return torch.stack(log_r)
+
+
+def write_pulses_needed(held: torch.Tensor, hi: dict, lo: dict, max_write_pulses: int) -> torch.Tensor:
+    """Pulses n (int64) that re-write ``held`` into a pair fresh from a SET: the fewest n in
+    [0, max_write_pulses] with which the device that must read higher (BL for W = +1, BLb for -1)
+    has mean ln R = ln R0 + w_mean(n) at least (W = +1) or above (W = -1) the other's ln R0 + w_mean(0);
+    ``max_write_pulses`` where none does.
+
+    ``hi``, ``lo``: the parameters of the two devices. The search is a bisection over the float
+    formula of :func:`log_resistance`, the same operations on every backend. Since the pink and
+    RTN terms are >= 0 and the device that stays at t = 0 has neither, the read after these n
+    pulses gives ``held`` whenever the mean does.
+    """
+    zero = torch.zeros(held.shape, dtype=torch.int64, device=held.device)
+    target = lo["ln_r0"] + mean_log_resistance(zero, lo["m1"], lo["t_star"], lo["c1"], lo["m2"])
+
+    def reaches(n):
+        mean = hi["ln_r0"] + mean_log_resistance(n, hi["m1"], hi["t_star"], hi["c1"], hi["m2"])
+        return torch.where(held >= 0, mean >= target, mean > target)
+
+    low, high = zero, torch.full_like(zero, max_write_pulses)  # reaches(low) is False unless n = 0 does
+    for _ in range(max(max_write_pulses - 1, 0).bit_length()):
+        middle = torch.div(low + high, 2, rounding_mode="floor")
+        ok = reaches(middle)
+        high, low = torch.where(ok, middle, high), torch.where(ok, low, middle)
+    return torch.where(reaches(zero), zero, high)
+
+
+def weak_reset_set(device_state: torch.Tensor, pink: torch.Tensor, index: torch.Tensor, held: torch.Tensor, *,
+                   config: HfOxWeakReset, seed, updates, max_write_pulses: int, dtype=torch.float32,
+                   constants: ModelConstants | None = None):
+    """SET both devices of the synapses ``index`` and re-write the weights ``held``: a new cycle.
+
+    device_state int32 (2, M), pink float (2, M): the state of those synapses; index int64 (M,):
+    their flat indices in the array; held int8 (M,): the weights they hold; updates: the array's
+    updates so far (the RTN amplitude read is that of the last update, as in
+    :func:`read_log_resistance`). For each synapse (an extension of MODEL.md; the optimizer's
+    refresh):
+
+    1. SET: both devices return to t = 0 in the synapse's next cycle k + 1, with c1 and R0 drawn
+       afresh (D2D call of cycle k + 1; m1, t_star, m2 and A_rtn stay the device's own), no pink
+       history (pink term 0, the window of the new cycle starts empty) and the RTN trap in state 0
+       (the state MODEL.md gives a device just after a SET);
+    2. re-write: the device that must read higher (BL for W = +1, BLb for -1) gets the
+       :func:`write_pulses_needed` n <= ``max_write_pulses`` RESET pulses (program and verify, one
+       pulse at a time, stopping at the first that reads W; none if the fresh pair already reads W).
+       They step its trap's Markov chain (flip test: word ``side`` of the SET stream's call of
+       cycle k + 1) and its pink term is that of t = n in the new cycle.
+
+    Returns the new (device_state, pink), the weights read int8 (M,) (``held`` unless n reached
+    ``max_write_pulses`` without it), ln R (2, M) and n int32 (M,). The inputs are not modified.
+    """
+    if constants is None:
+        constants = model_constants(config, device_state.device, dtype)
+    dtype = constants.pink_taps.dtype
+    cycle = unpack_cycle(device_state[streams.SIDE_BL]).to(torch.int64) + 1
+    words = d2d_words(seed, index)
+    fresh_words = d2d_words(seed, index, cycle)
+    params = [d2d_parameters(config, constants, words, side, fresh_words) for side in SIDES]
+    hi_side = torch.where(held >= 0, streams.SIDE_BL, streams.SIDE_BLB).to(torch.int64)
+    hi = {name: torch.where(hi_side == 0, params[0][name], params[1][name]) for name in TABLE_ROWS}
+    lo = {name: torch.where(hi_side == 0, params[1][name], params[0][name]) for name in TABLE_ROWS}
+    n = write_pulses_needed(held, hi, lo, max_write_pulses)
+    written_pink = torch.where(n > 0, pink_term(config, constants, seed, index, hi_side, n, cycle), 0.0)
+    last_update = (torch.as_tensor(updates, dtype=torch.int64, device=index.device) - 1).clamp(min=0)
+    if config.rtn:
+        flip_words = philox4x32(seed, index, streams.counter_stream(streams.STREAM_SET), cycle, 0)
+        draws = rtn_words(seed, index, last_update)
+    new_state, new_pink, log_r = [], [], []
+    zero = torch.zeros(index.shape, dtype=torch.int64, device=index.device)
+    for side in SIDES:
+        pulsed = hi_side == side
+        t = torch.where(pulsed, n, zero)
+        state = torch.zeros(index.shape, dtype=torch.uint8, device=index.device)
+        w_rtn = torch.zeros(index.shape, dtype=dtype, device=index.device)
+        if config.rtn:
+            flips = uniform_from_bits(flip_words[side], dtype) < rtn_flip_probability(constants, state, t)
+            state = flips.to(torch.uint8)
+            _, v, v_prime = rtn_draws(draws, side, dtype)
+            w_rtn = rtn_term(state, v, v_prime, params[side]["a_rtn"])
+        w_pink = torch.where(pulsed, written_pink, 0.0).to(dtype)
+        new_state.append(pack_device_state(t, state, cycle))
+        new_pink.append(w_pink)
+        log_r.append(log_resistance(params[side], t, w_pink, w_rtn))
+    log_r = torch.stack(log_r)
+    return torch.stack(new_state), torch.stack(new_pink), read_weights(log_r), log_r, n.to(torch.int32)

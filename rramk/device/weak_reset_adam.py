@@ -75,13 +75,16 @@ def adam_pulses(grad: torch.Tensor, exp_avg: torch.Tensor, exp_avg_sq: torch.Ten
 
 def weak_reset_adam_step(grad: torch.Tensor, exp_avg: torch.Tensor, exp_avg_sq: torch.Tensor,
                          device_state: torch.Tensor, pink: torch.Tensor, *, config: HfOxWeakReset, seed, update,
-                         scalars: AdamScalars, first=0, constants: weak_reset.ModelConstants | None = None):
-    """One fused step on flat tensors (N,) and device state (2, N).
+                         scalars: AdamScalars, first=0, constants: weak_reset.ModelConstants | None = None,
+                         cycles: bool = False):
+    """One fused step on flat tensors (N,) and device state (2, N) (``cycles``: as in
+    ``weak_reset.weak_reset_update``).
 
     Returns (exp_avg, exp_avg_sq, device_state, pink, weights int8 (N,), pulses int32 (N,)).
     The inputs are not modified.
     """
     m, v, pulses = adam_pulses(grad, exp_avg, exp_avg_sq, scalars)
     state, pink, weights, _ = weak_reset.weak_reset_update(device_state, pink, pulses, config=config, seed=seed,
-                                                           update=update, first=first, constants=constants)
+                                                           update=update, first=first, constants=constants,
+                                                           cycles=cycles)
     return m, v, state, pink, weights, pulses

@@ -1,0 +1,111 @@
+"""Refresh: when a synapse can no longer move, SET both its devices and re-write its weight.
+
+Weak-RESET pulses only raise a device's resistance, so every device drifts into its slow,
+saturated regime (t >= t_star, slope m2 << m1) and its synapse stops learning (MODEL.md 3, 4).
+A chip would re-program such a synapse: SET both devices back to low resistance (a new cycle,
+``rramk.device.weak_reset.weak_reset_set``) and write the weight it held again. This module is
+the policy: which synapses are due, and how often to look.
+
+Conditions (``Refresh.condition``), on the device parameters regenerated from the counters:
+
+* ``past_t_star``: either device of the synapse has t >= its t_star;
+* ``window``: both devices are within ``margin`` (in ln R) of the end of their fast regime,
+  m1 * (t_star - t) <= margin (or past t_star): the synapse's fast window is used up on both sides.
+
+Written on the command line (``python -m rramk.train --refresh``) as
+``CONDITION[:key=value,...]`` with keys ``margin``, ``every`` and ``max_write_pulses``, e.g.
+``past_t_star``, ``window:margin=0.05,every=10``; ``off`` (the default) is no refresh.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from . import streams, weak_reset
+
+CONDITIONS = ("past_t_star", "window")
+
+
+@dataclasses.dataclass(frozen=True)
+class Refresh:
+    """A refresh policy: after every ``every``-th optimizer step, SET the synapses whose
+    ``condition`` holds and re-write their weights with at most ``max_write_pulses`` pulses."""
+
+    condition: str = "past_t_star"
+    """``past_t_star`` (either device past its t_star) or ``window`` (both within ``margin``)."""
+
+    margin: float = 0.0
+    """``window``: ln R left in the fast regime, m1 * (t_star - t), at or below which a device counts as used up."""
+
+    every: int = 1
+    """Check the condition after every ``every``-th step of a weight tensor (1: every step)."""
+
+    max_write_pulses: int = 1023
+    """Most RESET pulses that re-write a weight after a SET (program and verify; bisection depth)."""
+
+    def __post_init__(self):
+        if self.condition not in CONDITIONS:
+            raise ValueError(f"refresh: unknown condition {self.condition!r}; expected one of {', '.join(CONDITIONS)}")
+        if not (isinstance(self.margin, (int, float)) and self.margin >= 0):
+            raise ValueError(f"refresh: margin: expected a number >= 0 (ln R), got {self.margin!r}")
+        if self.condition != "window" and self.margin != 0:
+            raise ValueError(f"refresh: margin applies to the 'window' condition only, not {self.condition!r}")
+        if not (isinstance(self.every, int) and self.every >= 1):
+            raise ValueError(f"refresh: every: expected an integer >= 1 (steps), got {self.every!r}")
+        if not (isinstance(self.max_write_pulses, int) and 0 <= self.max_write_pulses <= streams.PULSES_MASK):
+            raise ValueError(f"refresh: max_write_pulses: expected an integer in [0, {streams.PULSES_MASK}], "
+                             f"got {self.max_write_pulses!r}")
+
+    @classmethod
+    def parse(cls, text: str | None) -> "Refresh | None":
+        """The policy a command line writes (module docstring); None for ``off`` or None."""
+        if text is None or text.strip().lower() == "off":
+            return None
+        condition, _, options = text.strip().partition(":")
+        kinds = {"margin": float, "every": int, "max_write_pulses": int}
+        values = {}
+        for item in filter(None, (o.strip() for o in options.split(","))):
+            key, eq, value = item.partition("=")
+            key = key.strip().replace("-", "_")
+            if not eq or key not in kinds:
+                raise ValueError(f"refresh: cannot read {item!r}; expected key=value with a key among "
+                                 f"{', '.join(kinds)}, e.g. 'window:margin=0.05,every=10'")
+            try:
+                values[key] = kinds[key](value)
+            except ValueError:
+                raise ValueError(f"refresh: {key}: expected a{'n integer' if kinds[key] is int else ' number'}, "
+                                 f"got {value!r}") from None
+        return cls(condition.strip().lower(), **values)
+
+    def __str__(self) -> str:
+        defaults = Refresh(self.condition)
+        options = [f"{f.name}={getattr(self, f.name)}" for f in dataclasses.fields(self)
+                   if f.name != "condition" and getattr(self, f.name) != getattr(defaults, f.name)]
+        return self.condition + (":" + ",".join(options) if options else "")
+
+    def due_at(self, step: int) -> bool:
+        """Whether the condition is checked after the (1-based) step ``step``."""
+        return step % self.every == 0
+
+
+def refresh_due(device_state: torch.Tensor, *, config, seed, condition: str, margin: float, first=0,
+                constants: weak_reset.ModelConstants | None = None) -> torch.Tensor:
+    """bool (N,): the synapses of a slice (flat indices first ..) whose ``condition`` holds.
+
+    t_star and m1 are the devices' own (cycle 0), regenerated from the counters; t is the pulse
+    count since the last SET.
+    """
+    if constants is None:
+        constants = weak_reset.model_constants(config, device_state.device)
+    index = weak_reset.synapse_index(first, device_state.shape[1], device_state.device)
+    t = weak_reset.unpack_device_state(device_state)[0]
+    params = weak_reset.d2d_parameters(config, constants, weak_reset.d2d_words(seed, index),
+                                       weak_reset.side_index(device_state.device))
+    tf = t.to(params["t_star"].dtype)
+    past = tf >= params["t_star"]
+    if condition == "past_t_star":
+        return past.any(0)
+    left = torch.where(past, 0.0, params["m1"] * (params["t_star"] - tf))
+    return (left <= margin).all(0)
