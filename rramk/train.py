@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 
 from . import models, provenance
-from .device.config import IMPERFECTIONS, HfOxWeakReset
+from .device.config import IMPERFECTIONS, SCALES, HfOxWeakReset, format_scales, parse_scales
 from .distributed import Distributed, batch_share, init_distributed, reduce_step
 from .nn import use_global_batch_norm
 
@@ -100,6 +100,7 @@ CHECKS = (  # (setting, valid, what it expects), checked in this order
 class RunSettings:
     dataset: str
     imperfections: str = "all"
+    scale: str = ""  # knobs of HfOxWeakReset.scaled, "d2d=0.5,pink=2" ("": the fit)
     epochs: int | None = None
     batch_size: int | None = None
     lr_pulses: float | None = None
@@ -125,19 +126,29 @@ class RunSettings:
         for name in ("epochs", "batch_size", "lr_pulses"):
             if getattr(self, name) is None:
                 setattr(self, name, defaults[name])
-        if self.out is None:
-            self.out = str(Path("runs") / f"{self.dataset}-{self.imperfections.replace(',', '+')}-seed{self.seed}")
         for name, valid, expected in CHECKS:
             if not valid(getattr(self, name)):
                 raise UsageError(f"--{name.replace('_', '-')}: expected {expected}, got {getattr(self, name)}")
         try:
             self._device_config = HfOxWeakReset.from_imperfections(self.imperfections)
+            factors = parse_scales(self.scale)
         except ValueError as e:
             raise UsageError(f"--{e}") from None  # the message starts with the argument's name
+        if factors and self._device_config is None:
+            raise UsageError("--scale: the ideal software BNN has no device to scale; choose --imperfections")
+        if factors:
+            self.scale = format_scales(factors)
+            try:
+                self._device_config = self._device_config.scaled(**factors)
+            except ValueError as e:
+                raise UsageError(f"--scale: {e}") from None
+        if self.out is None:
+            scaled = f"-{self.scale.replace(',', '+')}" if self.scale else ""
+            self.out = str(Path("runs") / f"{self.dataset}-{self.imperfections.replace(',', '+')}{scaled}-seed{self.seed}")
 
     @property
     def device_config(self) -> HfOxWeakReset | None:
-        """The device model of ``imperfections`` (None: the ideal software BNN)."""
+        """The device model of ``imperfections`` and ``scale`` (None: the ideal software BNN)."""
         return self._device_config
 
     def comparable(self) -> dict:
@@ -462,6 +473,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--imperfections", default="all",
                    help="ideal (software BNN), none (device mean behaviour only), all, or a comma list of "
                         f"{', '.join(IMPERFECTIONS)} (default all)")
+    p.add_argument("--scale", default="", metavar="KNOB=FACTOR,...",
+                   help=f"what-if factors on the device fit, e.g. d2d=0.5,pink=2 (knobs: {', '.join(SCALES)}; "
+                        "HfOxWeakReset.scaled; default: the fit)")
     p.add_argument("--epochs", type=int, help="epochs (default: published, mnist and fashion-mnist 20, cifar10 100)")
     p.add_argument("--batch-size", type=int,
                    help="global batch size (default: published, mnist and fashion-mnist 1000, cifar10 500)")

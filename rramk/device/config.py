@@ -30,6 +30,10 @@ from .distributions import (DISTRIBUTIONS, Distribution, TruncatedExponential, T
 
 IMPERFECTIONS = ("d2d", "pink", "rtn", "saturation")
 D2D_PARAMETERS = ("m1", "t_star", "c1", "m2", "r0", "a_rtn")
+SCALES = {"d2d": "d2d_scale", "pink": "pink_scale", "rtn": "rtn_scale", "t_star": "t_star_scale"}
+"""The continuous knobs of ``HfOxWeakReset.scaled`` (name -> field): what-if factors on the fit, 1 = the fit."""
+NON_NEGATIVE = ("m1", "t_star", "m2", "a_rtn")
+"""D2D parameters that cannot be negative: a spread scaled beyond the fit is clamped at 0 for these."""
 # Adam's settings moved to the optimizer (rramk.optim.WeakResetAdam); configs saved by rramk 0.1
 # carry them with these values, which the optimizer's defaults keep.
 LEGACY_ADAM_FIELDS = {"adam_beta1": 0.9, "adam_beta2": 0.999, "adam_eps": 1e-8}
@@ -54,6 +58,15 @@ class HfOxWeakReset:
     * ``pink``: alpha = 0 (no cycle-to-cycle 1/f noise);
     * ``rtn``: w_rtn = 0;
     * ``saturation``: m2 = m1 (one slope, no slow regime).
+
+    ``.scaled(d2d=s, pink=s, rtn=s, t_star=s)`` returns a copy with continuous what-if knobs
+    (factors on the fit; 1 everywhere leaves every bit of the model as the fit has it):
+
+    * ``d2d``: the device-to-device spread of every D2D parameter, x -> mean + s (x - mean)
+      around its mean after truncation (0: every device the mean, as ``without("d2d")``);
+    * ``pink``: the 1/f amplitude, alpha -> s * alpha;
+    * ``rtn``: every device's RTN amplitude bound, A_rtn -> s * A_rtn (max 0.5 s for the fit);
+    * ``t_star``: every device's saturation onset, t* -> s * t* (0: the slow slope from the first pulse).
     """
 
     m1: Distribution = field(
@@ -122,6 +135,20 @@ class HfOxWeakReset:
     saturation: bool = True
     """Two-slope saturation on (off: m2 = m1)."""
 
+    d2d_scale: float = 1.0
+    """Factor on the D2D spread, dimensionless: each quantile x of each D2D parameter becomes
+    mean + s (x - mean), mean = its mean after truncation, then m1, t_star, m2, A_rtn are clamped
+    at 0 (a spread beyond the fit would make some negative); R0 must stay > 0. 1: the fit exactly."""
+
+    pink_scale: float = 1.0
+    """Factor on the 1/f amplitude, dimensionless: the model uses alpha = pink_scale * pink_alpha."""
+
+    rtn_scale: float = 1.0
+    """Factor on every device's RTN amplitude bound A_rtn, dimensionless (0: w_rtn = 0)."""
+
+    t_star_scale: float = 1.0
+    """Factor on every device's saturation onset t_star, dimensionless (after the D2D spread)."""
+
     def __post_init__(self) -> None:
         for name in D2D_PARAMETERS:
             getattr(self, name).validate(name)
@@ -149,6 +176,15 @@ class HfOxWeakReset:
         for name in IMPERFECTIONS:
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name}: expected True or False, got {getattr(self, name)!r}")
+        for knob, name in SCALES.items():
+            s = getattr(self, name)
+            if isinstance(s, bool) or not isinstance(s, (int, float)) or not (math.isfinite(s) and s >= 0):
+                raise ValueError(f"{name}: expected a finite factor >= 0 (scaled({knob}=...)), got {s!r}")
+        r0_mean = self.r0.mean_truncated
+        if not r0_mean + self.d2d_scale * (self.r0.low - r0_mean) > 0:
+            most = r0_mean / (r0_mean - self.r0.low)
+            raise ValueError(f"d2d_scale: {self.d2d_scale} spreads R0 below 0 ohm (its lowest value is "
+                             f"{self.r0.low:g} ohm around a mean of {r0_mean:g}); expected a factor below {most:.4g}")
 
     def without(self, *names: str) -> "HfOxWeakReset":
         """A copy with the named imperfections switched off (any of d2d, pink, rtn, saturation)."""
@@ -161,6 +197,31 @@ class HfOxWeakReset:
     def with_(self, *names: str) -> "HfOxWeakReset":
         """A copy with the named imperfections switched on."""
         return dataclasses.replace(self, **{n: True for n in _imperfection_names("with_", names)})
+
+    def scaled(self, **factors: float) -> "HfOxWeakReset":
+        """A copy with the named knobs multiplied by the given factors (any of d2d, pink, rtn, t_star).
+
+        ``cfg.scaled(d2d=0.5, pink=2.0)`` halves the device-to-device spread and doubles the 1/f
+        amplitude of ``cfg`` (factors multiply: ``cfg.scaled(d2d=2).scaled(d2d=0.5) == cfg``); see the
+        class docstring for what each knob does, and ``rramk.device.weak_reset.knob_measures`` for
+        each knob in the unit a device engineer measures.
+        """
+        unknown = [k for k in factors if k not in SCALES]
+        if unknown:
+            raise ValueError(f"scaled: unknown knob(s) {', '.join(map(repr, unknown))}; valid names are "
+                             f"{', '.join(SCALES)}")
+        changes = {}
+        for knob, factor in factors.items():
+            if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not (math.isfinite(factor)
+                                                                                        and factor >= 0):
+                raise ValueError(f"scaled: {knob}: expected a finite factor >= 0, got {factor!r}")
+            changes[SCALES[knob]] = float(getattr(self, SCALES[knob]) * factor)
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def scales(self) -> dict[str, float]:
+        """The knobs that differ from the fit: {name: factor} (empty for the fit)."""
+        return {knob: getattr(self, name) for knob, name in SCALES.items() if getattr(self, name) != 1.0}
 
     @classmethod
     def from_imperfections(cls, text: str) -> "HfOxWeakReset | None":
@@ -236,3 +297,38 @@ class HfOxWeakReset:
         if unknown:
             raise ValueError(f"from_dict: unknown field(s) {sorted(unknown)}")
         return cls(**values)
+
+
+def parse_scales(text: str) -> dict[str, float]:
+    """The knobs of a command line, ``"d2d=0.5,pink=2"`` -> {"d2d": 0.5, "pink": 2.0} ("" -> {}).
+
+    Names are those of ``HfOxWeakReset.scaled``; a name given twice, an unknown name, or a value
+    that is not a finite number >= 0 is refused with a message that starts with ``scale:``.
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"scale: expected a string such as 'd2d=0.5,pink=2', got {type(text).__name__}")
+    factors: dict[str, float] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        name, sep, value = (x.strip() for x in item.partition("="))
+        if not sep or not name or not value:
+            raise ValueError(f"scale: expected name=factor (e.g. d2d=0.5), got {item!r}")
+        if name not in SCALES:
+            raise ValueError(f"scale: unknown knob {name!r}; valid names are {', '.join(SCALES)}")
+        if name in factors:
+            raise ValueError(f"scale: {name} is given twice")
+        try:
+            factor = float(value)
+        except ValueError:
+            raise ValueError(f"scale: {name}: expected a number, got {value!r}") from None
+        if not (math.isfinite(factor) and factor >= 0):
+            raise ValueError(f"scale: {name}: expected a finite factor >= 0, got {value!r}")
+        factors[name] = factor
+    return factors
+
+
+def format_scales(factors: dict[str, float]) -> str:
+    """Inverse of ``parse_scales``, in the order of SCALES: {"pink": 2.0, "d2d": 0.5} -> "d2d=0.5,pink=2"."""
+    return ",".join(f"{name}={factors[name]:g}" if float(f"{factors[name]:g}") == factors[name]
+                    else f"{name}={factors[name]!r}" for name in SCALES if name in factors)

@@ -4,6 +4,7 @@
      "parameters": {"m1": {"unit": "1/pulse", "family": "TruncatedExponential", "loc": ..., ...},
                     "pink_alpha": {"unit": "ln R", "value": 0.025}, ...},
      "imperfections": {"d2d": true, "pink": true, "rtn": true, "saturation": true},
+     "scales": {"d2d": 0.5},        (only when a knob of HfOxWeakReset.scaled differs from 1)
      "provenance": {"source": ..., "sha256": ..., "fit_date": ..., "rramk_version": ..., ...}}
 
 ``load_preset(path)`` returns the frozen ``HfOxWeakReset`` the file describes (floats are
@@ -18,7 +19,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from .config import D2D_PARAMETERS, IMPERFECTIONS, HfOxWeakReset
+from .config import D2D_PARAMETERS, IMPERFECTIONS, SCALES, HfOxWeakReset
 from .distributions import DISTRIBUTIONS
 
 FORMAT = "rramk.preset/1"
@@ -46,7 +47,7 @@ def preset_dict(config: HfOxWeakReset, *, name: str = "", description: str = "",
 
     parameters = {}
     for f in dataclasses.fields(config):
-        if f.name in IMPERFECTIONS:
+        if f.name in IMPERFECTIONS or f.name in SCALES.values():
             continue
         value = getattr(config, f.name)
         if f.name in D2D_PARAMETERS:
@@ -57,6 +58,7 @@ def preset_dict(config: HfOxWeakReset, *, name: str = "", description: str = "",
         parameters[f.name] = entry
     document = {"format": FORMAT, "name": name, "description": description, "parameters": parameters,
                 "imperfections": {n: getattr(config, n) for n in IMPERFECTIONS},
+                **({"scales": config.scales} if config.scales else {}),
                 "provenance": {"rramk_version": __version__, **(provenance or {})}}
     if fit:
         document["fit"] = fit
@@ -89,7 +91,7 @@ def load_preset(path) -> HfOxWeakReset:
     parameters = document.get("parameters")
     if not isinstance(parameters, dict):
         raise PresetError(f"{path}: expected a \"parameters\" object")
-    fields = {f.name for f in dataclasses.fields(HfOxWeakReset)} - set(IMPERFECTIONS)
+    fields = {f.name for f in dataclasses.fields(HfOxWeakReset)} - set(IMPERFECTIONS) - set(SCALES.values())
     unknown, missing = sorted(set(parameters) - fields), sorted(fields - set(parameters))
     if unknown or missing:
         raise PresetError(f"{path}: " + "; ".join(
@@ -116,7 +118,10 @@ def load_preset(path) -> HfOxWeakReset:
     switches = document.get("imperfections", {})
     if not isinstance(switches, dict) or set(switches) - set(IMPERFECTIONS):
         raise PresetError(f"{path}: \"imperfections\" maps some of {', '.join(IMPERFECTIONS)} to true/false")
+    scales = document.get("scales", {})
+    if not isinstance(scales, dict) or set(scales) - set(SCALES):
+        raise PresetError(f"{path}: \"scales\" maps some of {', '.join(SCALES)} to factors")
     try:
-        return HfOxWeakReset(**values, **switches)
+        return HfOxWeakReset(**values, **switches, **{SCALES[k]: v for k, v in scales.items()})
     except ValueError as e:
         raise PresetError(f"{path}: {e}") from None

@@ -45,7 +45,7 @@ from typing import NamedTuple
 import torch
 
 from . import streams
-from .config import D2D_PARAMETERS, HfOxWeakReset
+from .config import D2D_PARAMETERS, NON_NEGATIVE, HfOxWeakReset
 from .philox import MASK32, philox4x32, uniform_from_16_bits, uniform_from_bits
 from .streams import PULSES_MASK, RTN_BIT, RTN_TABLE_SIZE
 
@@ -72,14 +72,50 @@ def pink_blocks(order: int) -> int:
 
 
 def _d2d_table(config: HfOxWeakReset) -> torch.Tensor:
+    """Rows TABLE_ROWS x 2**10 quantiles (float64), the knobs of ``config.scaled`` applied; a knob at 1
+    is skipped, so the fit's table is the same bits with or without them."""
     size = streams.D2D_TABLE_SIZE
     if config.d2d:
         rows = {name: getattr(config, name).quantile_table(size) for name in D2D_PARAMETERS}
     else:  # every quantile is the published mean after truncation: every device takes the means
         rows = {name: torch.full((size,), getattr(config, name).mean_truncated, dtype=torch.float64)
                 for name in D2D_PARAMETERS}
+    if config.d2d and config.d2d_scale != 1.0:  # x -> mean + s (x - mean), the mean of d2d off
+        for name in D2D_PARAMETERS:
+            mean = getattr(config, name).mean_truncated
+            rows[name] = mean + config.d2d_scale * (rows[name] - mean)
+            if name in NON_NEGATIVE:
+                rows[name] = rows[name].clamp(min=0.0)
+    if config.t_star_scale != 1.0:
+        rows["t_star"] = rows["t_star"] * config.t_star_scale
+    if config.rtn_scale != 1.0:
+        rows["a_rtn"] = rows["a_rtn"] * config.rtn_scale
     rows["ln_r0"] = torch.log(rows["r0"])
     return torch.stack([rows[name] for name in TABLE_ROWS])
+
+
+def knob_measures(config: HfOxWeakReset) -> dict[str, float]:
+    """Each knob of ``HfOxWeakReset.scaled`` in the unit a device engineer measures, over the devices
+    this config draws (every entry of its D2D table is equally likely):
+
+    * ``sigma_ln_r_0``: standard deviation of ln R at t = 0 across devices, sqrt(var ln R0 + var c1)
+      (R0 and c1 are drawn independently; the d2d knob);
+    * ``sigma_m1``: standard deviation of m1 across devices, 1/pulse (the d2d knob);
+    * ``median_t_star``: median saturation onset across devices, pulses (the t_star knob);
+    * ``alpha``: the 1/f amplitude in ln R (0 with pink off; the pink knob);
+    * ``a_rtn_max``: the largest RTN amplitude bound of any device, ln R (0 with rtn off; the rtn knob).
+    """
+    table = _d2d_table(config)
+    row = {name: table[i] for i, name in enumerate(TABLE_ROWS)}
+
+    def spread(x: torch.Tensor) -> float:  # population variance: the table is the distribution
+        return 0.0 if bool((x == x[0]).all()) else x.var(correction=0).item()
+
+    return {"sigma_ln_r_0": math.sqrt(spread(row["ln_r0"]) + spread(row["c1"])),
+            "sigma_m1": math.sqrt(spread(row["m1"])),
+            "median_t_star": row["t_star"].quantile(0.5).item(),
+            "alpha": config.pink_alpha * config.pink_scale if config.pink else 0.0,
+            "a_rtn_max": row["a_rtn"].max().item() if config.rtn else 0.0}
 
 
 def _rtn_flip_table(config: HfOxWeakReset) -> torch.Tensor:
@@ -113,7 +149,7 @@ def model_constants(config: HfOxWeakReset, device: torch.device | str = "cpu", d
         rtn_flip=_rtn_flip_table(config),
         pink_taps=_pink_taps(config),
         pink_b=torch.tensor(config.pink_coefficients(), dtype=torch.float64),
-        pink_alpha=torch.tensor(config.pink_alpha if config.pink else 0.0, dtype=torch.float64),
+        pink_alpha=torch.tensor(config.pink_alpha * config.pink_scale if config.pink else 0.0, dtype=torch.float64),
         saturation=torch.tensor(config.saturation),
     )
     return ModelConstants(*(c.to(device=device, dtype=dtype if c.is_floating_point() else c.dtype)
