@@ -14,13 +14,16 @@ with s_i the RTN trap state and z_i = v v' (density -ln z on (0, 1)). The fit al
    (1 + 2 sum_j rho(j * spacing)). The knee is *observed* (for the tables and histograms) when
    two slopes beat one by ``knee_threshold`` noise variances and it lies more than max(50 pulses,
    10% of the trace) before the last read; the device is otherwise *censored* there.
-2. **1/f noise**: from the state-0 residuals of reads with t >= order, the fractional order d
-   (autocorrelation at lags below the order, where reads that close exist) and alpha (residual
-   variance over the filter's).
+2. **1/f noise**: from the state-0 residuals (t >= order), the fractional order d and the share
+   k of the variance that fitting the lines takes away (autocorrelation at lags below twice the
+   order, where reads that close exist: (rho_d(j) - k) / (1 - k)), and alpha (variance of the
+   residuals below the line, which RTN cannot reach, over the filter's times 1 - k).
 3. **RTN**: a two-state hidden Markov chain over those residuals (reads grouped into blocks of
    3% of a dwell), emission N(0, sigma^2) in state 0 and its convolution with A z in state 1,
-   each read's log-likelihood divided by the correlation factor (1/f-correlated reads carry
-   less evidence than independent ones). Each device's bound A is integrated over a grid under
+   each read's log-likelihood divided by the correlation factor: 1/f-correlated reads carry less
+   evidence than independent ones (without the factor the 1/f wander reads as switches; with
+   it, state-0 gaps much shorter than a dwell can merge two dwells, so where RTN is fast and the
+   1/f noise strong, p10 comes out low: -29% on the "fast" preset). Each device's bound A is integrated over a grid under
    a population distribution estimated with p01 and p10 by EM, so devices that never switch or
    whose amplitude is too small to see weigh in correctly (for p01 and p10). RTN is *detected* in
    a device whose best A beats A = 0 by ``rtn_threshold``; the distribution of A is fitted to
@@ -283,12 +286,11 @@ class RtnFit:
 
 
 def fit_rtn(pulses, residuals, *, sigma: float, order: int, p01: float, p10: float, rtn_threshold: float,
-            temper=None, grid: int = 25, fine: int = 10, iterations: int = 40, tolerance: float = 1e-3,
+            temper=None, grid: int = 25, fine: int = 10, iterations: int = 12, tolerance: float = 1e-3,
             chunk_lanes: int = 1 << 13) -> RtnFit:
     """The RTN fit (module docstring, step 3) on the residuals of every device's mean fit.
 
-    ``temper[d]`` scales device d's read log-likelihoods (1 / the 1/f correlation factor of its
-    read spacing): correlated reads carry less evidence than independent ones.
+    ``temper[d]`` scales device d's read log-likelihoods (module docstring, step 3).
     """
     temper = np.ones(len(pulses)) if temper is None else np.asarray(temper, dtype=np.float64)
     devices = len(pulses)
@@ -520,7 +522,7 @@ def _marginal(lik, shift, masses):
     return (torch.log((lik @ masses).clamp(min=1e-300)) + shift).sum()
 
 
-def _npmle(lik, iterations: int = 400, start=None):
+def _npmle(lik, iterations: int = 200, start=None):
     """The nonparametric maximum-likelihood population distribution on the grid (EM on its weights)."""
     p = np.full(lik.shape[1], 1.0 / lik.shape[1]) if start is None else start.copy()
     for _ in range(iterations):
@@ -530,14 +532,15 @@ def _npmle(lik, iterations: int = 400, start=None):
     return p
 
 
-def _smooth(grid, p, n, low, high):
-    """p convolved with a Gaussian kernel of Silverman's bandwidth, cut to [low, high]; and that bandwidth."""
+def _smooth(grid, p, n, low, high, floor: float = 0.0):
+    """p convolved with a Gaussian kernel of Silverman's bandwidth (at least ``floor``), cut to [low, high];
+    and that bandwidth."""
     cdf = np.cumsum(p)
     q = lambda level: float(np.interp(level, cdf, grid))  # noqa: E731
     mean = float(np.sum(p * grid))
     sd = math.sqrt(max(float(np.sum(p * (grid - mean) ** 2)), 0.0))
     iqr = (q(0.75) - q(0.25)) / 1.34
-    h = 0.9 * (min(sd, iqr) or sd) * max(n, 1) ** -0.2
+    h = max(0.9 * (min(sd, iqr) or sd) * max(n, 1) ** -0.2, floor)
     inside = (grid >= low) & (grid <= high)
     if h <= 0:
         out = np.where(inside, p, 0.0)
@@ -554,6 +557,37 @@ def _hazen_quantiles(grid, p, n):
     levels = (np.arange(n) + 0.5) / n
     keep = np.concatenate([[True], np.diff(cdf) > 0])
     return np.interp(levels, cdf[keep], edges[keep])
+
+
+def nelder_mead(f, x0, step: float = 0.5, iterations: int = 400, tolerance: float = 1e-9):
+    """Minimise f over a few parameters from x0 (the simplex method); returns (x, f(x))."""
+    n = len(x0)
+    simplex = [x0] + [x0 + step * np.eye(n)[i] for i in range(n)]
+    values = [f(x) for x in simplex]
+    for _ in range(iterations):
+        order = np.argsort(values)
+        simplex, values = [simplex[i] for i in order], [values[i] for i in order]
+        if abs(values[-1] - values[0]) <= tolerance * (abs(values[0]) + 1e-12):
+            break
+        centre = np.mean(simplex[:-1], axis=0)
+        reflected = centre + (centre - simplex[-1])
+        fr = f(reflected)
+        if fr < values[0]:
+            expanded = centre + 2 * (centre - simplex[-1])
+            fe = f(expanded)
+            simplex[-1], values[-1] = (expanded, fe) if fe < fr else (reflected, fr)
+        elif fr < values[-2]:
+            simplex[-1], values[-1] = reflected, fr
+        else:
+            contracted = centre + 0.5 * (simplex[-1] - centre)
+            fc = f(contracted)
+            if fc < values[-1]:
+                simplex[-1], values[-1] = contracted, fc
+            else:
+                simplex = [simplex[0] + 0.5 * (x - simplex[0]) for x in simplex]
+                values = [values[0]] + [f(x) for x in simplex[1:]]
+    i = int(np.argmin(values))
+    return simplex[i], values[i]
 
 
 def _start(family, grid, p, low, high):
@@ -606,9 +640,21 @@ def fit_distribution(name: str, grid, loglik, *, values=(), criterion: str = "ai
     lik = np.exp(ll)
     p = _npmle(lik)
     cdf = np.cumsum(p)
-    tail = 0.1 / max(n, 1)
-    low = float(grid[min(np.searchsorted(cdf, tail), len(grid) - 1)])
-    high = float(grid[min(np.searchsorted(cdf, 1 - tail), len(grid) - 1)])
+    tail = 0.5 / max(n, 1)
+    # the range: the devices' values without the outermost 0.5% on each side, widened to where the
+    # population estimate puts mass beyond them (censored devices)
+    support = (float(grid[min(np.searchsorted(cdf, tail), len(grid) - 1)]),
+               float(grid[min(np.searchsorted(cdf, 1 - tail), len(grid) - 1)]))
+    finite = values[np.isfinite(values)]
+    if len(finite) >= 2:
+        low = min(float(np.quantile(finite, 0.005)), support[0])
+        high = max(float(np.quantile(finite, 0.995)), support[1])
+        low, high = max(low, float(grid[0])), min(high, float(grid[-1]))
+    else:
+        low, high = support
+    # the resolution of the data: the median half-width of the informative devices' profiles at -1/2
+    spacing = float(grid[1] - grid[0])
+    resolution = float(np.median([(row > -0.5).sum() * spacing / 2 for row in ll[informative]])) if n else 0.0
     candidates = {}
     if n < 2 or high <= low:
         point = float(np.sum(p * grid))
@@ -621,15 +667,15 @@ def fit_distribution(name: str, grid, loglik, *, values=(), criterion: str = "ai
     shift = torch.zeros(n, dtype=torch.float64)
     for family in families:
         if family == "Empirical":
-            smooth, _ = _smooth(grid, p, n, low, high)
+            smooth, _ = _smooth(grid, p, n, low, high, resolution)
             dist = Empirical(tuple(np.clip(_hazen_quantiles(grid, smooth, n), low, high)))
             idx = np.flatnonzero(informative)
             cv = 0.0
             for fold in range(folds):
                 held = idx[fold::folds]
                 train = np.setdiff1d(np.arange(len(ll)), held)
-                pf = _npmle(lik[train], iterations=150, start=p)
-                sm, _ = _smooth(grid, pf, len(np.intersect1d(train, idx)), low, high)
+                pf = _npmle(lik[train], iterations=50, start=p)
+                sm, _ = _smooth(grid, pf, len(np.intersect1d(train, idx)), low, high, resolution)
                 cv += float(np.sum(np.log(np.maximum(lik[held] @ sm, 1e-300))))
             candidates[family] = Candidate(family, dist, cv, 0, -2 * cv, -2 * cv)
             continue
@@ -641,25 +687,13 @@ def fit_distribution(name: str, grid, loglik, *, values=(), criterion: str = "ai
                                            -2 * ll_u)
             continue
         best = None
-        for start in _start(family, grid, p, low, high):
-            theta = torch.tensor(start, dtype=torch.float64, requires_grad=True)
-            opt = torch.optim.LBFGS([theta], max_iter=300, line_search_fn="strong_wolfe", tolerance_grad=1e-9,
-                                    tolerance_change=1e-12)
-
-            def closure():
-                opt.zero_grad()
-                loss = -_marginal(lik_t, shift, _cell_masses(family, theta, edges, low, high))
-                loss.backward()
-                return loss
-
-            try:
-                opt.step(closure)
-            except RuntimeError:
-                continue
-            with torch.no_grad():
-                value = float(_marginal(lik_t, shift, _cell_masses(family, theta, edges, low, high)))
-            if math.isfinite(value) and (best is None or value > best[1]):
-                best = (theta.detach().numpy().copy(), value)
+        with torch.no_grad():
+            for start in _start(family, grid, p, low, high):
+                objective = lambda th: -float(_marginal(lik_t, shift, _cell_masses(  # noqa: E731
+                    family, torch.tensor(th, dtype=torch.float64), edges, low, high)))
+                theta, value = nelder_mead(objective, np.array(start, dtype=np.float64))
+                if math.isfinite(value) and (best is None or -value > best[1]):
+                    best = (theta, -value)
         if best is None:
             continue
         dist = _distribution(family, best[0], low, high)
@@ -761,30 +795,40 @@ class PresetFit:
 
 
 def _estimate_pink_d(pulses, residuals, weights, order: int, min_pairs: int = 2000):
-    """The fractional order d from the residual autocorrelation at lags below the order (None if too few pairs)."""
-    cov = np.zeros(order)
-    count = np.zeros(order)
+    """(d, k): the fractional order d and the detrending loss k from the residual autocorrelation.
+
+    Fitting a line to each trace removes slow power: the residuals' autocovariance is close to
+    the model's minus a constant, rho_residual(j) = (rho_d(j) - k) / (1 - k); lags up to twice the
+    order (the model's correlation is 0 from the order on) give both. None without enough pairs
+    at two lags below the order.
+    """
+    lags_max = 2 * order
+    cov = np.zeros(lags_max)
+    count = np.zeros(lags_max)
     for t, r, w in zip(pulses, residuals, weights):
         ok = (t >= order) & (w > 0.99)
         t, r = t[ok].astype(np.int64), r[ok]
         cov[0] += np.sum(r * r)
         count[0] += len(r)
-        for o in range(1, order):
+        for o in range(1, lags_max):
             if len(t) <= o:
                 break
             gap = t[o:] - t[:-o]
-            near = gap < order
+            near = gap < lags_max
             if not near.any():
                 break
             np.add.at(cov, gap[near], r[o:][near] * r[:-o][near])
             np.add.at(count, gap[near], 1)
     lags = np.flatnonzero(count[1:] >= min_pairs) + 1
-    if len(lags) < 2:
+    if (lags < order).sum() < 2:
         return None
     rho = (cov[lags] / count[lags]) / (cov[0] / count[0])
-    grid = np.linspace(0.0, 0.95, 191)
-    err = [np.sum(count[lags] * (rho - pink_autocorrelation(pink_coefficients(order, d), lags)) ** 2) for d in grid]
-    return float(grid[int(np.argmin(err))])
+    ds, ks = np.linspace(0.0, 0.95, 191), np.linspace(-0.05, 0.3, 141)
+    model = np.stack([pink_autocorrelation(pink_coefficients(order, d), lags) for d in ds])  # (d, lag)
+    pred = (model[:, None, :] - ks[None, :, None]) / (1 - ks[None, :, None])
+    err = (count[lags] * (rho - pred) ** 2).sum(-1)
+    i, j = np.unravel_index(np.argmin(err), err.shape)
+    return float(ds[i]), float(ks[j])
 
 
 def fit_preset(traces: Traces, *, base: HfOxWeakReset | None = None, criterion: str = "aic", rounds: int = 3,
@@ -818,6 +862,7 @@ def fit_preset(traces: Traces, *, base: HfOxWeakReset | None = None, criterion: 
     offsets = [np.zeros(len(t)) for t in pulses]  # subtracted from each read in the line's fit
     states = weights  # P(RTN state 0) of each read, for the 1/f noise
     alpha, p01, p10 = 0.0, base.rtn_p01, base.rtn_p10
+    loss = 0.0  # the share of the 1/f variance that the lines' fits take away (``_estimate_pink_d``)
     rtn = None
 
     def mean_fits(alpha, b):
@@ -842,7 +887,7 @@ def fit_preset(traces: Traces, *, base: HfOxWeakReset | None = None, criterion: 
             den += np.sum(w[ok] * s2[ok]) / 12
             reads += w.sum()
         dof = reads - 4 * len(pulses)
-        return math.sqrt(num / den * reads / max(dof, 1.0)) if den > 0 else 0.0
+        return math.sqrt(num / den * reads / max(dof, 1.0) / (1 - loss)) if den > 0 else 0.0
 
     for round_ in range(rounds):
         b = pink_coefficients(order, pink_d)
@@ -856,9 +901,9 @@ def fit_preset(traces: Traces, *, base: HfOxWeakReset | None = None, criterion: 
                 weights = states = [(r < centre + 3 * scale).astype(np.float64) for r in residuals]
                 fits, residuals = mean_fits(alpha, b)
         if estimate_pink_d:
-            d = _estimate_pink_d(pulses, residuals, states, order)
-            if d is not None:
-                pink_d, pink_d_estimated = d, True
+            found = _estimate_pink_d(pulses, residuals, states, order)
+            if found is not None:
+                (pink_d, loss), pink_d_estimated = found, True
                 b = pink_coefficients(order, pink_d)
         alpha = estimate_alpha(residuals, b)
         fits, residuals = mean_fits(alpha, b)
