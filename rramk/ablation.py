@@ -1,15 +1,21 @@
-"""Accuracy lost per device imperfection: train one network under every ablation, over seeds.
+"""Accuracy lost per device imperfection: train one network under every configuration of a study, over seeds.
 
-    python -m rramk.ablation mnist [--full | --epochs N] [--seeds 0 1 2] [--limit-train N] [--shard i/n]
+    python -m rramk.ablation mnist [--full | --epochs N] [--study published] [--seeds 0 1 2] [--shard i/n]
+    python -m rramk.ablation mnist --full --study lr [--lr-pulses 8 20 50 100]
+    python -m rramk.ablation mnist --full --study sensitivity --knob d2d [--values 0,0.25,0.5,1,1.5,2] [--base mean]
 
-runs, for each seed, the configurations of ``CONFIGS`` (rramk.ablation_configs): the software
-BNN (``ideal``), the device mean behaviour alone (``none``), every imperfection (``all``), each
-imperfection alone on top of ``none``, and ``all`` minus each one (MODEL.md section 4). Every
-(configuration, seed) run writes its own directory under ``--out`` (checkpoint, metrics,
-summary.json); a run whose summary exists is skipped and an interrupted one resumes, so the study
-can be stopped and restarted at will. ``--shard i/n`` (or the task's place in a Slurm job array,
-rramk.shards) runs only every n-th run from the i-th, so that n tasks share the study.
-``python -m rramk.report`` aggregates whatever has finished.
+runs, for each seed, the configurations of the study (rramk.ablation_configs): ``published``
+(default: the mean model, each of d2d, pink, rtn added to it, the full model minus each, the
+software BNN, and the saturation what-ifs; MODEL.md section 4), ``legacy`` (the first study's
+framing, all of its runs shared with ``published``), ``lr`` (the mean and the full model at
+several pulse learning rates) or ``sensitivity`` (one knob of ``HfOxWeakReset.scaled`` swept).
+Every (configuration, learning rate, seed) run writes its own directory under ``--out``
+(<dataset>/<budget>/<configuration slug>[-lr<rate> if not the default]/seed<k>: checkpoint,
+metrics, summary.json), shared by every study that names the same run; a run whose summary
+exists is skipped and an interrupted one resumes, so a study can be stopped and restarted at
+will. ``--shard i/n`` (or the task's place in a Slurm job array, rramk.shards) runs only every
+n-th run from the i-th, so that n tasks share the study. ``python -m rramk.report`` aggregates
+whatever has finished.
 """
 
 from __future__ import annotations
@@ -25,12 +31,12 @@ import sys
 import time
 from pathlib import Path
 
-from .ablation_configs import ABLATIONS, slug
+from .ablation_configs import ABLATIONS, KNOBS, STUDIES, AblationConfig, Study, study_by_name
 from .shards import Shard, parse_shard, shard_from_environment
-from .train import SUMMARY, RunSettings, UsageError, train
+from .train import PUBLISHED, SUMMARY, RunSettings, UsageError, train
 
-CONFIGS: dict[str, str] = {label: config.flag for label, config in ABLATIONS.items()}
-"""Label -> the --imperfections value of rramk.train that trains it."""
+CONFIGS: dict[str, str] = {label: config.flag for label, config in STUDIES["legacy"].configs.items()}
+"""The legacy study's labels -> the --imperfections value of rramk.train that trains each (bench/ runs these)."""
 SHORT_BUDGET = {"mnist": {"epochs": 1, "limit_train": 10_000}, "cifar10": {"epochs": 2, "limit_train": 10_000}}
 
 
@@ -46,8 +52,16 @@ def budget_tag(settings: RunSettings) -> str:
     return tag
 
 
-def run_directory(root: Path, settings: RunSettings, label: str) -> Path:
-    return root / settings.dataset / budget_tag(settings) / slug(label) / f"seed{settings.seed}"
+def lr_suffix(settings: RunSettings) -> str:
+    """``-lr<rate>`` for a pulse learning rate other than the data set's default, else "": runs at
+    other rates never share a directory with the default's."""
+    default = PUBLISHED[settings.dataset]["lr_pulses"]
+    return "" if settings.lr_pulses == default else f"-lr{settings.lr_pulses:g}"
+
+
+def run_directory(root: Path, settings: RunSettings, directory: str) -> Path:
+    """root/<dataset>/<budget>/<directory>[-lr<rate>]/seed<k>: where the run of these settings lives."""
+    return root / settings.dataset / budget_tag(settings) / f"{directory}{lr_suffix(settings)}" / f"seed{settings.seed}"
 
 
 def publish(run: Path, root: Path, summaries: Path) -> Path:
@@ -60,38 +74,60 @@ def publish(run: Path, root: Path, summaries: Path) -> Path:
     return target / SUMMARY
 
 
-def study_plan(seeds: list[int], configs: list[str]) -> list[tuple[str, int]]:
-    """Every (config, seed) run of the study, seed by seed."""
-    return [(label, seed) for seed in seeds for label in configs]
+def resolve(config: str | AblationConfig, study: Study | None = None) -> tuple[str, AblationConfig]:
+    """(label, configuration) of a label of ``study`` or of the registry, or of a configuration."""
+    if isinstance(config, AblationConfig):
+        return config.label, config
+    if study is not None and config in study.configs:
+        return config, study.configs[config]
+    if config in ABLATIONS:
+        return config, ABLATIONS[config]
+    for other in STUDIES.values():
+        if config in other.configs:
+            return config, other.configs[config]
+    raise UsageError(f"--configs: unknown configuration {config!r}")
 
 
-def run_study(dataset: str, seeds: list[int], configs: list[str], root: Path, summaries: Path | None = None,
+def study_plan(seeds: list[int], configs: list, lrs: list[float | None] | None = None) -> list[tuple]:
+    """Every run of the study, seed by seed: (config, seed), or (config, seed, lr) when ``lrs`` is given."""
+    if lrs is None:
+        return [(label, seed) for seed in seeds for label in configs]
+    return [(label, seed, lr) for seed in seeds for label in configs for lr in lrs]
+
+
+def run_study(dataset: str, seeds: list[int], configs: list, root: Path, summaries: Path | None = None,
               progress: bool = True, keep_checkpoints: bool = False, shard: Shard | None = None,
-              **overrides) -> list[Path]:
-    """Run (or finish) every (config, seed) of the study, or of its ``shard``; returns the summary paths.
+              lrs: list[float | None] | None = None, study: Study | None = None, **overrides) -> list[Path]:
+    """Run (or finish) every (config, seed[, lr]) of the study, or of its ``shard``; returns the summary paths.
 
-    A finished run's checkpoint is deleted (it is only needed to resume) unless
-    ``keep_checkpoints``; its summary and metrics are copied under ``summaries`` if given.
+    ``configs``: labels (of ``study``, or of the registry) or AblationConfig; ``lrs``: pulse learning
+    rates (None in it, or no ``lrs``: ``overrides``' lr_pulses or rramk.train's default). A finished
+    run's checkpoint is deleted (it is only needed to resume) unless ``keep_checkpoints``; its summary
+    and metrics are copied under ``summaries`` if given.
     """
     done = []
-    plan = study_plan(seeds, configs)
+    plan = study_plan(seeds, configs, lrs)
     if shard is not None:
         plan = shard.select(plan)
-    for i, (label, seed) in enumerate(plan, start=1):
-        settings = RunSettings(dataset=dataset, imperfections=CONFIGS[label], seed=seed, progress=progress,
-                               **overrides)
-        out = run_directory(root, settings, label)
+    for i, (config, seed, *lr) in enumerate(plan, start=1):
+        label, config = resolve(config, study)
+        run_overrides = dict(overrides)
+        if lr and lr[0] is not None:
+            run_overrides["lr_pulses"] = lr[0]
+        settings = RunSettings(dataset=dataset, imperfections=config.flag, scale=config.scale_flag, seed=seed,
+                               progress=progress, **run_overrides)
+        out = run_directory(root, settings, config.slug)
         settings.out = str(out)
+        name = f"{label}{', lr ' + format(settings.lr_pulses, 'g') if lr_suffix(settings) else ''}, seed {seed}"
         if (out / SUMMARY).is_file():
-            print(f"[{i}/{len(plan)}] {label}, seed {seed}: done already ({out})", flush=True)
+            print(f"[{i}/{len(plan)}] {name}: done already ({out})", flush=True)
             done.append(publish(out, root, summaries) if summaries else out / SUMMARY)
             continue
         settings.resume = (out / "checkpoint.pt").is_file()
-        print(f"[{i}/{len(plan)}] {label}, seed {seed}: {'resuming' if settings.resume else 'training'} "
-              f"-> {out}", flush=True)
+        print(f"[{i}/{len(plan)}] {name}: {'resuming' if settings.resume else 'training'} -> {out}", flush=True)
         tick = time.perf_counter()
         summary = train(settings)
-        print(f"[{i}/{len(plan)}] {label}, seed {seed}: test accuracy {summary['final_test_accuracy']:.4f} "
+        print(f"[{i}/{len(plan)}] {name}: test accuracy {summary['final_test_accuracy']:.4f} "
               f"({time.perf_counter() - tick:.0f} s)", flush=True)
         if not keep_checkpoints:
             (out / "checkpoint.pt").unlink(missing_ok=True)
@@ -106,20 +142,58 @@ def _shard(text: str) -> Shard:
         raise argparse.ArgumentTypeError(str(e).removeprefix("--shard: ")) from None
 
 
+def _factors(texts: list[str]) -> list[float]:
+    """``--values 0,0.25 0.5`` -> [0.0, 0.25, 0.5]: commas or spaces between the factors."""
+    values = []
+    for item in (x for text in texts for x in text.split(",") if x.strip()):
+        try:
+            values.append(float(item))
+        except ValueError:
+            raise UsageError(f"--values: expected factors such as 0,0.25,0.5,1,1.5; got {item!r}") from None
+    return values
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of pulses, got {text!r}")
+    return value
+
+
 def parser() -> argparse.ArgumentParser:
     p = cli.Parser(prog="python -m rramk.ablation",
-                   description="Train the same BNN under every device ablation and seed (MODEL.md section 4).")
+                   description="Train the same BNN under every configuration of an ablation study and seed "
+                               "(MODEL.md section 4).")
     p.add_argument("dataset", choices=["mnist", "cifar10"])
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--full", action="store_true", help="the published budget (mnist: 20 epochs, full data)")
     budget.add_argument("--epochs", type=int, help="epochs per run (default: a short CPU budget, see SHORT_BUDGET)")
     p.add_argument("--limit-train", type=int, help="training examples per run (default: short budget's)")
+    p.add_argument("--study", default="published", choices=[*STUDIES, "lr", "sensitivity"],
+                   help="published (default: the mean model, each of d2d, pink, rtn added to it and removed from "
+                        "the full model, the software BNN, saturation what-ifs), legacy (the first study's "
+                        "framing), lr (mean and full model at several --lr-pulses), sensitivity (--knob swept "
+                        "over --values)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (default 0 1 2)")
-    p.add_argument("--configs", nargs="+", choices=list(CONFIGS), default=list(CONFIGS), metavar="CONFIG",
-                   help=f"configurations (default all: {', '.join(CONFIGS)})")
+    p.add_argument("--configs", nargs="+", metavar="CONFIG",
+                   help="only these configurations (default: all of the study's; labels as its report names them, "
+                        "e.g. 'mean + d2d', or of rramk.ablation_configs.ABLATIONS, e.g. 'only d2d')")
+    p.add_argument("--knob", choices=list(KNOBS),
+                   help="--study sensitivity: the knob of HfOxWeakReset.scaled to sweep")
+    p.add_argument("--values", nargs="+", metavar="FACTOR",
+                   help="--study sensitivity: factors on the fit, e.g. 0,0.25,0.5,1,1.5 (default: the knob's, "
+                        "rramk.ablation_configs.KNOBS)")
+    p.add_argument("--base", choices=["mean", "full"],
+                   help="--study sensitivity: sweep the knob on the mean model plus its imperfection, or on the "
+                        "full model (default: the knob's; t_star: full)")
     p.add_argument("--hidden", type=int, default=3000, help="mnist hidden units (default 3000)")
     p.add_argument("--width", type=float, default=0.125, help="cifar10 width multiplier (default 0.125)")
-    p.add_argument("--lr-pulses", type=float, help="pulse learning rate (default: rramk.train's)")
+    p.add_argument("--lr-pulses", type=_positive, nargs="+", metavar="LR",
+                   help="pulse learning rate(s); each configuration runs at each (default: rramk.train's, 20; "
+                        "--study lr: 8 20 50 100)")
     p.add_argument("--device", default="auto")
     p.add_argument("--backend", default="auto", choices=["auto", "reference", "compiled", "triton"])
     p.add_argument("--data-dir")
@@ -134,12 +208,32 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def study_of(args: argparse.Namespace) -> tuple[Study, list[str], list[float] | None]:
+    """The study, its configurations to run and its learning rates (None: the default) from the arguments."""
+    if args.study != "sensitivity":
+        given = [name for name in ("knob", "values", "base") if getattr(args, name) is not None]
+        if given:
+            raise UsageError(f"--{given[0]}: only with --study sensitivity")
+    try:
+        study = study_by_name(args.study, knob=args.knob, values=None if args.values is None else _factors(args.values),
+                              base=args.base, lrs=args.lr_pulses)
+    except ValueError as e:
+        raise UsageError(str(e) if str(e).startswith("--") else f"--{e}") from None
+    configs = study.labels if args.configs is None else args.configs
+    unknown = [c for c in configs if c not in study.configs and c not in ABLATIONS]
+    if unknown:
+        raise UsageError(f"--configs: unknown configuration(s) {', '.join(map(repr, unknown))}; expected labels of "
+                         f"--study {study.name} ({', '.join(map(repr, study.labels))}) or of the registry "
+                         f"({', '.join(map(repr, (c for c in ABLATIONS if c not in study.configs)))})")
+    lrs = list(args.lr_pulses) if args.lr_pulses else (list(study.lrs) or None)
+    return study, configs, lrs
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
     overrides = {"device": args.device, "backend": args.backend, "data_dir": args.data_dir, "width": args.width,
                  "hidden": args.hidden}
-    if args.lr_pulses is not None:
-        overrides["lr_pulses"] = args.lr_pulses
     if args.full:
         overrides["limit_train"] = args.limit_train
     else:
@@ -149,9 +243,14 @@ def main(argv: list[str] | None = None) -> int:
     from .data import DatasetNotFound
 
     try:
+        study, configs, lrs = study_of(args)
+    except UsageError as e:
+        p.error(str(e))
+    try:
         shard = args.shard if args.shard is not None else shard_from_environment()
-        paths = run_study(args.dataset, args.seeds, args.configs, args.out, summaries=args.summaries,
-                          progress=args.progress, keep_checkpoints=args.keep_checkpoints, shard=shard, **overrides)
+        paths = run_study(args.dataset, args.seeds, configs, args.out, summaries=args.summaries,
+                          progress=args.progress, keep_checkpoints=args.keep_checkpoints, shard=shard, lrs=lrs,
+                          study=study, **overrides)
     except UsageError as e:
         print(f"python -m rramk.ablation: error: {e}", file=sys.stderr)
         return 2
@@ -162,8 +261,9 @@ def main(argv: list[str] | None = None) -> int:
         print("\npython -m rramk.ablation: interrupted; run the same command again to continue", file=sys.stderr)
         return 130
     if shard is not None:
-        print(f"shard {shard} ({len(paths)} of {len(study_plan(args.seeds, args.configs))} runs): ", end="")
-    print(f"{len(paths)} runs finished under {args.out}; tables and plots: python -m rramk.report")
+        print(f"shard {shard} ({len(paths)} of {len(study_plan(args.seeds, configs, lrs))} runs): ", end="")
+    print(f"{len(paths)} runs of --study {study.name} finished under {args.out}; tables and plots: "
+          "python -m rramk.report")
     return 0
 
 

@@ -1,26 +1,43 @@
-"""The configurations of the ablation study, named once (MODEL.md section 4).
+"""The configurations of the ablation studies, named once (MODEL.md section 4).
 
-``ideal`` is the software BNN (no device); ``none`` the devices' mean behaviour, every imperfection
-off; ``all`` every imperfection on; ``only X`` one imperfection on top of ``none``; ``all but X``
-the full model minus one. A label names its configuration everywhere: ``--configs`` of
-``python -m rramk.ablation``, tables and figures, and, as its slug, run directories. The device
-characterization (``python -m rramk.characterize``) simulates ``all`` and each ``all but X`` under
-their captions ``full model`` and ``no X``, the names its committed figures carry.
+A configuration is one kind of run: which imperfections are on, which knobs of
+``HfOxWeakReset.scaled`` differ from the fit, and the directory its runs live in (its slug). ABLATIONS
+holds every fixed configuration under one canonical label; a study names some of them in its own
+words, so that two studies that need the same run share it (same directory, run once):
+
+* ``published`` (MODEL.md section 4, the framing of the published study): the base is the *mean
+  model* (every device the mean parameters, both slopes: ``only saturation``); ``mean + X`` adds one
+  of the three noise sources d2d, pink, rtn to it; the *full model* (``all``) and ``full but X``
+  (``all but X``) remove one; ``ideal`` is the software BNN. Only d2d, pink and rtn are ranked.
+  Saturation is a property of the device, shown by the what-ifs ``..., no saturation`` (``none``,
+  ``only X``, ``all but saturation``: the same runs as the legacy study's).
+* ``legacy``: the first study's framing (base ``none``, saturation ranked as a fourth imperfection);
+  every one of its runs is also a run of ``published``.
+* ``lr``: the mean model and the full model at several pulse learning rates (``lr_study``).
+* ``sensitivity``: one knob of ``HfOxWeakReset.scaled`` swept (``sensitivity_study``, KNOBS).
+
+A label names its configuration everywhere: ``--configs`` of ``python -m rramk.ablation``, tables
+and figures. The device characterization (``python -m rramk.characterize``) simulates ``all`` and
+each ``all but X`` under their captions ``full model`` and ``no X``, the names its committed figures
+carry.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from .device.config import IMPERFECTIONS, HfOxWeakReset
+from .device.config import IMPERFECTIONS, SCALES, HfOxWeakReset, format_scales
+
+NOISE = ("d2d", "pink", "rtn")
+"""The imperfections the published study ranks: its three sources of variation (MODEL.md section 4)."""
 
 
 @dataclass(frozen=True)
 class AblationConfig:
-    """One configuration of the study: its label, the imperfections it switches on, its caption."""
+    """One configuration: its label, the imperfections it switches on, its knobs, its run directory."""
 
     label: str
-    """How the study names it: ``only d2d``, ``all but rtn``."""
+    """How the registry names it: ``only d2d``, ``all but rtn``, ``mean + d2d``, ``mean + d2d x0.5``."""
 
     imperfections: tuple[str, ...] | None
     """The imperfections on, in the order of IMPERFECTIONS; None: the ideal software BNN (no device)."""
@@ -28,10 +45,16 @@ class AblationConfig:
     caption: str | None = None
     """Its name in the device characterization, if it is one of the configurations characterized."""
 
+    directory: str | None = None
+    """The run directory's name, if not the label's slug (``mean + d2d`` -> ``mean-plus-d2d``)."""
+
+    scales: tuple[tuple[str, float], ...] = ()
+    """Knobs of ``HfOxWeakReset.scaled`` that differ from the fit, as (name, factor) pairs."""
+
     @property
     def slug(self) -> str:
-        """The label as a directory name: ``all-but-d2d``."""
-        return slug(self.label)
+        """The run directory's name: ``all-but-d2d``, ``mean-plus-d2d-x0.5``."""
+        return self.directory or slug(self.label)
 
     @property
     def flag(self) -> str:
@@ -44,9 +67,16 @@ class AblationConfig:
             return "all"
         return ",".join(self.imperfections)
 
+    @property
+    def scale_flag(self) -> str:
+        """The value of ``python -m rramk.train --scale`` ("" for the fit)."""
+        return format_scales(dict(self.scales))
+
     def device(self) -> HfOxWeakReset | None:
         """The device model (None for the ideal software BNN)."""
-        return None if self.imperfections is None else HfOxWeakReset().only(*self.imperfections)
+        if self.imperfections is None:
+            return None
+        return HfOxWeakReset().only(*self.imperfections).scaled(**dict(self.scales))
 
 
 def _registry() -> dict[str, AblationConfig]:
@@ -55,14 +85,178 @@ def _registry() -> dict[str, AblationConfig]:
     configs += [AblationConfig(f"only {name}", (name,)) for name in IMPERFECTIONS]
     configs += [AblationConfig(f"all but {name}", tuple(n for n in IMPERFECTIONS if n != name), caption=f"no {name}")
                 for name in IMPERFECTIONS]
+    configs += [AblationConfig(f"mean + {name}", (name, "saturation"), directory=f"mean-plus-{name}") for name in NOISE]
     return {c.label: c for c in configs}
 
 
 ABLATIONS: dict[str, AblationConfig] = _registry()
-"""Every configuration of the study by label, in the order of its tables."""
+"""Every fixed configuration by its canonical label: the legacy study's, then the published study's new ones."""
 
 CHARACTERIZED: tuple[AblationConfig, ...] = tuple(c for c in ABLATIONS.values() if c.caption)
 """The configurations of the device characterization: the full model, then each imperfection off alone."""
+
+
+@dataclass(frozen=True)
+class Study:
+    """A list of configurations under the study's own labels, and how its report compares them.
+
+    ``mean``/``full``: the labels of the base device and of the full model; ``added``/``removed``:
+    label patterns of one imperfection added to ``mean`` and removed from ``full``; ``ranked``: the
+    imperfections ranked; ``no_saturation``: label -> the label of the same configuration with
+    saturation off (the published study's what-ifs).
+    """
+
+    name: str
+    configs: dict[str, AblationConfig]
+    ranked: tuple[str, ...] = ()
+    mean: str = ""
+    full: str = ""
+    added: str = ""
+    removed: str = ""
+    no_saturation: dict[str, str] = field(default_factory=dict)
+    lrs: tuple[float, ...] = ()
+    """Pulse learning rates every configuration runs at (empty: rramk.train's default)."""
+    knob: str | None = None
+    """The knob swept (sensitivity studies); ``values`` gives each label's factor."""
+    values: dict[str, float] = field(default_factory=dict)
+    base: str | None = None
+    """``mean`` or ``full``: what the knob is swept on (sensitivity studies)."""
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.configs)
+
+
+def _published() -> Study:
+    configs = {"ideal": ABLATIONS["ideal"], "mean model": ABLATIONS["only saturation"]}
+    configs |= {f"mean + {x}": ABLATIONS[f"mean + {x}"] for x in NOISE}
+    configs["full model"] = ABLATIONS["all"]
+    configs |= {f"full but {x}": ABLATIONS[f"all but {x}"] for x in NOISE}
+    no_saturation = {"mean model": "mean model, no saturation", "full model": "full model, no saturation",
+                     **{f"mean + {x}": f"mean + {x}, no saturation" for x in NOISE}}
+    configs["mean model, no saturation"] = ABLATIONS["none"]
+    configs |= {f"mean + {x}, no saturation": ABLATIONS[f"only {x}"] for x in NOISE}
+    configs["full model, no saturation"] = ABLATIONS["all but saturation"]
+    return Study("published", configs, ranked=NOISE, mean="mean model", full="full model", added="mean + {}",
+                 removed="full but {}", no_saturation=no_saturation)
+
+
+def _legacy() -> Study:
+    legacy = ("ideal", "none", "all", *(f"only {n}" for n in IMPERFECTIONS), *(f"all but {n}" for n in IMPERFECTIONS))
+    return Study("legacy", {label: ABLATIONS[label] for label in legacy}, ranked=IMPERFECTIONS, mean="none",
+                 full="all", added="only {}", removed="all but {}")
+
+
+STUDIES: dict[str, Study] = {"published": _published(), "legacy": _legacy()}
+"""The fixed studies by name; ``lr_study`` and ``sensitivity_study`` build the others from their arguments."""
+
+LEARNING_RATES = (8.0, 20.0, 50.0, 100.0)
+"""Pulse learning rates of the lr study: the published runs used 8 to 100 (MODEL.md section 3)."""
+
+
+def lr_study(lrs: tuple[float, ...] = LEARNING_RATES) -> Study:
+    """The mean model and the full model, each at every pulse learning rate of ``lrs``."""
+    published = STUDIES["published"]
+    return Study("lr", {label: published.configs[label] for label in ("mean model", "full model")},
+                 mean="mean model", full="full model", lrs=tuple(float(lr) for lr in lrs))
+
+
+@dataclass(frozen=True)
+class Knob:
+    """A continuous knob of ``HfOxWeakReset.scaled``, and how a device engineer measures it."""
+
+    name: str
+    imperfection: str
+    """The imperfection it belongs to (the switch that turns it off)."""
+    measure: str
+    """Its key in ``rramk.device.weak_reset.knob_measures``."""
+    unit: str
+    """What the measure is, in words, with its unit."""
+    base: str
+    """``mean`` or ``full``: what the sweep adds it to by default."""
+    values: tuple[float, ...]
+    """The default sweep: from 0 to beyond the published fit (1)."""
+
+    @property
+    def zero_is_off(self) -> bool:
+        """Whether factor 0 gives the same weights as switching the imperfection off (d2d, pink, rtn)."""
+        return self.imperfection in NOISE
+
+
+KNOBS: dict[str, Knob] = {
+    "d2d": Knob("d2d", "d2d", "sigma_ln_r_0", "sigma of ln R at t = 0 across devices", "mean",
+                (0.0, 0.25, 0.5, 1.0, 1.5, 2.0)),
+    "pink": Knob("pink", "pink", "alpha", "1/f amplitude alpha (ln R)", "mean", (0.0, 0.5, 1.0, 2.0, 4.0)),
+    "rtn": Knob("rtn", "rtn", "a_rtn_max", "largest RTN amplitude bound A_rtn (ln R)", "mean",
+                (0.0, 0.5, 1.0, 2.0, 4.0)),
+    "t_star": Knob("t_star", "saturation", "median_t_star", "median saturation onset t* (pulses)", "full",
+                   (0.0, 0.5, 1.0, 2.0, 4.0)),
+}
+"""The knob of each imperfection, by its name in ``HfOxWeakReset.scaled`` (the same names as SCALES)."""
+assert set(KNOBS) == set(SCALES), "a knob of HfOxWeakReset.scaled without its sweep"
+
+
+def sensitivity_study(knob: str, values: tuple[float, ...] | None = None, base: str | None = None) -> Study:
+    """The mean model and ``knob`` swept over ``values`` on ``base`` (default: the knob's own).
+
+    Base ``mean``: the mean model plus the knob's imperfection (``mean + d2d x0.5``; the saturation
+    knob t_star on the mean model itself, where it changes no weight: use base ``full``); base
+    ``full``: the full model (``full model, d2d x0.5``). Factor 1 is the unscaled configuration and,
+    for d2d, pink and rtn, factor 0 the configuration without the imperfection (the same weights bit
+    for bit: a zero table spread, alpha = 0, A_rtn = 0), so those runs are shared with the published
+    study.
+    """
+    if knob not in KNOBS:
+        raise ValueError(f"knob: expected one of {', '.join(KNOBS)}, got {knob!r}")
+    spec = KNOBS[knob]
+    base = spec.base if base is None else base
+    if base not in ("mean", "full"):
+        raise ValueError(f"base: expected mean or full, got {base!r}")
+    values = spec.values if values is None else tuple(float(v) for v in values)
+    if not values or len(set(values)) != len(values) or any(not v >= 0 for v in values):
+        raise ValueError(f"values: expected distinct factors >= 0, got {', '.join(f'{v:g}' for v in values) or 'none'}")
+    published = STUDIES["published"].configs
+    x = spec.imperfection
+    if base == "mean":
+        stem = f"mean + {x}" if x in NOISE else "mean model"
+        off = "mean model"
+    else:
+        stem, off = "full model", f"full but {x}" if x in NOISE else None
+    configs, factors = {"mean model": published["mean model"]}, {}
+    for v in sorted(values):
+        if v == 1.0:
+            label = stem
+        elif v == 0.0 and spec.zero_is_off:
+            label = off
+        else:
+            label = None
+        if label is not None:
+            config = published[label]
+        elif stem.startswith("mean + "):  # mean + d2d x0.5, in mean-plus-d2d-x0.5
+            label = f"{stem} x{v:g}"
+            config = AblationConfig(label, published[stem].imperfections, directory=f"{published[stem].slug}-x{v:g}",
+                                    scales=((knob, v),))
+        else:  # full model, d2d x0.5, in full-d2d-x0.5
+            label = f"{stem}, {knob} x{v:g}"
+            config = AblationConfig(label, published[stem].imperfections, directory=f"{base}-{knob}-x{v:g}",
+                                    scales=((knob, v),))
+        configs[label] = config
+        factors[label] = v
+    return Study("sensitivity", configs, mean="mean model", knob=knob, values=factors, base=base)
+
+
+def study_by_name(name: str, *, knob: str | None = None, values=None, base: str | None = None,
+                  lrs=None) -> Study:
+    """The study ``python -m rramk.ablation --study NAME`` runs."""
+    if name == "lr":
+        return lr_study(LEARNING_RATES if lrs is None else tuple(lrs))
+    if name == "sensitivity":
+        if knob is None:
+            raise ValueError(f"--study sensitivity needs --knob (one of {', '.join(KNOBS)})")
+        return sensitivity_study(knob, values, base)
+    if name not in STUDIES:
+        raise ValueError(f"study: expected one of {', '.join([*STUDIES, 'lr', 'sensitivity'])}, got {name!r}")
+    return STUDIES[name]
 
 
 def slug(label: str) -> str:
@@ -71,5 +265,5 @@ def slug(label: str) -> str:
 
 
 def label_of(directory: str) -> str:
-    """The label whose slug is ``directory`` (the name itself for a directory of no known configuration)."""
+    """The canonical label whose slug is ``directory`` (the name itself for a directory of no fixed configuration)."""
     return next((c.label for c in ABLATIONS.values() if c.slug == directory), directory)

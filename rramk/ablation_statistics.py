@@ -1,10 +1,13 @@
-"""The numbers and sentences of an ablation study: per configuration, per imperfection, per epoch.
+"""The numbers and sentences of an ablation study: per configuration, per imperfection, per knob, per epoch.
 
-A study is {configuration label: [run summary, one per seed]} (rramk.ablation_report.load_summaries).
-Rows give each configuration's final test accuracy over seeds and its drop against the ideal BNN;
-costs give each imperfection's cost in both views of the study (added alone to ``none``, removed
-alone from ``all``) with standard errors over seeds; the verdict, the interaction and the
-identical-to-none sentences say in words what the costs show; curves follow accuracy per epoch.
+A study's runs are {label: [run summary, one per seed]} (rramk.ablation_report.study_runs), under
+the labels of a ``Study`` (rramk.ablation_configs). Rows give each configuration's final test
+accuracy over seeds and its drop against the ideal BNN; costs give each ranked imperfection's cost
+in both views of the study (added alone to the mean model, removed alone from the full model) with
+standard errors over seeds; the verdict, the interaction and the saturation sentences say in words
+what the costs show; ``sensitivity`` and ``tolerance`` read a knob's sweep; ``lr_rows`` a learning-
+rate study; curves follow accuracy per epoch. Every standard error is over seeds, sqrt(s1^2/n1 +
+s2^2/n2 + ...) for a difference of means (nan with one seed: no error bar).
 """
 
 from __future__ import annotations
@@ -12,119 +15,127 @@ from __future__ import annotations
 import math
 import statistics
 
-from .ablation_configs import ABLATIONS
+from .ablation_configs import STUDIES, Study
+
+ADDED_VIEW = "added alone to the mean model"
+REMOVED_VIEW = "removed alone from the full model"
 
 
-def ablation_rows(study: dict) -> list[dict]:
-    """Per configuration with runs, in the order of ABLATIONS: final test accuracy over seeds (mean, std,
-    range), the mean best epoch, the drop against the ideal mean, and the devices at the end."""
-    ideal = [s["final_test_accuracy"] for s in study.get("ideal", [])]
-    ideal_mean = statistics.fmean(ideal) if ideal else None
+def ablation_rows(runs: dict, labels: list[str] | None = None, ideal: str = "ideal") -> list[dict]:
+    """Per configuration with runs, in the order of ``labels`` (default: the order of ``runs``): final
+    test accuracy over seeds (mean, std, range), the mean best epoch, the drop against the ideal
+    mean, and the devices at the end."""
+    ideal_acc = [s["final_test_accuracy"] for s in runs.get(ideal, [])]
+    ideal_mean = statistics.fmean(ideal_acc) if ideal_acc else None
     rows = []
-    for label in ABLATIONS:
-        runs = study.get(label)
-        if not runs:
+    for label in labels if labels is not None else list(runs):
+        summaries = runs.get(label)
+        if not summaries:
             continue
-        acc = [s["final_test_accuracy"] for s in runs]
+        acc = [s["final_test_accuracy"] for s in summaries]
         mean = statistics.fmean(acc)
         std = statistics.stdev(acc) if len(acc) > 1 else float("nan")
-        rows.append({"config": label, "imperfections": runs[0]["imperfections"], "seeds": len(acc), "mean": mean,
-                     "std": std, "min": min(acc), "max": max(acc),
+        last = [s["history"][-1] for s in summaries if s.get("history")]
+        rows.append({"config": label, "imperfections": summaries[0]["imperfections"], "seeds": len(acc), "mean": mean,
+                     "std": std, "se": std / math.sqrt(len(acc)), "min": min(acc), "max": max(acc),
                      "drop": (ideal_mean - mean) if ideal_mean is not None else float("nan"),
-                     "best": statistics.fmean([s.get("best_test_accuracy", float("nan")) for s in runs]),
-                     "past_t_star": statistics.fmean([s["history"][-1].get("fraction_past_t_star", float("nan"))
-                                                      for s in runs]) if runs[0]["history"] else float("nan"),
-                     "pulses": statistics.fmean([s["history"][-1].get("pulses_per_device", float("nan"))
-                                                 for s in runs]) if runs[0]["history"] else float("nan")})
+                     "best": statistics.fmean([s.get("best_test_accuracy", float("nan")) for s in summaries]),
+                     "past_t_star": statistics.fmean([h.get("fraction_past_t_star", float("nan")) for h in last])
+                     if len(last) == len(summaries) else float("nan"),
+                     "pulses": statistics.fmean([h.get("pulses_per_device", float("nan")) for h in last])
+                     if len(last) == len(summaries) else float("nan")})
     return rows
 
 
-def imperfection_costs(rows: list[dict]) -> list[dict]:
-    """Accuracy cost of each imperfection, in both views of the study, with standard errors.
-
-    added: acc(none) - acc(only X), the cost of X on the mean device alone;
-    removed: acc(all but X) - acc(all), what removing X from the full model gives back.
-    Standard errors are over seeds: sqrt(s1^2/n1 + s2^2/n2) (nan with one seed).
-    """
+def difference(rows: list[dict], plus: str, minus: str) -> tuple[float, float]:
+    """mean(plus) - mean(minus) and its standard error over seeds ((nan, nan) if either has no runs)."""
     by_name = {r["config"]: r for r in rows}
+    if plus not in by_name or minus not in by_name:
+        return float("nan"), float("nan")
+    a, b = by_name[plus], by_name[minus]
+    return a["mean"] - b["mean"], math.sqrt(a["std"] ** 2 / a["seeds"] + b["std"] ** 2 / b["seeds"])
 
-    def diff(a: str, b: str):
-        if a not in by_name or b not in by_name:
-            return float("nan"), float("nan")
-        ra, rb = by_name[a], by_name[b]
-        se = math.sqrt(ra["std"] ** 2 / ra["seeds"] + rb["std"] ** 2 / rb["seeds"])
-        return ra["mean"] - rb["mean"], se
 
+def imperfection_costs(rows: list[dict], study: Study = STUDIES["legacy"]) -> list[dict]:
+    """Accuracy cost of each imperfection the study ranks, in both views, with standard errors.
+
+    added: acc(mean) - acc(mean + X), the cost of X on the mean device alone;
+    removed: acc(full but X) - acc(full), what removing X from the full model gives back.
+    """
     costs = []
-    for name in ABLATIONS:
-        if not name.startswith("only "):
-            continue
-        x = name.removeprefix("only ")
-        added, added_se = diff("none", f"only {x}")
-        removed, removed_se = diff(f"all but {x}", "all")
+    for x in study.ranked:
+        added, added_se = difference(rows, study.mean, study.added.format(x))
+        removed, removed_se = difference(rows, study.removed.format(x), study.full)
         costs.append({"imperfection": x, "added": added, "added_se": added_se, "removed": removed,
                       "removed_se": removed_se})
     return costs
 
 
-def verdict(costs: list[dict]) -> list[str]:
-    """Plain sentences: which imperfection is the most damaging, and is the difference resolved?
+def _resolved(value: float, se: float) -> bool:
+    """Beyond 2 standard errors (never with one seed)."""
+    return not math.isnan(se) and value > 2 * se
 
-    A cost is resolved when it exceeds 2 standard errors over seeds; with one seed per cell there
-    is no error bar and the sentence says so.
+
+def verdict(costs: list[dict], views: tuple[str, str] = (ADDED_VIEW, REMOVED_VIEW)) -> list[str]:
+    """Plain sentences: which imperfection is the most damaging in each view, is it resolved, and is it d2d?
+
+    A cost is resolved when it exceeds 2 standard errors over seeds, and so is the lead of the costliest
+    over the runner-up; with one seed per cell there is no error bar and the sentences say so. The last
+    sentence answers "is d2d the most damaging?" in one word first: yes, not resolved, or no.
     """
-    usable = [c for c in costs if not math.isnan(c["added"]) and not math.isnan(c["removed"])]
-    if not usable:
-        return []
-
-    def resolved(cost, se):
-        return not math.isnan(se) and cost > 2 * se
-
-    lines, worst = [], {}
-    for view, key in (("added alone to the mean device", "added"), ("removed alone from the full model", "removed")):
+    lines, worst, lead_resolved = [], {}, {}
+    for view, key in zip(views, ("added", "removed")):
+        usable = [c for c in costs if not math.isnan(c[key])]
+        if not usable:
+            continue
         w = worst[key] = max(usable, key=lambda c: c[key])
         cost, se = w[key], w[f"{key}_se"]
+        runner = max((c for c in usable if c is not w), key=lambda c: c[key], default=None)
+        gap, gap_se = (cost - runner[key], math.hypot(se, runner[f"{key}_se"])) if runner else (math.inf, 0.0)
+        lead_resolved[key] = _resolved(cost, se) and _resolved(gap, gap_se)
         if math.isnan(se):
             lines.append(f"- {view}: **{w['imperfection']}** costs the most, {100 * cost:+.2f} points "
                          "(one seed: no error bar).")
-        elif resolved(cost, se):
-            runner = max((c for c in usable if c is not w), key=lambda c: c[key], default=None)
-            lead = ""
-            if runner is not None:
-                gap, gap_se = cost - runner[key], math.hypot(se, runner[f"{key}_se"])
-                lead = (f"; ahead of **{runner['imperfection']}** by {100 * gap:+.2f} ± {100 * gap_se:.2f}"
-                        + ("" if resolved(gap, gap_se) else ", not resolved"))
+        elif _resolved(cost, se):
+            lead = "" if runner is None else (
+                f"; ahead of **{runner['imperfection']}** by {100 * gap:+.2f} ± {100 * gap_se:.2f}"
+                + ("" if _resolved(gap, gap_se) else ", not resolved"))
             lines.append(f"- {view}: **{w['imperfection']}** costs the most, {100 * cost:+.2f} points "
                          f"(more than 2 standard errors: ± {100 * se:.2f}){lead}.")
         else:
             lines.append(f"- {view}: no imperfection costs accuracy beyond 2 standard errors (largest: "
                          f"**{w['imperfection']}**, {100 * cost:+.2f} ± {100 * se:.2f} points).")
-    helps = [c["imperfection"] for c in usable if c["added"] < 0 and resolved(-c["added"], c["added_se"])]
+    if not worst:
+        return []
+    helps = [c["imperfection"] for c in costs if not math.isnan(c["added"]) and c["added"] < 0
+             and _resolved(-c["added"], c["added_se"])]
     if helps:
         lines.append(f"- at this budget, adding {', '.join(helps)} alone *raises* accuracy beyond 2 standard errors.")
-    d2d_worst = all(w["imperfection"] == "d2d" for w in worst.values())
-    d2d_resolved = all(resolved(w[k], w[f"{k}_se"]) for k, w in worst.items())
-    if d2d_worst and d2d_resolved:
-        lines.append("- **Most damaging: device-to-device variability (d2d)**, as in the published study.")
-    elif d2d_worst:
-        lines.append("- d2d costs the most in both views, as in the published study, but the difference is not "
-                     "resolved by these seeds.")
+    views_done = " and ".join(v for v, k in zip(views, ("added", "removed")) if k in worst)
+    others = sorted({w["imperfection"] for w in worst.values() if w["imperfection"] != "d2d"})
+    if others:
+        lines.append(f"- **Is d2d the most damaging? No**: {' and '.join(others)} costs more ({views_done}: see the "
+                     "costs above); the published study found device-to-device variability (d2d) most damaging.")
+    elif all(lead_resolved.values()):
+        answer = "Yes" if len(worst) == 2 else "Yes, in the one view measured so far"
+        lines.append(f"- **Is d2d the most damaging? {answer}**: device-to-device variability costs the most "
+                     f"{views_done}, ahead of the others beyond 2 standard errors, as the published study found.")
     else:
-        lines.append("- The published study found device-to-device variability (d2d) most damaging; this study does "
-                     "not single it out in both views: the costs above are the evidence.")
+        lines.append(f"- **Is d2d the most damaging? Not resolved**: d2d costs the most {views_done}, as the published "
+                     "study found, but these seeds do not resolve its lead (2 standard errors) in every view.")
+    if len(worst) < 2:
+        lines.append("- only one view is available yet: the other needs its runs (see 'Not finished yet').")
     return lines
 
 
-def interaction(rows: list[dict], costs: list[dict]) -> list[str]:
-    """Compare what all imperfections cost together (none - all) with the sum of their costs alone."""
-    by_name = {r["config"]: r for r in rows}
-    if "none" not in by_name or "all" not in by_name or any(math.isnan(c["added"]) for c in costs):
+def interaction(rows: list[dict], costs: list[dict], mean: str = "none", full: str = "all",
+                base_name: str = "the mean device") -> list[str]:
+    """Compare what all ranked imperfections cost together (mean - full) with the sum of their costs alone."""
+    together, se = difference(rows, mean, full)
+    if math.isnan(together) or not costs or any(math.isnan(c["added"]) for c in costs):
         return []
-    none, full = by_name["none"], by_name["all"]
-    together = none["mean"] - full["mean"]
     alone = sum(c["added"] for c in costs)
-    se = math.sqrt(none["std"] ** 2 / none["seeds"] + full["std"] ** 2 / full["seeds"])
-    line = (f"- together, the imperfections cost {100 * together:+.2f} points against the mean device (none - all"
+    line = (f"- together, the imperfections cost {100 * together:+.2f} points against {base_name} ({mean} - {full}"
             + ("" if math.isnan(se) else f", ± {100 * se:.2f}") + f"); the sum of their costs alone is "
             f"{100 * alone:+.2f}.")
     if together > 2 * max(alone, 0) and (math.isnan(se) or together > 2 * se):
@@ -132,36 +143,162 @@ def interaction(rows: list[dict], costs: list[dict]) -> list[str]:
     return [line]
 
 
-def identical_to_none(study: dict) -> list[str]:
-    """A sentence for each imperfection that, alone, trained exactly like ``none`` in every seed."""
+def identical_runs(runs: dict, a: str, b: str) -> int:
+    """The number of seeds if ``a`` and ``b`` gave exactly the same final accuracy in every seed of ``a``, else 0."""
     def by_seed(label):
-        return {s["seed"]: s["final_test_accuracy"] for s in study.get(label, [])}
+        return {s["seed"]: s["final_test_accuracy"] for s in runs.get(label, [])}
 
-    none = by_seed("none")
+    first, second = by_seed(a), by_seed(b)
+    same = first and all(seed in second and second[seed] == acc for seed, acc in first.items())
+    return len(first) if same else 0
+
+
+def identical_to_none(runs: dict, study: Study = STUDIES["legacy"]) -> list[str]:
+    """A sentence for each imperfection that, alone, trained exactly like the study's base in every seed."""
     lines = []
-    for label in ABLATIONS:
-        if label.startswith("only "):
-            alone = by_seed(label)
-            if alone and all(seed in none and none[seed] == acc for seed, acc in alone.items()):
-                lines.append(f"- {label.removeprefix('only ')} alone gives exactly the accuracy of none in every seed "
-                             f"({len(alone)}): on identical, noise-free devices it changes no weight "
-                             "(W = sign(t_BL - t_BLb) for any increasing ln R(t)).")
+    for x in study.ranked:
+        n = identical_runs(runs, study.added.format(x), study.mean)
+        if n:
+            lines.append(f"- {x} alone gives exactly the accuracy of {study.mean} in every seed ({n}): on identical, "
+                         "noise-free devices it changes no weight (W = sign(t_BL - t_BLb) for any increasing ln R(t)).")
     return lines
 
 
-def learning_curves(study: dict) -> dict[str, dict]:
+def saturation_effects(rows: list[dict], study: Study) -> list[dict]:
+    """Per configuration with a no-saturation twin: accuracy with and without saturation, and what
+    saturation costs (without - with) with its standard error."""
+    by_name = {r["config"]: r for r in rows}
+    effects = []
+    for label, twin in study.no_saturation.items():
+        if label in by_name and twin in by_name:
+            cost, se = difference(rows, twin, label)
+            effects.append({"config": label, "with": by_name[label], "without": by_name[twin], "cost": cost,
+                            "se": se})
+    return effects
+
+
+def saturation_interactions(rows: list[dict], study: Study) -> list[dict]:
+    """Cost of each ranked imperfection added to the mean model with saturation and to the one-slope mean
+    model, and their difference (the interaction of that imperfection with saturation)."""
+    out = []
+    mean_flat = study.no_saturation.get(study.mean)
+    for x in study.ranked:
+        added = study.added.format(x)
+        flat = study.no_saturation.get(added)
+        if mean_flat is None or flat is None:
+            continue
+        with_sat, with_se = difference(rows, study.mean, added)
+        without, without_se = difference(rows, mean_flat, flat)
+        if math.isnan(with_sat) or math.isnan(without):
+            continue
+        out.append({"imperfection": x, "with": with_sat, "with_se": with_se, "without": without,
+                    "without_se": without_se, "interaction": with_sat - without,
+                    "interaction_se": math.hypot(with_se, without_se)})
+    return out
+
+
+def saturation_sentences(runs: dict, rows: list[dict], study: Study) -> list[str]:
+    """What saturation does, in words: identical runs on the mean model, its cost on the full model, and
+    the interaction with each noise source, strongest first."""
+    lines = []
+    twin = study.no_saturation.get(study.mean)
+    n = identical_runs(runs, study.mean, twin) if twin else 0
+    if n:
+        lines.append(f"- on the mean model, saturation changes no weight: {study.mean} and {twin} give exactly the "
+                     f"same accuracy in every seed ({n}); identical noise-free devices keep W = sign(t_BL - t_BLb) "
+                     "for any increasing ln R(t).")
+    for e in saturation_effects(rows, study):
+        if e["config"] == study.full:
+            lines.append(f"- on the full model, saturation costs {100 * e['cost']:+.2f} ± {100 * e['se']:.2f} points "
+                         f"({e['without']['config']} - {study.full}).")
+    for i in sorted(saturation_interactions(rows, study), key=lambda i: -i["interaction"]):
+        resolved = "beyond 2 standard errors" if _resolved(abs(i["interaction"]), i["interaction_se"]) \
+            else "within 2 standard errors"
+        lines.append(f"- {i['imperfection']} x saturation: {i['imperfection']} costs {100 * i['with']:+.2f} ± "
+                     f"{100 * i['with_se']:.2f} points on the mean model with saturation and {100 * i['without']:+.2f} "
+                     f"± {100 * i['without_se']:.2f} without it: saturation changes its cost by "
+                     f"{100 * i['interaction']:+.2f} ± {100 * i['interaction_se']:.2f} ({resolved}).")
+    return lines
+
+
+def sensitivity(rows: list[dict], study: Study, measures: dict[str, float]) -> list[dict]:
+    """The sweep of a sensitivity study by factor: accuracy (mean, standard error, seeds), its measure
+    (``measures``: label -> the knob in the unit a device engineer measures) and the loss against the
+    mean model, mean(mean model) - mean(this), with its standard error."""
+    points = []
+    for r in rows:
+        if r["config"] not in study.values:
+            continue
+        loss, loss_se = difference(rows, study.mean, r["config"]) if r["config"] != study.mean else (0.0, 0.0)
+        points.append({"config": r["config"], "factor": study.values[r["config"]],
+                       "measure": measures.get(r["config"], float("nan")), "mean": r["mean"], "se": r["se"],
+                       "seeds": r["seeds"], "loss": loss, "loss_se": loss_se})
+    return sorted(points, key=lambda p: p["factor"])
+
+
+def tolerance(points: list[dict], points_of_loss: float, key: str = "factor", shift: float = 0.0) -> dict:
+    """The largest knob value whose loss stays within ``points_of_loss`` (a fraction: 0.005 = 0.5 point).
+
+    Going up the sweep from its smallest factor, the first point whose loss (+ ``shift`` standard
+    errors) exceeds the tolerance ends the range; the answer is interpolated linearly between it and
+    the point before, in ``key`` (``factor`` or ``measure``). Returns {"value", "kind"}: kind
+    ``interpolated``, ``beyond`` (no point exceeds it: value is the largest swept, a lower bound) or
+    ``none`` (the smallest swept point already exceeds it).
+    """
+    previous = None
+    for p in points:
+        loss = p["loss"] + shift * (0.0 if math.isnan(p["loss_se"]) else p["loss_se"])
+        if loss > points_of_loss:
+            if previous is None:
+                return {"value": p[key], "kind": "none"}
+            q, q_loss = previous
+            t = (points_of_loss - q_loss) / (loss - q_loss)
+            return {"value": q[key] + t * (p[key] - q[key]), "kind": "interpolated"}
+        previous = (p, loss)
+    return {"value": points[-1][key] if points else float("nan"), "kind": "beyond" if points else "none"}
+
+
+def lr_rows(runs_by_lr: dict[float, dict], labels: tuple[str, ...]) -> list[dict]:
+    """Per learning rate: each configuration's accuracy row (ablation_rows) and the cost full vs mean."""
+    out = []
+    for lr in sorted(runs_by_lr):
+        rows = {r["config"]: r for r in ablation_rows(runs_by_lr[lr], list(labels))}
+        cost = difference(list(rows.values()), *labels) if len(labels) == 2 else (float("nan"), float("nan"))
+        out.append({"lr": lr, "rows": rows, "cost": cost[0], "cost_se": cost[1]})
+    return out
+
+
+def best_lr(lrs: list[dict], label: str, default: float) -> list[str]:
+    """Which learning rate gives ``label`` its best accuracy, and how the default compares with it."""
+    have = [(r["lr"], r["rows"][label]) for r in lrs if label in r["rows"]]
+    if not have:
+        return []
+    lr, best = max(have, key=lambda item: item[1]["mean"])
+    at_default = next((row for rate, row in have if rate == default), None)
+    line = f"- {label}: best at lr_pulses {lr:g} ({100 * best['mean']:.2f}%, {best['seeds']} seeds)"
+    if at_default is None:
+        return [line + f"; the default {default:g} has no runs at this budget."]
+    if lr == default:
+        return [line + ": the default."]
+    gap = best["mean"] - at_default["mean"]
+    gap_se = math.sqrt(best["std"] ** 2 / best["seeds"] + at_default["std"] ** 2 / at_default["seeds"])
+    verdict = "within 2 standard errors of the best" if not _resolved(gap, gap_se) else "worse than the best"
+    return [line + f"; the default {default:g} is {100 * gap:.2f} ± {100 * gap_se:.2f} points below it ({verdict})."]
+
+
+def learning_curves(runs: dict, labels: list[str] | None = None) -> dict[str, dict]:
     """Per configuration: epoch numbers and, over seeds, the mean/min/max test accuracy and the mean
     fraction of devices past t*, for the epochs every seed of that configuration has finished."""
     curves = {}
-    for label in ABLATIONS:
-        runs = study.get(label)
-        if not runs or not all(s["history"] for s in runs):
+    for label in labels if labels is not None else list(runs):
+        summaries = runs.get(label)
+        if not summaries or not all(s["history"] for s in summaries):
             continue
-        n = min(len(s["history"]) for s in runs)
-        acc = [[s["history"][e]["test_accuracy"] for s in runs] for e in range(n)]
-        past = [[s["history"][e].get("fraction_past_t_star", float("nan")) for s in runs] for e in range(n)]
-        curves[label] = {"epoch": [runs[0]["history"][e]["epoch"] for e in range(n)],
+        n = min(len(s["history"]) for s in summaries)
+        acc = [[s["history"][e]["test_accuracy"] for s in summaries] for e in range(n)]
+        past = [[s["history"][e].get("fraction_past_t_star", float("nan")) for s in summaries] for e in range(n)]
+        curves[label] = {"epoch": [summaries[0]["history"][e]["epoch"] for e in range(n)],
                          "mean": [statistics.fmean(a) for a in acc], "min": [min(a) for a in acc],
                          "max": [max(a) for a in acc], "past_t_star": [statistics.fmean(p) for p in past],
-                         "seeds": len(runs)}
+                         "seeds": len(summaries)}
     return curves

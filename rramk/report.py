@@ -6,14 +6,20 @@ Inputs (all committed under reports/): ``bench/*.json`` (``pytest bench --benchm
 (``python -m rramk.characterize``, indexed only). It writes the speed tables
 (rramk.speed_report), each ablation study's table, verdict and figures (rramk.ablation_report),
 and ``reports/README.md``, the index, which says for every file the machine, the date and the
-command that regenerates it. The same inputs give the same files (dates and machines come from
-the inputs, not from the clock).
+command that regenerates it, led by three answers a device engineer asks first (which
+imperfection hurts most, what tolerance is enough, whether refresh helps) and the one command
+that runs or finishes each full study. The refresh answer is read from ``reports/refresh.md``:
+its first line that starts with ``Answer:`` (or ``- Answer:``, ``**Answer:**``), else a pointer to
+the file, else "pending". The same inputs give the same files (dates and machines come from the
+inputs, not from the clock).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import re
 import sys
 from pathlib import Path
 
@@ -28,11 +34,107 @@ from .report_files import PNG_METADATA, REPORT_COMMAND  # noqa: F401
 from .speed_report import DERIVED, load_benchmarks, plot_update_scaling, speed_tables, write_speed_report  # noqa: F401
 
 
-def write_index(reports: Path, entries: list[tuple[str, str, str, str]]) -> Path:
-    """reports/README.md: one row per file: file, what it is, machine and date, the command."""
+FULL_STUDIES = (
+    ("published ablation: mean model, + each of d2d/pink/rtn, full model - each, ideal, saturation what-ifs",
+     "python -m rramk.ablation mnist --full", "published", {}),
+    ("pulse learning rate: mean and full model at 8, 20, 50, 100", "python -m rramk.ablation mnist --full --study lr",
+     "lr", {}),
+    *((f"sensitivity to {knob}", f"python -m rramk.ablation mnist --full --study sensitivity --knob {knob}",
+       "sensitivity", {"knob": knob}) for knob in ("d2d", "pink", "rtn", "t_star")),
+)
+"""The full MNIST studies (20 epochs, all examples, seeds 0 1 2): what, the command, the study and its options."""
+
+
+def refresh_sentence(reports: Path) -> str:
+    """Does refresh help? The answer line of reports/refresh.md if it has one, else a pointer, else pending."""
+    path = reports / "refresh.md"
+    if not path.is_file():
+        return ("**Does refresh help?** Pending: no refresh study has been reported yet (reports/refresh.md does "
+                "not exist).")
+    for line in path.read_text().splitlines():
+        text = line.strip().removeprefix("- ").strip()
+        match = re.match(r"(\*\*)?Answer:?(\*\*)?:?\s*(.*)", text)
+        if match and match.group(3):
+            return f"**Does refresh help?** {match.group(3)} ([refresh.md](refresh.md))"
+    return "**Does refresh help?** See [refresh.md](refresh.md) (it states no one-line answer)."
+
+
+def _cost(c: dict, key: str) -> str:
+    value, se = c[key], c[f"{key}_se"]
+    return "n/a" if math.isnan(value) else f"{100 * value:+.2f}" + ("" if math.isnan(se) else f" ± {100 * se:.2f}")
+
+
+def headline(answers: dict, reports: Path) -> list[str]:
+    """Three sentences: which imperfection hurts most, what tolerance is enough, does refresh help."""
+    lines = []
+    published = answers.get("published") or []
+    if published:
+        a = published[0]
+        costs = ", ".join(f"{c['imperfection']} {_cost(c, 'added')} / {_cost(c, 'removed')}" for c in a["costs"])
+        plain = next((l.removeprefix("- ") for l in a["verdict"] if "Is d2d the most damaging?" in l), "")
+        seeds = "/".join(map(str, a["seeds"]))
+        lines.append(f"1. **Which imperfection hurts most?** {plain} Costs in accuracy points, added alone to the "
+                     f"mean model / removed alone from the full model (± standard error, {seeds} seeds per cell): "
+                     f"{costs} ({a['dataset']}, {a['budget']}: [{a['file']}]({a['file']})).")
+    else:
+        lines.append("1. **Which imperfection hurts most?** Pending: `python -m rramk.ablation mnist --full`.")
+    sweeps = sorted(answers.get("sensitivity") or [], key=lambda a: a["knob"] != "d2d")
+    if sweeps:
+        a = sweeps[0]
+        parts = []
+        for tol, t in a["tolerances"].items():
+            at, measure = t["tolerance"], t["measure"]
+            if at["kind"] == "interpolated":
+                parts.append(f"within {100 * tol:.1f} point of the mean model up to {a['knob']} factor "
+                             f"{at['value']:.2f} ({a['unit']} ≈ {measure['value']:.3g})")
+            elif at["kind"] == "beyond":
+                parts.append(f"within {100 * tol:.1f} point for every factor swept, up to {at['value']:g}")
+            else:
+                parts.append(f"beyond {100 * tol:.1f} point already at the smallest factor swept")
+        short = "" if a["budget"] == "epochs20" else (" — a short budget, indicative only; the full study: "
+                                                      f"`python -m rramk.ablation mnist --full --study sensitivity "
+                                                      f"--knob {a['knob']}`")
+        lines.append(f"2. **What tolerance is enough?** The accuracy stays {'; '.join(parts)} (1 = the published "
+                     f"fit; {a['dataset']}, {a['budget']}, {len(a['seeds'])} seeds per cell{short}; "
+                     f"[{a['file']}]({a['file']})).")
+    else:
+        lines.append("2. **What tolerance is enough?** Pending: `python -m rramk.ablation mnist --full --study "
+                     "sensitivity --knob d2d`.")
+    lines.append(f"3. {refresh_sentence(reports)}")
+    return lines
+
+
+def study_status(reports: Path) -> list[list[str]]:
+    """Per full study: what, its command, and how many of its runs have finished."""
+    from .ablation_configs import study_by_name
+    from .ablation_report import directory_of, load_summaries
+
+    directories = load_summaries(reports / "ablation" / "summaries").get(("mnist", "epochs20"), {})
+    rows = []
+    for what, command, name, options in FULL_STUDIES:
+        study = study_by_name(name, **options)
+        lrs = list(study.lrs) or [None]
+        expected = [(c.slug, lr, seed) for c in study.configs.values() for lr in lrs for seed in (0, 1, 2)]
+        done = sum(1 for slug, lr, seed in expected
+                   if any(s["seed"] == seed for s in directories.get(directory_of(slug, lr, 20.0), [])))
+        state = "complete" if done == len(expected) else ("not started" if not done else "partial")
+        rows.append([what, f"`{command}`", f"{done} of {len(expected)} runs ({state})"])
+    return rows
+
+
+def write_index(reports: Path, entries: list[tuple[str, str, str, str]], answers: dict | None = None) -> Path:
+    """reports/README.md: the three answers, the full studies' commands, then one row per file: file, what it
+    is, machine and date, the command."""
     lines = ["# Reports\n",
              "Every file here is produced by a committed command. To regenerate the tables and figures from the "
              "saved results: `python -m rramk.report`.\n",
+             "## What a device engineer asks first\n", *headline(answers or {}, reports), "",
+             "## The full studies, one command each\n",
+             "MNIST, 20 epochs, all training examples, seeds 0 1 2 (hours on a CPU each; resumable: run the same "
+             "command again to continue, runs shared between studies are trained once; `--shard i/n` splits a "
+             "study among tasks); then `python -m rramk.report`.\n",
+             tabulate(study_status(reports), headers=["study", "command", "finished"], tablefmt="github"), "",
+             "## Files\n",
              tabulate([[f"[{f}]({f})", what, when, f"`{cmd}`"] for f, what, when, cmd in entries],
                       headers=["file", "what", "machine, date", "command that regenerates it"], tablefmt="github"),
              ""]
@@ -87,10 +189,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"python -m rramk.report: error: --reports {reports} is not a directory", file=sys.stderr)
         return 2
     entries = write_speed_report(reports)
-    entries += write_ablation_reports(reports)
+    ablation_entries, answers = write_ablation_reports(reports)
+    entries += ablation_entries
     entries += characterization_entries(reports)
     entries += other_entries(reports)
-    index = write_index(reports, entries)
+    index = write_index(reports, entries, answers)
     print(f"wrote {len(entries)} entries to {index}")
     return 0
 

@@ -20,7 +20,7 @@ import rramk.ablation as ablation
 import rramk.data as data
 import rramk.ablation_report as ablation_report
 import rramk.train as train
-from rramk.ablation_configs import ABLATIONS, label_of
+from rramk.ablation_configs import ABLATIONS, STUDIES, label_of
 from tests.test_train import _one_thread_no_network  # noqa: F401  (autouse: one thread, no downloads)
 from tests.test_train import DATA_ROOT, needs_mnist, write_tiny_cifar10
 
@@ -105,7 +105,7 @@ def test_refuses_an_unknown_configuration(capsys):
 # ----------------------------------------------------------------------------- shards
 
 STUDY = ["mnist", "--epochs", "1", "--limit-train", "300", "--seeds", "0", "1", "--device", "cpu", "--no-progress"]
-PLAN = [(label, seed) for seed in (0, 1) for label in ABLATIONS]  # the runs of STUDY, in order
+PLAN = [(label_of(c.slug), seed) for seed in (0, 1) for c in STUDIES["published"].configs.values()]  # STUDY's runs
 
 
 @pytest.fixture
@@ -131,7 +131,7 @@ def _finished(root: Path) -> set[tuple[str, int]]:
             for p in root.glob("mnist/*/*/seed*/summary.json")}
 
 
-@pytest.mark.parametrize("count", [1, 2, 3, 22, 30])
+@pytest.mark.parametrize("count", [1, 2, 3, 28, 30])
 def test_shards_run_every_run_of_the_study_once(tmp_path, stand_in_training, count):
     runs, summaries = tmp_path / "runs", tmp_path / "summaries"
     for index in range(count):
@@ -151,7 +151,7 @@ def test_a_slurm_array_task_runs_its_shard_and_shard_wins(tmp_path, stand_in_tra
     argv = [*STUDY, "--out", str(tmp_path / "runs"), "--summaries", str(tmp_path / "summaries")]
     assert ablation.main(argv) == 0
     assert stand_in_training == PLAN[1::4]
-    assert "shard 1/4 (6 of 22 runs)" in capsys.readouterr().out
+    assert "shard 1/4 (7 of 28 runs)" in capsys.readouterr().out
     del stand_in_training[:]
     assert ablation.main([*argv, "--shard", "0/2"]) == 0
     assert stand_in_training == PLAN[0::2]
@@ -175,6 +175,108 @@ def test_refuses_slurm_variables_it_cannot_read(tmp_path, stand_in_training, mon
     err = capsys.readouterr().err
     assert "python -m rramk.ablation: error: SLURM_ARRAY_TASK_ID=3 is not one of 3" in err and "--shard i/n" in err
     assert stand_in_training == []
+
+
+# ----------------------------------------------------------------------------- studies: published, lr, sensitivity
+
+
+@pytest.fixture
+def recorded_settings(monkeypatch) -> list:
+    """Replaces training by writing a summary; returns the settings of every run trained."""
+    trained = []
+
+    def fake_train(settings):
+        trained.append(settings)
+        Path(settings.out).mkdir(parents=True, exist_ok=True)
+        summary = {"imperfections": settings.imperfections, "seed": settings.seed, "final_test_accuracy": 0.5}
+        (Path(settings.out) / train.SUMMARY).write_text(json.dumps(summary))
+        return summary
+
+    monkeypatch.setattr(ablation, "train", fake_train)
+    return trained
+
+
+def _runs(trained, root) -> list[tuple]:
+    return [(str(Path(s.out).relative_to(root / "mnist" / "epochs1-n300")), s.imperfections, s.scale, s.lr_pulses)
+            for s in trained]
+
+
+def test_the_default_study_is_the_published_one_and_legacy_runs_its_subset(tmp_path, recorded_settings):
+    root = tmp_path / "runs"
+    assert ablation.main([*STUDY, "--seeds", "0", "--out", str(root), "--summaries", str(tmp_path / "s")]) == 0
+    assert [Path(s.out).parent.name for s in recorded_settings] == \
+        [c.slug for c in STUDIES["published"].configs.values()]
+    del recorded_settings[:]
+    assert ablation.main([*STUDY, "--seeds", "0", "--study", "legacy", "--out", str(root),
+                          "--summaries", str(tmp_path / "s")]) == 0
+    assert recorded_settings == []  # every legacy run is a run of the published study: done already
+
+
+def test_lr_study_runs_each_rate_in_its_own_directory(tmp_path, recorded_settings):
+    root = tmp_path / "runs"
+    assert ablation.main([*STUDY, "--seeds", "0", "--study", "lr", "--lr-pulses", "8", "20", "--out", str(root),
+                          "--summaries", str(tmp_path / "s")]) == 0
+    assert _runs(recorded_settings, root) == [("only-saturation-lr8/seed0", "saturation", "", 8.0),
+                                              ("only-saturation/seed0", "saturation", "", 20.0),
+                                              ("all-lr8/seed0", "all", "", 8.0), ("all/seed0", "all", "", 20.0)]
+    del recorded_settings[:]
+    assert ablation.main([*STUDY, "--seeds", "0", "--configs", "full model", "--lr-pulses", "50", "--out",
+                          str(root), "--summaries", str(tmp_path / "s")]) == 0  # any study at another rate
+    assert _runs(recorded_settings, root) == [("all-lr50/seed0", "all", "", 50.0)]
+
+
+def test_sensitivity_study_trains_each_factor_of_the_knob(tmp_path, recorded_settings):
+    root = tmp_path / "runs"
+    assert ablation.main([*STUDY, "--seeds", "0", "--study", "sensitivity", "--knob", "d2d", "--values", "0,0.5",
+                          "1.5", "1", "--out", str(root), "--summaries", str(tmp_path / "s")]) == 0
+    assert _runs(recorded_settings, root) == [("only-saturation/seed0", "saturation", "", 20.0),
+                                              ("mean-plus-d2d-x0.5/seed0", "d2d,saturation", "d2d=0.5", 20.0),
+                                              ("mean-plus-d2d/seed0", "d2d,saturation", "", 20.0),
+                                              ("mean-plus-d2d-x1.5/seed0", "d2d,saturation", "d2d=1.5", 20.0)]
+    assert recorded_settings[1].device_config == ABLATIONS["mean + d2d"].device().scaled(d2d=0.5)
+    del recorded_settings[:]
+    assert ablation.main([*STUDY, "--seeds", "0", "--study", "sensitivity", "--knob", "t_star", "--values", "0", "2",
+                          "--out", str(root), "--summaries", str(tmp_path / "s")]) == 0
+    # the mean model (the reference of every loss) is done already; t_star sweeps the full model by default
+    assert _runs(recorded_settings, root) == [("full-t_star-x0/seed0", "all", "t_star=0", 20.0),
+                                              ("full-t_star-x2/seed0", "all", "t_star=2", 20.0)]
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--knob", "d2d"], "--knob: only with --study sensitivity"),
+    (["--values", "0,1"], "--values: only with --study sensitivity"),
+    (["--study", "sensitivity"], "--study sensitivity needs --knob (one of d2d, pink, rtn, t_star)"),
+    (["--study", "sensitivity", "--knob", "d2d", "--values", "0,x"], "--values: expected factors such as"),
+    (["--study", "sensitivity", "--knob", "d2d", "--values", "0", "1", "1"], "--values: expected distinct factors"),
+    (["--study", "sensitivity", "--knob", "d2d", "--values", "0,-1"], "--values: expected distinct factors >= 0"),
+    (["--study", "sensitivity", "--knob", "alpha"], "argument --knob: invalid choice: 'alpha'"),
+    (["--study", "sensitivity", "--knob", "pink", "--base", "half"], "argument --base: invalid choice: 'half'"),
+    (["--study", "half"], "argument --study: invalid choice: 'half'"),
+    (["--lr-pulses", "0"], "argument --lr-pulses: expected a positive number of pulses, got '0'"),
+    (["--lr-pulses", "fast"], "argument --lr-pulses: expected a positive number of pulses, got 'fast'"),
+    (["--study", "lr", "--configs", "mean + d2d x0.5"], "--configs: unknown configuration(s) 'mean + d2d x0.5'"),
+], ids=lambda v: " ".join(v) if isinstance(v, list) else None)
+def test_refuses_bad_study_arguments(argv, message, capsys, recorded_settings):
+    with pytest.raises(SystemExit) as exit_info:
+        ablation.main(["mnist", *argv])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.startswith(f"python -m rramk.ablation: error: {message}")
+    assert recorded_settings == []
+
+
+@needs_mnist
+def test_a_sensitivity_run_is_the_run_rramk_train_scale_makes(tmp_path):
+    """Independent path to the same numbers: the sweep's run equals rramk.train --scale."""
+    assert ablation.main(["mnist", *TINY, "--data-dir", str(DATA_ROOT), "--study", "sensitivity", "--knob", "rtn",
+                          "--values", "3", "--configs", "mean + rtn x3", "--seeds", "1", "--out",
+                          str(tmp_path / "runs"), "--summaries", str(tmp_path / "summaries")]) == 0
+    study = json.loads((tmp_path / "summaries" / "mnist" / "epochs1-n300-hidden32" / "mean-plus-rtn-x3" / "seed1" /
+                        "summary.json").read_text())
+    assert study["device_config"]["rtn_scale"] == 3.0 and study["settings"]["scale"] == "rtn=3"
+    assert train.main(["mnist", *TINY, "--data-dir", str(DATA_ROOT), "--imperfections", "rtn,saturation",
+                       "--scale", "rtn=3", "--seed", "1", "--out", str(tmp_path / "direct")]) == 0
+    direct = json.loads((tmp_path / "direct" / train.SUMMARY).read_text())
+    assert _computed(study["history"]) == _computed(direct["history"])
 
 
 # ----------------------------------------------------------------------------- the committed runs

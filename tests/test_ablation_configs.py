@@ -1,50 +1,141 @@
-"""rramk.ablation_configs: the one registry of the study's configurations, and one test over it."""
+"""rramk.ablation_configs: the one registry of the studies' configurations, and one test over each study."""
 
 import json
 from pathlib import Path
 
+import pytest
+
 from rramk import ablation, characterize
-from rramk.ablation_configs import ABLATIONS, CHARACTERIZED, label_of
-from rramk.device.config import IMPERFECTIONS, HfOxWeakReset
+from rramk.ablation_configs import (ABLATIONS, CHARACTERIZED, KNOBS, LEARNING_RATES, NOISE, STUDIES, label_of,
+                                    lr_study, sensitivity_study, study_by_name)
+from rramk.ablation_report import load_summaries, sweeps_found
+from rramk.device.config import IMPERFECTIONS, HfOxWeakReset, parse_scales
 
 REPORTS = Path(__file__).resolve().parents[1] / "reports"
-LABELS = ["ideal", "none", "all", "only d2d", "only pink", "only rtn", "only saturation", "all but d2d",
-          "all but pink", "all but rtn", "all but saturation"]  # as the committed reports name them
+LEGACY = ["ideal", "none", "all", "only d2d", "only pink", "only rtn", "only saturation", "all but d2d",
+          "all but pink", "all but rtn", "all but saturation"]  # as the first study's reports named them
+FIT = HfOxWeakReset()
 
 
 def _device_the_label_names(label: str) -> HfOxWeakReset | None:
+    """Read independently of the registry: which imperfections a label of either framing switches on."""
     if label == "ideal":
         return None
-    on = {"none": set(), "all": set(IMPERFECTIONS)}.get(label)
-    if label.startswith("only "):
-        on = {label.removeprefix("only ")}
-    if label.startswith("all but "):
-        on = set(IMPERFECTIONS) - {label.removeprefix("all but ")}
+    on = {"none": set(), "all": set(IMPERFECTIONS), "mean model": {"saturation"}, "full model": set(IMPERFECTIONS),
+          "mean model, no saturation": set(), "full model, no saturation": set(NOISE)}.get(label)
+    for prefix, rule in (("only ", lambda x: {x}), ("all but ", lambda x: set(IMPERFECTIONS) - {x}),
+                         ("full but ", lambda x: set(IMPERFECTIONS) - {x})):
+        if label.startswith(prefix):
+            on = rule(label.removeprefix(prefix))
+    if label.startswith("mean + "):
+        x, _, flat = label.removeprefix("mean + ").partition(", ")
+        on = {x} if flat == "no saturation" else {x, "saturation"}
     return HfOxWeakReset(**{name: name in on for name in IMPERFECTIONS})
 
 
 def test_every_configuration_is_the_device_its_label_names():
-    assert list(ABLATIONS) == LABELS
+    assert list(ABLATIONS) == LEGACY + ["mean + d2d", "mean + pink", "mean + rtn"]
     for label, config in ABLATIONS.items():
-        assert config.label == label
+        assert config.label == label and config.scales == ()
         assert config.device() == _device_the_label_names(label), label
-        assert config.slug == label.replace(" ", "-") and label_of(config.slug) == label
+        assert label_of(config.slug) == label
+    assert [c.slug for c in ABLATIONS.values()][-3:] == ["mean-plus-d2d", "mean-plus-pink", "mean-plus-rtn"]
+    assert all(c.slug == label.replace(" ", "-") for label, c in ABLATIONS.items() if label in LEGACY)
+    assert len({c.slug for c in ABLATIONS.values()}) == len(ABLATIONS)  # one directory per configuration
     assert label_of("not-a-config") == "not-a-config"
-    assert ablation.CONFIGS == {label: c.flag for label, c in ABLATIONS.items()}
+    assert ablation.CONFIGS == {label: ABLATIONS[label].flag for label in LEGACY}  # what bench/ runs
     assert ablation.CONFIGS["all but d2d"] == "pink,rtn,saturation" and ablation.CONFIGS["only rtn"] == "rtn"
+
+
+def test_the_published_study_is_the_framing_of_model_md():
+    published = STUDIES["published"]
+    assert published.labels == ["ideal", "mean model", "mean + d2d", "mean + pink", "mean + rtn", "full model",
+                                "full but d2d", "full but pink", "full but rtn", "mean model, no saturation",
+                                "mean + d2d, no saturation", "mean + pink, no saturation",
+                                "mean + rtn, no saturation", "full model, no saturation"]
+    assert published.ranked == ("d2d", "pink", "rtn")  # saturation is never ranked
+    for label, config in published.configs.items():
+        assert config.device() == _device_the_label_names(label), label
+    # the runs the first study made are reused by mapping, not rerun: the same directories
+    reused = {"mean model": "only-saturation", "full model": "all", "full but d2d": "all-but-d2d",
+              "full but pink": "all-but-pink", "full but rtn": "all-but-rtn", "mean model, no saturation": "none",
+              "mean + d2d, no saturation": "only-d2d", "mean + pink, no saturation": "only-pink",
+              "mean + rtn, no saturation": "only-rtn", "full model, no saturation": "all-but-saturation",
+              "ideal": "ideal"}
+    assert {label: published.configs[label].slug for label in reused} == reused
+    assert published.configs["mean + d2d"].flag == "d2d,saturation" and published.configs["mean model"].flag == \
+        "saturation"
+    assert set(STUDIES["legacy"].configs.values()) <= set(published.configs.values())  # the legacy runs, all shared
+    assert STUDIES["legacy"].labels == LEGACY and STUDIES["legacy"].ranked == IMPERFECTIONS
+
+
+@pytest.mark.parametrize("knob", list(KNOBS))
+@pytest.mark.parametrize("base", ["mean", "full"])
+def test_a_sensitivity_sweep_scales_one_knob_of_its_base(knob, base):
+    published = STUDIES["published"].configs
+    study = sensitivity_study(knob, (0, 0.25, 0.5, 1, 1.5, 2), base)
+    imperfection = KNOBS[knob].imperfection
+    on = published[f"mean + {imperfection}" if imperfection in NOISE else "mean model"] if base == "mean" \
+        else published["full model"]
+    assert study.configs["mean model"] == published["mean model"]  # the reference of every loss
+    assert sorted(study.values.values()) == [0, 0.25, 0.5, 1, 1.5, 2]
+    slugs = [c.slug for c in study.configs.values()]
+    assert len(set(slugs)) == len(slugs)
+    for label, factor in study.values.items():
+        config = study.configs[label]
+        if factor == 1:
+            assert config == on, label  # the unscaled configuration: shared with the published study
+        elif factor == 0 and imperfection in NOISE:
+            assert config == published["mean model" if base == "mean" else f"full but {imperfection}"], label
+        else:
+            assert config.scales == ((knob, factor),) and config.scale_flag == f"{knob}={factor:g}"
+            assert config.device() == on.device().scaled(**{knob: factor}), label
+            assert config.slug not in {c.slug for c in ABLATIONS.values()}
+
+
+def test_sweep_labels_directories_and_refusals():
+    study = sensitivity_study("d2d", (0, 0.5, 1, 1.5))
+    assert {label: c.slug for label, c in study.configs.items()} == {
+        "mean model": "only-saturation", "mean + d2d x0.5": "mean-plus-d2d-x0.5", "mean + d2d": "mean-plus-d2d",
+        "mean + d2d x1.5": "mean-plus-d2d-x1.5"}
+    assert sensitivity_study("t_star").base == "full"  # saturation changes no weight on the mean model alone
+    assert sensitivity_study("pink", base="full").configs["full model, pink x2"].slug == "full-pink-x2"
+    for kwargs, message in (({"knob": "alpha"}, "knob: expected one of d2d, pink, rtn, t_star"),
+                            ({"knob": "d2d", "values": (0, 1, 1)}, "values: expected distinct factors"),
+                            ({"knob": "d2d", "values": (-1, 1)}, "values: expected distinct factors >= 0"),
+                            ({"knob": "d2d", "base": "half"}, "base: expected mean or full")):
+        with pytest.raises(ValueError, match=message):
+            sensitivity_study(**kwargs)
+    with pytest.raises(ValueError, match="--study sensitivity needs --knob"):
+        study_by_name("sensitivity")
+    assert all(len(k.values) >= 5 and k.values[0] == 0 and max(k.values) > 1 for k in KNOBS.values())
+
+
+def test_the_lr_study_is_the_mean_and_full_model_over_8_to_100():
+    study = lr_study()
+    assert study.lrs == LEARNING_RATES == (8.0, 20.0, 50.0, 100.0)
+    assert study.configs == {"mean model": ABLATIONS["only saturation"], "full model": ABLATIONS["all"]}
+    assert study_by_name("lr", lrs=[10, 30]).lrs == (10.0, 30.0)
 
 
 def test_committed_runs_trained_the_device_of_their_configuration():
     """rramk.train's reading of each flag, as recorded by the committed runs, is the registry's device."""
     summaries = sorted((REPORTS / "ablation" / "summaries").glob("*/*/*/seed*/summary.json"))
-    assert len(summaries) >= 2 * 3 * len(ABLATIONS)  # the short and the full MNIST study, 3 seeds each
+    assert len(summaries) >= 2 * 3 * len(LEGACY)  # the short and the full MNIST study, 3 seeds each
+    sweeps = {}
+    for (dataset, budget), directories in load_summaries(REPORTS / "ablation" / "summaries").items():
+        for knob, base, factors in sweeps_found(directories):
+            for config in sensitivity_study(knob, tuple(factors), base).configs.values():
+                sweeps[(dataset, budget, config.slug)] = config
     for path in summaries:
-        label = label_of(path.parents[1].name)
-        assert label in ABLATIONS, path
         summary = json.loads(path.read_text())
-        assert summary["imperfections"] == ABLATIONS[label].flag, path
+        run_dir = path.parents[1].name.split("-lr")[0]
+        config = ABLATIONS.get(label_of(run_dir)) or sweeps.get((path.parents[3].name, path.parents[2].name, run_dir))
+        assert config is not None, f"{path}: no configuration of the registry or of a sweep"
+        assert summary["imperfections"] == config.flag, path
+        assert parse_scales(summary["settings"].get("scale", "")) == dict(config.scales), path
         trained = summary["device_config"] and HfOxWeakReset.from_dict(summary["device_config"])
-        assert trained == ABLATIONS[label].device(), path
+        assert trained == config.device(), path
 
 
 def test_the_characterization_simulates_the_full_model_and_each_imperfection_off():

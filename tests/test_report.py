@@ -1,35 +1,45 @@
-"""python -m rramk.report: tables from saved results, the verdict, and identical files on a re-run."""
+"""python -m rramk.report: tables from saved results, the verdict, sweeps, the index, and identical files on a re-run."""
 
 import json
+import math
 import statistics
 
+import pytest
+
 from rramk import ablation_report, ablation_statistics, report, speed_report
-from rramk.ablation_configs import ABLATIONS
+from rramk.ablation_configs import STUDIES, sensitivity_study
+
+PUBLISHED = STUDIES["published"]
 
 
-def _summary(config: str, seed: int, accuracy: float) -> dict:
-    return {"dataset": "mnist", "imperfections": ABLATIONS[config].flag, "epochs": 2, "seed": seed,
+def _summary(flag: str, seed: int, accuracy: float, scale: str = "", lr: float = 20.0) -> dict:
+    return {"dataset": "mnist", "imperfections": flag, "epochs": 2, "seed": seed,
             "final_test_accuracy": accuracy, "best_test_accuracy": accuracy, "train_seconds": 1.0,
             "history": [{"epoch": 1, "test_accuracy": accuracy - 0.01, "pulses_per_device": 5.0,
                          "fraction_past_t_star": 0.125},
                         {"epoch": 2, "test_accuracy": accuracy, "pulses_per_device": 10.0,
                          "fraction_past_t_star": 0.25}],
-            "settings": {"limit_train": 500, "hidden": 3000, "lr_pulses": 20.0},
+            "settings": {"limit_train": 500, "hidden": 3000, "lr_pulses": lr, "scale": scale},
             "machine": {"cpu": "test cpu", "torch": "x"}, "date": "2026-01-02", "command": "python -m rramk.train"}
 
 
-ACCURACY = {"ideal": 0.98, "none": 0.97, "all": 0.90, "only d2d": 0.91, "only pink": 0.965, "only rtn": 0.968,
-            "only saturation": 0.969, "all but d2d": 0.96, "all but pink": 0.905, "all but rtn": 0.902,
-            "all but saturation": 0.899}
+ACCURACY = {"ideal": 0.98, "mean model": 0.97, "mean + d2d": 0.91, "mean + pink": 0.965, "mean + rtn": 0.968,
+            "full model": 0.90, "full but d2d": 0.96, "full but pink": 0.905, "full but rtn": 0.902,
+            "mean model, no saturation": 0.97, "mean + d2d, no saturation": 0.95, "mean + pink, no saturation": 0.966,
+            "mean + rtn, no saturation": 0.969, "full model, no saturation": 0.93}
 
 
-def _write_study(reports, seeds=(0, 1)):
-    root = reports / "ablation" / "summaries" / "mnist" / "epochs2-n500"
-    for config, acc in ACCURACY.items():
-        for seed in seeds:
-            d = root / ABLATIONS[config].slug / f"seed{seed}"
-            d.mkdir(parents=True)
-            (d / "summary.json").write_text(json.dumps(_summary(config, seed, acc + 0.001 * seed)))
+def _write(reports, directory: str, flag: str, accuracy: float, seeds=(0, 1), budget="epochs2-n500", **kwargs):
+    for seed in seeds:
+        d = reports / "ablation" / "summaries" / "mnist" / budget / directory / f"seed{seed}"
+        d.mkdir(parents=True)
+        (d / "summary.json").write_text(json.dumps(_summary(flag, seed, accuracy + 0.001 * seed, **kwargs)))
+
+
+def _write_study(reports, seeds=(0, 1), accuracy=ACCURACY):
+    for label, acc in accuracy.items():
+        config = PUBLISHED.configs[label]
+        _write(reports, config.slug, config.flag, acc, seeds)
 
 
 def _write_bench(reports):
@@ -52,20 +62,27 @@ def test_report_tables_verdict_and_determinism(tmp_path):
     assert report.main(["--reports", str(reports)]) == 0
     table = (reports / "ablation_mnist_epochs2-n500.md").read_text()
     ideal = statistics.fmean([0.98, 0.981])
-    all_mean = statistics.fmean([0.90, 0.901])
-    assert f"{100 * (ideal - all_mean):+.2f}" in table  # the drop of 'all', computed independently
-    assert "added alone to the mean device: **d2d** costs the most, +6.00 points (more than 2 standard errors" in table
-    assert "removed alone from the full model: **d2d** costs the most" in table
-    assert "**Most damaging: device-to-device variability (d2d)**" in table
-    assert "python -m rramk.ablation mnist --epochs 2 --limit-train 500" in table
-    assert "alone gives exactly the accuracy of none" not in table
-    # none - all = 7.00 points; the costs alone (none - only X) sum to 6.0 + 0.5 + 0.2 + 0.1:
-    alone = sum(statistics.fmean([ACCURACY["none"], ACCURACY["none"] + 0.001])
-                - statistics.fmean([ACCURACY[f"only {x}"], ACCURACY[f"only {x}"] + 0.001])
-                for x in ("d2d", "pink", "rtn", "saturation"))
-    assert f"together, the imperfections cost +7.00 points against the mean device (none - all, ± 0.07); " \
-           f"the sum of their costs alone is {100 * alone:+.2f}." in table
-    assert "Most of the loss comes from their combination" not in table  # 7.00 < 2 x 6.80  # no 'only X' equals 'none' here
+    full = statistics.fmean([0.90, 0.901])
+    assert f"{100 * (ideal - full):+.2f}" in table  # the drop of the full model, computed independently
+    assert "| mean model      | only-saturation |" in table  # the runs of the first study's 'only saturation'
+    assert "- Seeds: 2 seeds per cell (seeds 0, 1" in table
+    assert "added alone to the mean model: **d2d** costs the most, +6.00 points (more than 2 standard errors" in table
+    assert "removed alone from the full model: **d2d** costs the most, +6.00 points" in table
+    assert "**Is d2d the most damaging? Yes**" in table
+    assert "python -m rramk.ablation mnist --epochs 2 --limit-train 500 --seeds 0 1" in table
+    ranked = table.split("## Which imperfection costs the most?")[1].split("## Saturation")[0]
+    assert [l.split("|")[1].strip() for l in ranked.splitlines() if l.startswith("| ")][1:] == ["d2d", "pink", "rtn"]
+    # mean model - full = 7.00 points; the costs alone sum to 6.0 + 0.5 + 0.2
+    assert "together, the imperfections cost +7.00 points against the mean model (mean model - full model, ± 0.07); " \
+           "the sum of their costs alone is +6.70." in table
+    # saturation: identical on the mean model, 3 points on the full model, and its interaction with d2d
+    assert "on the mean model, saturation changes no weight: mean model and mean model, no saturation give exactly " \
+           "the same accuracy in every seed (2)" in table
+    assert "on the full model, saturation costs +3.00 ± 0.07 points" in table
+    assert "- d2d x saturation: d2d costs +6.00 ± 0.07 points on the mean model with saturation and +2.00 ± 0.07 " \
+           "without it: saturation changes its cost by +4.00 ± 0.10 (beyond 2 standard errors)." in table
+    assert table.index("- d2d x saturation") < table.index("- rtn x saturation")  # strongest first
+    assert "--study legacy" in table and "retired" in table and "Not finished yet" not in table
     speed = (reports / "speed.md").read_text()
     assert "20.00x vs published-structure" in speed  # 1.0 s / 0.05 s
     index = (reports / "README.md").read_text()
@@ -73,6 +90,11 @@ def test_report_tables_verdict_and_determinism(tmp_path):
     for name in ("ablation_mnist_epochs2-n500.md", "ablation_mnist_epochs2-n500.png",
                  "ablation_mnist_epochs2-n500_curves.png", "speed.md", "bench/cpu.json"):
         assert name in index
+    assert "1. **Which imperfection hurts most?** **Is d2d the most damaging? Yes**" in index
+    assert "d2d +6.00 ± 0.07 / +6.00 ± 0.07" in index and "2 seeds per cell" in index
+    assert "2. **What tolerance is enough?** Pending" in index
+    assert "3. **Does refresh help?** Pending" in index
+    assert "| sensitivity to d2d " in index and "`python -m rramk.ablation mnist --full --study lr`" in index
     before = {p.name: p.read_bytes() for p in reports.iterdir() if p.is_file()}
     assert report.main(["--reports", str(reports)]) == 0
     after = {p.name: p.read_bytes() for p in reports.iterdir() if p.is_file()}
@@ -81,64 +103,148 @@ def test_report_tables_verdict_and_determinism(tmp_path):
 
 def test_report_says_when_d2d_is_not_the_most_damaging(tmp_path):
     reports = tmp_path / "reports"
-    ACCURACY_SWAPPED = dict(ACCURACY, **{"only d2d": 0.969, "only rtn": 0.91, "only saturation": 0.97, "all but d2d": 0.905,
-                                         "all but rtn": 0.96})
-    root = reports / "ablation" / "summaries" / "mnist" / "epochs2-n500"
-    for config, acc in ACCURACY_SWAPPED.items():
-        d = root / ABLATIONS[config].slug / "seed0"
-        d.mkdir(parents=True)
-        (d / "summary.json").write_text(json.dumps(_summary(config, 0, acc)))
+    swapped = dict(ACCURACY, **{"mean + d2d": 0.969, "mean + rtn": 0.91, "full but d2d": 0.905, "full but rtn": 0.96})
+    _write_study(reports, seeds=(0,), accuracy=swapped)
     assert report.main(["--reports", str(reports)]) == 0
     table = (reports / "ablation_mnist_epochs2-n500.md").read_text()
-    assert "added alone to the mean device: **rtn** costs the most" in table
-    assert "one seed: no error bar" in table and "does not single it out" in table
-    assert "- saturation alone gives exactly the accuracy of none in every seed (1)" in table  # 0.97 == 0.97
+    assert "added alone to the mean model: **rtn** costs the most" in table
+    assert "one seed: no error bar" in table
+    assert "**Is d2d the most damaging? No**: rtn costs more" in table
+
+
+def test_report_of_a_study_in_progress_names_what_is_missing(tmp_path):
+    reports = tmp_path / "reports"
+    _write_study(reports, accuracy={k: v for k, v in ACCURACY.items() if not k.startswith("mean + ")})
+    assert report.main(["--reports", str(reports)]) == 0
+    table = (reports / "ablation_mnist_epochs2-n500.md").read_text()
+    assert "**Is d2d the most damaging? Yes, in the one view measured so far**" in table
+    assert "Not finished yet: mean + d2d, mean + pink, mean + rtn, mean + d2d, no saturation" in table
 
 
 def test_learning_curves_average_each_epoch_over_seeds(tmp_path):
     reports = tmp_path / "reports"
     _write_study(reports, seeds=(0, 1, 2))
-    study = ablation_report.load_summaries(reports / "ablation" / "summaries")[("mnist", "epochs2-n500")]
-    curves = ablation_statistics.learning_curves(study)
-    assert list(curves) == list(ABLATIONS)
-    acc = ACCURACY["all but pink"]
+    directories = ablation_report.load_summaries(reports / "ablation" / "summaries")[("mnist", "epochs2-n500")]
+    runs = ablation_report.study_runs(directories, PUBLISHED)
+    curves = ablation_statistics.learning_curves(runs, PUBLISHED.labels)
+    assert list(curves) == PUBLISHED.labels
+    acc = ACCURACY["full but pink"]
     seeds = [acc + 0.001 * k for k in range(3)]
-    c = curves["all but pink"]
+    c = curves["full but pink"]
     assert c["epoch"] == [1, 2] and c["seeds"] == 3
     assert c["mean"][1] == statistics.fmean(seeds) and c["mean"][0] == statistics.fmean(a - 0.01 for a in seeds)
     assert (c["min"][1], c["max"][1]) == (min(seeds), max(seeds))
     assert c["past_t_star"] == [0.125, 0.25]
 
 
-def test_verdict_says_when_no_cost_is_resolved():
+def _costs(values):
+    return [{"imperfection": x, "added": a, "added_se": 0.002, "removed": a, "removed_se": 0.002} for x, a in values]
+
+
+def test_verdict_ranks_the_three_and_says_when_costs_are_unresolved():
     # the largest cost (0.3 points) is within 2 standard errors (0.2 each): no imperfection is singled out
-    costs = [{"imperfection": x, "added": a, "added_se": 0.002, "removed": a, "removed_se": 0.002}
-             for x, a in (("d2d", 0.001), ("pink", 0.003), ("rtn", -0.001), ("saturation", 0.0))]
+    costs = _costs((("d2d", 0.001), ("pink", 0.003), ("rtn", -0.001)))
     lines = "\n".join(ablation_statistics.verdict(costs))
     assert "no imperfection costs accuracy beyond 2 standard errors (largest: **pink**, +0.30 ± 0.20 points)" in lines
-    assert "Most damaging" not in lines and "does not single it out" in lines
+    assert "**Is d2d the most damaging? No**: pink costs more" in lines
     # d2d largest in both views but unresolved: said, with the caveat
     costs[0].update(added=0.0035, removed=0.0035)
     lines = "\n".join(ablation_statistics.verdict(costs))
-    assert "d2d costs the most in both views" in lines and "not resolved" in lines and "Most damaging" not in lines
+    assert "**Is d2d the most damaging? Not resolved**: d2d costs the most added alone to the mean model and " \
+           "removed alone from the full model" in lines
     # resolved from zero, and from the runner-up or not: the gap's error is the two errors in quadrature
     costs[0].update(added=0.03, removed=0.03)
     costs[1].update(added=0.028, removed=0.01)
     lines = "\n".join(ablation_statistics.verdict(costs))
-    assert "added alone to the mean device: **d2d** costs the most, +3.00 points (more than 2 standard errors: " \
+    assert "added alone to the mean model: **d2d** costs the most, +3.00 points (more than 2 standard errors: " \
            "± 0.20); ahead of **pink** by +0.20 ± 0.28, not resolved." in lines
     assert "removed alone from the full model: **d2d** costs the most, +3.00 points (more than 2 standard " \
            "errors: ± 0.20); ahead of **pink** by +2.00 ± 0.28." in lines
+    assert "Not resolved" in lines  # one view does not resolve the lead
+    costs[1].update(added=0.01)
+    lines = "\n".join(ablation_statistics.verdict(costs))
+    assert "**Is d2d the most damaging? Yes**: device-to-device variability costs the most" in lines
+    # an imperfection that raises accuracy alone is said; nothing to rank, nothing said
+    costs[2].update(added=-0.01)
+    assert "adding rtn alone *raises* accuracy" in "\n".join(ablation_statistics.verdict(costs))
+    assert ablation_statistics.verdict(_costs((("d2d", math.nan),))) == []
 
 
 def test_interaction_says_when_the_combination_costs_more_than_the_parts():
-    rows = [{"config": "none", "mean": 0.98, "std": 0.001, "seeds": 3},
-            {"config": "all", "mean": 0.95, "std": 0.001, "seeds": 3}]
-    costs = [{"imperfection": x, "added": a} for x, a in (("d2d", 0.004), ("pink", 0.001), ("rtn", 0.002),
-                                                          ("saturation", 0.0))]
-    (line,) = ablation_statistics.interaction(rows, costs)
-    assert "cost +3.00 points against the mean device (none - all, ± 0.08); the sum of their costs alone is +0.70." \
-        in line and "Most of the loss comes from their combination" in line
+    rows = [{"config": "mean model", "mean": 0.98, "std": 0.001, "seeds": 3},
+            {"config": "full model", "mean": 0.95, "std": 0.001, "seeds": 3}]
+    costs = [{"imperfection": x, "added": a} for x, a in (("d2d", 0.004), ("pink", 0.001), ("rtn", 0.002))]
+    (line,) = ablation_statistics.interaction(rows, costs, "mean model", "full model", "the mean model")
+    assert "cost +3.00 points against the mean model (mean model - full model, ± 0.08); the sum of their costs " \
+           "alone is +0.70." in line and "Most of the loss comes from their combination" in line
+
+
+SWEEP = {0.0: 0.98, 0.5: 0.978, 1.0: 0.972, 1.5: 0.96, 2.0: 0.95}  # loss 0, 0.2, 0.8, 2.0, 3.0 points
+
+
+def _write_sweep(reports, sweep=SWEEP, seeds=(0, 1), budget="epochs2-n500"):
+    study = sensitivity_study("d2d", tuple(sweep))
+    for label, factor in study.values.items():
+        config = study.configs[label]
+        _write(reports, config.slug, config.flag, sweep[factor], seeds, budget, scale=config.scale_flag)
+
+
+def test_sensitivity_report_reads_the_tolerance_by_interpolation(tmp_path):
+    reports = tmp_path / "reports"
+    _write_sweep(reports)
+    assert report.main(["--reports", str(reports)]) == 0
+    text = (reports / "ablation_mnist_epochs2-n500_sensitivity-d2d.md").read_text()
+    assert "--study sensitivity --knob d2d --values 0,0.5,1,1.5,2 --seeds 0 1" in text
+    assert "| 0.5      | 0.03581" in text  # sigma of ln R at t = 0 across devices at half the fit's spread
+    # 0.5 point: between 0.5 (loss 0.2) and 1 (0.8): 0.5 + 0.3/0.6 * 0.5; 1 point: 1 + 0.2/1.2 * 0.5
+    assert "up to factor **0.75** (sigma of ln R at t = 0 across devices ≈ 0.0537)" in text
+    assert "up to factor **1.08**" in text
+    assert (reports / "ablation_mnist_epochs2-n500_sensitivity-d2d.png").is_file()
+    assert not (reports / "ablation_mnist_epochs2-n500.md").exists()  # no ideal run: no published report here
+    index = (reports / "README.md").read_text()
+    assert "2. **What tolerance is enough?** The accuracy stays within 0.5 point of the mean model up to d2d " \
+           "factor 0.75" in index and "a short budget, indicative only" in index
+
+
+def test_tolerance_beyond_the_sweep_and_before_it():
+    points = [{"factor": f, "measure": 2 * f, "loss": loss, "loss_se": 0.001} for f, loss in
+              ((0.0, 0.0), (1.0, 0.004), (2.0, 0.02))]
+    t = ablation_statistics.tolerance(points, 0.005)
+    assert t["kind"] == "interpolated" and t["value"] == pytest.approx(1 + 0.001 / 0.016)
+    assert ablation_statistics.tolerance(points, 0.005, key="measure")["value"] == pytest.approx(2 * t["value"])
+    assert ablation_statistics.tolerance(points, 0.05) == {"value": 2.0, "kind": "beyond"}
+    assert ablation_statistics.tolerance(points[1:], 0.001) == {"value": 1.0, "kind": "none"}
+    assert ablation_statistics.tolerance(points, 0.005, shift=1.0)["value"] < t["value"]  # one standard error worse
+
+
+def test_lr_report_states_the_default_and_what_was_measured(tmp_path):
+    reports = tmp_path / "reports"
+    for lr, (mean, full) in {8.0: (0.975, 0.93), 20.0: (0.97, 0.95), 50.0: (0.96, 0.90)}.items():
+        suffix = "" if lr == 20.0 else f"-lr{lr:g}"
+        _write(reports, f"only-saturation{suffix}", "saturation", mean, lr=lr)
+        _write(reports, f"all{suffix}", "all", full, lr=lr)
+    assert report.main(["--reports", str(reports)]) == 0
+    text = (reports / "ablation_mnist_epochs2-n500_lr.md").read_text()
+    assert "--study lr --lr-pulses 8 20 50 --seeds 0 1" in text
+    assert "| 20 (default) | 97.05 ± 0.05" in text
+    assert "- full model: best at lr_pulses 20 (95.05%, 2 seeds): the default." in text
+    assert "- mean model: best at lr_pulses 8 (97.55%, 2 seeds); the default 20 is 0.50 ± 0.07 points below it " \
+           "(worse than the best)." in text
+    assert "so the measurements support the default 20 for the full model" in text
+    index = (reports / "README.md").read_text()
+    assert "[ablation_mnist_epochs2-n500_lr.md]" in index
+
+
+@pytest.mark.parametrize("content,expected", [
+    ("# Refresh\n\n- Answer: yes, +1.2 points on the full model.\n", "**Does refresh help?** yes, +1.2 points on the "
+                                                                      "full model. ([refresh.md](refresh.md))"),
+    ("# Refresh\n\n**Answer:** no.\n", "**Does refresh help?** no. ([refresh.md](refresh.md))"),
+    ("# Refresh\n\nsome table\n", "**Does refresh help?** See [refresh.md](refresh.md) (it states no one-line "
+                                  "answer)."),
+])
+def test_index_reads_the_refresh_answer(tmp_path, content, expected):
+    (tmp_path / "refresh.md").write_text(content)
+    assert report.refresh_sentence(tmp_path) == expected
 
 
 def test_report_keeps_the_names_it_had_before_its_reports_moved_out():
