@@ -28,7 +28,7 @@ from tabulate import tabulate
 
 from .ablation_configs import KNOBS, NOISE, STUDIES, Study, lr_study, sensitivity_study
 from .ablation_statistics import (ADDED_VIEW, REMOVED_VIEW, ablation_rows, best_lr, imperfection_costs,
-                                  interaction, learning_curves, saturation_effects, saturation_sentences,
+                                  interaction, learning_curves, lr_rows, saturation_effects, saturation_sentences,
                                   sensitivity, tolerance, verdict)
 from .report_files import PNG_METADATA, REPORT_COMMAND, pyplot
 
@@ -90,21 +90,28 @@ def _all_runs(runs: dict) -> list[dict]:
     return [s for v in runs.values() for s in v]
 
 
+def _machine_names(runs: list[dict]) -> str:
+    return "; ".join(sorted({s["machine"].get("gpu") or s["machine"].get("cpu") for s in runs}))
+
+
 def _machines(runs: list[dict]) -> str:
-    names = sorted({s["machine"].get("gpu") or s["machine"].get("cpu") for s in runs})
-    return "; ".join(names) + f"; torch {runs[0]['machine']['torch']}"
+    return f"{_machine_names(runs)}; torch {runs[0]['machine']['torch']}"
 
 
 def _dates(runs: list[dict]) -> str:
     return f"{min(s['date'] for s in runs)} to {max(s['date'] for s in runs)}"
 
 
+def _per_cell(runs: dict) -> str:
+    """How many seeds each cell (configuration) has: ``3 seeds per cell``, ``1 to 3 seeds per cell``."""
+    counts = sorted({len(v) for v in runs.values()})
+    return (f"{counts[0]} seeds" if len(counts) == 1 else f"{counts[0]} to {counts[-1]} seeds") + " per cell"
+
+
 def _seeds(runs: dict) -> tuple[list[int], str]:
     """The seeds of the study, and a sentence on how many each cell has."""
     seeds = sorted({s["seed"] for v in runs.values() for s in v})
-    counts = sorted({len(v) for v in runs.values()})
-    each = f"{counts[0]} seeds" if len(counts) == 1 else f"{counts[0]} to {counts[-1]} seeds"
-    return seeds, f"{each} per cell (seeds {', '.join(map(str, seeds))}; the seeds column of each table)"
+    return seeds, f"{_per_cell(runs)} (seeds {', '.join(map(str, seeds))}; the seeds column of each table)"
 
 
 def _budget_words(summary: dict) -> str:
@@ -321,8 +328,6 @@ def lrs_found(directories: dict, study: Study, default: float) -> list[float]:
 
 def write_lr(dataset: str, budget: str, directories: dict, out_dir: Path) -> tuple[list[Path], dict]:
     """ablation_<dataset>_<budget>_lr.md and .png, if runs at a learning rate other than the default exist."""
-    from .ablation_statistics import lr_rows
-
     default = default_lr(dataset)
     study = lr_study(())
     lrs = lrs_found(directories, study, default)
@@ -489,7 +494,9 @@ def write_sensitivity(dataset: str, budget: str, directories: dict, knob: str, b
     md = out_dir / f"{name}.md"
     md.write_text("\n".join(lines) + "\n")
     return [md, png], {"knob": knob, "base": base, "budget": budget, "seeds": seeds, "points": points,
-                       "tolerances": answers, "unit": spec.unit, "file": md.name}
+                       "tolerances": answers, "unit": spec.unit, "file": md.name, "runs": len(all_runs),
+                       "command": ablation_command(dataset, first, flags, seeds),
+                       "when": f"{_machine_names(all_runs)}, {_dates(all_runs)}"}
 
 
 def _range(t: dict) -> str:
@@ -547,43 +554,34 @@ def write_ablation_reports(reports: Path) -> tuple[list[tuple[str, str, str, str
         if "ideal" in published:
             files, said = write_ablation(dataset, budget, published, reports)
             runs = _all_runs(published)
-            seeds = sorted({s["seed"] for s in runs})
+            command = ablation_command(dataset, runs[0], seeds=sorted({s["seed"] for s in runs}))
             for f in files:
                 what = "training curves per imperfection" if f.stem.endswith("_curves") else \
                     "accuracy per imperfection (published framing)"
-                entries.append((f.name, f"{what}, {dataset} {budget} ({len(runs)} runs, "
-                                f"{_seeds(published)[1].split(' (')[0]})", f"{_machines(runs).split('; torch')[0]}, "
-                                f"{_dates(runs)}", f"{ablation_command(dataset, runs[0], seeds=seeds)} && "
-                                f"{REPORT_COMMAND}"))
+                entries.append((f.name, f"{what}, {dataset} {budget} ({len(runs)} runs, {_per_cell(published)})",
+                                f"{_machine_names(runs)}, {_dates(runs)}", f"{command} && {REPORT_COMMAND}"))
             if said:
                 answers["published"].append({"dataset": dataset, "budget": budget, "file": files[0].name, **said})
         files, said = write_lr(dataset, budget, directories, reports)
         if files:
             study = lr_study(())
-            runs = [s for lr in lrs_found(directories, study, default)
-                    for s in _all_runs(study_runs(directories, study, lr, default))]
-            seeds = sorted({s["seed"] for s in runs})
-            lrs = " ".join(f"{lr:g}" for lr in lrs_found(directories, study, default))
+            lrs = lrs_found(directories, study, default)
+            by_lr = {lr: study_runs(directories, study, lr, default) for lr in lrs}
+            runs = [s for r in by_lr.values() for s in _all_runs(r)]
+            flags = "--study lr --lr-pulses " + " ".join(f"{lr:g}" for lr in lrs)
+            command = ablation_command(dataset, runs[0], flags, sorted({s["seed"] for s in runs}))
             for f in files:
                 entries.append((f.name, f"accuracy against the pulse learning rate, {dataset} {budget} "
-                                f"({len(runs)} runs)", f"{_machines(runs).split('; torch')[0]}, {_dates(runs)}",
-                                f"{ablation_command(dataset, runs[0], f'--study lr --lr-pulses {lrs}', seeds)} && "
-                                f"{REPORT_COMMAND}"))
+                                f"({len(runs)} runs)", f"{_machine_names(runs)}, {_dates(runs)}",
+                                f"{command} && {REPORT_COMMAND}"))
             answers["lr"].append({"dataset": dataset, "budget": budget, "file": files[0].name, **said})
         for knob, base, factors in sweeps_found(directories):
             files, said = write_sensitivity(dataset, budget, directories, knob, base, factors, reports)
-            if not files:
-                continue
-            first_line = files[0].read_text().splitlines()
-            command = next(l for l in first_line if l.startswith("- Runs: `")).split("`")[1]
-            machine = next(l for l in first_line if l.startswith("- Machine: ")).removeprefix("- Machine: ")
-            dates = next(l for l in first_line if l.startswith("- Dates of the runs: "))
-            n = sum(p["seeds"] for p in said["points"])
             for f in files:
-                entries.append((f.name, f"accuracy against the {knob} knob, {dataset} {budget} ({n} runs)",
-                                f"{machine.split('; torch')[0]}, {dates.removeprefix('- Dates of the runs: ')}",
-                                f"{command} && {REPORT_COMMAND}"))
-            answers["sensitivity"].append({"dataset": dataset, **said})
+                entries.append((f.name, f"accuracy against the {knob} knob, {dataset} {budget} ({said['runs']} runs)",
+                                said["when"], f"{said['command']} && {REPORT_COMMAND}"))
+            if files:
+                answers["sensitivity"].append({"dataset": dataset, **said})
     for key in answers:
         answers[key].sort(key=lambda a: (a["dataset"] != "mnist", tuple(-x for x in _budget_rank(a["budget"]))))
     return entries, answers

@@ -72,7 +72,7 @@ def headline(answers: dict, reports: Path) -> list[str]:
         a = published[0]
         costs = ", ".join(f"{c['imperfection']} {_cost(c, 'added')} / {_cost(c, 'removed')}" for c in a["costs"])
         plain = next((l.removeprefix("- ") for l in a["verdict"] if "Is d2d the most damaging?" in l), "")
-        seeds = "/".join(map(str, a["seeds"]))
+        seeds = f"{a['seeds'][0]}" if len(a["seeds"]) == 1 else f"{a['seeds'][0]} to {a['seeds'][-1]}"
         lines.append(f"1. **Which imperfection hurts most?** {plain} Costs in accuracy points, added alone to the "
                      f"mean model / removed alone from the full model (± standard error, {seeds} seeds per cell): "
                      f"{costs} ({a['dataset']}, {a['budget']}: [{a['file']}]({a['file']})).")
