@@ -107,6 +107,11 @@ def verdict(costs: list[dict], views: tuple[str, str] = (ADDED_VIEW, REMOVED_VIE
                          f"**{w['imperfection']}**, {100 * cost:+.2f} ± {100 * se:.2f} points).")
     if not worst:
         return []
+    for view, key in zip(views, ("added", "removed")):
+        order = sorted((c for c in costs if not math.isnan(c[key])), key=lambda c: -c[key])
+        if len(order) > 1:
+            lines.append(f"- ranking, {view}: " + " > ".join(f"{c['imperfection']} ({100 * c[key]:+.2f})"
+                                                            for c in order) + ".")
     helps = [c["imperfection"] for c in costs if not math.isnan(c["added"]) and c["added"] < 0
              and _resolved(-c["added"], c["added_se"])]
     if helps:
