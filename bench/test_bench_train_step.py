@@ -1,4 +1,6 @@
-"""One training step (forward, backward, optimizer) of each network: ideal BNN against the device model.
+"""One training step (forward, backward, optimizer) of each network: ideal BNN against the device model,
+and IBM aihwkit's ReRAM presets on the same MNIST network (the tool a device engineer would
+otherwise use; skipped, and said so, when aihwkit is not installed: bench/README.md shows how).
 
 The difference is the cost of simulating the devices; report shows it in percent (ratio - 1).
 Derived figure: images per second. Size sets: the networks below (``tiny``: a few thousand
@@ -48,3 +50,38 @@ def test_train_step(record, network, mode):
 
     record(step, device=DEVICE, derived={"images_per_s": len(x)}, warmup=2, operation="training step",
            provider=mode, shape=network, synapses=models.count_synapses(model))
+
+
+AIHWKIT_PRESETS = ("ReRamSBPreset", "MixedPrecisionReRamSBPreset")
+
+
+@pytest.mark.parametrize("preset", AIHWKIT_PRESETS)
+@pytest.mark.parametrize("network", [n for n in NETWORKS if n.startswith("mnist")])
+def test_train_step_aihwkit(record, network, preset):
+    """aihwkit's analog layers with a ReRAM preset in place of the binary layers of the same network
+    (784-3000-10, batch norm and hard-tanh between; same batch), trained by its AnalogSGD."""
+    pytest.importorskip("aihwkit", reason="aihwkit is not installed (bench/README.md: how to build it for CPU)")
+    from aihwkit.nn import AnalogLinear
+    from aihwkit.optim import AnalogSGD
+    from aihwkit.simulator import presets
+
+    reference, x, y = _network(network)
+    linear = [m for m in reference.modules() if isinstance(m, torch.nn.Linear)]
+    torch.manual_seed(0)
+    layers = []
+    for i, m in enumerate(linear):
+        layers.append(AnalogLinear(m.in_features, m.out_features, bias=False, rpu_config=getattr(presets, preset)()))
+        layers.append(torch.nn.BatchNorm1d(m.out_features))
+        if i + 1 < len(linear):
+            layers.append(torch.nn.Hardtanh())
+    model = torch.nn.Sequential(torch.nn.Flatten(), *layers).to(DEVICE)
+    optimizer = AnalogSGD(model.parameters(), lr=0.01)
+    optimizer.regroup_param_groups(model)
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        F.cross_entropy(model(x), y).backward()
+        optimizer.step()
+
+    record(step, device=DEVICE, derived={"images_per_s": len(x)}, warmup=1, operation="training step",
+           provider=f"aihwkit-{preset}", shape=network, synapses=models.count_synapses(reference))
