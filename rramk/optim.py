@@ -8,7 +8,9 @@ and shift) on the other, which plain Adam trains.
   ``rramk.DeviceArray``; a step turns its Adam moments into at most ``max_pulses`` weak-RESET
   pulses per synapse (one fused kernel launch per tensor on CUDA) and writes the +1/-1 weights
   the devices read back into the parameter. The pulse learning rate is the ``lr`` of the
-  device param groups, so torch's learning-rate schedulers act on it.
+  device param groups, so torch's learning-rate schedulers act on it. With ``refresh``, after
+  a step, the synapses that can no longer move are SET and their weights re-written
+  (``rramk.device.refresh``).
 * ``LatentAdam``: the ideal (software) BNN: Adam on real-valued latent weights, clipped to
   [-1, 1] after each step; the layers binarize them by sign in the forward pass.
 """
@@ -22,6 +24,7 @@ import torch
 
 from .device.array import DeviceArray
 from .device.config import HfOxWeakReset
+from .device.refresh import Refresh
 from .nn import is_binary
 
 KINDS = ("binary", "float")
@@ -89,11 +92,16 @@ class WeakResetAdam(torch.optim.Optimizer):
             all devices are identical and every fresh weight would read +1 (a tie), a symmetric
             start that gradient descent cannot break; one pulse makes the weights random. With
             D2D variability the weights are random already and one pulse changes little.
+        refresh: a ``rramk.device.refresh.Refresh`` policy, or its command-line form (e.g.
+            ``"past_t_star"``, ``"window:margin=0.05,every=10"``); None or ``"off"`` (default): the
+            published rule, no SET ever. After every ``every``-th step of a weight tensor, its
+            synapses whose condition holds are SET (both devices back to low resistance, a new
+            cycle) and re-written to the weight they held (``DeviceArray.refresh``).
     """
 
     def __init__(self, params: Iterable, config: HfOxWeakReset | None = None, lr_pulses: float = 20.0,
                  lr: float = 8e-3, seed: int = 0, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 backend: str = "auto", initial_pulses: int = 1):
+                 backend: str = "auto", initial_pulses: int = 1, refresh: Refresh | str | None = None):
         if not lr_pulses > 0:
             raise ValueError(f"lr_pulses: expected > 0 (pulses per unit of normalized Adam step), got {lr_pulses}")
         if not lr >= 0:
@@ -102,6 +110,11 @@ class WeakResetAdam(torch.optim.Optimizer):
             raise ValueError(f"seed: expected an int in [0, 2**32), got {seed!r}")
         if not (isinstance(initial_pulses, int) and initial_pulses >= 0):
             raise ValueError(f"initial_pulses: expected an integer >= 0, got {initial_pulses!r}")
+        if isinstance(refresh, str) or refresh is None:
+            refresh = Refresh.parse(refresh)
+        if refresh is not None and not isinstance(refresh, Refresh):
+            raise TypeError(f"refresh: expected a rramk.device.refresh.Refresh, a string or None, got {refresh!r}")
+        self.refresh = refresh
         self.config = config if config is not None else HfOxWeakReset()
         self.seed = seed
         self.backend = backend
@@ -133,15 +146,21 @@ class WeakResetAdam(torch.optim.Optimizer):
     def device_statistics(self) -> dict[str, float]:
         """How worn the devices are and how much the weights move ({} without binary weights).
 
-        ``pulses_per_device``: the mean cumulative RESET pulse count t over every device (two per
+        ``pulses_per_device``: the mean RESET pulse count t (since the last SET) over every device (two per
         synapse); ``fraction_past_t_star``: the share of devices with t >= their own t_star (in
         the slow, saturating regime); ``sign_flips_per_synapse``: weight sign changes per synapse
-        since the previous call, which resets the count.
+        since the previous call, which resets the count. With a refresh policy, also the endurance:
+        ``sets_per_device`` (mean SET operations per device, cumulative), ``max_sets_per_device``,
+        ``reset_pulses_per_device`` (mean RESET pulses per device in all, before and since its SETs,
+        the re-write pulses included; ``pulses_per_device`` counts those since the last SET) and
+        ``failed_rewrites`` (SETs whose re-write did not read the weight held within
+        ``max_write_pulses``, cumulative).
         """
         params = [p for g in self.param_groups if g["kind"] == "binary" for p in g["params"]]
         if not params:
             return {}
         pulses, past, devices, flips = 0.0, 0.0, 0, 0
+        sets, most_sets, reset_pulses, failed = 0, 0, 0, 0
         for p in params:
             state = self.state[p]
             t = torch.stack(state["device"].pulse_counts()).double()
@@ -151,9 +170,19 @@ class WeakResetAdam(torch.optim.Optimizer):
             devices += t.numel()
             flips += int(state["sign_flips"].item())
             state["sign_flips"].zero_()
+            if self.refresh is not None:
+                k = torch.stack(state["device"].set_counts())
+                sets += int(k.sum())
+                most_sets = max(most_sets, int(k.max()))
+                reset_pulses += state["device"].reset_pulses()
+                failed += state["device"].failed_rewrites
         synapses = devices // 2
-        return {"pulses_per_device": pulses / devices, "fraction_past_t_star": past / devices,
-                "sign_flips_per_synapse": flips / synapses}
+        stats = {"pulses_per_device": pulses / devices, "fraction_past_t_star": past / devices,
+                 "sign_flips_per_synapse": flips / synapses}
+        if self.refresh is not None:
+            stats.update(sets_per_device=sets / devices, max_sets_per_device=most_sets,
+                         reset_pulses_per_device=reset_pulses / devices, failed_rewrites=failed)
+        return stats
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -174,6 +203,9 @@ class WeakResetAdam(torch.optim.Optimizer):
                 before = array.weights_int8()
                 array.adam_step(p.grad.to(torch.float32).contiguous(), state["exp_avg"], state["exp_avg_sq"],
                                 step=state["step"], lr_pulses=group["lr"], betas=group["betas"], eps=group["eps"])
+                if self.refresh is not None and self.refresh.due_at(state["step"]):
+                    array.refresh(self.refresh.condition, margin=self.refresh.margin,
+                                  max_write_pulses=self.refresh.max_write_pulses)
                 after = array.weights_int8()
                 p.copy_(after.view(p.shape))
                 state["sign_flips"] += (before != after).sum()
@@ -183,7 +215,8 @@ class WeakResetAdam(torch.optim.Optimizer):
         state = super().state_dict()
         state["state"] = {k: ({**v, "device": v["device"].state_dict()} if "device" in v else v)
                           for k, v in state["state"].items()}
-        state["rramk"] = {"config": self.config.to_dict(), "seed": self.seed}
+        state["rramk"] = {"config": self.config.to_dict(), "seed": self.seed,
+                          **({"refresh": str(self.refresh)} if self.refresh is not None else {})}
         return state
 
     def load_state_dict(self, state_dict: dict) -> None:

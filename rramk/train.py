@@ -5,7 +5,8 @@ The binary weights either live in simulated 2T2R synapses trained by weak-RESET 
 or are the latent float weights of a software BNN (``--imperfections ideal``). Defaults are the
 published settings (MODEL.md section 5, :data:`DATASETS`): MNIST 784-3000-10, batch 1000, 20
 epochs (the same network and budget on Fashion-MNIST); CIFAR-10 VGG, batch 500; the pulse
-learning rate is halved every 7 epochs.
+learning rate is halved every 7 epochs. ``--refresh`` re-programs the synapses that can no
+longer move (``rramk.device.refresh``; off by default, the published rule).
 
 Outputs in ``--out``: ``metrics.jsonl`` (one line per epoch), ``checkpoint.pt`` (after every
 epoch and on Ctrl-C, written atomically), ``summary.json`` (at the end). ``--resume``
@@ -43,6 +44,7 @@ import torch.nn.functional as F
 
 from . import models, provenance
 from .device.config import IMPERFECTIONS, SCALES, HfOxWeakReset, format_scales, parse_scales
+from .device.refresh import Refresh
 from .distributed import Distributed, batch_share, init_distributed, reduce_step
 from .nn import use_global_batch_norm
 
@@ -101,6 +103,7 @@ class RunSettings:
     dataset: str
     imperfections: str = "all"
     scale: str = ""  # knobs of HfOxWeakReset.scaled, "d2d=0.5,pink=2" ("": the fit)
+    refresh: str = "off"  # a rramk.device.refresh.Refresh in its command-line form ("off": no SET ever)
     epochs: int | None = None
     batch_size: int | None = None
     lr_pulses: float | None = None
@@ -142,9 +145,18 @@ class RunSettings:
                 self._device_config = self._device_config.scaled(**factors)
             except ValueError as e:
                 raise UsageError(f"--scale: {e}") from None
+        try:
+            policy = Refresh.parse(self.refresh)
+        except ValueError as e:
+            raise UsageError(f"--{e}") from None  # the message starts with "refresh: "
+        if policy is not None and self._device_config is None:
+            raise UsageError("--refresh: the ideal software BNN has no device to refresh; choose --imperfections")
+        self.refresh = "off" if policy is None else str(policy)
         if self.out is None:
             scaled = f"-{self.scale.replace(',', '+')}" if self.scale else ""
-            self.out = str(Path("runs") / f"{self.dataset}-{self.imperfections.replace(',', '+')}{scaled}-seed{self.seed}")
+            refreshed = f"-refresh-{self.refresh.replace(':', '-').replace(',', '+')}" if policy else ""
+            self.out = str(Path("runs") / f"{self.dataset}-{self.imperfections.replace(',', '+')}{scaled}{refreshed}"
+                                          f"-seed{self.seed}")
 
     @property
     def device_config(self) -> HfOxWeakReset | None:
@@ -194,7 +206,7 @@ def build_optimizer(settings: RunSettings, model: torch.nn.Module, backend: str)
         optimizer = LatentAdam(model.parameters(), lr=settings.lr)
     else:
         optimizer = WeakResetAdam(model.parameters(), config, lr_pulses=settings.lr_pulses, lr=settings.lr,
-                                  seed=settings.seed, backend=backend)
+                                  seed=settings.seed, backend=backend, refresh=settings.refresh)
     # the pulse (or latent) learning rate decays; the float parameters' rate stays
     decays = [
         (lambda epoch, d=settings.lr_decay, every=settings.lr_decay_epochs: d ** (epoch // every))
@@ -476,6 +488,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", default="", metavar="KNOB=FACTOR,...",
                    help=f"what-if factors on the device fit, e.g. d2d=0.5,pink=2 (knobs: {', '.join(SCALES)}; "
                         "HfOxWeakReset.scaled; default: the fit)")
+    p.add_argument("--refresh", default="off", metavar="CONDITION[:KEY=VALUE,...]",
+                   help="re-program synapses that can no longer move: after a step, SET both devices of those "
+                        "whose condition holds (past_t_star: a device past its t*; window: both devices past "
+                        "(1 - margin) t*) and re-write their weights, e.g. past_t_star or "
+                        "window:margin=0.1,every=10 "
+                        "(keys margin, every, max_write_pulses; rramk.device.refresh; default off)")
     p.add_argument("--epochs", type=int, help="epochs (default: published, mnist and fashion-mnist 20, cifar10 100)")
     p.add_argument("--batch-size", type=int,
                    help="global batch size (default: published, mnist and fashion-mnist 1000, cifar10 500)")

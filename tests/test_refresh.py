@@ -197,3 +197,270 @@ def test_fused_adam_kernel_reads_the_cycles(device):
     for name, a, b in zip(("m", "v", "device_state", "pink", "weights"), ref[:5], (*k[1:], weights)):
         _first_mismatch(name, a, b.cpu(), "adam with cycles")
     assert (ref[5] != 0).float().mean() > 0.5  # not vacuous: most synapses pulsed
+
+
+# ------------------------------------------------------------------ DeviceArray.refresh
+
+def _wear(shape, updates, seed, scale=8):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randint(-14, 15, shape, generator=g, dtype=torch.int32) * scale for _ in range(updates)]
+
+
+def _due_by_hand(array, condition="past_t_star", margin=0.0):
+    t = torch.stack(array.pulse_counts()).float()
+    t_star = array.d2d_parameters()["t_star"]
+    if condition == "past_t_star":
+        return (t >= t_star).any(0)
+    return (t >= (1.0 - margin) * t_star).all(0)
+
+
+@pytest.mark.parametrize("condition,margin", [("past_t_star", 0.0), ("window", 0.1)])
+def test_refresh_sets_exactly_the_synapses_due_and_leaves_the_others_bit_for_bit(condition, margin):
+    """An array refreshed after every update against the same array never refreshed: the synapses
+    never due keep every bit (state words, pink terms, weights, ln R); the ones due start a new cycle
+    with their weight re-written; SETs and RESET pulses equal an independent count."""
+    from rramk import DeviceArray
+
+    shape = (23, 17)
+    refreshed = DeviceArray(shape, seed=41, backend="reference")
+    plain = DeviceArray(shape, seed=41, backend="reference")
+    ever = torch.zeros(shape, dtype=torch.bool)
+    sets, pulses, total_due = torch.zeros((2,) + shape, dtype=torch.int32), 0, 0
+    for i, n in enumerate(_wear(shape, 10, seed=4)):
+        refreshed.apply_pulses(n)
+        plain.apply_pulses(n)
+        pulses += int(n.abs().sum())
+        due = _due_by_hand(refreshed, condition, margin)
+        held = refreshed.weights()
+        cycles_before = torch.stack(refreshed.set_counts())
+        assert refreshed.refresh(condition, margin=margin) == int(due.sum())
+        total_due += int(due.sum())
+        ever |= due
+        sets += due.to(torch.int32)
+        assert torch.equal(torch.stack(refreshed.set_counts()), cycles_before + due.to(torch.int32))
+        t = torch.stack(refreshed.pulse_counts())
+        pulses += int(t[:, due].sum())  # the re-write pulses (t of the pair right after the SET)
+        read = refreshed.weights()
+        assert torch.equal(read[~due], held[~due])
+        ok = (read == held) | (t.max(0).values == 1023)  # re-written, unless the bound of write pulses was reached
+        assert bool(ok[due].all())
+        keep = (~ever).reshape(-1)
+        for name in ("_state", "_pink"):
+            _first_mismatch(name, getattr(refreshed, name)[:, keep], getattr(plain, name)[:, keep], f"update {i}")
+        _first_mismatch("weights", refreshed.weights_int8()[keep], plain.weights_int8()[keep], f"update {i}")
+        _first_mismatch("log_r", refreshed.log_resistance().reshape(2, -1)[:, keep],
+                        plain.log_resistance().reshape(2, -1)[:, keep], f"update {i}")
+    assert 0 < ever.float().mean() < 1 and total_due > ever.sum()  # not vacuous: some synapses SET twice or more
+    assert torch.equal(torch.stack(refreshed.set_counts()), sets.expand(2, *shape))
+    assert refreshed.reset_pulses() == pulses
+    assert plain.reset_pulses() == sum(int(n.abs().sum()) for n in _wear(shape, 10, seed=4))
+
+
+def test_refreshed_array_resumes_bit_for_bit_and_every_backend_agrees(device):
+    """A refreshed array's state_dict continues bit for bit; the fused kernel (and the kernels' cycle
+    counters) give the reference's bits through updates, refreshes and Adam steps."""
+    from rramk import DeviceArray
+
+    shape = (37, 5)
+    arrays = {"reference": DeviceArray(shape, seed=2**33 + 7, backend="reference"),
+              "triton": DeviceArray(shape, seed=2**33 + 7, device=device, backend="triton")}
+    moments = {name: (torch.zeros(shape, device=a.device), torch.zeros(shape, device=a.device))
+               for name, a in arrays.items()}
+    g = torch.Generator().manual_seed(3)
+    saved = None
+    for i, n in enumerate(_wear(shape, 8, seed=6)):
+        grad = torch.randn(shape, generator=g)
+        for name, a in arrays.items():
+            a.apply_pulses(n.to(a.device))
+            a.refresh("past_t_star", max_write_pulses=300)
+            a.adam_step(grad.to(a.device), *moments[name], step=i + 1, lr_pulses=30.0)
+        if i == 4:
+            saved = arrays["reference"].state_dict()
+            resumed = DeviceArray.from_state_dict(saved, backend="reference")
+            resumed_moments = tuple(m.clone() for m in moments["reference"])
+        if i > 4:
+            resumed.apply_pulses(n)
+            resumed.refresh("past_t_star", max_write_pulses=300)
+            resumed.adam_step(grad, *resumed_moments, step=i + 1, lr_pulses=30.0)
+        for name in ("_state", "_pink", "_weights"):
+            _first_mismatch(name, getattr(arrays["reference"], name), getattr(arrays["triton"], name).cpu(),
+                            f"triton after update {i}")
+            if i > 4:
+                _first_mismatch(name, getattr(arrays["reference"], name), getattr(resumed, name), f"resumed {i}")
+    assert saved is not None and "cycles" in saved and int(saved["cycles"].max()) >= 1
+    assert torch.stack(arrays["reference"].set_counts()).max() >= 2  # not vacuous
+
+
+def test_compiled_backend_refreshes_with_the_reference_bits():
+    from rramk import DeviceArray
+
+    shape = (64, 70)  # above COMPILE_THRESHOLD: 'auto' would pick the compiled path too
+    arrays = {name: DeviceArray(shape, seed=5, backend=name) for name in ("reference", "compiled")}
+    for i, n in enumerate(_wear(shape, 6, seed=8)):
+        for a in arrays.values():
+            a.apply_pulses(n)
+            a.refresh("window", margin=0.05)
+        for name in ("_state", "_pink", "_weights"):
+            _first_mismatch(name, getattr(arrays["reference"], name), getattr(arrays["compiled"], name),
+                            f"compiled after update {i}")
+    _first_mismatch("log_r", arrays["reference"].log_resistance(), arrays["compiled"].log_resistance(), "read")
+    assert torch.stack(arrays["reference"].set_counts()).max() >= 1
+
+
+def test_pulse_and_cycle_limits_are_refused_clearly():
+    from rramk import DeviceArray
+
+    array = DeviceArray((3,), seed=1, backend="reference")
+    array.apply_pulses(torch.tensor([streams.PULSES_MASK, 0, -5], dtype=torch.int32))
+    with pytest.raises(OverflowError, match="refresh the array"):
+        array.apply_pulses(torch.tensor([1, 0, 0], dtype=torch.int32))
+    assert array.refresh("past_t_star") == 1  # the device at 2**20 - 1 pulses, far past its t*
+    array.apply_pulses(torch.tensor([14, 0, 0], dtype=torch.int32))  # after its SET it takes pulses again
+    state = array.state_dict()
+    state["cycles"][0] = streams.MAX_CYCLE
+    state["pulses_done"][0, 0] = 5000
+    full = DeviceArray.from_state_dict(state, backend="reference")
+    with pytest.raises(OverflowError, match="2047 SETs"):
+        full.refresh("past_t_star")
+    with pytest.raises(ValueError, match="condition"):
+        full.refresh("never")
+
+
+# ------------------------------------------------------------------ the policy and the optimizer
+
+def test_policy_reads_its_command_line_form():
+    from rramk.device.refresh import Refresh
+
+    assert Refresh.parse(None) is None and Refresh.parse("off") is None
+    assert Refresh.parse("past_t_star") == Refresh()
+    policy = Refresh.parse("window:margin=0.05,every=10,max-write-pulses=255")
+    assert policy == Refresh("window", margin=0.05, every=10, max_write_pulses=255)
+    assert Refresh.parse(str(policy)) == policy and str(Refresh()) == "past_t_star"
+    assert [policy.due_at(step) for step in (1, 10, 15, 20)] == [False, True, False, True]
+    for bad, match in (("sometimes", "unknown condition"), ("window:margin", "key=value"),
+                       ("window:every=x", "every: expected an integer"), ("past_t_star:margin=0.1", "window"),
+                       ("window:every=0", "every"), ("window:margin=1", "fraction"),
+                       ("window:max_write_pulses=-1", "max_write_pulses")):
+        with pytest.raises(ValueError, match=match):
+            Refresh.parse(bad)
+
+
+def _tiny_model():
+    from torch import nn
+
+    from rramk.nn import BinaryLinear
+
+    torch.manual_seed(0)
+    return nn.Sequential(BinaryLinear(6, 9, binarize_input=False), nn.BatchNorm1d(9), BinaryLinear(9, 3))
+
+
+def _train(model, opt, x, steps):
+    for _ in range(steps):
+        opt.zero_grad()
+        model(x).square().sum().backward()
+        opt.step()
+
+
+def test_optimizer_refresh_resumes_bit_for_bit_and_counts_endurance():
+    import copy
+
+    from rramk.optim import WeakResetAdam
+
+    x = torch.randn(16, 6, generator=torch.Generator().manual_seed(1))
+
+    def make():
+        model = _tiny_model()
+        opt = WeakResetAdam(model.parameters(), seed=5, lr_pulses=200, refresh="past_t_star:every=2")
+        for array in opt.device_arrays():  # worn devices: many past their t*
+            array.apply_pulses(torch.randint(-900, 901, array.shape, generator=torch.Generator().manual_seed(2),
+                                             dtype=torch.int32))
+        return model, opt
+
+    model_a, opt_a = make()
+    _train(model_a, opt_a, x, 3)
+    saved = copy.deepcopy((model_a.state_dict(), opt_a.state_dict()))
+    _train(model_a, opt_a, x, 5)
+    model_b, opt_b = make()
+    model_b.load_state_dict(saved[0])
+    opt_b.load_state_dict(saved[1])
+    _train(model_b, opt_b, x, 5)
+    for (name, a), b in zip(model_a.state_dict().items(), model_b.state_dict().values()):
+        assert torch.equal(a, b), name
+    for arr_a, arr_b in zip(opt_a.device_arrays(), opt_b.device_arrays()):
+        for name in ("_state", "_pink", "_weights"):
+            _first_mismatch(name, getattr(arr_a, name), getattr(arr_b, name), "resumed optimizer")
+    stats = opt_a.device_statistics()
+    assert list(stats)[:3] == ["pulses_per_device", "fraction_past_t_star", "sign_flips_per_synapse"]
+    arrays = opt_a.device_arrays()
+    devices = sum(2 * a.numel for a in arrays)
+    sets = sum(int(torch.stack(a.set_counts()).sum()) for a in arrays)
+    assert sets > 0 and stats["sets_per_device"] == sets / devices
+    assert stats["max_sets_per_device"] == max(int(torch.stack(a.set_counts()).max()) for a in arrays)
+    assert stats["reset_pulses_per_device"] == sum(a.reset_pulses() for a in arrays) / devices
+    assert stats["reset_pulses_per_device"] > stats["pulses_per_device"]
+    assert stats["failed_rewrites"] == sum(a.failed_rewrites for a in arrays)
+    for p, array in zip([model_a[0].weight, model_a[2].weight], arrays):
+        assert torch.equal(p.data, array.weights())
+
+
+def test_optimizer_without_refresh_is_unchanged():
+    from rramk.optim import WeakResetAdam
+
+    x = torch.randn(16, 6, generator=torch.Generator().manual_seed(1))
+    runs = []
+    for refresh in (None, "off"):
+        model = _tiny_model()
+        opt = WeakResetAdam(model.parameters(), seed=5, lr_pulses=200, refresh=refresh)
+        _train(model, opt, x, 4)
+        runs.append((model, opt))
+    assert runs[0][1].refresh is None and runs[1][1].refresh is None
+    assert list(runs[0][1].device_statistics()) == ["pulses_per_device", "fraction_past_t_star",
+                                                    "sign_flips_per_synapse"]
+    assert "refresh" not in runs[0][1].state_dict()["rramk"]
+    assert all("cycles" not in a.state_dict() for a in runs[0][1].device_arrays())
+    with pytest.raises(ValueError, match="unknown condition"):
+        WeakResetAdam(_tiny_model().parameters(), refresh="sometimes")
+
+
+# ------------------------------------------------------------------ python -m rramk.train --refresh
+
+def test_run_settings_take_refresh_and_old_settings_compare_equal():
+    import dataclasses
+
+    from rramk.train import RunSettings, UsageError
+
+    plain = RunSettings("mnist")
+    assert plain.refresh == "off" and plain.out == "runs/mnist-all-seed0"
+    old = dataclasses.asdict(plain)
+    del old["refresh"]  # a checkpoint written before --refresh existed
+    assert RunSettings(**old).comparable() == plain.comparable()
+    policy = RunSettings("mnist", refresh="window:every=5,margin=0.1")
+    assert policy.refresh == "window:margin=0.1,every=5" and "refresh" in policy.out
+    assert policy.comparable() != plain.comparable()  # --resume refuses a change of policy
+    with pytest.raises(UsageError, match="--refresh: unknown condition"):
+        RunSettings("mnist", refresh="sometimes")
+    with pytest.raises(UsageError, match="no device to refresh"):
+        RunSettings("mnist", imperfections="ideal", refresh="past_t_star")
+
+
+from tests.test_train import TINY, _one_thread_no_network, needs_mnist, run  # noqa: E402,F401
+
+
+@needs_mnist
+def test_train_with_refresh_records_endurance_and_resumes_bit_for_bit(tmp_path):
+    import json
+
+    args = ["--refresh", "window:margin=0.9", "--imperfections", "all"]
+    assert run(tmp_path / "whole", "--epochs", "2", *args) == 0
+    assert run(tmp_path / "part", "--epochs", "1", *args) == 0
+    assert run(tmp_path / "part", "--epochs", "2", "--resume", *args) == 0
+    assert run(tmp_path / "part", "--epochs", "3", "--resume") == 2  # another policy: refused
+    records = [[json.loads(line) for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
+               for name in ("whole", "part")]
+    for a, b in zip(*records):
+        assert {k: v for k, v in a.items() if k != "seconds"} == {k: v for k, v in b.items() if k != "seconds"}
+    last = records[0][-1]
+    assert last["sets_per_device"] > 0 and last["max_sets_per_device"] >= 1
+    assert last["reset_pulses_per_device"] > last["pulses_per_device"]
+    summary = json.loads((tmp_path / "whole" / "summary.json").read_text())
+    assert summary["settings"]["refresh"] == "window:margin=0.9"

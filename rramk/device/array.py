@@ -1,7 +1,8 @@
 """DeviceArray: an array of 2T2R synapses (pairs of HfOx devices) under weak-RESET pulses.
 
 The state is what ``rramk.device.weak_reset`` describes: 16 bytes per synapse (pulse counts, RTN
-states and pink terms of both devices), plus the weights read last, kept as a cache. Every
+states, SET cycles and pink terms of both devices), plus the weights read last, kept as a cache.
+``refresh`` SETs the synapses that can no longer move (``rramk.device.refresh``). Every
 operation runs through the one dispatcher, ``rramk.device.backends``: the eager reference,
 ``torch.compile`` on CPUs or the fused Triton kernels on GPUs, all computing the same bits.
 """
@@ -12,7 +13,7 @@ import math
 
 import torch
 
-from . import backends, weak_reset, weak_reset_adam
+from . import backends, streams, weak_reset, weak_reset_adam
 from .backends import BACKENDS
 from .config import HfOxWeakReset
 
@@ -65,12 +66,35 @@ class DeviceArray:
         self.updates = 0
         self._state = torch.zeros((2, self.numel), dtype=torch.int32, device=self.device)
         self._pink = torch.zeros((2, self.numel), dtype=dtype, device=self.device)
+        self._cycles_on = False  # True after the first SET: the operations then read the SET cycles
+        self._pulse_bound = 0  # at least the largest pulse count t of any device (t <= streams.PULSES_MASK)
+        self._retired_pulses = torch.zeros((), dtype=torch.int64, device=self.device)  # t of devices at their SETs
+        self._failed_rewrites = torch.zeros((), dtype=torch.int64, device=self.device)
         self._weights = self._read_weights()
 
     # ------------------------------------------------------------------ backends
     def _run(self, op: backends.Operation, flat: list[torch.Tensor], **kwargs):
         return backends.run(op, self.backend, flat, self._state, self._pink, config=self.config, seed=self.seed,
-                            **kwargs)
+                            cycles=self._cycles_on, **kwargs)
+
+    def _chunks(self):
+        """Slices of at most ``backends.REFERENCE_CHUNK`` synapses covering the array."""
+        return [slice(first, first + backends.REFERENCE_CHUNK) for first in range(0, self.numel, backends.REFERENCE_CHUNK)]
+
+    def _largest_pulse_count(self) -> int:
+        return max(int((self._state[:, part] & streams.PULSES_MASK).max()) for part in self._chunks())
+
+    def _reserve_pulses(self, most: int) -> None:
+        """Refuse an update of up to ``most`` pulses per device if it could carry a device past the
+        largest count its state word holds (``streams.PULSES_MASK`` pulses since its last SET)."""
+        if self._pulse_bound + most > streams.PULSES_MASK:
+            self._pulse_bound = self._largest_pulse_count()
+            if self._pulse_bound + most > streams.PULSES_MASK:
+                raise OverflowError(
+                    f"n: a device has had {self._pulse_bound} RESET pulses since its last SET and this update may "
+                    f"add {most}: more than the {streams.PULSES_MASK} its state word holds (rramk.device.streams); "
+                    "refresh the array first (DeviceArray.refresh, WeakResetAdam(refresh=...))")
+        self._pulse_bound += most
 
     def _read_log_resistance(self) -> torch.Tensor:
         return self._run(backends.READ, [], updates=self.updates)[0]
@@ -82,7 +106,9 @@ class DeviceArray:
     def apply_pulses(self, n: torch.Tensor) -> None:
         """Apply one update: n > 0 RESET pulses to BL, n < 0 |n| pulses to BLb, 0 none.
 
-        ``n`` is an integer tensor of the array's shape on the array's device; |n| < 2**24.
+        ``n`` is an integer tensor of the array's shape on the array's device; a device holds at
+        most 2**20 - 1 pulses since its last SET (``streams.PULSES_MASK``; an update that could pass
+        it raises OverflowError).
         Every device's RTN term is redrawn, pulsed or not.
         """
         if not isinstance(n, torch.Tensor):
@@ -96,6 +122,7 @@ class DeviceArray:
             raise ValueError(f"n: expected shape {self.shape} (the array's shape), got {tuple(n.shape)}")
         if n.device != self.device:
             raise ValueError(f"n: expected a tensor on {self.device} (the array's device), got one on {n.device}")
+        self._reserve_pulses(int(n.abs().max()) if n.numel() else 0)
         self._state, self._pink, self._weights = self._run(backends.UPDATE, [n.reshape(-1).to(torch.int32)],
                                                            update=self.updates)
         self.updates += 1
@@ -122,6 +149,7 @@ class DeviceArray:
                 raise ValueError(f"{name}: expected a contiguous tensor (it is updated in place)")
         scalars = weak_reset_adam.adam_scalars(step, lr_pulses, betas=betas, eps=eps,
                                                max_pulses=self.config.max_pulses, device=self.device)
+        self._reserve_pulses(self.config.max_pulses)
         m_flat, v_flat = exp_avg.view(-1), exp_avg_sq.view(-1)
         m, v, self._state, self._pink, self._weights = self._run(
             backends.ADAM, [grad.reshape(-1), m_flat, v_flat], update=self.updates, scalars=scalars)
@@ -129,6 +157,44 @@ class DeviceArray:
             m_flat.copy_(m)
             v_flat.copy_(v)
         self.updates += 1
+
+    def refresh(self, condition: str = "past_t_star", *, margin: float = 0.0, max_write_pulses: int = 1023) -> int:
+        """SET the synapses whose ``condition`` holds and re-write the weights they hold; returns how many.
+
+        ``condition`` and ``margin``: ``rramk.device.refresh`` (``past_t_star``: either device past
+        its t_star; ``window``: both past (1 - ``margin``) t_star). Each synapse SET starts its next cycle
+        (``weak_reset.weak_reset_set``: c1 and R0 drawn afresh, t = 0, no pink history, trap state 0)
+        and its weight is re-written with at most ``max_write_pulses`` pulses; the others keep every
+        bit. Not an update: ``updates`` and the RTN draws of the next update stay as they were. The
+        SET runs the reference on the synapses it SETs, on every backend; the weights are a new tensor.
+        """
+        if not (isinstance(max_write_pulses, int) and 0 <= max_write_pulses <= streams.PULSES_MASK):
+            raise ValueError(f"max_write_pulses: expected an integer in [0, {streams.PULSES_MASK}], got {max_write_pulses!r}")
+        if condition not in ("past_t_star", "window"):
+            raise ValueError(f"condition: expected 'past_t_star' or 'window', got {condition!r}")
+        if not 0 <= margin < 1:
+            raise ValueError(f"margin: expected a fraction in [0, 1) of the fast window, got {margin!r}")
+        due = self._run(backends.DUE, [], condition=condition, margin=float(margin))[0]
+        index = due.nonzero().squeeze(1)
+        if index.numel() == 0:
+            return 0
+        state, pink, held = self._state[:, index], self._pink[:, index], self._weights[index]
+        if int(weak_reset.unpack_cycle(state[streams.SIDE_BL]).max()) >= streams.MAX_CYCLE:
+            raise OverflowError(f"refresh: a synapse has had {streams.MAX_CYCLE} SETs, the most its state word holds "
+                                "(rramk.device.streams)")
+        new_state, new_pink, weights, _ = backends.run(
+            backends.SET, "reference", [index, held], state, pink, config=self.config, seed=self.seed,
+            updates=self.updates, max_write_pulses=max_write_pulses)
+        self._retired_pulses += weak_reset.unpack_device_state(state)[0].sum()
+        self._failed_rewrites += (weights != held).sum()
+        self._state[:, index] = new_state
+        self._pink[:, index] = new_pink
+        written = self._weights.clone()
+        written[index] = weights
+        self._weights = written
+        self._pulse_bound = max(self._pulse_bound, max_write_pulses)
+        self._cycles_on = True
+        return int(index.numel())
 
     # ------------------------------------------------------------------ reads
     def weights(self) -> torch.Tensor:
@@ -158,17 +224,39 @@ class DeviceArray:
         s = weak_reset.unpack_device_state(self._state)[1].reshape((2,) + self.shape)
         return s[0], s[1]
 
+    def set_counts(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(k_BL, k_BLb): SET operations each device has had (its SET cycle), int32 of the array's shape."""
+        k = torch.empty((2, self.numel), dtype=torch.int32, device=self.device)
+        for part in self._chunks():
+            k[:, part] = weak_reset.unpack_cycle(self._state[:, part])
+        k = k.reshape((2,) + self.shape)
+        return k[0], k[1]
+
+    def reset_pulses(self) -> int:
+        """RESET pulses the array's devices have had in all, before and since their last SETs (endurance)."""
+        since = sum(int((self._state[:, part] & streams.PULSES_MASK).sum()) for part in self._chunks())
+        return int(self._retired_pulses) + since
+
+    @property
+    def failed_rewrites(self) -> int:
+        """SETs whose re-write ended at ``max_write_pulses`` without reading the weight held."""
+        return int(self._failed_rewrites)
+
     def pink_terms(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(w_pink BL, w_pink BLb): the 1/f term of each device, of the array's shape."""
         p = self._pink.reshape((2,) + self.shape).clone()
         return p[0], p[1]
 
     def d2d_parameters(self) -> dict[str, torch.Tensor]:
-        """Each device's parameters {m1, t_star, c1, m2, r0, ln_r0, a_rtn}, each of shape (2, *shape)."""
+        """Each device's parameters {m1, t_star, c1, m2, r0, ln_r0, a_rtn}, each of shape (2, *shape)
+        (c1 and R0 those of the device's present SET cycle)."""
         index = torch.arange(self.numel, dtype=torch.int64, device=self.device)
         constants = weak_reset.model_constants(self.config, self.device, self.dtype)
-        params = weak_reset.d2d_parameters(self.config, constants, weak_reset.d2d_words(self.seed, index),
-                                           weak_reset.side_index(self.device))
+        words = weak_reset.d2d_words(self.seed, index)
+        cycle_words = (weak_reset.d2d_words(self.seed, index, weak_reset.unpack_cycle(self._state[streams.SIDE_BL]))
+                       if self._cycles_on else None)
+        params = weak_reset.d2d_parameters(self.config, constants, words, weak_reset.side_index(self.device),
+                                           cycle_words)
         return {name: value.reshape((2,) + self.shape) for name, value in params.items()}
 
     @property
@@ -189,7 +277,16 @@ class DeviceArray:
             "pulses_done": t.clone(),
             "rtn_state": s.clone(),
             "pink": self._pink.clone(),
+            **(self._cycle_state() if self._cycles_on else {}),
         }
+
+    def _cycle_state(self) -> dict:
+        """What a refreshed array adds to its state_dict: the synapses' SET cycles and the endurance counts."""
+        cycles = torch.empty(self.numel, dtype=torch.int16, device=self.device)
+        for part in self._chunks():
+            cycles[part] = weak_reset.unpack_cycle(self._state[streams.SIDE_BL, part])
+        return {"cycles": cycles, "retired_pulses": int(self._retired_pulses),
+                "failed_rewrites": int(self._failed_rewrites)}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore a ``state_dict()``; refuses one made with another shape, seed or config."""
@@ -205,8 +302,13 @@ class DeviceArray:
             raise ValueError(f"state: made with another device config (differs in {', '.join(differ)})")
         t = state["pulses_done"].to(device=self.device, dtype=torch.int32).reshape(2, self.numel)
         s = state["rtn_state"].to(device=self.device, dtype=torch.uint8).reshape(2, self.numel)
+        cycles = state.get("cycles", torch.zeros(1, dtype=torch.int16)).to(self.device).reshape(1, -1)
         self.updates = int(state["updates"])
-        self._state = weak_reset.pack_device_state(t, s)
+        self._state = weak_reset.pack_device_state(t, s, cycles.expand(2, self.numel))
+        self._cycles_on = "cycles" in state
+        self._retired_pulses.fill_(int(state.get("retired_pulses", 0)))
+        self._failed_rewrites.fill_(int(state.get("failed_rewrites", 0)))
+        self._pulse_bound = self._largest_pulse_count()
         self._pink = state["pink"].to(device=self.device, dtype=self.dtype).reshape(2, self.numel).clone()
         self._weights = self._read_weights()
 

@@ -6,6 +6,9 @@ slice's first synapse) that reads (N,) inputs and the (2, N) state and returns i
     UPDATE  (pulses)             -> device_state, pink, weights        ``weak_reset_update``
     READ    ()                   -> log_r                              ``read_log_resistance``
     ADAM    (grad, m, v)         -> m, v, device_state, pink, weights  ``weak_reset_adam_step``
+    DUE     ()                   -> due (bool)                         ``refresh.refresh_due``
+    SET     (index, held)        -> device_state, pink, weights, n     ``weak_reset_set`` (on the state of
+                                    the synapses ``index``, gathered: the few a refresh SETs)
 
 and three backends compute it with the same bits:
 
@@ -27,7 +30,7 @@ from typing import Callable
 
 import torch
 
-from . import compiled, weak_reset, weak_reset_adam
+from . import compiled, refresh, weak_reset, weak_reset_adam
 
 BACKENDS = ("auto", "reference", "compiled", "triton")
 COMPILE_THRESHOLD = 1 << 12
@@ -58,22 +61,37 @@ def resolve_backend(backend: str, device: torch.device, dtype: torch.dtype, nume
 
 # ------------------------------------------------------------------ the operations' chunk functions
 
-def _update_chunk(pulses, device_state, pink, *, config, seed, update, first, constants):
+def _update_chunk(pulses, device_state, pink, *, config, seed, update, first, constants, cycles=False):
     state, pink, weights, _ = weak_reset.weak_reset_update(device_state, pink, pulses, config=config, seed=seed,
-                                                           update=update, first=first, constants=constants)
+                                                           update=update, first=first, constants=constants,
+                                                           cycles=cycles)
     return state, pink, weights
 
 
-def _read_chunk(device_state, pink, *, config, seed, updates, first, constants):
+def _read_chunk(device_state, pink, *, config, seed, updates, first, constants, cycles=False):
     return (weak_reset.read_log_resistance(device_state, pink, config=config, seed=seed, updates=updates,
-                                           first=first, constants=constants),)
+                                           first=first, constants=constants, cycles=cycles),)
 
 
-def _adam_chunk(grad, exp_avg, exp_avg_sq, device_state, pink, *, config, seed, update, scalars, first, constants):
+def _adam_chunk(grad, exp_avg, exp_avg_sq, device_state, pink, *, config, seed, update, scalars, first, constants,
+                cycles=False):
     m, v, state, pink, weights, _ = weak_reset_adam.weak_reset_adam_step(
         grad, exp_avg, exp_avg_sq, device_state, pink, config=config, seed=seed, update=update, scalars=scalars,
-        first=first, constants=constants)
+        first=first, constants=constants, cycles=cycles)
     return m, v, state, pink, weights
+
+
+def _due_chunk(device_state, pink, *, config, seed, first, constants, condition, margin, cycles=False):
+    return (refresh.refresh_due(device_state, config=config, seed=seed, condition=condition, margin=margin,
+                                first=first, constants=constants),)
+
+
+def _set_chunk(index, held, device_state, pink, *, config, seed, first, constants, updates, max_write_pulses,
+               cycles=False):
+    state, pink, weights, _, n = weak_reset.weak_reset_set(device_state, pink, index, held, config=config, seed=seed,
+                                                           updates=updates, max_write_pulses=max_write_pulses,
+                                                           constants=constants)
+    return state, pink, weights, n
 
 
 @dataclass(frozen=True)
@@ -85,11 +103,13 @@ class Operation:
 
 UPDATE = Operation(_update_chunk, (((2,), torch.int32), ((2,), "float"), ((), torch.int8)), "weak_reset")
 READ = Operation(_read_chunk, (((2,), "float"),), None)
+DUE = Operation(_due_chunk, (((), torch.bool),), None)
+SET = Operation(_set_chunk, (((2,), torch.int32), ((2,), "float"), ((), torch.int8), ((), torch.int32)), None)
 ADAM = Operation(_adam_chunk, (((), torch.float32), ((), torch.float32), ((2,), torch.int32), ((2,), "float"),
                                ((), torch.int8)), "weak_reset_adam")
 
 
-def _launch_kernel(op: Operation, flat, state, pink, *, config, seed, update, scalars=None):
+def _launch_kernel(op: Operation, flat, state, pink, *, config, seed, update, scalars=None, cycles=False):
     """The fused kernel, in place on copies of the state (and on the moments, for ADAM)."""
     import importlib
 
@@ -98,11 +118,11 @@ def _launch_kernel(op: Operation, flat, state, pink, *, config, seed, update, sc
     weights = torch.empty(state.shape[1], dtype=torch.int8, device=state.device)
     model = weak_reset.kernel_arguments(config, state.device)
     if op is UPDATE:
-        kernel.weak_reset_update(state, pink, *flat, weights, seed=seed, update=update, **model)
+        kernel.weak_reset_update(state, pink, *flat, weights, seed=seed, update=update, cycles=cycles, **model)
         return state, pink, weights
     grad, m, v = flat
     kernel.weak_reset_adam_step(grad.contiguous(), m, v, state, pink, weights, seed=seed, update=update,
-                                scalars=scalars.as_floats(), **model)
+                                scalars=scalars.as_floats(), cycles=cycles, **model)
     return m, v, state, pink, weights
 
 

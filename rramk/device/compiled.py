@@ -50,7 +50,9 @@ def run_compiled(chunk_fn, structure: HfOxWeakReset, results: list[torch.Tensor]
     fn = compiled_chunk_function(chunk_fn, structure)
     numel = state[0].shape[-1]
     seed = torch.tensor(seed, dtype=torch.int64)
-    kwargs = {k: torch.tensor(v, dtype=torch.int64) if isinstance(v, int) else v for k, v in kwargs.items()}
+    # (flags, such as cycles, stay Python bools: compiled code specialises on them)
+    kwargs = {k: torch.tensor(v, dtype=torch.int64) if isinstance(v, int) and not isinstance(v, bool) else v
+              for k, v in kwargs.items()}
     limit = max(torch._dynamo.config.recompile_limit, COMPILE_VARIANTS_LIMIT)
     with torch._dynamo.config.patch(recompile_limit=limit,
                                     accumulated_recompile_limit=max(

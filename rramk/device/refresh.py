@@ -9,8 +9,10 @@ the policy: which synapses are due, and how often to look.
 Conditions (``Refresh.condition``), on the device parameters regenerated from the counters:
 
 * ``past_t_star``: either device of the synapse has t >= its t_star;
-* ``window``: both devices are within ``margin`` (in ln R) of the end of their fast regime,
-  m1 * (t_star - t) <= margin (or past t_star): the synapse's fast window is used up on both sides.
+* ``window``: both devices have used all but a fraction ``margin`` of their fast window,
+  m1 * (t_star - t) <= margin * m1 * t_star, i.e. t >= (1 - margin) * t_star: the synapse's
+  resistance window is used up on both sides (margin 0: both past t_star). A fraction rather than
+  an amount of ln R, so that a device whose whole fast window is small is not SET over and over.
 
 Written on the command line (``python -m rramk.train --refresh``) as
 ``CONDITION[:key=value,...]`` with keys ``margin``, ``every`` and ``max_write_pulses``, e.g.
@@ -37,7 +39,7 @@ class Refresh:
     """``past_t_star`` (either device past its t_star) or ``window`` (both within ``margin``)."""
 
     margin: float = 0.0
-    """``window``: ln R left in the fast regime, m1 * (t_star - t), at or below which a device counts as used up."""
+    """``window``: the fraction of its fast window, (t_star - t) / t_star, at or below which a device counts as used up."""
 
     every: int = 1
     """Check the condition after every ``every``-th step of a weight tensor (1: every step)."""
@@ -48,8 +50,8 @@ class Refresh:
     def __post_init__(self):
         if self.condition not in CONDITIONS:
             raise ValueError(f"refresh: unknown condition {self.condition!r}; expected one of {', '.join(CONDITIONS)}")
-        if not (isinstance(self.margin, (int, float)) and self.margin >= 0):
-            raise ValueError(f"refresh: margin: expected a number >= 0 (ln R), got {self.margin!r}")
+        if not (isinstance(self.margin, (int, float)) and 0 <= self.margin < 1):
+            raise ValueError(f"refresh: margin: expected a fraction in [0, 1) of the fast window, got {self.margin!r}")
         if self.condition != "window" and self.margin != 0:
             raise ValueError(f"refresh: margin applies to the 'window' condition only, not {self.condition!r}")
         if not (isinstance(self.every, int) and self.every >= 1):
@@ -94,8 +96,8 @@ def refresh_due(device_state: torch.Tensor, *, config, seed, condition: str, mar
                 constants: weak_reset.ModelConstants | None = None) -> torch.Tensor:
     """bool (N,): the synapses of a slice (flat indices first ..) whose ``condition`` holds.
 
-    t_star and m1 are the devices' own (cycle 0), regenerated from the counters; t is the pulse
-    count since the last SET.
+    t_star is the devices' own (cycle 0), regenerated from the counters; t is the pulse count
+    since the last SET.
     """
     if constants is None:
         constants = weak_reset.model_constants(config, device_state.device)
@@ -104,8 +106,6 @@ def refresh_due(device_state: torch.Tensor, *, config, seed, condition: str, mar
     params = weak_reset.d2d_parameters(config, constants, weak_reset.d2d_words(seed, index),
                                        weak_reset.side_index(device_state.device))
     tf = t.to(params["t_star"].dtype)
-    past = tf >= params["t_star"]
     if condition == "past_t_star":
-        return past.any(0)
-    left = torch.where(past, 0.0, params["m1"] * (params["t_star"] - tf))
-    return (left <= margin).all(0)
+        return (tf >= params["t_star"]).any(0)
+    return (tf >= (1.0 - margin) * params["t_star"]).all(0)
