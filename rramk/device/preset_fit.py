@@ -22,15 +22,20 @@ with s_i the RTN trap state and z_i = v v' (density -ln z on (0, 1)). The fit al
    3% of a dwell), emission N(0, sigma^2) in state 0 and its convolution with A z in state 1,
    each read's log-likelihood divided by the correlation factor: 1/f-correlated reads carry less
    evidence than independent ones (without the factor the 1/f wander reads as switches; with
-   it, state-0 gaps much shorter than a dwell can merge two dwells, so where RTN is fast and the
-   1/f noise strong, p10 comes out low: -29% on the "fast" preset). Each device's bound A is integrated over a grid under
+   it, the chain finds dwells late and merges short gaps, so the switching probabilities come
+   out low where the 1/f noise is strong: on simulated devices with alpha = 0.04 read every
+   pulse, p01 -16% and p10 -21% at the published rates, p10 -35% at p10 = 3e-3; unbiased within
+   statistics at the published alpha. A chain with autoregressive emissions would remove
+   this). Each device's bound A is integrated over a grid under
    a population distribution estimated with p01 and p10 by EM, so devices that never switch or
    whose amplitude is too small to see weigh in correctly (for p01 and p10). RTN is *detected* in
    a device whose best A beats A = 0 by ``rtn_threshold``; the distribution of A is fitted to
    the detected devices (amplitudes of a few sigma go unseen: the fitted range starts there).
 4. **Device-to-device distributions**: every device gives, for each parameter, a profile
-   log-likelihood on a grid: for t* the least-squares profile over the knee (flat beyond the
-   trace's end: censoring without a separate rule; flat where m1 ~ m2); for m1, m2 and b the
+   log-likelihood on a grid: for t* the least-squares likelihood of each knee with m1 and m2
+   integrated over their fitted populations (a knee within the trace with m2 ~ m1 is the
+   one-slope line, so only the populations' slopes tell it from a knee beyond the trace: flat
+   beyond the trace's end, censoring without a separate rule); for m1, m2 and b the
    profile over the knee of the Gaussian of each knee's estimate (m2 is flat where no knee is
    possible); for A_rtn the chain's likelihood. Each family of ``rramk.device.distributions``,
    truncated to the range of the nonparametric maximum-likelihood estimate (NPMLE) of the
@@ -63,7 +68,7 @@ from .traces import Traces
 FAMILIES = ("TruncatedExponential", "TruncatedLognormal", "TruncatedNormal", "Uniform", "Empirical")
 FITTED = ("m1", "t_star", "m2", "c1", "a_rtn")
 """The parameters whose device-to-device distribution is chosen among FAMILIES (R0 is fixed, see above)."""
-GRID = 1200
+GRID = 600
 """Points of the grid on which each device's profile likelihood of a parameter is evaluated."""
 
 
@@ -118,10 +123,15 @@ class TwoSlope:
     se: np.ndarray = field(repr=False)
     t_profile: np.ndarray = field(repr=False)
     best: tuple = field(repr=False)  # (b, m1, m2, knee) of the least-squares optimum, for residuals
+    grid_cost: np.ndarray = field(repr=False)  # at the t* grid's knees within the trace (nan elsewhere)
+    grid_slopes: np.ndarray = field(repr=False)  # (grid, 4): m1, se, m2, se at those knees
+    noknee_cost: float = 0.0
+    noknee_m1: tuple = (0.0, 0.0)  # m1 and its standard error of the one-slope line
 
 
 def _solve(t, y, w, knees):
-    """Weighted least squares of y on [1, t, (t - knee)_+] for each knee: (coefficients (K, 3), SSE (K,), M (K, 3, 3))."""
+    """Weighted least squares of y on [1, t, (t - knee)_+] for each knee: coefficients (K, 3), SSE (K,)
+    and the normal matrices (K, 3, 3)."""
     wt, wtt, wy, wty = w * t, w * t * t, w * y, w * t * y
 
     def suffix(x):  # sums over the reads with t_i > knee
@@ -172,10 +182,11 @@ def fit_two_slope(t, y, w, *, noise_factor: float, knee_threshold: float, knee_g
         beta, sse, M = np.concatenate([beta, beta_f[k:k + 1]]), np.concatenate([sse, sse_f[k:k + 1]]), \
             np.concatenate([M, M_f[k:k + 1]])
         grid_in = (knee_grid > t[heavy[min_side - 1]]) & (knee_grid < t[heavy[-min_side]])
-        _, sse_grid, _ = _solve(ts, y, w, knee_grid[grid_in] / scale)
+        beta_grid, sse_grid, M_grid = _solve(ts, y, w, knee_grid[grid_in] / scale)
     else:
         knees, beta, sse, M = np.zeros(0), np.zeros((0, 3)), np.zeros(0), np.zeros((0, 3, 3))
         grid_in, sse_grid = np.zeros(len(knee_grid), dtype=bool), np.zeros(0)
+        beta_grid, M_grid = np.zeros((0, 3)), np.zeros((0, 3, 3))
     sse_min = min(float(sse.min()) if len(sse) else math.inf, sse1)
     var = max(sse_min / max(n_eff - 4, 1.0), 1e-300) * noise_factor
     # the profile's candidates: the best knees, then "no knee within the trace"
@@ -189,6 +200,16 @@ def fit_two_slope(t, y, w, *, noise_factor: float, knee_threshold: float, knee_g
     se = np.concatenate([se, [[math.sqrt(cov1[0, 0]), math.sqrt(cov1[1, 1]) / scale, math.inf]]])
     cost = (np.concatenate([sse[order], [sse1]]) - sse_min) / (2 * var)
     profile_knees_at = np.concatenate([knees[order] * scale, [math.inf]])
+    # at the knees of the common grid: the cost and the estimate of m2 with its standard error
+    grid_cost = np.full(len(knee_grid), math.nan)
+    grid_slopes = np.full((len(knee_grid), 4), math.nan)  # m1, its standard error, m2, its standard error
+    if grid_in.any():
+        cov_g = np.linalg.inv(M_grid) * var
+        grid_cost[grid_in] = (sse_grid - sse_min) / (2 * var)
+        grid_slopes[grid_in] = np.stack([
+            beta_grid[:, 1] / scale, np.sqrt(np.maximum(cov_g[:, 1, 1], 0)) / scale,
+            (beta_grid[:, 1] + beta_grid[:, 2]) / scale,
+            np.sqrt(np.maximum(cov_g[:, 1, 1] + cov_g[:, 2, 2] + 2 * cov_g[:, 1, 2], 0)) / scale], 1)
     t_profile = np.full(len(knee_grid), -(sse1 - sse_min) / (2 * var))
     t_profile[grid_in] = -(np.minimum(sse_grid, sse1) - sse_min) / (2 * var)
     bend = (sse1 - sse_min) / (2 * var) * 2
@@ -203,7 +224,33 @@ def fit_two_slope(t, y, w, *, noise_factor: float, knee_threshold: float, knee_g
     else:
         point = dict(b=float(beta1[0]), m1=float(beta1[1] / scale), m2=math.nan, t_star=math.nan)
     return TwoSlope(**point, censor=censor if math.isnan(point["t_star"]) else math.nan, bend=float(bend),
-                    knees=profile_knees_at, cost=cost, coef=coef, se=se, t_profile=t_profile, best=best)
+                    knees=profile_knees_at, cost=cost, coef=coef, se=se, t_profile=t_profile, best=best,
+                    grid_cost=grid_cost, grid_slopes=grid_slopes, noknee_cost=float((sse1 - sse_min) / (2 * var)),
+                    noknee_m1=(float(beta1[1] / scale), math.sqrt(cov1[1, 1]) / scale))
+
+
+def _integral(grid, mass, mu, se):
+    """sum_g mass_g exp(-(grid_g - mu)^2 / (2 (se^2 + spacing^2 / 4))) for arrays mu, se."""
+    spacing = float(grid[1] - grid[0]) if len(grid) > 1 else 0.0
+    keep = mass > 1e-12
+    var = np.asarray(se, dtype=np.float64) ** 2 + spacing ** 2 / 4
+    return np.exp(-0.5 * (grid[keep][None, :] - np.asarray(mu)[:, None]) ** 2 / var[:, None]) @ mass[keep]
+
+
+def knee_profile(fit: TwoSlope, slopes) -> np.ndarray:
+    """A device's log-likelihood of its knee on the t* grid, with m1 and m2 integrated over the
+    population's distributions (``slopes`` = ((m1 grid, mass), (m2 grid, mass))), not maximised: a
+    knee within the trace with m2 ~ m1 is the one-slope line, and only the populations' slopes tell
+    it from a knee beyond the trace (each model pays for the slopes it fits)."""
+    (g1, p1), (g2, p2) = slopes
+    noknee = -fit.noknee_cost + math.log(max(_integral(g1, p1, [fit.noknee_m1[0]], [fit.noknee_m1[1]])[0], 1e-300))
+    out = np.full(len(fit.grid_cost), noknee)
+    inside = np.isfinite(fit.grid_cost)
+    if inside.any():
+        s = fit.grid_slopes[inside]
+        out[inside] = (-fit.grid_cost[inside] + np.log(np.maximum(_integral(g1, p1, s[:, 0], s[:, 1]), 1e-300))
+                       + np.log(np.maximum(_integral(g2, p2, s[:, 2], s[:, 3]), 1e-300)))
+    return out - out.max()
 
 
 def two_slope_mean(t, best) -> np.ndarray:
@@ -522,12 +569,11 @@ def _marginal(lik, shift, masses):
     return (torch.log((lik @ masses).clamp(min=1e-300)) + shift).sum()
 
 
-def _npmle(lik, iterations: int = 200, start=None):
+def _npmle(lik, iterations: int = 150, start=None):
     """The nonparametric maximum-likelihood population distribution on the grid (EM on its weights)."""
     p = np.full(lik.shape[1], 1.0 / lik.shape[1]) if start is None else start.copy()
     for _ in range(iterations):
-        denom = np.maximum(lik @ p, 1e-300)
-        p = p * (lik / denom[:, None]).mean(0)
+        p = p * (lik.T @ (1.0 / np.maximum(lik @ p, 1e-300))) / lik.shape[0]
         p /= p.sum()
     return p
 
@@ -674,7 +720,7 @@ def fit_distribution(name: str, grid, loglik, *, values=(), criterion: str = "ai
             for fold in range(folds):
                 held = idx[fold::folds]
                 train = np.setdiff1d(np.arange(len(ll)), held)
-                pf = _npmle(lik[train], iterations=50, start=p)
+                pf = _npmle(lik[train], iterations=40, start=p)
                 sm, _ = _smooth(grid, pf, len(np.intersect1d(train, idx)), low, high, resolution)
                 cv += float(np.sum(np.log(np.maximum(lik[held] @ sm, 1e-300))))
             candidates[family] = Candidate(family, dist, cv, 0, -2 * cv, -2 * cv)
@@ -705,16 +751,15 @@ def fit_distribution(name: str, grid, loglik, *, values=(), criterion: str = "ai
     return ParameterFit(name, chosen.distribution, candidates, grid, ll, p, values, n, criterion)
 
 
-def _value_grid(fits, column: int, floor=None, size: int = GRID) -> np.ndarray:
-    """A grid covering the devices' estimates of b, m1 or m2 (robustly: imprecise ones do not widen it)."""
-    mu = np.concatenate([f.coef[:, column] for f in fits])
-    se = np.concatenate([f.se[:, column] for f in fits])
-    ok = np.isfinite(mu) & np.isfinite(se)
-    mu, se = mu[ok], se[ok]
-    spread = np.quantile(mu, 0.95) - np.quantile(mu, 0.05) if len(mu) else 1.0
-    good = se < max(spread, 1e-300)
-    lo = float(np.min(mu[good] - 4 * se[good])) if good.any() else float(np.min(mu))
-    hi = float(np.max(mu[good] + 4 * se[good])) if good.any() else float(np.max(mu))
+def _value_grid(values, se, floor=None, size: int = GRID) -> np.ndarray:
+    """A grid for b, m1 or m2: the devices' point values from their 0.5% to their 99.5% quantile, widened
+    by four typical standard errors (a few wild fits do not stretch it)."""
+    values, se = np.asarray(values, dtype=np.float64), np.asarray(se, dtype=np.float64)
+    ok = np.isfinite(values)
+    values = values[ok]
+    typical = float(np.median(se[ok & np.isfinite(se)])) if (ok & np.isfinite(se)).any() else 0.0
+    lo = float(np.quantile(values, 0.005)) - 4 * typical
+    hi = float(np.quantile(values, 0.995)) + 4 * typical
     if floor is not None:
         lo = max(lo, floor)
     if hi <= lo:
@@ -798,9 +843,9 @@ def _estimate_pink_d(pulses, residuals, weights, order: int, min_pairs: int = 20
     """(d, k): the fractional order d and the detrending loss k from the residual autocorrelation.
 
     Fitting a line to each trace removes slow power: the residuals' autocovariance is close to
-    the model's minus a constant, rho_residual(j) = (rho_d(j) - k) / (1 - k); lags up to twice the
-    order (the model's correlation is 0 from the order on) give both. None without enough pairs
-    at two lags below the order.
+    the model's minus a constant, rho_residual(j) = (rho_d(j) - k) / (1 - k): the lags from the
+    order to twice the order (where the model's correlation is 0) give k, the lags below give d.
+    None without enough pairs at two lags below the order.
     """
     lags_max = 2 * order
     cov = np.zeros(lags_max)
@@ -823,12 +868,15 @@ def _estimate_pink_d(pulses, residuals, weights, order: int, min_pairs: int = 20
     if (lags < order).sum() < 2:
         return None
     rho = (cov[lags] / count[lags]) / (cov[0] / count[0])
-    ds, ks = np.linspace(0.0, 0.95, 191), np.linspace(-0.05, 0.3, 141)
-    model = np.stack([pink_autocorrelation(pink_coefficients(order, d), lags) for d in ds])  # (d, lag)
-    pred = (model[:, None, :] - ks[None, :, None]) / (1 - ks[None, :, None])
-    err = (count[lags] * (rho - pred) ** 2).sum(-1)
-    i, j = np.unravel_index(np.argmin(err), err.shape)
-    return float(ds[i]), float(ks[j])
+    # k from the lags where the model's correlation is 0 (-k / (1 - k) there), then d with k fixed
+    beyond = lags >= order
+    mean_beyond = float(np.average(rho[beyond], weights=count[lags][beyond])) if beyond.any() else 0.0
+    k = min(max(-mean_beyond / (1 - mean_beyond), 0.0), 0.5)
+    near = ~beyond
+    ds = np.linspace(0.0, 0.95, 191)
+    model = np.stack([pink_autocorrelation(pink_coefficients(order, d), lags[near]) for d in ds])
+    err = (count[lags][near] * (rho[near] - (model - k) / (1 - k)) ** 2).sum(-1)
+    return float(ds[int(np.argmin(err))]), k
 
 
 def fit_preset(traces: Traces, *, base: HfOxWeakReset | None = None, criterion: str = "aic", rounds: int = 3,
@@ -923,9 +971,11 @@ def fit_preset(traces: Traces, *, base: HfOxWeakReset | None = None, criterion: 
     point = {k: np.array([getattr(f, k) for f in fits]) for k in ("b", "m1", "m2", "t_star")}
     r0 = round(math.exp(float(np.median(point["b"]))), 1)
     parameters = {}
-    grids = {"m1": _value_grid(fits, 1, floor=0.0), "m2": _value_grid(fits, 2, floor=0.0),
-             "c1": _value_grid(fits, 0) - math.log(r0)}
     observed = np.isfinite(point["t_star"])
+    best_se = np.array([f.se[int(np.argmin(f.cost))] for f in fits])  # (devices, 3): b, m1, m2
+    grids = {"m1": _value_grid(point["m1"], best_se[:, 1], floor=0.0),
+             "m2": _value_grid(point["m2"], np.where(observed, best_se[:, 2], np.nan), floor=0.0),
+             "c1": _value_grid(point["b"], best_se[:, 0]) - math.log(r0)}
     shown = {"m1": point["m1"], "m2": point["m2"][observed], "c1": point["b"] - math.log(r0),
              "t_star": point["t_star"][observed], "a_rtn": rtn.amplitudes[rtn.detected]}
     for name, column in (("m1", 1), ("m2", 2), ("c1", 0)):
@@ -933,7 +983,12 @@ def fit_preset(traces: Traces, *, base: HfOxWeakReset | None = None, criterion: 
         loglik = np.stack([profile(f, column, shifted) for f in fits])
         parameters[name] = fit_distribution(name, grids[name], loglik, values=shown[name], criterion=criterion,
                                             families=families)
-    parameters["t_star"] = fit_distribution("t_star", knee_grid, np.stack([f.t_profile for f in fits]),
+    slopes = []
+    for name in ("m1", "m2"):
+        grid = parameters[name].grid
+        mass = np.histogram(parameters[name].chosen.quantile_table(1 << 14).numpy(), bins=_edges(grid))[0]
+        slopes.append((grid, mass / max(mass.sum(), 1)))
+    parameters["t_star"] = fit_distribution("t_star", knee_grid, np.stack([knee_profile(f, slopes) for f in fits]),
                                             values=shown["t_star"], criterion=criterion, families=families)
     if rtn.detected.sum() >= 2:
         parameters["a_rtn"] = fit_distribution("a_rtn", rtn.grid, rtn.loglik[rtn.detected], values=shown["a_rtn"],

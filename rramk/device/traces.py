@@ -225,3 +225,33 @@ def simulate_traces(config, lengths, *, pulses_per_update: int = 1, read_every=1
     traces = Traces(tuple(f"sim{i:05d}" for i in range(devices)), tuple(pulses[k] for k in keep),
                     tuple(np.exp(log_r[k, i]) for i, k in enumerate(keep)))
     return traces, truth
+
+
+def reads_at(traces: Traces, at) -> dict[int, np.ndarray]:
+    """{pulse count: ln R of every device that has a read at exactly that count} for the counts ``at``."""
+    out = {}
+    for count in at:
+        values = [np.log(r[np.searchsorted(t, count)]) for t, r in zip(traces.pulses, traces.resistance)
+                  if np.searchsorted(t, count) < len(t) and t[np.searchsorted(t, count)] == count]
+        out[int(count)] = np.array(values)
+    return out
+
+
+def simulate_reads(config, at, devices: int, *, seed: int = 0, backend: str = "reference") -> dict[int, np.ndarray]:
+    """{pulse count: ln R of ``devices`` simulated devices at that count} for the ascending counts ``at``.
+
+    The array jumps from one count to the next in one update: the same distribution at each count
+    as one pulse per update (the RTN chain steps by T^n, the 1/f window covers the last pulses).
+    """
+    import torch
+
+    from .array import DeviceArray
+
+    array = DeviceArray((devices,), config, seed=seed, backend=backend)
+    out, done = {}, 0
+    for count in sorted(int(c) for c in at):
+        if count > done:
+            array.apply_pulses(torch.full((devices,), count - done, dtype=torch.int32))
+            done = count
+        out[count] = array.log_resistance()[0].double().numpy().copy()
+    return out
