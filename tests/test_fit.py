@@ -1,0 +1,57 @@
+"""python -m rramk.fit: one-line errors with exit status 2; traces in, a loadable preset and its report out."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import rramk
+from rramk import HfOxWeakReset, load_preset
+from rramk.device.traces import file_sha256, simulate_traces
+from rramk.fit import main
+
+
+@pytest.mark.parametrize("text,message", [
+    ("device,pulse,resistance\nA,0,7000\nA,5,-3\n", "rramk.fit: line 3: resistance '-3' is not a resistance"),
+    ("device,pulse\nA,0\n", "rramk.fit: .*: line 1: the header lacks column.s. resistance"),
+    ("device,pulse,resistance\nA,0,7000\nA,5,7100\n", "rramk.fit: device 'A': 2 reads, too few to fit"),
+], ids=["negative", "header", "few-reads"])
+def test_bad_traces_exit_2_with_one_line(tmp_path, capsys, text, message):
+    path = tmp_path / "t.csv"
+    path.write_text(text)
+    assert main([str(path), "--out", str(tmp_path / "p.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert __import__("re").match(message, err)
+    assert not (tmp_path / "p.json").exists()
+
+
+def test_usage_errors_exit_2(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "rramk.fit", "--criterion", "xyz"], capture_output=True, text=True)
+    assert run.returncode == 2 and "invalid choice" in run.stderr
+    assert main([]) == 2
+
+
+def test_traces_to_preset_and_report(tmp_path):
+    cfg = HfOxWeakReset()
+    lengths = np.random.default_rng(0).integers(300, 600, 40)
+    traces, _ = simulate_traces(cfg, lengths, pulses_per_update=3, seed=4)
+    csv = traces.write_csv(tmp_path / "traces.csv")
+    out = tmp_path / "presets" / "mine.json"
+    assert main([str(csv), "--out", str(out), "--report", str(tmp_path / "report")]) == 0
+    preset = load_preset(out)
+    assert isinstance(preset, HfOxWeakReset) and preset.imperfections == ("d2d", "pink", "rtn", "saturation")
+    document = json.loads(out.read_text())
+    assert document["provenance"]["sha256"] == file_sha256(csv)
+    assert document["provenance"]["source"] == str(csv)
+    assert document["provenance"]["rramk_version"] == rramk.__version__
+    assert document["fit"]["devices"] == 40 and set(document["fit"]["parameters"]) == {"m1", "t_star", "m2", "c1",
+                                                                                         "a_rtn"}
+    assert document["parameters"]["r0"]["family"] == "Empirical"
+    names = {p.name for p in (tmp_path / "report").iterdir()}
+    assert names == {"mine_report.md", "mine_lnr_band.png", "mine_parameters.png", "mine_spectrum.png",
+                     "mine_rtn_dwells.png"}
+    report = (tmp_path / "report" / "mine_report.md").read_text()
+    assert "- Machine: " in report and "- Date: " in report and "- Command: " in report
