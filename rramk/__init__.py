@@ -11,7 +11,7 @@ _EXPORTS = {
     "HfOxWeakReset": "rramk.device.config",
     "IMPERFECTIONS": "rramk.device.config",
     "load_preset": "rramk.device.preset",
-    "fit_preset": "rramk.device.preset_fit",
+    "fit_preset": "rramk.fitting.preset_fit",
 }
 
 __all__ = sorted(_EXPORTS)

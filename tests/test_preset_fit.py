@@ -1,10 +1,10 @@
 """rramk.fit_preset: pieces against closed forms, then round trips on devices rramk simulates.
 
-The round trips (rramk.fit.DEMO_CASES: the published preset and two far from it) simulate 300
-devices of unequal lengths, censored knees included, fit them, and assert that every parameter's
-distribution, the noise, and the devices' ln R at several pulse counts are recovered within
-bounds derived from the number of devices (``rramk.fit.recovery``: the fitted quantile x_q read
-through the true CDF, |F_true(x_q) - q| <= 4 sqrt(q (1 - q) / n)).
+The round trips (rramk.fitting.recovery.DEMO_CASES: the published preset and two far from it)
+simulate 300 devices of unequal lengths, censored knees included, fit them, and assert that every
+parameter's distribution, the noise, and the devices' ln R at several pulse counts are recovered
+within bounds derived from the number of devices (``rramk.fitting.recovery.recovery``: the fitted
+quantile x_q read through the true CDF, |F_true(x_q) - q| <= 4 sqrt(q (1 - q) / n)).
 """
 
 import math
@@ -16,9 +16,10 @@ import torch
 import rramk
 from rramk import HfOxWeakReset, load_preset
 from rramk.device.distributions import TruncatedExponential
-from rramk.device.preset_fit import (correlation_factor, fit_distribution, fit_two_slope, pink_autocorrelation,
-                                     pink_coefficients, pink_sums)
-from rramk.fit import DEMO_CASES, noise_recovery, recovery, statistics
+from rramk.fitting.pink_noise import correlation_factor, pink_autocorrelation, pink_coefficients, pink_sums
+from rramk.fitting.populations import fit_distribution
+from rramk.fitting.recovery import DEMO_CASES, noise_recovery, recovery, statistics
+from rramk.fitting.two_slope import fit_two_slope
 
 # ---------------------------------------------------------------------------------------------- pieces
 

@@ -12,7 +12,6 @@ _EXPORTS = {
     "IMPERFECTIONS": "config",
     "D2D_PARAMETERS": "config",
     "load_preset": "preset",
-    "fit_preset": "preset_fit",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,0 +1,267 @@
+"""Fit a weak-RESET device (an ``HfOxWeakReset`` preset) to measured traces (MODEL.md section 1).
+
+Each device's reads y_i = ln R at cumulative pulse counts t_i are modelled as
+
+    y_i = b + m1 t_i + (m2 - m1)(t_i - t*)_+ + pink_mean(t_i) + e_i + s_i A z_i,   b = ln R0 + c1,
+
+with e_i the 1/f term's fluctuation, s_i the RTN trap state and z_i = v v'. ``fit_preset``
+alternates, ``rounds`` times:
+
+1. **Mean, per device** (``rramk.fitting.two_slope``): the two-slope line, profiled over the knee,
+   each read weighted by its chance of RTN state 0.
+2. **1/f noise** (``rramk.fitting.pink_noise``): from the state-0 residuals (t >= order), the
+   fractional order d and the share k of the variance that fitting the lines takes away, and alpha
+   (variance of the residuals below the line, which RTN cannot reach, over the filter's times 1 - k).
+3. **RTN** (``rramk.fitting.rtn``): a two-state hidden Markov chain over those residuals.
+
+then fits the **device-to-device distributions** (``rramk.fitting.populations``) of m1, m2 and c1
+from each device's profile likelihood on a grid, of t* from each device's likelihood of its knee
+with m1 and m2 integrated over their populations (t*'s grid ends at the longest trace: no trace
+shows a later knee), and of A_rtn from the chain's likelihood of the detected devices.
+
+**R0 and c1** enter ln R only as their sum b = ln R0 + c1, which one trace cannot split. The
+preset fixes R0 at exp(median b) (an ``Empirical`` point mass, rounded to 0.1 ohm) and gives c1
+= b - ln R0 the whole device-to-device spread, so the distribution of ln R at t = 0 is that of
+the data for every family (the simulation depends on the sum only).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..device.config import HfOxWeakReset
+from ..device.distributions import Empirical
+from ..device.traces import Traces
+from .pink_noise import correlation_factor, pink_coefficients, pink_d_and_loss, pink_sums
+from .populations import FAMILIES, cell_edges, fit_distribution
+from .rtn import RtnFit, fit_rtn
+from .two_slope import fit_two_slope, knee_profile, profile, two_slope_mean
+
+FITTED = ("m1", "t_star", "m2", "c1", "a_rtn")
+"""The parameters whose device-to-device distribution is chosen among FAMILIES (R0 is fixed, see above)."""
+GRID = 600
+"""Points of the grid on which each device's profile likelihood of a parameter is evaluated."""
+
+
+def _value_grid(values, se, floor=None, size: int = GRID) -> np.ndarray:
+    """A grid for b, m1 or m2: the devices' point values from their 0.5% to their 99.5% quantile, widened
+    by four typical standard errors (a few wild fits do not stretch it)."""
+    values, se = np.asarray(values, dtype=np.float64), np.asarray(se, dtype=np.float64)
+    ok = np.isfinite(values)
+    values = values[ok]
+    typical = float(np.median(se[ok & np.isfinite(se)])) if (ok & np.isfinite(se)).any() else 0.0
+    lo = float(np.quantile(values, 0.005)) - 4 * typical
+    hi = float(np.quantile(values, 0.995)) + 4 * typical
+    if floor is not None:
+        lo = max(lo, floor)
+    if hi <= lo:
+        hi = lo + max(abs(lo), 1.0) * 1e-6
+    return np.linspace(lo, hi, size)
+
+
+
+@dataclass
+class PresetFit:
+    """What ``fit_preset`` found: the preset, each device's fit, each parameter's choice, the noise."""
+
+    config: HfOxWeakReset
+    devices: list  # TwoSlope per device
+    parameters: dict  # name -> ParameterFit
+    rtn: RtnFit
+    r0: float
+    pink_d_estimated: bool
+    residuals: list  # per device: ln R minus the fitted mean and the 1/f mean
+    traces: Traces
+    notes: list = field(default_factory=list)
+
+    def per_device(self) -> dict:
+        """Each device's point values as arrays: b = ln R0 + c1, c1, m1, t_star and m2 (nan: knee not
+        observed), censor (t* beyond it, nan: observed), a_rtn (nan: RTN not detected)."""
+        get = lambda key: np.array([getattr(f, key) for f in self.devices])  # noqa: E731
+        b = get("b")
+        return {"b": b, "c1": b - math.log(self.r0), "m1": get("m1"), "t_star": get("t_star"),
+                "censor": get("censor"), "m2": get("m2"), "a_rtn": self.rtn.amplitudes}
+
+    def record(self) -> dict:
+        """The fit's summary as plain values (the ``fit`` section of the preset file)."""
+        out = {"devices": len(self.devices), "reads": self.traces.reads, "r0_ohm": self.r0,
+               "r0_c1_split": "R0 is fixed at exp(median of ln R0 + c1); c1 carries the device-to-device spread "
+                              "of ln R0 + c1 (one trace cannot split them)",
+               "criterion": self.parameters["m1"].criterion, "parameters": {}, "noise": {
+                   "pink_alpha": self.config.pink_alpha, "pink_d": self.config.pink_d,
+                   "pink_d_estimated": self.pink_d_estimated, "rtn_p01": self.config.rtn_p01,
+                   "rtn_p10": self.config.rtn_p10, "rtn_switches_seen": round(self.rtn.transitions, 1),
+                   "rtn_devices_detected": int(self.rtn.detected.sum())},
+               "notes": list(self.notes)}
+        for name, pf in self.parameters.items():
+            out["parameters"][name] = {
+                "family": pf.family, "informative_devices": pf.informative,
+                "candidates": {k: {"loglik": round(v.loglik, 3), "parameters": v.parameters, "aic": round(v.aic, 3),
+                                   "bic": round(v.bic, 3)} for k, v in pf.candidates.items()}}
+        return out
+
+    def summary(self) -> str:
+        """Plain-text tables: each parameter's chosen family, devices and quantiles; then the noise."""
+        from tabulate import tabulate
+
+        rows = []
+        observed = int(np.isfinite(self.per_device()["t_star"]).sum())
+        for name, pf in self.parameters.items():
+            q = pf.chosen.quantile_table(1024)
+            qs = [q[int(p * 1024)].item() for p in (0.1, 0.5, 0.9)]
+            ranked = sorted(pf.candidates.values(), key=lambda cand: getattr(cand, pf.criterion))
+            runner = (f"{ranked[1].family} +{getattr(ranked[1], pf.criterion) - getattr(ranked[0], pf.criterion):.1f}"
+                      if len(ranked) > 1 else "")
+            rows.append([name, pf.family, pf.informative, *(f"{v:.4g}" for v in qs), f"{pf.chosen.low:.4g}",
+                         f"{pf.chosen.high:.4g}", runner])
+        crit = self.parameters["m1"].criterion.upper()
+        table = tabulate(rows, headers=["parameter", "family", "devices", "10%", "median", "90%", "low", "high",
+                                        f"runner-up (+{crit})"], tablefmt="github")
+        cfg = self.config
+        noise = tabulate([["devices, reads", f"{len(self.devices)}, {self.traces.reads}"],
+                          ["knees observed (others censored)", f"{observed}"],
+                          ["R0 (ohm, fixed; c1 carries ln R0 + c1)", f"{self.r0:.1f}"],
+                          ["pink_alpha", f"{cfg.pink_alpha:.4g}"],
+                          ["pink_d" + (" (estimated)" if self.pink_d_estimated else " (kept)"), f"{cfg.pink_d:.3g}"],
+                          ["rtn_p01 (per pulse)", f"{cfg.rtn_p01:.3g}"], ["rtn_p10 (per pulse)", f"{cfg.rtn_p10:.3g}"],
+                          ["RTN switches seen", f"{self.rtn.transitions:.0f}"],
+                          ["devices with RTN detected", f"{int(self.rtn.detected.sum())}"]],
+                         headers=["", ""], tablefmt="github")
+        return table + "\n\n" + noise + ("\n\n" + "\n".join(f"note: {n}" for n in self.notes) if self.notes else "")
+
+
+
+def fit_preset(traces: Traces, *, base: HfOxWeakReset | None = None, criterion: str = "aic", rounds: int = 3,
+               knee_threshold: float = 30.0, rtn_threshold: float = 10.0, estimate_pink_d: bool = True,
+               families=FAMILIES, progress=None) -> PresetFit:
+    """Fit an ``HfOxWeakReset`` to measured traces (module docstring); returns a PresetFit whose
+    ``config`` is the preset (every imperfection on; pink_order and max_pulses from ``base``).
+
+    Args:
+        traces: the reads (``rramk.device.traces.read_traces`` or ``simulate_traces``).
+        base: the device whose filter order and pulse limit are kept (default ``HfOxWeakReset()``).
+        criterion: "aic" or "bic": how the family of each parameter is chosen.
+        rounds: alternations of the mean fit and the noise fit.
+        knee_threshold: how far two slopes must beat one (in noise variances) for an observed knee.
+        rtn_threshold: log-likelihood gain of the best RTN amplitude over none for a detected RTN.
+        estimate_pink_d: estimate the 1/f order d where reads fewer than ``order`` pulses apart allow it.
+        progress: called with a short text at each stage (e.g. ``print``), or None.
+    """
+    if criterion not in ("aic", "bic"):
+        raise ValueError(f"criterion: expected 'aic' or 'bic', got {criterion!r}")
+    base = base or HfOxWeakReset()
+    say = progress or (lambda text: None)
+    order = base.pink_order
+    pink_d, pink_d_estimated = base.pink_d, False
+    pulses = [np.asarray(t, dtype=np.float64) for t in traces.pulses]
+    logs = [traces.log_resistance(i) for i in range(len(traces))]
+    spacing = [float(np.median(np.diff(t))) if len(t) > 1 else 1.0 for t in pulses]
+    longest = float(max(t[-1] for t in pulses))
+    knee_grid = np.linspace(0.0, longest, GRID)
+    weights = [np.ones(len(t)) for t in pulses]  # of each read in the line's fit
+    offsets = [np.zeros(len(t)) for t in pulses]  # subtracted from each read in the line's fit
+    states = weights  # P(RTN state 0) of each read, for the 1/f noise
+    alpha, p01, p10 = 0.0, base.rtn_p01, base.rtn_p10
+    loss = 0.0  # the share of the 1/f variance that the lines' fits take away (``pink_noise.pink_d_and_loss``)
+    rtn = None
+
+    def mean_fits(alpha, b):
+        """Each device's line; reads of a device with RTN count minus their expected RTN term (the EM step)."""
+        fits, residuals = [], []
+        for t, y, w, s, o in zip(pulses, logs, weights, spacing, offsets):
+            s1, _ = pink_sums(b, t)
+            z = y - 0.5 * alpha * s1
+            f = fit_two_slope(t, z - o, w, noise_factor=correlation_factor(b, s), knee_threshold=knee_threshold,
+                              knee_grid=knee_grid)
+            fits.append(f)
+            residuals.append(z - two_slope_mean(t, f.best))
+        return fits, residuals
+
+    def estimate_alpha(residuals, b):
+        """From the residuals below the line only: RTN adds positive values, the 1/f term is symmetric."""
+        num = den = reads = 0.0
+        for t, r, w in zip(pulses, residuals, states):
+            _, s2 = pink_sums(b, t)
+            ok = (t >= 1) & (r < 0)
+            num += np.sum(w[ok] * r[ok] ** 2)
+            den += np.sum(w[ok] * s2[ok]) / 12
+            reads += w.sum()
+        dof = reads - 4 * len(pulses)
+        return math.sqrt(num / den * reads / max(dof, 1.0) / (1 - loss)) if den > 0 else 0.0
+
+    for round_ in range(rounds):
+        b = pink_coefficients(order, pink_d)
+        say(f"round {round_ + 1}/{rounds}: mean of {len(pulses)} devices")
+        fits, residuals = mean_fits(alpha, b)
+        if round_ == 0:  # robust start: leave out the reads far above the line (RTN state 1)
+            for _ in range(2):
+                pooled = np.concatenate(residuals)
+                centre = np.median(pooled)
+                scale = centre - np.quantile(pooled, 0.1587)
+                weights = states = [(r < centre + 3 * scale).astype(np.float64) for r in residuals]
+                fits, residuals = mean_fits(alpha, b)
+        if estimate_pink_d:
+            found = pink_d_and_loss(pulses, residuals, states, order)
+            if found is not None:
+                (pink_d, loss), pink_d_estimated = found, True
+                b = pink_coefficients(order, pink_d)
+        alpha = estimate_alpha(residuals, b)
+        fits, residuals = mean_fits(alpha, b)
+        sigma = alpha * math.sqrt(np.sum(b * b) / 12)
+        if sigma <= 0:
+            sigma = float(np.std(np.concatenate(residuals))) or 1e-6
+        say(f"round {round_ + 1}/{rounds}: RTN (alpha {alpha:.4g}, d {pink_d:.3g})")
+        rtn = fit_rtn(pulses, residuals, sigma=sigma, order=order, p01=p01, p10=p10, rtn_threshold=rtn_threshold,
+                      temper=[1 / correlation_factor(b, s) for s in spacing])
+        p01, p10 = rtn.p01, rtn.p10
+        weights, offsets, states = rtn.line_weights, rtn.offsets, rtn.state0
+    b = pink_coefficients(order, pink_d)
+    fits, residuals = mean_fits(alpha, b)
+    notes = []
+
+    say("device-to-device distributions")
+    point = {k: np.array([getattr(f, k) for f in fits]) for k in ("b", "m1", "m2", "t_star")}
+    r0 = round(math.exp(float(np.median(point["b"]))), 1)
+    parameters = {}
+    observed = np.isfinite(point["t_star"])
+    best_se = np.array([f.se[int(np.argmin(f.cost))] for f in fits])  # (devices, 3): b, m1, m2
+    grids = {"m1": _value_grid(point["m1"], best_se[:, 1], floor=0.0),
+             "m2": _value_grid(point["m2"], np.where(observed, best_se[:, 2], np.nan), floor=0.0),
+             "c1": _value_grid(point["b"], best_se[:, 0]) - math.log(r0)}
+    shown = {"m1": point["m1"], "m2": point["m2"][observed], "c1": point["b"] - math.log(r0),
+             "t_star": point["t_star"][observed], "a_rtn": rtn.amplitudes[rtn.detected]}
+    for name, column in (("m1", 1), ("m2", 2), ("c1", 0)):
+        shifted = grids[name] + (math.log(r0) if name == "c1" else 0.0)
+        loglik = np.stack([profile(f, column, shifted) for f in fits])
+        parameters[name] = fit_distribution(name, grids[name], loglik, values=shown[name], criterion=criterion,
+                                            families=families)
+    slopes = []
+    for name in ("m1", "m2"):
+        grid = parameters[name].grid
+        mass = np.histogram(parameters[name].chosen.quantile_table(1 << 14).numpy(), bins=cell_edges(grid))[0]
+        slopes.append((grid, mass / max(mass.sum(), 1)))
+    parameters["t_star"] = fit_distribution("t_star", knee_grid, np.stack([knee_profile(f, slopes) for f in fits]),
+                                            values=shown["t_star"], criterion=criterion, families=families)
+    if rtn.detected.sum() >= 2:
+        parameters["a_rtn"] = fit_distribution("a_rtn", rtn.grid, rtn.loglik[rtn.detected], values=shown["a_rtn"],
+                                               criterion=criterion, families=families)
+    else:
+        parameters["a_rtn"] = fit_distribution("a_rtn", rtn.grid, np.zeros((1, len(rtn.grid))) - (rtn.grid > 0)
+                                               * 1e3, criterion=criterion, families=families)
+    parameters = {name: parameters[name] for name in FITTED}
+    if not observed.any():
+        notes.append("no device shows its knee within its trace: t* lies at the end of the longest trace and m2 "
+                     "is not constrained by the data")
+    if not rtn.detected.any():
+        notes.append("RTN detected in no device")
+    config = HfOxWeakReset(
+        m1=parameters["m1"].chosen, t_star=parameters["t_star"].chosen, c1=parameters["c1"].chosen,
+        m2=parameters["m2"].chosen, r0=Empirical((r0,)), a_rtn=parameters["a_rtn"].chosen,
+        pink_alpha=float(alpha), pink_order=order, pink_d=float(pink_d),
+        rtn_p01=float(np.clip(rtn.p01, 1e-9, 0.5)), rtn_p10=float(np.clip(rtn.p10, 1e-9, 0.5)),
+        max_pulses=base.max_pulses)
+    return PresetFit(config=config, devices=fits, parameters=parameters, rtn=rtn, r0=r0,
+                     pink_d_estimated=pink_d_estimated, residuals=residuals, traces=traces, notes=notes)

@@ -1,0 +1,153 @@
+"""Known devices, and how close a fit comes to them: the proof of ``python -m rramk.fit --demo``.
+
+``DEMO_CASES``: the published preset and two far from it, simulated by rramk (the truth is known).
+``recovery``: each fitted parameter's quantiles q read through the true CDF, F_true(x_q) - q,
+against k sqrt(q (1 - q) / n) with n the devices that inform it; ``noise_recovery``: the 1/f and
+RTN numbers against the truth; ``statistics``: ln R of traces against devices simulated from a
+preset, quantile by quantile at chosen pulse counts (``band_counts``), within bounds from the
+numbers of devices.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..device.config import HfOxWeakReset
+from ..device.distributions import TruncatedExponential, TruncatedLognormal, TruncatedNormal, Uniform
+
+LEVELS = (0.1, 0.25, 0.5, 0.75, 0.9)
+"""The quantile levels at which ``recovery`` compares a fitted distribution with the truth."""
+
+
+@dataclass(frozen=True)
+class DemoCase:
+    """Simulated traces with a known truth: ``devices`` devices of ``config``, trace lengths drawn
+    uniformly in ``lengths`` (pulses), ``pulses_per_update`` pulses per update, each device read
+    after every update or every ``read_every[1]``-th (drawn per device)."""
+
+    name: str
+    config: HfOxWeakReset
+    lengths: tuple[int, int]
+    pulses_per_update: int
+    read_every: tuple[int, int]
+    seed: int
+    description: str
+
+    def simulate(self, devices: int = 300, backend: str = "reference"):
+        from ..device.traces import simulate_traces
+
+        rng = np.random.default_rng(self.seed)
+        lengths = rng.integers(self.lengths[0], self.lengths[1] + 1, devices)
+        every = rng.integers(self.read_every[0], self.read_every[1] + 1, devices)
+        return simulate_traces(self.config, lengths, pulses_per_update=self.pulses_per_update, read_every=every,
+                               seed=self.seed, backend=backend)
+
+
+DEMO_CASES = (
+    DemoCase("published", HfOxWeakReset(), (400, 2000), 2, (1, 2), 11,
+             "the published fit (MODEL.md): knees around 600 pulses, censored in short traces; reads every 2 or "
+             "4 pulses"),
+    DemoCase("fast", HfOxWeakReset(
+        m1=TruncatedLognormal(s=0.5, loc=0.0, scale=2e-3, low=5e-4, high=8e-3, mean_truncated=2.2e-3),
+        t_star=TruncatedNormal(loc=250.0, scale=80.0, low=60.0, high=500.0, mean_truncated=250.0),
+        c1=Uniform(low=-0.1, high=0.1, mean_truncated=0.0),
+        m2=TruncatedNormal(loc=1e-4, scale=4e-5, low=1e-5, high=2.5e-4, mean_truncated=1e-4),
+        r0=TruncatedNormal(loc=20000.0, scale=1500.0, low=16000.0, high=24000.0, mean_truncated=20000.0),
+        a_rtn=Uniform(low=0.2, high=0.8, mean_truncated=0.5),
+        pink_alpha=0.04), (300, 1200), 1, (1, 1), 12,
+        "3x steeper, early knees (normal), 4x steeper saturated slope, R0 ~ 20 kOhm, 1.6x the 1/f amplitude, "
+        "RTN amplitudes 0.2-0.8; reads every pulse"),
+    DemoCase("slow", HfOxWeakReset(
+        m1=TruncatedExponential(loc=1e-5, scale=2e-4, low=1e-5, high=2e-3, mean_truncated=2e-4),
+        t_star=TruncatedLognormal(s=0.4, loc=0.0, scale=1500.0, low=400.0, high=4000.0, mean_truncated=1600.0),
+        c1=TruncatedNormal(loc=0.0, scale=0.12, low=-0.35, high=0.35, mean_truncated=0.0),
+        m2=TruncatedExponential(loc=0.0, scale=5e-6, low=0.0, high=4e-5, mean_truncated=5e-6),
+        r0=TruncatedNormal(loc=3000.0, scale=150.0, low=2600.0, high=3400.0, mean_truncated=3000.0),
+        a_rtn=Uniform(low=0.0, high=1.0, mean_truncated=0.5),
+        pink_alpha=0.012, pink_d=0.65, rtn_p01=2e-4, rtn_p10=1e-3), (1500, 5000), 4, (1, 1), 13,
+        "3x shallower, late knees (many censored), 6x flatter saturated slope, wider c1, R0 ~ 3 kOhm, half the "
+        "1/f amplitude with d = 0.65, rare RTN up to 1.0; reads every 4 pulses"),
+)
+
+
+
+def true_table(config: HfOxWeakReset, name: str) -> np.ndarray:
+    """The values the simulator draws a parameter from (its 1024 quantiles; for c1, ln R0 + c1 over
+    both tables, since only the sum shows in a trace), ascending."""
+    q = lambda dist: np.sort(dist.quantile_table(1024).numpy())  # noqa: E731
+    if name == "c1":
+        return np.sort((np.log(q(config.r0))[:, None] + q(config.c1)[None, :]).ravel())
+    return q(getattr(config, name))
+
+
+def recovery(true: HfOxWeakReset, fit, k: float = 4.0) -> list[dict]:
+    """Each fitted parameter's quantiles q in LEVELS read through the true CDF: F_true(x_q) - q, and
+    the bound k sqrt(q (1 - q) / n) with n the devices that inform it. For A_rtn the truth is taken
+    above the fitted lower end (amplitudes of a few 1/f sigma cannot be seen, and do not matter)."""
+    rows = []
+    for name, pf in fit.parameters.items():
+        fitted = np.sort(pf.chosen.quantile_table(1024).numpy())
+        truth = true_table(true, name)
+        if name == "c1":
+            fitted = fitted + math.log(fit.r0)
+        floor = 0.0
+        if name == "a_rtn":
+            floor = np.searchsorted(truth, pf.chosen.low, side="left") / len(truth)
+        n = max(pf.informative, 1)
+        for q in LEVELS:
+            x = fitted[min(int(q * 1024), 1023)]
+            f = np.searchsorted(truth, x, side="right") / len(truth)
+            f = (f - floor) / (1 - floor)
+            bound = k * math.sqrt(q * (1 - q) / n)
+            rows.append({"parameter": name, "level": q, "error": f - q, "bound": bound, "devices": n,
+                         "family": pf.family, "true_family": type(getattr(true, name)).__name__})
+    return rows
+
+
+def noise_recovery(true: HfOxWeakReset, fit, k: float = 4.0) -> list[dict]:
+    """alpha, d, p01, p10: fitted against true, with a bound on |ln(fitted / true)|: for p01 and p10
+    k / sqrt(switches per direction) plus 0.15 (the tempered chain merges short dwells,
+    ``rramk.fitting.rtn``); for alpha 0.05, for d 0.05 in d."""
+    half = max(fit.rtn.transitions / 2, 1.0)
+    rows = []
+    for name, bound in (("pink_alpha", 0.05), ("pink_d", 0.05), ("rtn_p01", k / math.sqrt(half) + 0.15),
+                        ("rtn_p10", k / math.sqrt(half) + 0.15)):
+        t, f = getattr(true, name), getattr(fit.config, name)
+        error = f - t if name == "pink_d" else math.log(f / t)
+        rows.append({"parameter": name, "true": t, "fitted": f, "error": error, "bound": bound})
+    return rows
+
+
+def statistics(traces, config: HfOxWeakReset, at, *, devices: int = 4000, seed: int = 1, k: float = 4.0):
+    """ln R of the traces against ``devices`` simulated from ``config`` at the pulse counts ``at``: per count
+    and q in (0.1, 0.5, 0.9), F_sim(data quantile) - q and its bound k sqrt(q (1 - q) (1/n + 1/N))."""
+    from ..device.traces import reads_at, simulate_reads
+
+    data = reads_at(traces, at)
+    sim = simulate_reads(config, [c for c in at if len(data[c])], devices, seed=seed)
+    rows = []
+    for count, values in data.items():
+        if len(values) < 20:
+            continue
+        s = np.sort(sim[count])
+        for q in (0.1, 0.5, 0.9):
+            x = np.quantile(values, q)
+            f = np.searchsorted(s, x) / len(s)
+            rows.append({"pulses": count, "level": q, "data": x, "simulated": float(np.quantile(s, q)),
+                         "error": f - q, "bound": k * math.sqrt(q * (1 - q) * (1 / len(values) + 1 / len(s))),
+                         "devices": len(values)})
+    return rows
+
+
+
+def band_counts(traces, points: int = 80, min_devices: int = 20) -> list[int]:
+    """Pulse counts where at least ``min_devices`` devices have a read, at most ``points`` of them."""
+    counts, n = np.unique(np.concatenate(traces.pulses), return_counts=True)
+    counts = counts[n >= min_devices]
+    if len(counts) > points:
+        counts = counts[np.unique(np.linspace(0, len(counts) - 1, points).round().astype(int))]
+    return [int(c) for c in counts]
+
