@@ -5,7 +5,9 @@ Run with `pytest bench --benchmark-only`. RRAMK_BENCH_SIZE picks the sizes (benc
 CUDA: the large sizes) or `tiny` (the providers of `gpu` at a few hundred synapses; on a CPU
 the Triton kernels run under the interpreter: the dry run of bench/gpu_check.sh).
 RRAMK_BENCH_BUDGET_S: no benchmark starts after that many seconds of the session (it is skipped,
-and says so); what was measured is saved as usual.
+and says so); what was measured is saved as usual. RRAMK_BENCH_PRESET: a preset file
+(rramk.load_preset) that the device benchmarks simulate instead of the published fit (CONFIG);
+its session is saved to reports/bench/presets/<size set>-<preset's stem>.json.
 """
 
 import math
@@ -21,6 +23,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))  # bench/ helpers (published_baseline) import as modules
 
 from rramk import provenance  # noqa: E402
+from rramk.device.config import HfOxWeakReset  # noqa: E402
+from rramk.device.preset import PresetError, load_preset  # noqa: E402
 
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
@@ -32,6 +36,11 @@ if SIZE not in SIZE_SETS:
     raise pytest.UsageError(f"RRAMK_BENCH_SIZE: expected one of {', '.join(SIZE_SETS)}, got {SIZE!r}")
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 BUDGET_S = float(os.environ.get("RRAMK_BENCH_BUDGET_S", "inf"))
+PRESET = os.environ.get("RRAMK_BENCH_PRESET", "")
+try:  # CONFIG: the device the device benchmarks simulate, RRAMK_BENCH_PRESET's, else the published fit
+    CONFIG = load_preset(PRESET) if PRESET else HfOxWeakReset()
+except PresetError as e:
+    raise pytest.UsageError(f"RRAMK_BENCH_PRESET: {e}") from None
 STARTED = time.monotonic()
 
 CUDA_TARGET_S = 0.1  # timed work per CUDA benchmark, as triton.testing.do_bench's rep
@@ -118,6 +127,7 @@ def record(benchmark, machine):
         benchmark.extra_info.update(info)
         benchmark.extra_info["machine"] = provenance.machine_line(machine)
         benchmark.extra_info["size_set"] = SIZE
+        benchmark.extra_info["preset"] = PRESET or "published fit"
         median = benchmark.stats.stats.median
         for name, per_call in (derived or {}).items():
             benchmark.extra_info[name] = per_call / median
@@ -137,7 +147,8 @@ def pytest_sessionfinish(session, exitstatus):
     bs = getattr(session.config, "_benchmarksession", None)
     if bs is None or not bs.benchmarks:
         return
-    target = os.environ.get("RRAMK_BENCH_JSON", str(Path(__file__).parents[1] / "reports" / "bench" / f"{SIZE}.json"))
+    name = f"presets/{SIZE}-{Path(PRESET).stem}" if PRESET else SIZE  # apart from the fit's (and its tables)
+    target = os.environ.get("RRAMK_BENCH_JSON", str(Path(__file__).parents[1] / "reports" / "bench" / f"{name}.json"))
     if target.lower() == "none":
         return
     info = provenance.machine()
@@ -149,7 +160,8 @@ def pytest_sessionfinish(session, exitstatus):
                         "stats": {k: d["stats"][k] for k in ("median", "mean", "min", "max", "stddev", "rounds")}})
     args = shlex.join(session.config.invocation_params.args)
     out = {"session": {"machine": provenance.machine_line(info), "date": datetime.date.today().isoformat(),
-                       "command": f"RRAMK_BENCH_SIZE={SIZE} pytest {args}", "size_set": SIZE},
+                       "command": f"RRAMK_BENCH_SIZE={SIZE} " + (f"RRAMK_BENCH_PRESET={shlex.quote(PRESET)} " if PRESET else "")
+                      + f"pytest {args}", "size_set": SIZE},
            "benchmarks": records}
     Path(target).parent.mkdir(parents=True, exist_ok=True)
     Path(target).write_text(json.dumps(out, indent=1) + "\n")

@@ -23,9 +23,9 @@ import math
 import pytest
 import torch
 
-from conftest import DEVICE, SIZE
+from conftest import CONFIG, DEVICE, SIZE
 from published_baseline import PublishedStructureArray
-from rramk import DeviceArray, HfOxWeakReset
+from rramk import DeviceArray
 from rramk.device import weak_reset
 
 SHAPES = {
@@ -68,7 +68,7 @@ def assert_equals_reference(state, pink, weights, reference: DeviceArray, what: 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_device_update(record, shape_name, backend):
     shape = SHAPES[shape_name]
-    array = DeviceArray(shape, seed=1, device=DEVICE, backend=backend)
+    array = DeviceArray(shape, CONFIG, seed=1, device=DEVICE, backend=backend)
     n = _pulses(shape, DEVICE)
     synapses = array.numel
     record(lambda: array.apply_pulses(n), device=DEVICE,
@@ -89,7 +89,7 @@ def test_device_update_in_place(record, shape_name):
     state = torch.zeros((2, synapses), dtype=torch.int32, device=DEVICE)  # a fresh DeviceArray's state
     pink = torch.zeros((2, synapses), dtype=torch.float32, device=DEVICE)
     weights = torch.empty(synapses, dtype=torch.int8, device=DEVICE)
-    config = HfOxWeakReset()
+    config = CONFIG
     model = weak_reset.kernel_arguments(config, DEVICE)
     kernel.weak_reset_update(state, pink, pulses, weights, seed=1, update=0, **model)
     reference = DeviceArray(shape, config, seed=1, device=DEVICE, backend="reference")

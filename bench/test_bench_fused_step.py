@@ -19,7 +19,7 @@ import itertools
 import pytest
 import torch
 
-from conftest import DEVICE, SIZE
+from conftest import CONFIG, DEVICE, SIZE
 from rramk import DeviceArray
 from rramk.device import weak_reset, weak_reset_adam
 from test_bench_device_update import assert_equals_reference
@@ -37,7 +37,7 @@ LR_PULSES, BETAS, EPS = 20.0, (0.9, 0.999), 1e-8  # DeviceArray.adam_step's defa
 def _setup(shape, backend=BACKEND):
     g = torch.Generator(device=DEVICE).manual_seed(0)
     grad = torch.randn(shape, generator=g, device=DEVICE) * 1e-3
-    array = DeviceArray(shape, seed=1, device=DEVICE, backend=backend)
+    array = DeviceArray(shape, CONFIG, seed=1, device=DEVICE, backend=backend)
     return array, grad, torch.zeros(shape, device=DEVICE), torch.zeros(shape, device=DEVICE)
 
 

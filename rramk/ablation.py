@@ -3,15 +3,18 @@
     python -m rramk.ablation mnist [--full | --epochs N] [--study published] [--seeds 0 1 2] [--shard i/n]
     python -m rramk.ablation mnist --full --study lr [--lr-pulses 8 20 50 100]
     python -m rramk.ablation mnist --full --study sensitivity --knob d2d [--values 0,0.25,0.5,1,1.5,2] [--base mean]
+    python -m rramk.ablation mnist --study published --preset mydevice.json
 
 runs, for each seed, the configurations of the study (rramk.ablation_configs): ``published``
 (default: the mean model, each of d2d, pink, rtn added to it, the full model minus each, the
 software BNN, and the saturation what-ifs; MODEL.md section 4), ``legacy`` (the first study's
 framing, all of its runs shared with ``published``), ``lr`` (the mean and the full model at
 several pulse learning rates) or ``sensitivity`` (one knob of ``HfOxWeakReset.scaled`` swept).
-Every (configuration, learning rate, seed) run writes its own directory under ``--out``
-(<dataset>/<budget>/<configuration slug>[-lr<rate> if not the default]/seed<k>: checkpoint,
-metrics, summary.json), shared by every study that names the same run; a run whose summary
+``--preset FILE`` runs the study on another device (a preset file, e.g. from ``python -m
+rramk.fit``): every configuration switches its imperfections on that device instead of the
+published fit. Every (configuration, learning rate, seed) run writes its own directory under ``--out``
+(<dataset>/<budget>[-preset-<stem>-<hash>]/<configuration slug>[-lr<rate> if not the default]/seed<k>:
+checkpoint, metrics, summary.json), shared by every study that names the same run; a run whose summary
 exists is skipped and an interrupted one resumes, so a study can be stopped and restarted at
 will. ``--shard i/n`` (or the task's place in a Slurm job array, rramk.shards) runs only every
 n-th run from the i-th, so that n tasks share the study. ``python -m rramk.report`` aggregates
@@ -41,7 +44,9 @@ SHORT_BUDGET = {"mnist": {"epochs": 1, "limit_train": 10_000}, "cifar10": {"epoc
 
 
 def budget_tag(settings: RunSettings) -> str:
-    """Directory name of a training budget, so that runs of different budgets never mix."""
+    """Directory name of a training budget and device, so that runs of different budgets or presets never
+    mix: a preset adds its file's stem and the first 8 hex digits of its SHA-256 (another file, or the same
+    file edited, is another device)."""
     tag = f"epochs{settings.epochs}"
     if settings.limit_train:
         tag += f"-n{settings.limit_train}"
@@ -49,6 +54,8 @@ def budget_tag(settings: RunSettings) -> str:
         tag += f"-hidden{settings.hidden}"
     if settings.dataset == "cifar10":
         tag += f"-width{settings.width:g}"
+    if settings.preset:
+        tag += f"-preset-{Path(settings.preset).stem}-{settings.preset_sha256[:8]}"
     return tag
 
 
@@ -189,6 +196,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--base", choices=["mean", "full"],
                    help="--study sensitivity: sweep the knob on the mean model plus its imperfection, or on the "
                         "full model (default: the knob's; t_star: full)")
+    p.add_argument("--preset", default="", metavar="PRESET.json",
+                   help="the device every configuration is built on: a preset file (rramk.load_preset; python -m "
+                        "rramk.fit writes one from measured traces; default: the published fit); its runs live "
+                        "under a budget directory of their own")
     p.add_argument("--hidden", type=int, default=3000, help="mnist hidden units (default 3000)")
     p.add_argument("--width", type=float, default=0.125, help="cifar10 width multiplier (default 0.125)")
     p.add_argument("--lr-pulses", type=_positive, nargs="+", metavar="LR",
@@ -233,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     p = parser()
     args = p.parse_args(argv)
     overrides = {"device": args.device, "backend": args.backend, "data_dir": args.data_dir, "width": args.width,
-                 "hidden": args.hidden}
+                 "hidden": args.hidden, "preset": args.preset}
     if args.full:
         overrides["limit_train"] = args.limit_train
     else:

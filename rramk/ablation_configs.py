@@ -72,11 +72,12 @@ class AblationConfig:
         """The value of ``python -m rramk.train --scale`` ("" for the fit)."""
         return format_scales(dict(self.scales))
 
-    def device(self) -> HfOxWeakReset | None:
-        """The device model (None for the ideal software BNN)."""
+    def device(self, base: HfOxWeakReset | None = None) -> HfOxWeakReset | None:
+        """The device model on ``base`` (a preset; default the published fit), as ``python -m rramk.train
+        --preset`` builds it (None for the ideal software BNN)."""
         if self.imperfections is None:
             return None
-        return HfOxWeakReset().only(*self.imperfections).scaled(**dict(self.scales))
+        return (base or HfOxWeakReset()).only(*self.imperfections).scaled(**dict(self.scales))
 
 
 def _registry() -> dict[str, AblationConfig]:

@@ -30,6 +30,7 @@ from .ablation_configs import KNOBS, NOISE, STUDIES, Study, lr_study, sensitivit
 from .ablation_statistics import (ADDED_VIEW, REMOVED_VIEW, ablation_rows, best_lr, imperfection_costs,
                                   interaction, learning_curves, lr_rows, saturation_effects, saturation_sentences,
                                   sensitivity, tolerance, verdict)
+from .device.config import HfOxWeakReset
 from .report_files import PNG_METADATA, REPORT_COMMAND, pyplot
 
 DEFAULT_SEEDS = [0, 1, 2]
@@ -79,6 +80,8 @@ def ablation_command(dataset: str, summary: dict, study: str = "", seeds: list[i
         flags += f" --hidden {settings['hidden']}"
     if dataset == "cifar10":
         flags += f" --width {settings.get('width', 1.0):g}"
+    if settings.get("preset"):
+        flags += f" --preset {settings['preset']}"
     if study:
         flags += f" {study}"
     if seeds is not None and sorted(seeds) != DEFAULT_SEEDS:
@@ -435,7 +438,9 @@ def write_sensitivity(dataset: str, budget: str, directories: dict, knob: str, b
     study = sensitivity_study(knob, tuple(sorted(set(factors) | {1.0, *extra})), base)
     runs = study_runs(directories, study, None, default_lr(dataset))
     rows = ablation_rows(runs, study.labels)
-    measures = {label: knob_measures(config.device()) for label, config in study.configs.items()}
+    any_run = next(iter(_all_runs(runs)), {})  # the device of --preset, which its summary records (None: the fit)
+    preset = HfOxWeakReset.from_dict(any_run["preset"]["device"]) if any_run.get("preset") else None
+    measures = {label: knob_measures(config.device(preset)) for label, config in study.configs.items()}
     points = sensitivity(rows, study, {label: m[spec.measure] for label, m in measures.items()})
     if not points:
         return [], {}

@@ -1,11 +1,12 @@
 """Characterize simulated devices: resistance against cumulative weak-RESET pulses.
 
-    python -m rramk.characterize [--devices 1000] [--pulses 3000] [--pulses-per-update 3]
+    python -m rramk.characterize [--devices 1000] [--pulses 3000] [--pulses-per-update 3] [--preset FILE]
 
 simulates ``--devices`` devices (the BL device of each synapse; the BLb devices receive no
 pulse) under a train of ``--pulses`` RESET pulses, ``--pulses-per-update`` at a time, for the
-full model and for each imperfection switched off alone, and writes into ``--out``
-(default reports/characterization/):
+full model and for each imperfection switched off alone, of the published fit or of the device
+of ``--preset`` (a preset file, ``rramk.load_preset``), and writes into ``--out`` (default
+reports/characterization/, with ``--preset`` reports/characterization-<preset's stem>/):
 
 * ``cycling_<config>.png``: R against cumulative pulses, some device traces, the median and
   the 10-90% band (the usual weak-RESET cycling plot);
@@ -32,14 +33,17 @@ from . import provenance
 from .device.array import BACKENDS, DeviceArray
 from .ablation_configs import CHARACTERIZED
 from .device.config import D2D_PARAMETERS, HfOxWeakReset
+from .device.preset import PresetError, load_preset
+from .device.traces import file_sha256
 
 UNITS = {"m1": "1/pulse", "t_star": "pulses", "c1": "", "m2": "1/pulse", "r0": "ohm", "a_rtn": "ln R"}
 TRACES = 12
 
 
-def configurations() -> dict[str, HfOxWeakReset]:
-    """The full model, then each imperfection switched off alone, by caption (rramk.ablation_configs)."""
-    return {config.caption: config.device() for config in CHARACTERIZED}
+def configurations(base: HfOxWeakReset | None = None) -> dict[str, HfOxWeakReset]:
+    """The full model, then each imperfection switched off alone, by caption (rramk.ablation_configs), on
+    ``base`` (a preset; default the published fit)."""
+    return {config.caption: config.device(base) for config in CHARACTERIZED}
 
 
 def slug(label: str) -> str:
@@ -77,7 +81,8 @@ def quantile_rows(counts: torch.Tensor, log_r: torch.Tensor, at: list[int]) -> l
     return rows
 
 
-def plot_cycling(path: Path, label: str, counts, log_r, r0, seed_traces: int = TRACES) -> None:
+def plot_cycling(path: Path, label: str, counts, log_r, r0, seed_traces: int = TRACES,
+                 device: str = "HfOx weak RESET") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -93,7 +98,7 @@ def plot_cycling(path: Path, label: str, counts, log_r, r0, seed_traces: int = T
     ax.plot([], [], lw=0.6, color="0.45", label=f"{min(seed_traces, r_kohm.shape[1])} devices")
     ax.set_xlabel("cumulative weak-RESET pulses")
     ax.set_ylabel("resistance (kΩ)")
-    ax.set_title(f"HfOx weak RESET, {label} ({r_kohm.shape[1]} devices)")
+    ax.set_title(f"{device}, {label} ({r_kohm.shape[1]} devices)")
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", frameon=True, framealpha=0.9)
     fig.tight_layout()
@@ -164,6 +169,8 @@ def write_table(path: Path, results: dict, at: list[int], args) -> None:
     from tabulate import tabulate
 
     lines = [provenance.header("ln(R/R0) of simulated HfOx devices under weak-RESET pulses"), ""]
+    if args.preset:
+        lines.append(f"Device: the preset {args.preset} (SHA-256 {file_sha256(args.preset)}).\n")
     lines.append(f"{args.devices} devices per configuration, {args.pulses} pulses, {args.pulses_per_update} per "
                  f"update, seed {args.seed}. ln(R/R0) = w_mean + w_pink + w_rtn (MODEL.md section 1).\n")
     for label, (counts, log_r, _) in results.items():
@@ -206,8 +213,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--pulses-per-update", type=_positive_int, default=3, help="pulses per update (default 3)")
     p.add_argument("--seed", type=_seed, default=0, help="seed of the simulated arrays (default 0)")
     p.add_argument("--backend", choices=BACKENDS, default="auto", help="device-array backend (default auto)")
-    p.add_argument("--out", type=Path, default=Path("reports/characterization"),
-                   help="output directory (default reports/characterization)")
+    p.add_argument("--preset", default="", metavar="PRESET.json",
+                   help="the device: a preset file (rramk.load_preset; python -m rramk.fit writes one from measured "
+                        "traces; default: the published fit)")
+    p.add_argument("--out", type=Path,
+                   help="output directory (default reports/characterization, with --preset "
+                        "reports/characterization-<preset's stem>)")
     return p
 
 
@@ -216,11 +227,18 @@ def main(argv: list[str] | None = None) -> int:
     from tqdm import tqdm
 
     try:
+        base = load_preset(args.preset) if args.preset else None
+    except PresetError as e:
+        print(f"rramk.characterize: --preset: {e}", file=sys.stderr)
+        return 2
+    if args.out is None:
+        args.out = Path("reports") / (f"characterization-{Path(args.preset).stem}" if args.preset else "characterization")
+    try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         print(f"rramk.characterize: cannot create --out {args.out}: {e.strerror}", file=sys.stderr)
         return 2
-    configs = configurations()
+    configs = configurations(base)
     updates = -(-args.pulses // args.pulses_per_update)
     results = {}
     with tqdm(total=updates * len(configs), desc="simulating", unit="update") as bar:
@@ -229,7 +247,8 @@ def main(argv: list[str] | None = None) -> int:
             results[label] = simulate(config, args.devices, args.pulses, args.pulses_per_update, args.seed,
                                       args.backend, progress=bar)
     for label, (counts, log_r, params) in results.items():
-        plot_cycling(args.out / f"cycling_{slug(label)}.png", label, counts, log_r, params["r0"])
+        plot_cycling(args.out / f"cycling_{slug(label)}.png", label, counts, log_r, params["r0"],
+                     device=f"{Path(args.preset).stem} (preset)" if args.preset else "HfOx weak RESET")
     plot_comparison(args.out / "cycling_comparison.png", results)
     plot_d2d(args.out / "d2d_parameters.png", configs["full model"], results["full model"][2])
     at = [0, 10, 100, 300, 1000, 2000, 3000, args.pulses]

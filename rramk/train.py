@@ -6,7 +6,10 @@ or are the latent float weights of a software BNN (``--imperfections ideal``). D
 published settings (MODEL.md section 5, :data:`DATASETS`): MNIST 784-3000-10, batch 1000, 20
 epochs (the same network and budget on Fashion-MNIST); CIFAR-10 VGG, batch 500; the pulse
 learning rate is halved every 7 epochs. ``--refresh`` re-programs the synapses that can no
-longer move (``rramk.device.refresh``; off by default, the published rule).
+longer move (``rramk.device.refresh``; off by default, the published rule). ``--preset FILE``
+trains on another device (a preset file, ``rramk.load_preset``; ``python -m rramk.fit`` writes
+one from measured traces) instead of the published fit; ``--imperfections`` and ``--scale``
+apply to it as to the fit.
 
 Outputs in ``--out``: ``metrics.jsonl`` (one line per epoch), ``checkpoint.pt`` (after every
 epoch and on Ctrl-C, written atomically), ``summary.json`` (at the end). ``--resume``
@@ -44,7 +47,9 @@ import torch.nn.functional as F
 
 from . import models, provenance
 from .device.config import IMPERFECTIONS, SCALES, HfOxWeakReset, format_scales, parse_scales
+from .device.preset import PresetError, load_preset
 from .device.refresh import Refresh
+from .device.traces import file_sha256
 from .distributed import Distributed, batch_share, init_distributed, reduce_step
 from .nn import use_global_batch_norm
 
@@ -102,6 +107,7 @@ CHECKS = (  # (setting, valid, what it expects), checked in this order
 class RunSettings:
     dataset: str
     imperfections: str = "all"
+    preset: str = ""  # a preset file of the device (rramk.load_preset; "": the published fit, HfOxWeakReset())
     scale: str = ""  # knobs of HfOxWeakReset.scaled, "d2d=0.5,pink=2" ("": the fit)
     refresh: str = "off"  # a rramk.device.refresh.Refresh in its command-line form ("off": no SET ever)
     epochs: int | None = None
@@ -132,11 +138,19 @@ class RunSettings:
         for name, valid, expected in CHECKS:
             if not valid(getattr(self, name)):
                 raise UsageError(f"--{name.replace('_', '-')}: expected {expected}, got {getattr(self, name)}")
+        self.preset = str(self.preset) if self.preset else ""
         try:
-            self._device_config = HfOxWeakReset.from_imperfections(self.imperfections)
+            base = load_preset(self.preset) if self.preset else HfOxWeakReset()
+        except PresetError as e:
+            raise UsageError(f"--preset: {e}") from None
+        self._preset_device = base
+        self._preset_sha256 = file_sha256(self.preset) if self.preset else ""
+        try:
+            chosen = HfOxWeakReset.from_imperfections(self.imperfections)
             factors = parse_scales(self.scale)
         except ValueError as e:
             raise UsageError(f"--{e}") from None  # the message starts with the argument's name
+        self._device_config = None if chosen is None else base.only(*chosen.imperfections)
         if factors and self._device_config is None:
             raise UsageError("--scale: the ideal software BNN has no device to scale; choose --imperfections")
         if factors:
@@ -155,13 +169,26 @@ class RunSettings:
         if self.out is None:
             scaled = f"-{self.scale.replace(',', '+')}" if self.scale else ""
             refreshed = f"-refresh-{self.refresh.replace(':', '-').replace(',', '+')}" if policy else ""
-            self.out = str(Path("runs") / f"{self.dataset}-{self.imperfections.replace(',', '+')}{scaled}{refreshed}"
-                                          f"-seed{self.seed}")
+            device = f"-{Path(self.preset).stem}" if self.preset else ""
+            self.out = str(Path("runs") / f"{self.dataset}{device}-{self.imperfections.replace(',', '+')}{scaled}"
+                                          f"{refreshed}-seed{self.seed}")
 
     @property
     def device_config(self) -> HfOxWeakReset | None:
-        """The device model of ``imperfections`` and ``scale`` (None: the ideal software BNN)."""
+        """The device model: the preset's (or the fit's) with ``imperfections`` on and ``scale`` applied
+        (None: the ideal software BNN)."""
         return self._device_config
+
+    @property
+    def preset_sha256(self) -> str:
+        """The SHA-256 of the preset file ("" without ``preset``)."""
+        return self._preset_sha256
+
+    def preset_record(self) -> dict | None:
+        """The preset as the summary records it: its path, SHA-256 and device (None: the published fit)."""
+        if not self.preset:
+            return None
+        return {"path": self.preset, "sha256": self._preset_sha256, "device": self._preset_device.to_dict()}
 
     def comparable(self) -> dict:
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in RESUMABLE_CHANGES}
@@ -297,6 +324,9 @@ def read_checkpoint(settings: RunSettings, device: torch.device) -> dict | None:
     if differ:
         detail = ", ".join(f"--{k.replace('_', '-')} {saved.get(k)!r} (now {getattr(settings, k)!r})" for k in differ)
         raise UsageError(f"--resume: the checkpoint was made with other settings: {detail}")
+    if checkpoint.get("preset_sha256", "") != settings.preset_sha256:
+        raise UsageError(f"--resume: the preset file {settings.preset} changed since the checkpoint was made (SHA-256 "
+                         f"{checkpoint.get('preset_sha256', '')[:12]}..., now {settings.preset_sha256[:12]}...)")
     return checkpoint
 
 
@@ -339,7 +369,8 @@ def start_run(settings: RunSettings, device: torch.device, dist_info: Distribute
 def save_checkpoint(run: Run) -> None:
     """The run's state, atomically (by the main process only)."""
     if run.dist.main:
-        atomic_save({"format": CHECKPOINT_FORMAT, "settings": dataclasses.asdict(run.settings), "epoch": run.epoch,
+        atomic_save({"format": CHECKPOINT_FORMAT, "settings": dataclasses.asdict(run.settings),
+                     "preset_sha256": run.settings.preset_sha256, "epoch": run.epoch,
                      "batch": run.batch, "running": run.running, "history": run.history,
                      "model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
                      "scheduler": run.scheduler.state_dict()}, run.checkpoint_path)
@@ -448,7 +479,7 @@ def write_summary(run: Run) -> dict:
     settings, history, config = run.settings, run.history, run.settings.device_config
     summary = {
         "dataset": settings.dataset, "imperfections": settings.imperfections,
-        "device_config": config.to_dict() if config is not None else None,
+        "device_config": config.to_dict() if config is not None else None, "preset": settings.preset_record(),
         "epochs": settings.epochs, "seed": settings.seed,
         "final_test_accuracy": history[-1]["test_accuracy"] if history else None,
         "best_test_accuracy": max((h["test_accuracy"] for h in history), default=None),
@@ -485,6 +516,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--imperfections", default="all",
                    help="ideal (software BNN), none (device mean behaviour only), all, or a comma list of "
                         f"{', '.join(IMPERFECTIONS)} (default all)")
+    p.add_argument("--preset", default="", metavar="PRESET.json",
+                   help="the device: a preset file (rramk.load_preset; python -m rramk.fit writes one from measured "
+                        "traces); --imperfections and --scale apply to it (default: the published fit)")
     p.add_argument("--scale", default="", metavar="KNOB=FACTOR,...",
                    help=f"what-if factors on the device fit, e.g. d2d=0.5,pink=2 (knobs: {', '.join(SCALES)}; "
                         "HfOxWeakReset.scaled; default: the fit)")
@@ -507,7 +541,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", default="auto", choices=["auto", "reference", "compiled", "triton"],
                    help="device-simulation backend (default auto: triton on CUDA, compiled on CPU)")
     p.add_argument("--data-dir", help="data directory (default: $RRAMK_DATA, else ~/.cache/rramk)")
-    p.add_argument("--out", help="output directory (default runs/<dataset>-<imperfections>-seed<seed>)")
+    p.add_argument("--out", help="output directory (default runs/<dataset>[-<preset>]-<imperfections>-seed<seed>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--limit-train", type=int, help="use only the first N training examples (quick runs)")
     p.add_argument("--width", type=float, default=1.0, help="cifar10: width multiplier of the VGG (1 = published)")
@@ -537,7 +571,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\npython -m rramk.train: interrupted; the checkpoint is saved, continue with --resume", file=sys.stderr)
         return 130
     if summary["final_test_accuracy"] is not None:
-        print(f"{settings.dataset} {settings.imperfections}: test accuracy {summary['final_test_accuracy']:.4f} "
+        device = f" on {settings.preset}" if settings.preset else ""
+        print(f"{settings.dataset} {settings.imperfections}{device}: test accuracy {summary['final_test_accuracy']:.4f} "
               f"after {settings.epochs} epochs ({summary['train_seconds']:.0f} s)")
     return 0
 

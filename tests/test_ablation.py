@@ -9,6 +9,7 @@ CIFAR-10 uses tiny official-format batches; sharding is tested with a stand-in f
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -20,9 +21,10 @@ import rramk.ablation as ablation
 import rramk.data as data
 import rramk.ablation_report as ablation_report
 import rramk.train as train
-from rramk.ablation_configs import ABLATIONS, STUDIES, label_of
+from rramk.ablation_configs import ABLATIONS, STUDIES, label_of, sensitivity_study
+from rramk.device.traces import file_sha256
 from tests.test_train import _one_thread_no_network  # noqa: F401  (autouse: one thread, no downloads)
-from tests.test_train import DATA_ROOT, needs_mnist, write_tiny_cifar10
+from tests.test_train import DATA_ROOT, needs_mnist, other_device, write_tiny_cifar10
 
 SHORT_STUDY = Path(__file__).resolve().parents[1] / "reports" / "ablation" / "summaries" / "mnist" / "epochs1-n10000"
 TINY = ["--epochs", "1", "--limit-train", "300", "--hidden", "32", "--backend", "reference", "--device", "cpu",
@@ -262,6 +264,38 @@ def test_refuses_bad_study_arguments(argv, message, capsys, recorded_settings):
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.startswith(f"python -m rramk.ablation: error: {message}")
     assert recorded_settings == []
+
+
+def test_a_preset_is_the_base_of_every_run_in_a_directory_of_its_own(tmp_path, recorded_settings, capsys):
+    """--preset: every configuration on that device, under <budget>-preset-<stem>-<hash>: the published fit's
+    runs, and the same file edited, are other runs."""
+    preset, root = tmp_path / "mine.json", tmp_path / "runs"
+    other_device().save(preset)
+    common = [*STUDY, "--seeds", "0", "--out", str(root), "--summaries", str(tmp_path / "s")]
+    assert ablation.main([*common, "--preset", str(preset)]) == 0
+    configs = list(STUDIES["published"].configs.values())
+    assert [s.device_config for s in recorded_settings] == [c.device(other_device()) for c in configs]
+    budget = root / "mnist" / f"epochs1-n300-preset-mine-{file_sha256(preset)[:8]}"
+    assert [Path(s.out) for s in recorded_settings] == [budget / c.slug / "seed0" for c in configs]
+    assert ablation_report.ablation_command("mnist", {"epochs": 1,
+                                                     "settings": dataclasses.asdict(recorded_settings[0])}) == \
+        f"python -m rramk.ablation mnist --epochs 1 --limit-train 300 --preset {preset}"
+    del recorded_settings[:]
+    assert ablation.main(common) == 0  # the published fit: none of its runs is done
+    assert [Path(s.out) for s in recorded_settings] == [root / "mnist" / "epochs1-n300" / c.slug / "seed0"
+                                                        for c in configs]
+    del recorded_settings[:]
+    edited = dataclasses.replace(other_device(), pink_alpha=0.01)
+    edited.save(preset)
+    sweep = sensitivity_study("pink", (2.0,))
+    assert ablation.main([*common, "--preset", str(preset), "--study", "sensitivity", "--knob", "pink",
+                          "--values", "2"]) == 0
+    assert [(Path(s.out).parents[1].name, s.device_config) for s in recorded_settings] == \
+        [(f"epochs1-n300-preset-mine-{file_sha256(preset)[:8]}", c.device(edited)) for c in sweep.configs.values()]
+    capsys.readouterr()
+    assert ablation.main([*common, "--preset", str(tmp_path / "absent.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("python -m rramk.ablation: error: --preset: ")
 
 
 @needs_mnist

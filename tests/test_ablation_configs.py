@@ -1,15 +1,17 @@
 """rramk.ablation_configs: the one registry of the studies' configurations, and one test over each study."""
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 
-from rramk import ablation, characterize
+from rramk import ablation, characterize, train
 from rramk.ablation_configs import (ABLATIONS, CHARACTERIZED, KNOBS, LEARNING_RATES, NOISE, STUDIES, label_of,
                                     lr_study, sensitivity_study, study_by_name)
 from rramk.ablation_report import load_summaries, sweeps_found
 from rramk.device.config import IMPERFECTIONS, HfOxWeakReset, parse_scales
+from rramk.device.traces import file_sha256
 
 REPORTS = Path(__file__).resolve().parents[1] / "reports"
 LEGACY = ["ideal", "none", "all", "only d2d", "only pink", "only rtn", "only saturation", "all but d2d",
@@ -144,3 +146,40 @@ def test_the_characterization_simulates_the_full_model_and_each_imperfection_off
                                              **{f"no {n}": HfOxWeakReset().without(n) for n in IMPERFECTIONS}}
     for caption in characterize.configurations():  # the committed figures carry the captions
         assert (REPORTS / "characterization" / f"cycling_{characterize.slug(caption)}.png").is_file(), caption
+
+
+def test_a_preset_is_the_base_of_every_configuration(tmp_path):
+    """--preset: every configuration of every study is its imperfections and knobs on the preset's device,
+    in the registry (AblationConfig.device), in rramk.train (what a study's run trains) and in the
+    characterization."""
+    base = dataclasses.replace(FIT, pink_alpha=0.05, pink_d=0.3, rtn_p10=2e-2)
+    base.save(tmp_path / "mine.json")
+    for label, config in ABLATIONS.items():
+        named = _device_the_label_names(label)
+        assert config.device(base) == (None if named is None else base.only(*named.imperfections)), label
+    studies = [*STUDIES.values(), lr_study()] + [sensitivity_study(knob, None, b) for knob in KNOBS
+                                                 for b in ("mean", "full")]
+    for config in {c.label: c for study in studies for c in study.configs.values()}.values():
+        settings = train.RunSettings("mnist", imperfections=config.flag, scale=config.scale_flag,
+                                     preset=str(tmp_path / "mine.json"))
+        assert settings.device_config == config.device(base), config.label
+    assert characterize.configurations(base) == {"full model": base,
+                                                 **{f"no {n}": base.without(n) for n in IMPERFECTIONS}}
+
+
+def test_characterize_a_preset(tmp_path, monkeypatch, capsys):
+    """python -m rramk.characterize --preset: that device's figures and table, beside the published ones."""
+    dataclasses.replace(FIT, pink_alpha=0.05).save(tmp_path / "mine.json")
+    monkeypatch.chdir(tmp_path)
+    small = ["--devices", "20", "--pulses", "30", "--backend", "reference"]
+    assert characterize.main([*small, "--preset", "mine.json"]) == 0
+    out = tmp_path / "reports" / "characterization-mine"
+    assert {p.name for p in out.iterdir()} == {"log_r_quantiles.md", "cycling_comparison.png", "d2d_parameters.png",
+                                               *(f"cycling_{characterize.slug(c)}.png" for c in
+                                                 characterize.configurations())}
+    assert f"Device: the preset mine.json (SHA-256 {file_sha256(tmp_path / 'mine.json')})" in \
+        (out / "log_r_quantiles.md").read_text()
+    capsys.readouterr()
+    assert characterize.main([*small, "--preset", "absent.json"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("rramk.characterize: --preset: absent.json: cannot read")

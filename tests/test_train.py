@@ -10,6 +10,7 @@ official format written here, with the checksum table pointed at them.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -30,6 +31,8 @@ import rramk.data as data
 import rramk.optim
 import rramk.train as train
 from rramk import HfOxWeakReset
+from rramk.device.preset import PUBLISHED
+from rramk.device.traces import file_sha256
 from rramk.train import main
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -278,6 +281,7 @@ def test_ctrl_c_from_outside_the_cli(tmp_path):
     (["--lr-pulses", "10"], "--lr-pulses 20.0 (now 10.0)"),
     (["--imperfections", "d2d"], "--imperfections 'all' (now 'd2d')"),
     (["--seed", "1"], "--seed 0 (now 1)"),
+    (["--preset", str(PUBLISHED)], f"--preset '' (now '{PUBLISHED}')"),
 ])
 def test_resume_with_other_settings_is_refused(tmp_path, capsys, change, named):
     assert run(tmp_path, "--epochs", "1") == 0
@@ -656,3 +660,95 @@ def test_fashion_mnist_learns(tmp_path):
     assert [m["epoch"] for m in lines] == [1, 2]
     assert lines[-1]["test_accuracy"] > 0.4  # 10 classes: chance is 0.1 (this run reaches 0.56)
     assert json.loads((tmp_path / train.SUMMARY).read_text())["dataset"] == "fashion-mnist"
+
+
+# ----------------------------------------------------------------------------- 8. --preset: the device
+
+
+def other_device() -> HfOxWeakReset:
+    """A device with other numbers than the published fit, as a preset file may hold (python -m rramk.fit)."""
+    return dataclasses.replace(HfOxWeakReset(), pink_alpha=0.05, pink_d=0.3, rtn_p01=2e-3, rtn_p10=2e-2)
+
+
+@pytest.mark.parametrize("imperfections", ["all", "none", "d2d,rtn", "ideal"])
+def test_a_preset_is_the_device_the_run_trains_on(tmp_path, imperfections):
+    device = other_device()
+    device.save(tmp_path / "mine.json")
+    settings = train.RunSettings("mnist", imperfections=imperfections, preset=str(tmp_path / "mine.json"),
+                                 hidden=8, backend="reference", device="cpu")
+    chosen = HfOxWeakReset.from_imperfections(imperfections)
+    if chosen is None:  # the software BNN has no device, whatever the preset
+        assert settings.device_config is None
+        return
+    assert settings.device_config == device.only(*chosen.imperfections)
+    assert settings.device_config != train.RunSettings("mnist", imperfections=imperfections).device_config
+    assert settings.out == str(Path("runs") / f"mnist-mine-{imperfections.replace(',', '+')}-seed0")
+    optimizer, _ = train.build_optimizer(settings, train.build_model(settings), "reference")
+    arrays = optimizer.device_arrays()
+    assert arrays and all(array.config == device.only(*chosen.imperfections) for array in arrays)
+
+
+def test_scale_and_refresh_apply_to_the_preset(tmp_path):
+    other_device().save(tmp_path / "mine.json")
+    options = dict(imperfections="d2d,saturation", scale="d2d=0.5", refresh="past_t_star")
+    settings = train.RunSettings("mnist", preset=str(tmp_path / "mine.json"), **options)
+    assert settings.device_config == other_device().only("d2d", "saturation").scaled(d2d=0.5)
+    assert settings.refresh == "past_t_star" and settings.scale == "d2d=0.5"
+    assert settings.out == train.RunSettings("mnist", **options).out.replace("mnist-", "mnist-mine-")
+
+
+def test_settings_from_before_presets_compare_equal():
+    old = dataclasses.asdict(train.RunSettings("mnist"))
+    del old["preset"]
+    assert train.RunSettings(**old).comparable() == train.RunSettings("mnist").comparable()
+    assert train.RunSettings(**old).preset == "" and train.RunSettings(**old).preset_record() is None
+
+
+def _without_m1() -> str:
+    document = json.loads(PUBLISHED.read_text())
+    del document["parameters"]["m1"]
+    return json.dumps(document)
+
+
+@pytest.mark.parametrize("content, named", [
+    (None, "cannot read the preset file"),
+    ("{not json", "not a JSON file (line 1"),
+    ('{"format": "rramk.something/1"}', "not an rramk preset file"),
+    (_without_m1(), "missing parameter(s) m1"),
+], ids=["missing", "not-json", "not-a-preset", "missing-parameter"])
+def test_a_bad_preset_exits_2_with_one_line(tmp_path, capsys, content, named):
+    path = tmp_path / "bad.json"
+    if content is not None:
+        path.write_text(content)
+    out = tmp_path / "run"
+    assert run(out, "--preset", str(path)) == 2
+    captured = capsys.readouterr()
+    line = one_line_error(captured.err)
+    assert line.startswith(f"python -m rramk.train: error: --preset: {path}: ") and named in line, line
+    assert captured.out == "" and not out.exists()
+
+
+@needs_mnist
+def test_the_published_preset_file_trains_the_run_without_a_preset(tmp_path, capsys):
+    """--preset of the shipped published fit: the same run bit for bit; another preset: other devices,
+    recorded with its path and SHA-256; that file edited, the run does not resume."""
+    assert run(tmp_path / "fit", "--epochs", "1") == 0
+    assert run(tmp_path / "file", "--epochs", "1", "--preset", str(PUBLISHED)) == 0
+    assert_same_run(tmp_path / "fit", tmp_path / "file")
+    mine = tmp_path / "mine.json"
+    other_device().save(mine)
+    assert run(tmp_path / "mine", "--epochs", "1", "--preset", str(mine)) == 0
+    summaries = {name: json.loads((tmp_path / name / train.SUMMARY).read_text()) for name in ("fit", "file", "mine")}
+    assert summaries["fit"]["preset"] is None
+    assert summaries["file"]["preset"] == json.loads(json.dumps(
+        {"path": str(PUBLISHED), "sha256": file_sha256(PUBLISHED), "device": HfOxWeakReset().to_dict()}))
+    assert summaries["mine"]["preset"]["path"] == str(mine)
+    assert summaries["mine"]["preset"]["sha256"] == file_sha256(mine)
+    assert summaries["mine"]["device_config"] == json.loads(json.dumps(other_device().to_dict()))
+    fit, other = device_states(checkpoint(tmp_path / "fit")), device_states(checkpoint(tmp_path / "mine"))
+    assert any(not torch.equal(a[k], b[k]) for a, b in zip(fit, other) for k in a if isinstance(a[k], torch.Tensor))
+    dataclasses.replace(other_device(), pink_alpha=0.01).save(mine)  # the same path, another device
+    capsys.readouterr()
+    assert run(tmp_path / "mine", "--epochs", "2", "--preset", str(mine), "--resume") == 2
+    assert "changed since the checkpoint" in one_line_error(capsys.readouterr().err)
+    assert len(metrics(tmp_path / "mine")) == 1
