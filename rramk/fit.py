@@ -1,7 +1,7 @@
 """Bring your own device: fit a weak-RESET preset to measured traces.
 
     python -m rramk.fit TRACES --out PRESET.json [--report DIR] [--criterion aic|bic]
-    python -m rramk.fit --demo DIR [--devices 300]
+    python -m rramk.fit --demo DIR [--devices 300] [--write-traces]
 
 TRACES is a CSV file with a header and the columns ``device,pulse,resistance`` (one row per
 read: device identifier, cumulative weak-RESET pulses since its SET, resistance in ohm), or a
@@ -15,7 +15,10 @@ spectrum against the fitted 1/f model, and RTN dwell-time histograms.
 
 ``--demo DIR`` proves the fit on devices rramk simulates itself, where the truth is known: the
 published preset and two far from it (``rramk.fitting.recovery.DEMO_CASES``), a recovery table
-(``recovery.md``) and each case's report (``rramk.fit_report``). Bad input: one line naming the row or device, exit status 2.
+(``recovery.md``) and each case's report (``rramk.fit_report``); ``--write-traces`` also writes
+each case's simulated traces as ``<case>_traces.csv``, in the format TRACES is read in, to try
+the whole loop (fit, ``python -m rramk.ablation --preset``) on them. Bad input: one line naming
+the row or device, exit status 2.
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--demo", type=Path, metavar="DIR",
                    help="fit simulated devices of known presets instead, and write the recovery table and reports")
     p.add_argument("--devices", type=int, default=300, help="devices per demo case (default 300)")
+    p.add_argument("--write-traces", action="store_true",
+                   help="--demo: also write each case's simulated traces to DIR/<case>_traces.csv (TRACES' format)")
     return p
 
 
@@ -89,6 +94,8 @@ def demo(args) -> int:
     for case in DEMO_CASES:
         print(f"{case.name}: simulating {args.devices} devices", flush=True)
         traces, _ = case.simulate(args.devices)
+        if args.write_traces:
+            print(f"wrote {traces.write_csv(out / f'{case.name}_traces.csv')}", flush=True)
         fit = fit_preset(traces, progress=lambda text: print(f"  {text}", flush=True))
         print(fit.summary())
         save_preset(fit.config, out / f"{case.name}.json", description=f"fitted to simulated devices: {case.name}",

@@ -1,5 +1,6 @@
 """python -m rramk.fit: one-line errors with exit status 2; traces in, a loadable preset and its report out."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -9,7 +10,7 @@ import pytest
 
 import rramk
 from rramk import HfOxWeakReset, load_preset
-from rramk.device.traces import file_sha256, simulate_traces
+from rramk.device.traces import file_sha256, read_traces, simulate_traces
 from rramk.fit import main
 
 
@@ -55,3 +56,22 @@ def test_traces_to_preset_and_report(tmp_path):
                      "mine_rtn_dwells.png"}
     report = (tmp_path / "report" / "mine_report.md").read_text()
     assert "- Machine: " in report and "- Date: " in report and "- Command: " in report
+
+
+def test_demo_writes_traces_that_the_fit_reads(tmp_path, monkeypatch):
+    """--demo --write-traces: each case's simulated traces as TRACES (read_traces reads them back bit for
+    bit), ready for the loop (test_traces_to_preset_and_report fits such a file)."""
+    import rramk.fit_report as fit_report
+    import rramk.fitting.recovery as recovery
+
+    case = dataclasses.replace(recovery.DEMO_CASES[0], lengths=(300, 400))
+    monkeypatch.setattr(recovery, "DEMO_CASES", (case,))
+    for module, name in ((recovery, "statistics"), (fit_report, "write_report"), (fit_report, "write_recovery")):
+        monkeypatch.setattr(module, name, lambda *args, **kwargs: [])  # the reports are tested above
+    assert main(["--demo", str(tmp_path / "demo"), "--devices", "20", "--write-traces"]) == 0
+    csv = tmp_path / "demo" / "published_traces.csv"
+    written, (simulated, _) = read_traces(csv), case.simulate(20)
+    assert written.devices == simulated.devices
+    for what in ("pulses", "resistance"):
+        for name, a, b in zip(written.devices, getattr(written, what), getattr(simulated, what)):
+            assert a.dtype == b.dtype and np.array_equal(a, b), f"{name}: {what}"
