@@ -38,18 +38,16 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
 
-from . import models, provenance
-from .device.config import IMPERFECTIONS, SCALES, HfOxWeakReset, format_scales, parse_scales
-from .device.preset import PresetError, load_preset
-from .device.refresh import Refresh
-from .device.traces import file_sha256
+from . import provenance
+from .device.config import IMPERFECTIONS, SCALES
+from .run_settings import DATASETS, PUBLISHED, RESUMABLE_CHANGES, RunSettings  # noqa: F401  (names of rramk.train)
 from .distributed import Distributed, batch_share, init_distributed, reduce_step
 from .nn import use_global_batch_norm
 
@@ -57,141 +55,7 @@ CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
 CHECKPOINT_FORMAT = "rramk.train/1"
-# settings that may differ on --resume (they do not change the computation of past epochs)
-RESUMABLE_CHANGES = ("epochs", "out", "resume", "progress", "data_dir", "download")
-
 UsageError = cli.UsageError
-
-
-# ----------------------------------------------------------------------------- data sets
-
-
-@dataclasses.dataclass(frozen=True)
-class DatasetRecipe:
-    """How the trainer trains on one data set: its data, its network, its published budget."""
-
-    network: str  # the network, in words (for --help)
-    loader: str  # the rramk.data function that loads the data set: loader(data_dir, download=, limit=)
-    model: Callable[[RunSettings], torch.nn.Module]  # builds the network from the run's settings
-    published: dict  # the published batch_size, epochs and lr_pulses
-    augment: str | None = None  # the rramk.data function that augments a training batch: augment(x, generator)
-
-
-DATASETS: dict[str, DatasetRecipe] = {
-    "mnist": DatasetRecipe("784-3000-10 MLP", "load_mnist", lambda s: models.mnist_mlp(hidden=s.hidden),
-                           {"batch_size": 1000, "epochs": 20, "lr_pulses": 20.0}),
-    "cifar10": DatasetRecipe("VGG", "load_cifar10", lambda s: models.cifar10_vgg(width=s.width),
-                             {"batch_size": 500, "epochs": 100, "lr_pulses": 20.0}, augment="augment_cifar10"),
-    "fashion-mnist": DatasetRecipe("MNIST's 784-3000-10 MLP", "load_fashion_mnist",
-                                   lambda s: models.mnist_mlp(hidden=s.hidden),
-                                   {"batch_size": 1000, "epochs": 20, "lr_pulses": 20.0}),
-}
-PUBLISHED = {name: recipe.published for name, recipe in DATASETS.items()}
-
-
-# ----------------------------------------------------------------------------- settings
-
-CHECKS = (  # (setting, valid, what it expects), checked in this order
-    ("epochs", lambda v: v >= 0, "an integer >= 0"),
-    *((name, lambda v: v > 0, "a positive integer") for name in ("batch_size", "lr_decay_epochs", "hidden")),
-    ("limit_train", lambda v: v is None or v > 0, "a positive integer"),
-    ("lr_pulses", lambda v: v > 0, "a positive number of pulses"),
-    ("lr", lambda v: v >= 0, "a learning rate >= 0"),
-    ("lr_decay", lambda v: 0 < v <= 1, "a factor in (0, 1]"),
-    ("width", lambda v: v > 0, "a positive width multiplier"),
-    ("seed", lambda v: 0 <= v < 2**32, "an integer in [0, 2**32)"),
-)
-
-
-@dataclasses.dataclass
-class RunSettings:
-    dataset: str
-    imperfections: str = "all"
-    preset: str = ""  # a preset file of the device (rramk.load_preset; "": the published fit, HfOxWeakReset())
-    scale: str = ""  # knobs of HfOxWeakReset.scaled, "d2d=0.5,pink=2" ("": the fit)
-    refresh: str = "off"  # a rramk.device.refresh.Refresh in its command-line form ("off": no SET ever)
-    epochs: int | None = None
-    batch_size: int | None = None
-    lr_pulses: float | None = None
-    lr: float = 8e-3
-    lr_decay: float = 0.5
-    lr_decay_epochs: int = 7
-    seed: int = 0
-    device: str = "auto"
-    backend: str = "auto"
-    data_dir: str | None = None
-    out: str | None = None
-    resume: bool = False
-    limit_train: int | None = None
-    width: float = 1.0
-    hidden: int = 3000
-    progress: bool = True
-    download: bool = True
-
-    def __post_init__(self):
-        if self.dataset not in DATASETS:
-            raise UsageError(f"dataset: expected one of {', '.join(DATASETS)}, got {self.dataset!r}")
-        defaults = DATASETS[self.dataset].published
-        for name in ("epochs", "batch_size", "lr_pulses"):
-            if getattr(self, name) is None:
-                setattr(self, name, defaults[name])
-        for name, valid, expected in CHECKS:
-            if not valid(getattr(self, name)):
-                raise UsageError(f"--{name.replace('_', '-')}: expected {expected}, got {getattr(self, name)}")
-        self.preset = str(self.preset) if self.preset else ""
-        try:
-            base = load_preset(self.preset) if self.preset else HfOxWeakReset()
-        except PresetError as e:
-            raise UsageError(f"--preset: {e}") from None
-        self._preset_device = base
-        self._preset_sha256 = file_sha256(self.preset) if self.preset else ""
-        try:
-            chosen = HfOxWeakReset.from_imperfections(self.imperfections)
-            factors = parse_scales(self.scale)
-        except ValueError as e:
-            raise UsageError(f"--{e}") from None  # the message starts with the argument's name
-        self._device_config = None if chosen is None else base.only(*chosen.imperfections)
-        if factors and self._device_config is None:
-            raise UsageError("--scale: the ideal software BNN has no device to scale; choose --imperfections")
-        if factors:
-            self.scale = format_scales(factors)
-            try:
-                self._device_config = self._device_config.scaled(**factors)
-            except ValueError as e:
-                raise UsageError(f"--scale: {e}") from None
-        try:
-            policy = Refresh.parse(self.refresh)
-        except ValueError as e:
-            raise UsageError(f"--{e}") from None  # the message starts with "refresh: "
-        if policy is not None and self._device_config is None:
-            raise UsageError("--refresh: the ideal software BNN has no device to refresh; choose --imperfections")
-        self.refresh = "off" if policy is None else str(policy)
-        if self.out is None:
-            scaled = f"-{self.scale.replace(',', '+')}" if self.scale else ""
-            refreshed = f"-refresh-{self.refresh.replace(':', '-').replace(',', '+')}" if policy else ""
-            device = f"-{Path(self.preset).stem}" if self.preset else ""
-            self.out = str(Path("runs") / f"{self.dataset}{device}-{self.imperfections.replace(',', '+')}{scaled}"
-                                          f"{refreshed}-seed{self.seed}")
-
-    @property
-    def device_config(self) -> HfOxWeakReset | None:
-        """The device model: the preset's (or the fit's) with ``imperfections`` on and ``scale`` applied
-        (None: the ideal software BNN)."""
-        return self._device_config
-
-    @property
-    def preset_sha256(self) -> str:
-        """The SHA-256 of the preset file ("" without ``preset``)."""
-        return self._preset_sha256
-
-    def preset_record(self) -> dict | None:
-        """The preset as the summary records it: its path, SHA-256 and device (None: the published fit)."""
-        if not self.preset:
-            return None
-        return {"path": self.preset, "sha256": self._preset_sha256, "device": self._preset_device.to_dict()}
-
-    def comparable(self) -> dict:
-        return {k: v for k, v in dataclasses.asdict(self).items() if k not in RESUMABLE_CHANGES}
 
 
 # ----------------------------------------------------------------------------- pieces
