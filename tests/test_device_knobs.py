@@ -12,7 +12,7 @@ from rramk import train
 from rramk.device import weak_reset
 from rramk.device.config import D2D_PARAMETERS, NON_NEGATIVE, SCALES, format_scales, parse_scales
 from rramk.device.preset import PUBLISHED, load_preset, save_preset
-from rramk.device.weak_reset import TABLE_ROWS, _d2d_table, knob_measures, model_constants
+from rramk.device.model_tables import TABLE_ROWS, _d2d_table, knob_measures, model_constants
 
 FIT = HfOxWeakReset()
 ROW = {name: i for i, name in enumerate(TABLE_ROWS)}

@@ -38,141 +38,16 @@ same model (the random uniforms stay those of ``tl.rand``).
 
 from __future__ import annotations
 
-import functools
-import math
-from typing import NamedTuple
-
 import torch
 
 from . import streams
-from .config import D2D_PARAMETERS, NON_NEGATIVE, HfOxWeakReset
+from .config import HfOxWeakReset
+from .model_tables import (TABLE_ROWS, ModelConstants, compiled_structure, kernel_arguments,  # noqa: F401
+                           knob_measures, model_constants, pink_blocks)
 from .philox import MASK32, philox4x32, uniform_from_16_bits, uniform_from_bits
 from .streams import PULSES_MASK, RTN_BIT, RTN_TABLE_SIZE
-
-# Rows of the D2D lookup table: the six parameters and ln R0, derived in float64.
-TABLE_ROWS = streams.D2D_TABLE_ROWS
 # Both devices of a synapse at once: tensors of state are (2, N), dimension 0 = side.
 SIDES = (streams.SIDE_BL, streams.SIDE_BLB)
-
-
-class ModelConstants(NamedTuple):
-    """Tensors derived once from a config (float64 math, then rounded): the kernels' inputs too."""
-
-    d2d_table: torch.Tensor  # (7, 2**10): quantiles of each D2D parameter (all the mean with d2d off)
-    rtn_flip: torch.Tensor  # (2, RTN_TABLE_SIZE): P(flip after n pulses) from state 0 and from state 1
-    pink_taps: torch.Tensor  # (positions, 4): tap of each window position for each block shift (kernel)
-    pink_b: torch.Tensor  # (order,): filter taps b_k
-    pink_alpha: torch.Tensor  # (): alpha, 0 with pink off
-    saturation: torch.Tensor  # () bool: two slopes (False: m2 = m1)
-
-
-def pink_blocks(order: int) -> int:
-    """Philox blocks of 4 uniforms that can hold a window of ``order`` consecutive pulses."""
-    return (order + 2) // streams.PINK_BLOCK + 1
-
-
-def _d2d_table(config: HfOxWeakReset) -> torch.Tensor:
-    """Rows TABLE_ROWS x 2**10 quantiles (float64), the knobs of ``config.scaled`` applied; a knob at 1
-    is skipped, so the fit's table is the same bits with or without them."""
-    size = streams.D2D_TABLE_SIZE
-    if config.d2d:
-        rows = {name: getattr(config, name).quantile_table(size) for name in D2D_PARAMETERS}
-    else:  # every quantile is the published mean after truncation: every device takes the means
-        rows = {name: torch.full((size,), getattr(config, name).mean_truncated, dtype=torch.float64)
-                for name in D2D_PARAMETERS}
-    if config.d2d and config.d2d_scale != 1.0:  # x -> mean + s (x - mean), the mean of d2d off
-        for name in D2D_PARAMETERS:
-            mean = getattr(config, name).mean_truncated
-            rows[name] = mean + config.d2d_scale * (rows[name] - mean)
-            if name in NON_NEGATIVE:
-                rows[name] = rows[name].clamp(min=0.0)
-    if config.t_star_scale != 1.0:
-        rows["t_star"] = rows["t_star"] * config.t_star_scale
-    if config.rtn_scale != 1.0:
-        rows["a_rtn"] = rows["a_rtn"] * config.rtn_scale
-    rows["ln_r0"] = torch.log(rows["r0"])
-    return torch.stack([rows[name] for name in TABLE_ROWS])
-
-
-def knob_measures(config: HfOxWeakReset) -> dict[str, float]:
-    """Each knob of ``HfOxWeakReset.scaled`` in the unit a device engineer measures, over the devices
-    this config draws (every entry of its D2D table is equally likely):
-
-    * ``sigma_ln_r_0``: standard deviation of ln R at t = 0 across devices, sqrt(var ln R0 + var c1)
-      (R0 and c1 are drawn independently; the d2d knob);
-    * ``sigma_m1``: standard deviation of m1 across devices, 1/pulse (the d2d knob);
-    * ``median_t_star``: median saturation onset across devices, pulses (the t_star knob);
-    * ``alpha``: the 1/f amplitude in ln R (0 with pink off; the pink knob);
-    * ``a_rtn_max``: the largest RTN amplitude bound of any device, ln R (0 with rtn off; the rtn knob).
-    """
-    table = _d2d_table(config)
-    row = {name: table[i] for i, name in enumerate(TABLE_ROWS)}
-
-    def spread(x: torch.Tensor) -> float:  # population variance: the table is the distribution
-        return 0.0 if bool((x == x[0]).all()) else x.var(correction=0).item()
-
-    return {"sigma_ln_r_0": math.sqrt(spread(row["ln_r0"]) + spread(row["c1"])),
-            "sigma_m1": math.sqrt(spread(row["m1"])),
-            "median_t_star": row["t_star"].quantile(0.5).item(),
-            "alpha": config.pink_alpha * config.pink_scale if config.pink else 0.0,
-            "a_rtn_max": row["a_rtn"].max().item() if config.rtn else 0.0}
-
-
-def _rtn_flip_table(config: HfOxWeakReset) -> torch.Tensor:
-    if not config.rtn:  # no trap ever flips: every state stays 0 and w_rtn = 0
-        return torch.zeros(2, RTN_TABLE_SIZE, dtype=torch.float64)
-    total = config.rtn_p01 + config.rtn_p10
-    pi = torch.tensor([[config.rtn_p01 / total], [config.rtn_p10 / total]], dtype=torch.float64)
-    n = torch.arange(RTN_TABLE_SIZE, dtype=torch.float64)
-    return pi * -torch.expm1(n * math.log1p(-total))
-
-
-def _pink_taps(config: HfOxWeakReset) -> torch.Tensor:
-    """taps[p, shift] = b_k for the pulse at window position p, k = order - 1 + shift - p (0 outside)."""
-    b = config.pink_coefficients()
-    order = config.pink_order
-    positions = pink_blocks(order) * streams.PINK_BLOCK
-    taps = torch.zeros(positions, streams.PINK_BLOCK, dtype=torch.float64)
-    for shift in range(streams.PINK_BLOCK):
-        for p in range(positions):
-            k = order - 1 + shift - p
-            if 0 <= k < order:
-                taps[p, shift] = b[k]
-    return taps
-
-
-@functools.lru_cache(maxsize=64)
-def model_constants(config: HfOxWeakReset, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32):
-    """The ModelConstants of ``config`` on ``device`` in ``dtype`` (cached)."""
-    constants = ModelConstants(
-        d2d_table=_d2d_table(config),
-        rtn_flip=_rtn_flip_table(config),
-        pink_taps=_pink_taps(config),
-        pink_b=torch.tensor(config.pink_coefficients(), dtype=torch.float64),
-        pink_alpha=torch.tensor(config.pink_alpha * config.pink_scale if config.pink else 0.0, dtype=torch.float64),
-        saturation=torch.tensor(config.saturation),
-    )
-    return ModelConstants(*(c.to(device=device, dtype=dtype if c.is_floating_point() else c.dtype)
-                            for c in constants))
-
-
-def kernel_arguments(config: HfOxWeakReset, device) -> dict:
-    """Everything the Triton launchers need of ``config``, as tensors (float32, on ``device``) and flags."""
-    constants = model_constants(config, torch.device(device), torch.float32)
-    return dict(d2d_table=constants.d2d_table.contiguous(), rtn_flip=constants.rtn_flip.contiguous(),
-                pink_taps=constants.pink_taps.contiguous(), pink_alpha=float(constants.pink_alpha),
-                pink_order=config.pink_order, pink_on=config.pink, rtn_on=config.rtn,
-                saturation_on=config.saturation)
-
-
-def compiled_structure(config: HfOxWeakReset) -> HfOxWeakReset:
-    """The config that compiled code is specialised on: every imperfection on, the same filter order.
-
-    With ``model_constants(config)``, whose tables switch the imperfections off as data (alpha = 0,
-    no RTN flip, a D2D table of means, m2 = m1), it computes the same bits as ``config`` itself,
-    so one compilation serves a whole ablation study.
-    """
-    return HfOxWeakReset(pink_order=config.pink_order, pink_d=config.pink_d)
 
 
 def synapse_index(first, count: int, device) -> torch.Tensor:
