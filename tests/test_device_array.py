@@ -194,15 +194,16 @@ def test_compiled_path_sets_its_own_variant_limit(monkeypatch):
     from rramk.device import compiled as compiled_path
 
     monkeypatch.setattr(compiled_path, "COMPILE_CHUNK", 64)
-    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 1)
-    for n in (50, 129, 300):  # one chunk; strided chunks and a one-synapse last chunk
-        flat = torch.arange(n, dtype=torch.float32)
-        state = torch.arange(2 * n, dtype=torch.float32).reshape(2, n)
-        out = torch.empty(2, n)
-        compiled_path.run_compiled(_shifted_sum_chunk, HfOxWeakReset(), [out], [flat], [state], seed=1,
-                                   constants=None)
-        assert torch.equal(out, state + flat + torch.arange(n) // 64 * 64), n
-    assert torch._dynamo.config.recompile_limit == 1  # raised only inside the compiled path
+    # torch's config objects need their own patch(): monkeypatch's undo deletes the entry
+    with torch._dynamo.config.patch(recompile_limit=1):
+        for n in (50, 129, 300):  # one chunk; strided chunks and a one-synapse last chunk
+            flat = torch.arange(n, dtype=torch.float32)
+            state = torch.arange(2 * n, dtype=torch.float32).reshape(2, n)
+            out = torch.empty(2, n)
+            compiled_path.run_compiled(_shifted_sum_chunk, HfOxWeakReset(), [out], [flat], [state], seed=1,
+                                       constants=None)
+            assert torch.equal(out, state + flat + torch.arange(n) // 64 * 64), n
+        assert torch._dynamo.config.recompile_limit == 1  # raised only inside the compiled path
 
 
 def test_saturation_alone_changes_no_weight():
@@ -226,7 +227,7 @@ def test_saturation_alone_changes_no_weight():
     assert 0.2 < (none.weights() > 0).float().mean() < 0.8
 
 
-def test_compiled_bits_do_not_depend_on_the_compilers_float_settings(monkeypatch):
+def test_compiled_bits_do_not_depend_on_the_compilers_float_settings():
     """TORCHINDUCTOR_CPP_ENABLE_FLOATING_POINT_CONTRACT_FLAG=fast (or unsafe math) in the environment
     used to make the compiled path differ from the reference (contracted multiply-adds in the pink
     sum); the compiled path pins its own float options."""
@@ -234,18 +235,18 @@ def test_compiled_bits_do_not_depend_on_the_compilers_float_settings(monkeypatch
 
     from rramk.device import compiled as compiled_path
 
-    monkeypatch.setattr(inductor.cpp, "enable_floating_point_contract_flag", "fast")
-    monkeypatch.setattr(inductor.cpp, "enable_unsafe_math_opt_flag", True)
     compiled_path.compiled_chunk_function.cache_clear()
     torch._dynamo.reset()
+    fast_math = {"cpp.enable_floating_point_contract_flag": "fast", "cpp.enable_unsafe_math_opt_flag": True}
     try:
-        shape = (9, 301)
-        reference = DeviceArray(shape, seed=31, backend="reference")
-        compiled = DeviceArray(shape, seed=31, backend="compiled")
-        for n in _irregular_pulses(shape, 3, seed=4):
-            reference.apply_pulses(n)
-            compiled.apply_pulses(n)
-            _assert_same(_snapshot(reference), _snapshot(compiled))
+        with inductor.patch(fast_math):  # torch's own patch: monkeypatch's undo would delete the entries
+            shape = (9, 301)
+            reference = DeviceArray(shape, seed=31, backend="reference")
+            compiled = DeviceArray(shape, seed=31, backend="compiled")
+            for n in _irregular_pulses(shape, 3, seed=4):
+                reference.apply_pulses(n)
+                compiled.apply_pulses(n)
+                _assert_same(_snapshot(reference), _snapshot(compiled))
     finally:
         compiled_path.compiled_chunk_function.cache_clear()
         torch._dynamo.reset()
