@@ -8,9 +8,10 @@ Inputs (all committed under reports/): ``bench/*.json`` (``pytest bench --benchm
 and ``reports/README.md``, the index, which says for every file the machine, the date and the
 command that regenerates it, led by three answers a device engineer asks first (which
 imperfection hurts most, what tolerance is enough, whether refresh helps) and the one command
-that runs or finishes each full study. The refresh answer is read from ``reports/refresh.md``:
-its first line that starts with ``Answer:`` (or ``- Answer:``, ``**Answer:**``), else a pointer to
-the file, else "pending". The same inputs give the same files (dates and machines come from the
+that runs or finishes each full study. The refresh answer is the first line of
+``reports/refresh.md`` that starts with ``Answer:`` (or ``- Answer:``, ``**Answer:**``), else the
+final accuracy of the runs under ``reports/refresh/*/`` against the same runs without refresh,
+else a pointer to the file, else "pending". The same inputs give the same files (dates and machines come from the
 inputs, not from the clock).
 """
 
@@ -45,18 +46,74 @@ FULL_STUDIES = (
 """The full MNIST studies (20 epochs, all examples, seeds 0 1 2): what, the command, the study and its options."""
 
 
+REFRESH_MATCH = ("dataset", "imperfections", "seed", "epochs", "limit_train", "hidden", "width", "lr_pulses", "scale",
+                 "preset")
+"""What a run without refresh must share with a refresh run to be its baseline."""
+
+
+def _refresh_key(summary: dict) -> tuple:
+    settings = {"hidden": 3000, "scale": "", "preset": "", **summary.get("settings", {})}
+    settings.update({k: summary[k] for k in ("dataset", "imperfections", "seed", "epochs")})
+    if summary["dataset"] != "cifar10":
+        settings["width"] = None  # only CIFAR-10's network has a width
+    return tuple(settings.get(k) for k in REFRESH_MATCH)
+
+
+def refresh_results(reports: Path) -> list[dict]:
+    """Each refresh policy measured in reports/refresh/*/summary.json at its largest budget, against the
+    runs without refresh of the same settings and seeds (there, or among the ablation summaries):
+    [{"policy", "with", "without", "seeds", "setting"}], accuracies as means over the shared seeds."""
+    runs = [json.loads(p.read_text()) for p in sorted((reports / "refresh").glob("*/summary.json"))]
+    runs += [json.loads(p.read_text()) for p in sorted((reports / "ablation" / "summaries").glob(
+        "*/*/*/seed*/summary.json"))]
+    policy = lambda s: (s.get("settings", {}).get("refresh") or "off")  # noqa: E731
+    without = {_refresh_key(s): s["final_test_accuracy"] for s in runs if policy(s) == "off"}
+    paired = {}
+    for s in runs:
+        if policy(s) != "off" and _refresh_key(s) in without:
+            budget = (s["epochs"], s["settings"].get("limit_train") or math.inf)
+            paired.setdefault(policy(s), {}).setdefault(budget, []).append(
+                (s["final_test_accuracy"], without[_refresh_key(s)], s))
+    results = []
+    for name, budgets in sorted(paired.items()):
+        budget, pairs = max(budgets.items())
+        first = pairs[0][2]
+        limit = first["settings"].get("limit_train")
+        results.append({"policy": name, "with": sum(p[0] for p in pairs) / len(pairs),
+                        "without": sum(p[1] for p in pairs) / len(pairs), "seeds": len(pairs),
+                        "setting": f"{first['dataset']}, imperfections {first['imperfections']}, {first['epochs']} "
+                                   f"epochs, {'all' if not limit else limit} training examples"})
+    return results
+
+
 def refresh_sentence(reports: Path) -> str:
-    """Does refresh help? The answer line of reports/refresh.md if it has one, else a pointer, else pending."""
+    """Does refresh help? An ``Answer:`` line of reports/refresh.md if it has one; else the refresh runs'
+    final accuracy against the same runs without refresh; else a pointer to the file; else pending."""
     path = reports / "refresh.md"
-    if not path.is_file():
-        return ("**Does refresh help?** Pending: no refresh study has been reported yet (reports/refresh.md does "
-                "not exist).")
-    for line in path.read_text().splitlines():
-        text = line.strip().removeprefix("- ").strip()
-        match = re.match(r"(\*\*)?Answer:?(\*\*)?:?\s*(.*)", text)
-        if match and match.group(3):
-            return f"**Does refresh help?** {match.group(3)} ([refresh.md](refresh.md))"
-    return "**Does refresh help?** See [refresh.md](refresh.md) (it states no one-line answer)."
+    link = " ([refresh.md](refresh.md))" if path.is_file() else ""
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            text = line.strip().removeprefix("- ").strip()
+            match = re.match(r"(\*\*)?Answer:?(\*\*)?:?\s*(.*)", text)
+            if match and match.group(3):
+                return f"**Does refresh help?** {match.group(3)}{link}"
+    results = refresh_results(reports)
+    if results:
+        gains = [r["with"] - r["without"] for r in results]
+        word = "Yes" if all(g > 0 for g in gains) else ("No" if all(g <= 0 for g in gains) else "It depends on "
+                                                                                                  "the policy")
+        seeds = sorted({r["seeds"] for r in results})
+        parts = "; ".join(f"on {setting}: " + ", ".join(
+            f"refresh {r['policy']} ends at {100 * r['with']:.2f} % against {100 * r['without']:.2f} % without "
+            f"({100 * (r['with'] - r['without']):+.2f} points)" for r in results if r["setting"] == setting)
+            for setting in dict.fromkeys(r["setting"] for r in results))
+        caveat = (" — one seed per cell: no error bar yet, run more seeds before quoting a gain to a tenth of a "
+                  "point" if seeds == [1] else f" ({'/'.join(map(str, seeds))} seeds per cell)")
+        return f"**Does refresh help?** {word}, on the runs measured so far: {parts}{caveat}{link}."
+    if path.is_file():
+        return "**Does refresh help?** See [refresh.md](refresh.md) (no refresh runs with a baseline to read)."
+    return ("**Does refresh help?** Pending: no refresh study has been reported yet (reports/refresh.md does "
+            "not exist).")
 
 
 def _cost(c: dict, key: str) -> str:

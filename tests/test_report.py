@@ -240,12 +240,35 @@ def test_lr_report_states_the_default_and_what_was_measured(tmp_path):
     ("# Refresh\n\n- Answer: yes, +1.2 points on the full model.\n", "**Does refresh help?** yes, +1.2 points on the "
                                                                       "full model. ([refresh.md](refresh.md))"),
     ("# Refresh\n\n**Answer:** no.\n", "**Does refresh help?** no. ([refresh.md](refresh.md))"),
-    ("# Refresh\n\nsome table\n", "**Does refresh help?** See [refresh.md](refresh.md) (it states no one-line "
-                                  "answer)."),
+    ("# Refresh\n\nsome table\n", "**Does refresh help?** See [refresh.md](refresh.md) (no refresh runs with a "
+                                  "baseline to read)."),
 ])
 def test_index_reads_the_refresh_answer(tmp_path, content, expected):
     (tmp_path / "refresh.md").write_text(content)
     assert report.refresh_sentence(tmp_path) == expected
+
+
+def test_index_reads_the_refresh_runs_against_the_same_runs_without_refresh(tmp_path):
+    (tmp_path / "refresh.md").write_text("# Refresh\n\nsome table\n")
+    for name, policy, accuracy, seed in (("past", "past_t_star", 0.96, 0), ("past-1", "past_t_star", 0.97, 1),
+                                         ("window", "window", 0.93, 0), ("short", "window", 0.99, 0)):
+        summary = _summary("all", seed, accuracy)
+        summary["settings"]["refresh"] = policy
+        if name == "short":  # a smaller budget: not the one quoted
+            summary["settings"]["limit_train"] = 100
+        (tmp_path / "refresh" / name).mkdir(parents=True)
+        (tmp_path / "refresh" / name / "summary.json").write_text(json.dumps(summary))
+    _write(tmp_path, "all", "all", 0.94, seeds=(0, 1))  # without refresh: 0.94, 0.941 (seeds 0, 1)
+    other = _summary("all", 0, 0.5)
+    other["settings"]["hidden"] = 32  # another network: not a baseline
+    (tmp_path / "ablation" / "summaries" / "mnist" / "epochs2-n500-hidden32" / "all" / "seed0").mkdir(parents=True)
+    (tmp_path / "ablation" / "summaries" / "mnist" / "epochs2-n500-hidden32" / "all" / "seed0" /
+     "summary.json").write_text(json.dumps(other))
+    sentence = report.refresh_sentence(tmp_path)
+    assert sentence.startswith("**Does refresh help?** It depends on the policy, on the runs measured so far: on "
+                               "mnist, imperfections all, 2 epochs, 500 training examples: refresh past_t_star ends "
+                               "at 96.50 % against 94.05 % without (+2.45 points), refresh window ends at 93.00 % "
+                               "against 94.00 % without (-1.00 points) (1/2 seeds per cell)")
 
 
 def test_report_keeps_the_names_it_had_before_its_reports_moved_out():
