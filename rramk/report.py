@@ -221,7 +221,8 @@ def characterization_entries(reports: Path) -> list[tuple[str, str, str, str]]:
 
 
 def other_entries(reports: Path) -> list[tuple[str, str, str, str]]:
-    """Hand-kept notes and raw results (listed with the command that produced their numbers)."""
+    """Hand-kept notes (reports/*.md and fit/*.md that rramk.report does not write) and raw results (listed
+    with the command that produced their numbers)."""
     out = []
     notes = reports / "perf-notes.md"
     if notes.is_file():
@@ -234,6 +235,13 @@ def other_entries(reports: Path) -> list[tuple[str, str, str, str]]:
                     session.get("command", "pytest bench --benchmark-only")))
     for path in sorted((reports / "gpu").glob("*")) if (reports / "gpu").is_dir() else []:
         out.append((f"gpu/{path.name}", "GPU check: kernel tests and timings", "see file", "bash bench/gpu_check.sh"))
+    generated = {"README.md", "speed.md", "perf-notes.md"}
+    for path in sorted([*reports.glob("*.md"), *reports.glob("fit/*.md")]):
+        name = str(path.relative_to(reports))
+        if name in generated or name.startswith("ablation_"):
+            continue
+        heading = next((l.lstrip("# ").strip() for l in path.read_text().splitlines() if l.startswith("#")), name)
+        out.append((name, heading, "see file", "commands in the file"))
     return out
 
 
