@@ -175,9 +175,11 @@ def parser() -> argparse.ArgumentParser:
                    description="Train the same BNN under every configuration of an ablation study and seed "
                                "(MODEL.md section 4).")
     p.add_argument("dataset", choices=["mnist", "cifar10"])
-    budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--full", action="store_true", help="the published budget (mnist: 20 epochs, full data)")
-    budget.add_argument("--epochs", type=int, help="epochs per run (default: a short CPU budget, see SHORT_BUDGET)")
+    p.add_argument("--full", action="store_true",
+                   help="the published budget: every training example and the published epochs (mnist: 20), or "
+                        "--epochs N of them")
+    p.add_argument("--epochs", type=int, help="epochs per run (default: a short CPU budget, see SHORT_BUDGET; with "
+                                              "--full, the published number)")
     p.add_argument("--limit-train", type=int, help="training examples per run (default: short budget's)")
     p.add_argument("--study", default="published", choices=[*STUDIES, "lr", "sensitivity"],
                    help="published (default: the mean model, each of d2d, pink, rtn added to it and removed from "
@@ -247,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
                  "hidden": args.hidden, "preset": args.preset}
     if args.full:
         overrides["limit_train"] = args.limit_train
+        if args.epochs is not None:
+            overrides["epochs"] = args.epochs
     else:
         short = SHORT_BUDGET[args.dataset]
         overrides["epochs"] = args.epochs if args.epochs is not None else short["epochs"]

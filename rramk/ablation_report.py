@@ -47,6 +47,12 @@ def load_summaries(root: Path) -> dict:
     return studies
 
 
+def published_epochs(dataset: str) -> int:
+    from .train import PUBLISHED
+
+    return PUBLISHED[dataset]["epochs"]
+
+
 def default_lr(dataset: str) -> float:
     from .train import PUBLISHED
 
@@ -72,8 +78,8 @@ def ablation_command(dataset: str, summary: dict, study: str = "", seeds: list[i
     """The rramk.ablation command whose runs a study's summaries are (``study``: its extra flags)."""
     epochs, limit = summary["epochs"], summary["settings"].get("limit_train")
     settings = summary["settings"]
-    if dataset == "mnist" and epochs == 20 and not limit:
-        flags = "--full"
+    if not limit:  # every training example: --full, with the epochs if not the published number
+        flags = "--full" + ("" if epochs == published_epochs(dataset) else f" --epochs {epochs}")
     else:
         flags = f"--epochs {epochs}" + (f" --limit-train {limit}" if limit else "")
     if dataset == "mnist" and settings.get("hidden", 3000) != 3000:

@@ -244,6 +244,19 @@ def test_sensitivity_study_trains_each_factor_of_the_knob(tmp_path, recorded_set
                                               ("full-t_star-x2/seed0", "all", "t_star=2", 20.0)]
 
 
+def test_full_with_epochs_trains_every_example_for_that_many_epochs(tmp_path, recorded_settings):
+    root = tmp_path / "runs"
+    assert ablation.main(["mnist", "--full", "--epochs", "10", "--configs", "mean model", "--seeds", "0", "--device",
+                          "cpu", "--no-progress", "--out", str(root), "--summaries", str(tmp_path / "s")]) == 0
+    (settings,) = recorded_settings
+    assert (settings.epochs, settings.limit_train) == (10, None)
+    assert Path(settings.out) == root / "mnist" / "epochs10" / "only-saturation" / "seed0"
+    summary = {"epochs": 10, "settings": {"limit_train": None, "hidden": 3000}}
+    assert ablation_report.ablation_command("mnist", summary) == "python -m rramk.ablation mnist --full --epochs 10"
+    summary["epochs"] = 20
+    assert ablation_report.ablation_command("mnist", summary) == "python -m rramk.ablation mnist --full"
+
+
 @pytest.mark.parametrize("argv,message", [
     (["--knob", "d2d"], "--knob: only with --study sensitivity"),
     (["--values", "0,1"], "--values: only with --study sensitivity"),
