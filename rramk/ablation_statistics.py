@@ -117,17 +117,23 @@ def verdict(costs: list[dict], views: tuple[str, str] = (ADDED_VIEW, REMOVED_VIE
     if helps:
         lines.append(f"- at this budget, adding {', '.join(helps)} alone *raises* accuracy beyond 2 standard errors.")
     views_done = " and ".join(v for v, k in zip(views, ("added", "removed")) if k in worst)
-    others = sorted({w["imperfection"] for w in worst.values() if w["imperfection"] != "d2d"})
+    one_seed = any(math.isnan(w[f"{k}_se"]) for k, w in worst.items())
+    costly = {k: one_seed or _resolved(w[k], w[f"{k}_se"]) for k, w in worst.items()}  # a cost worth naming
+    others = sorted({w["imperfection"] for k, w in worst.items() if w["imperfection"] != "d2d" and costly[k]})
     if others:
-        lines.append(f"- **Is d2d the most damaging? No**: {' and '.join(others)} costs more ({views_done}: see the "
-                     "costs above); the published study found device-to-device variability (d2d) most damaging.")
-    elif all(lead_resolved.values()):
+        lines.append(f"- **Is d2d the most damaging? No**: {' and '.join(others)} costs more"
+                     + (" (one seed: no error bar)" if one_seed else "") + "; the published study found "
+                     "device-to-device variability (d2d) most damaging.")
+    elif not any(costly.values()):
+        lines.append("- **Is d2d the most damaging? Not resolved**: at this budget no imperfection costs accuracy "
+                     "beyond 2 standard errors in any view.")
+    elif all(w["imperfection"] == "d2d" for w in worst.values()) and all(lead_resolved.values()):
         answer = "Yes" if len(worst) == 2 else "Yes, in the one view measured so far"
         lines.append(f"- **Is d2d the most damaging? {answer}**: device-to-device variability costs the most "
                      f"{views_done}, ahead of the others beyond 2 standard errors, as the published study found.")
     else:
-        lines.append(f"- **Is d2d the most damaging? Not resolved**: d2d costs the most {views_done}, as the published "
-                     "study found, but these seeds do not resolve its lead (2 standard errors) in every view.")
+        lines.append("- **Is d2d the most damaging? Not resolved**: these seeds do not single out d2d (its cost "
+                     "and its lead over the runner-up beyond 2 standard errors) in every view.")
     if len(worst) < 2:
         lines.append("- only one view is available yet: the other needs its runs (see 'Not finished yet').")
     return lines
@@ -237,7 +243,7 @@ def sensitivity(rows: list[dict], study: Study, measures: dict[str, float]) -> l
         loss, loss_se = difference(rows, study.mean, r["config"]) if r["config"] != study.mean else (0.0, 0.0)
         points.append({"config": r["config"], "factor": study.values[r["config"]],
                        "measure": measures.get(r["config"], float("nan")), "mean": r["mean"], "se": r["se"],
-                       "seeds": r["seeds"], "loss": loss, "loss_se": loss_se})
+                       "seeds": r["seeds"], "loss": loss, "loss_se": loss_se, "past_t_star": r["past_t_star"]})
     return sorted(points, key=lambda p: p["factor"])
 
 

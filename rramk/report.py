@@ -148,6 +148,9 @@ def headline(answers: dict, reports: Path) -> list[str]:
                 parts.append(f"within {100 * tol:.1f} point for every factor swept, up to {at['value']:g}")
             else:
                 parts.append(f"beyond {100 * tol:.1f} point already at the smallest factor swept")
+        if a.get("better"):
+            parts.append(f"but at this budget {a['better']} of the factors swept train better than the mean model "
+                         "(its identical devices start from a tie), so this says what early training tolerates")
         short = "" if a["budget"] == "epochs20" else (" — a short budget, indicative only; the full study: "
                                                       f"`python -m rramk.ablation mnist --full --study sensitivity "
                                                       f"--knob {a['knob']}`")
