@@ -1,6 +1,6 @@
 """Accuracy lost per device imperfection: train one network under every configuration of a study, over seeds.
 
-    python -m rramk.ablation mnist [--full | --epochs N] [--study published] [--seeds 0 1 2] [--shard i/n]
+    python -m rramk.ablation mnist [--full] [--epochs N] [--study published] [--seeds 0 1 2] [--shard i/n]
     python -m rramk.ablation mnist --full --study lr [--lr-pulses 8 20 50 100]
     python -m rramk.ablation mnist --full --study sensitivity --knob d2d [--values 0,0.25,0.5,1,1.5,2] [--base mean]
     python -m rramk.ablation mnist --study published --preset mydevice.json
@@ -10,6 +10,8 @@ runs, for each seed, the configurations of the study (rramk.ablation_configs): `
 software BNN, and the saturation what-ifs; MODEL.md section 4), ``legacy`` (the first study's
 framing, all of its runs shared with ``published``), ``lr`` (the mean and the full model at
 several pulse learning rates) or ``sensitivity`` (one knob of ``HfOxWeakReset.scaled`` swept).
+``--full`` trains on every training example for the published epochs (or ``--epochs N``);
+without it, a short CPU budget (SHORT_BUDGET) unless ``--epochs``/``--limit-train`` say otherwise.
 ``--preset FILE`` runs the study on another device (a preset file, e.g. from ``python -m
 rramk.fit``): every configuration switches its imperfections on that device instead of the
 published fit. Every (configuration, learning rate, seed) run writes its own directory under ``--out``
