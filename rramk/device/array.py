@@ -1,10 +1,17 @@
 """DeviceArray: an array of 2T2R synapses (pairs of HfOx devices) under weak-RESET pulses.
 
 The state is what ``rramk.device.weak_reset`` describes: 16 bytes per synapse (pulse counts, RTN
-states, SET cycles and pink terms of both devices), plus the weights read last, kept as a cache.
-``refresh`` SETs the synapses that can no longer move (``rramk.device.refresh``). Every
-operation runs through the one dispatcher, ``rramk.device.backends``: the eager reference,
+states, SET cycles and pink terms of both devices), plus the weights read last, kept as a cache
+(1 byte). ``refresh`` SETs the synapses that can no longer move (``rramk.device.refresh``).
+Every operation runs through the one dispatcher, ``rramk.device.backends``: the eager reference,
 ``torch.compile`` on CPUs or the fused Triton kernels on GPUs, all computing the same bits.
+
+Memory: an update writes the state in place (the fused kernel on a GPU; chunk by chunk on the
+other backends), and every per-synapse computation runs over chunks of
+``backends.REFERENCE_CHUNK`` synapses, so an operation needs, beyond the array and what it
+returns, at most 1 byte per synapse (the new weights of an update) plus one chunk's
+temporaries (reports/memory.md, ``bench/memory_per_synapse.py``). Results are new tensors
+(``weights_int8`` excepted): the array's state is never observable through them.
 """
 
 from __future__ import annotations
@@ -100,7 +107,7 @@ class DeviceArray:
         return self._run(backends.READ, [], updates=self.updates)[0]
 
     def _read_weights(self) -> torch.Tensor:
-        return weak_reset.read_weights(self._read_log_resistance())
+        return self._run(backends.READ_WEIGHTS, [], updates=self.updates)[0]
 
     # ------------------------------------------------------------------ updates
     def apply_pulses(self, n: torch.Tensor) -> None:
@@ -109,7 +116,9 @@ class DeviceArray:
         ``n`` is an integer tensor of the array's shape on the array's device; a device holds at
         most 2**20 - 1 pulses since its last SET (``streams.PULSES_MASK``; an update that could pass
         it raises OverflowError).
-        Every device's RTN term is redrawn, pulsed or not.
+        Every device's RTN term is redrawn, pulsed or not. The state is updated in place; ``n``
+        is read as it is when int32 and contiguous, else converted (a copy of 4 bytes per
+        synapse). The weights are a new tensor (a ``weights_int8()`` taken before stays as it was).
         """
         if not isinstance(n, torch.Tensor):
             raise TypeError(f"n: expected an integer torch.Tensor of shape {self.shape}, got {type(n).__name__}")
@@ -122,7 +131,8 @@ class DeviceArray:
             raise ValueError(f"n: expected shape {self.shape} (the array's shape), got {tuple(n.shape)}")
         if n.device != self.device:
             raise ValueError(f"n: expected a tensor on {self.device} (the array's device), got one on {n.device}")
-        self._reserve_pulses(int(n.abs().max()) if n.numel() else 0)
+        low, high = torch.aminmax(n)  # no temporary of the array's size (n.abs() would be one)
+        self._reserve_pulses(max(int(high), -int(low)))
         self._state, self._pink, self._weights = self._run(backends.UPDATE, [n.reshape(-1).to(torch.int32)],
                                                            update=self.updates)
         self.updates += 1
@@ -150,12 +160,10 @@ class DeviceArray:
         scalars = weak_reset_adam.adam_scalars(step, lr_pulses, betas=betas, eps=eps,
                                                max_pulses=self.config.max_pulses, device=self.device)
         self._reserve_pulses(self.config.max_pulses)
-        m_flat, v_flat = exp_avg.view(-1), exp_avg_sq.view(-1)
-        m, v, self._state, self._pink, self._weights = self._run(
-            backends.ADAM, [grad.reshape(-1), m_flat, v_flat], update=self.updates, scalars=scalars)
-        if m is not m_flat:  # the kernel updates the moments in place
-            m_flat.copy_(m)
-            v_flat.copy_(v)
+        # every backend writes the moments and the state in place (backends.ADAM.in_place)
+        _, _, self._state, self._pink, self._weights = self._run(
+            backends.ADAM, [grad.reshape(-1), exp_avg.view(-1), exp_avg_sq.view(-1)], update=self.updates,
+            scalars=scalars)
         self.updates += 1
 
     def refresh(self, condition: str = "past_t_star", *, margin: float = 0.0, max_write_pulses: int = 1023) -> int:
@@ -211,17 +219,23 @@ class DeviceArray:
 
     def resistance(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(R_BL, R_BLb) in ohm, each of the array's shape (float64)."""
-        r = torch.exp(self.log_resistance().to(torch.float64))
+        r = self._run(backends.READ_RESISTANCE, [], updates=self.updates)[0].reshape((2,) + self.shape)
         return r[0], r[1]
+
+    def _unpacked(self, which: int, dtype: torch.dtype) -> torch.Tensor:
+        """Item ``which`` of ``weak_reset.unpack_device_state`` (0: t, 1: s), (2, *shape), chunk by chunk."""
+        out = torch.empty((2, self.numel), dtype=dtype, device=self.device)
+        backends.map_chunks(lambda words: weak_reset.unpack_device_state(words)[which:which + 1], [out], self._state)
+        return out.reshape((2,) + self.shape)
 
     def pulse_counts(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(t_BL, t_BLb): cumulative RESET pulses of each device, int32 of the array's shape."""
-        t = weak_reset.unpack_device_state(self._state)[0].reshape((2,) + self.shape)
+        t = self._unpacked(0, torch.int32)
         return t[0], t[1]
 
     def rtn_states(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(s_BL, s_BLb): the RTN trap state (0 or 1) of each device, uint8 of the array's shape."""
-        s = weak_reset.unpack_device_state(self._state)[1].reshape((2,) + self.shape)
+        s = self._unpacked(1, torch.uint8)
         return s[0], s[1]
 
     def set_counts(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -247,17 +261,33 @@ class DeviceArray:
         p = self._pink.reshape((2,) + self.shape).clone()
         return p[0], p[1]
 
-    def d2d_parameters(self) -> dict[str, torch.Tensor]:
+    def d2d_parameters(self, *names: str) -> dict[str, torch.Tensor]:
         """Each device's parameters {m1, t_star, c1, m2, r0, ln_r0, a_rtn}, each of shape (2, *shape)
-        (c1 and R0 those of the device's present SET cycle)."""
-        index = torch.arange(self.numel, dtype=torch.int64, device=self.device)
+        (c1 and R0 those of the device's present SET cycle).
+
+        ``names``: only these parameters (e.g. ``d2d_parameters("t_star")``), at 2 floats per
+        synapse each, where all seven take 14.
+        """
+        unknown = [name for name in names if name not in weak_reset.TABLE_ROWS]
+        if unknown:
+            raise ValueError(f"names: expected some of {', '.join(weak_reset.TABLE_ROWS)}, got {', '.join(unknown)}")
+        names = names or weak_reset.TABLE_ROWS
         constants = weak_reset.model_constants(self.config, self.device, self.dtype)
-        words = weak_reset.d2d_words(self.seed, index)
-        cycle_words = (weak_reset.d2d_words(self.seed, index, weak_reset.unpack_cycle(self._state[streams.SIDE_BL]))
-                       if self._cycles_on else None)
-        params = weak_reset.d2d_parameters(self.config, constants, words, weak_reset.side_index(self.device),
-                                           cycle_words)
-        return {name: value.reshape((2,) + self.shape) for name, value in params.items()}
+        side = weak_reset.side_index(self.device)
+        out = {name: torch.empty((2, self.numel), dtype=self.dtype, device=self.device) for name in names}
+        for first in range(0, self.numel, backends.REFERENCE_CHUNK):
+            index = weak_reset.synapse_index(first, min(backends.REFERENCE_CHUNK, self.numel - first), self.device)
+            words = weak_reset.d2d_words(self.seed, index)
+            if self._cycles_on:  # c1 and R0 of each synapse's SET cycle
+                cycle = weak_reset.unpack_cycle(self._state[streams.SIDE_BL, first:first + index.shape[0]])
+                words = words, weak_reset.d2d_words(self.seed, index, cycle)
+            else:
+                words = words, None
+            params = weak_reset.d2d_parameters(self.config, constants, words[0], side, words[1])
+            for name, value in out.items():
+                value[:, first:first + index.shape[0]] = params[name]
+            del params
+        return {name: value.reshape((2,) + self.shape) for name, value in out.items()}
 
     @property
     def state_bytes_per_synapse(self) -> int:
@@ -267,15 +297,17 @@ class DeviceArray:
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict:
         """Everything needed to continue bit for bit (tensors are copies)."""
-        t, s = weak_reset.unpack_device_state(self._state)
+        t = torch.empty((2, self.numel), dtype=torch.int32, device=self.device)
+        s = torch.empty((2, self.numel), dtype=torch.uint8, device=self.device)
+        backends.map_chunks(weak_reset.unpack_device_state, [t, s], self._state)
         return {
             "format": STATE_FORMAT,
             "shape": list(self.shape),
             "seed": self.seed,
             "config": self.config.to_dict(),
             "updates": self.updates,
-            "pulses_done": t.clone(),
-            "rtn_state": s.clone(),
+            "pulses_done": t,
+            "rtn_state": s,
             "pink": self._pink.clone(),
             **(self._cycle_state() if self._cycles_on else {}),
         }
@@ -300,16 +332,21 @@ class DeviceArray:
         if saved != self.config:
             differ = [k for k, v in saved.to_dict().items() if v != self.config.to_dict()[k]]
             raise ValueError(f"state: made with another device config (differs in {', '.join(differ)})")
-        t = state["pulses_done"].to(device=self.device, dtype=torch.int32).reshape(2, self.numel)
-        s = state["rtn_state"].to(device=self.device, dtype=torch.uint8).reshape(2, self.numel)
-        cycles = state.get("cycles", torch.zeros(1, dtype=torch.int16)).to(self.device).reshape(1, -1)
-        self.updates = int(state["updates"])
-        self._state = weak_reset.pack_device_state(t, s, cycles.expand(2, self.numel))
+        updates = int(state["updates"])
+        t, s, pink = (state[key].reshape(2, self.numel) for key in ("pulses_done", "rtn_state", "pink"))
+        cycles = state.get("cycles", torch.zeros(1, dtype=torch.int16)).reshape(1, -1).expand(2, self.numel)
+        # into the array's own tensors, chunk by chunk (from any device): no second copy of the state
+        backends.map_chunks(
+            lambda t, s, k: (weak_reset.pack_device_state(t.to(device=self.device, dtype=torch.int32),
+                                                          s.to(device=self.device, dtype=torch.uint8),
+                                                          k.to(device=self.device)),),
+            [self._state], t, s, cycles)
         self._cycles_on = "cycles" in state
         self._retired_pulses.fill_(int(state.get("retired_pulses", 0)))
         self._failed_rewrites.fill_(int(state.get("failed_rewrites", 0)))
         self._pulse_bound = self._largest_pulse_count()
-        self._pink = state["pink"].to(device=self.device, dtype=self.dtype).reshape(2, self.numel).clone()
+        backends.map_chunks(lambda p: (p.to(device=self.device, dtype=self.dtype),), [self._pink], pink)
+        self.updates = updates
         self._weights = self._read_weights()
 
     @classmethod

@@ -4,19 +4,28 @@ An operation is a reference function on a slice of synapses (``first`` = flat in
 slice's first synapse) that reads (N,) inputs and the (2, N) state and returns its outputs:
 
     UPDATE  (pulses)             -> device_state, pink, weights        ``weak_reset_update``
-    READ    ()                   -> log_r                              ``read_log_resistance``
     ADAM    (grad, m, v)         -> m, v, device_state, pink, weights  ``weak_reset_adam_step``
     DUE     ()                   -> due (bool)                         ``refresh.refresh_due``
     SET     (index, held)        -> device_state, pink, weights, n     ``weak_reset_set`` (on the state of
                                     the synapses ``index``, gathered: the few a refresh SETs)
+    READ    ()                   -> log_r                              ``read_log_resistance``
+    READ_WEIGHTS, READ_RESISTANCE: READ, each chunk's ln R then turned into the weights (int8 (N,))
+                                   or the resistances (float64 (2, N)) by a ``finish`` function
 
-and three backends compute it with the same bits:
+UPDATE and ADAM write the new state (and ADAM the new moments) into their inputs, in place;
+only the weights are a new tensor. Three backends compute every operation with the same bits:
 
 * ``"reference"``: the eager reference, over chunks of ``REFERENCE_CHUNK`` synapses, so that its
   temporaries (a few hundred bytes per synapse) stay bounded whatever the array's size;
-* ``"compiled"``: the same chunk functions through ``torch.compile`` (``compiled.py``; CPU);
+* ``"compiled"``: the same chunk functions through ``torch.compile`` (``compiled.py``; CPU), over
+  the same chunks (each a contiguous copy, so that compiled code sees one layout);
 * ``"triton"``: the fused kernel of ``rramk.kernels`` where the operation has one (UPDATE, ADAM),
-  else the reference over chunks (READ).
+  in place, else the reference over chunks (the reads).
+
+Bytes per synapse beyond the array and the caller's inputs and outputs (measured by
+``bench/memory_per_synapse.py``, reports/memory.md): UPDATE and ADAM 1 (the new weights, while
+the old are alive), the reads 0, plus one chunk's temporaries on the reference and compiled
+paths (a few hundred bytes per chunk synapse, a few hundred MB at most).
 
 ``"auto"`` picks ``"triton"`` for float32 CUDA arrays and, on a CPU, ``"compiled"`` for float32
 arrays of at least ``COMPILE_THRESHOLD`` synapses (compilation takes tens of seconds once, then
@@ -25,6 +34,7 @@ an update of millions of synapses takes milliseconds) and ``"reference"`` otherw
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Callable
 
@@ -94,27 +104,42 @@ def _set_chunk(index, held, device_state, pink, *, config, seed, first, constant
     return state, pink, weights, n
 
 
+def _weights_from_log_r(log_r):
+    return (weak_reset.read_weights(log_r),)
+
+
+def _resistance_from_log_r(log_r):
+    return (torch.exp(log_r.to(torch.float64)),)
+
+
 @dataclass(frozen=True)
 class Operation:
     chunk: Callable  # the reference on a slice of synapses
-    outputs: tuple  # (leading shape, dtype or "float" for the array's float type) of each output
+    outputs: tuple  # (leading shape, dtype or "float" for the array's float type) of each chunk output
     kernel: str | None  # module of rramk.kernels with the fused launcher, if any
+    # per chunk output, the input (position in flat + [state, pink]) it overwrites in place, or None
+    in_place: tuple = ()
+    finish: Callable | None = None  # a chunk's outputs -> the operation's outputs (eager, every backend)
+    results: tuple | None = None  # (leading shape, dtype) of the finished outputs (default: outputs)
 
 
-UPDATE = Operation(_update_chunk, (((2,), torch.int32), ((2,), "float"), ((), torch.int8)), "weak_reset")
+UPDATE = Operation(_update_chunk, (((2,), torch.int32), ((2,), "float"), ((), torch.int8)), "weak_reset",
+                   in_place=(1, 2, None))
 READ = Operation(_read_chunk, (((2,), "float"),), None)
+READ_WEIGHTS = Operation(_read_chunk, READ.outputs, None, finish=_weights_from_log_r, results=(((), torch.int8),))
+READ_RESISTANCE = Operation(_read_chunk, READ.outputs, None, finish=_resistance_from_log_r,
+                            results=(((2,), torch.float64),))
 DUE = Operation(_due_chunk, (((), torch.bool),), None)
 SET = Operation(_set_chunk, (((2,), torch.int32), ((2,), "float"), ((), torch.int8), ((), torch.int32)), None)
 ADAM = Operation(_adam_chunk, (((), torch.float32), ((), torch.float32), ((2,), torch.int32), ((2,), "float"),
-                               ((), torch.int8)), "weak_reset_adam")
+                               ((), torch.int8)), "weak_reset_adam", in_place=(1, 2, 3, 4, None))
 
 
 def _launch_kernel(op: Operation, flat, state, pink, *, config, seed, update, scalars=None, cycles=False):
-    """The fused kernel, in place on copies of the state (and on the moments, for ADAM)."""
+    """The fused kernel, in place on the state (and on the moments, for ADAM); new weights."""
     import importlib
 
     kernel = importlib.import_module(f"rramk.kernels.{op.kernel}")
-    state, pink = state.clone(), pink.clone()
     weights = torch.empty(state.shape[1], dtype=torch.int8, device=state.device)
     model = weak_reset.kernel_arguments(config, state.device)
     if op is UPDATE:
@@ -126,28 +151,65 @@ def _launch_kernel(op: Operation, flat, state, pink, *, config, seed, update, sc
     return m, v, state, pink, weights
 
 
+def _compiled_chunk(op: Operation, inputs, numel_flat: int, *, config, seed, first, constants, **kwargs):
+    """The outputs of ``op`` on one chunk through compiled code, on contiguous copies of the chunk."""
+    inputs = [x.contiguous() for x in inputs]
+    count, dtype = inputs[-1].shape[-1], inputs[-1].dtype
+    outputs = [torch.empty(lead + (count,), dtype=dtype if kind == "float" else kind, device=inputs[-1].device)
+               for lead, kind in op.outputs]
+    compiled.run_chunks(op.chunk, weak_reset.compiled_structure(config), outputs, inputs[:numel_flat],
+                        inputs[numel_flat:], seed=seed, offset=first, constants=constants, **kwargs)
+    return outputs
+
+
 def run(op: Operation, backend: str, flat: list[torch.Tensor], state: torch.Tensor, pink: torch.Tensor, *,
         config, seed: int, **kwargs) -> tuple[torch.Tensor, ...]:
     """Outputs of ``op`` on the whole array (state (2, N), pink (2, N), ``flat`` (N,) inputs).
 
     ``backend`` is resolved (not "auto"); ``kwargs`` are the operation's own (update or
-    updates, and scalars for ADAM). The inputs are not modified, except the moments of ADAM on
-    the "triton" backend, which its kernel updates in place (and returns).
+    updates, and scalars for ADAM). An output that ``op.in_place`` maps to an input is written
+    into that input and returned as it (UPDATE: the state; ADAM: the moments and the state);
+    the other outputs are new tensors; no other input is modified. A failure part-way through
+    an in-place operation leaves the chunks before it updated.
     """
     if backend == "triton" and op.kernel is not None:
         return _launch_kernel(op, flat, state, pink, config=config, seed=seed, **kwargs)
+    inputs = [*flat, state, pink]
     numel, dtype = state.shape[1], pink.dtype
-    results = [torch.empty(lead + (numel,), dtype=dtype if kind == "float" else kind, device=state.device)
-               for lead, kind in op.outputs]
+    in_place = op.in_place or (None,) * len(op.outputs)
+    results = [inputs[i] if i is not None else
+               torch.empty(lead + (numel,), dtype=dtype if kind == "float" else kind, device=state.device)
+               for i, (lead, kind) in zip(in_place, op.results or op.outputs)]
     constants = weak_reset.model_constants(config, state.device, dtype)
-    if backend == "compiled":
-        compiled.run_compiled(op.chunk, weak_reset.compiled_structure(config), results, flat, [state, pink],
-                              seed=seed, constants=constants, **kwargs)
-        return tuple(results)
+    with compiled.variants_limit() if backend == "compiled" else contextlib.nullcontext():
+        for first in range(0, numel, REFERENCE_CHUNK):
+            part = slice(first, first + REFERENCE_CHUNK)
+            chunk = [x[..., part] for x in inputs]
+            if backend == "compiled":
+                outputs = _compiled_chunk(op, chunk, len(flat), config=config, seed=seed, first=first,
+                                          constants=constants, **kwargs)
+            else:
+                outputs = op.chunk(*chunk, config=config, seed=seed, first=first, constants=constants, **kwargs)
+            if op.finish is not None:
+                outputs = op.finish(*outputs)
+            for out, result in zip(results, outputs):
+                out[..., part] = result
+            del chunk, outputs
+    return tuple(results)
+
+
+def map_chunks(fn: Callable, outputs: list[torch.Tensor], *inputs: torch.Tensor) -> list[torch.Tensor]:
+    """Fill ``outputs`` with ``fn`` of ``inputs``, chunk by chunk along the last dimension.
+
+    For the element-wise work of a DeviceArray (unpacking, packing, conversions): its temporaries
+    stay within one chunk of ``REFERENCE_CHUNK`` synapses. ``fn`` takes the inputs' chunks and
+    returns one tensor per output (broadcast into the output's chunk).
+    """
+    numel = outputs[0].shape[-1]
     for first in range(0, numel, REFERENCE_CHUNK):
         part = slice(first, first + REFERENCE_CHUNK)
-        outputs = op.chunk(*[x[part] for x in flat], state[:, part], pink[:, part], config=config, seed=seed,
-                           first=first, constants=constants, **kwargs)
-        for out, result in zip(results, outputs):
-            out[..., part] = result
-    return tuple(results)
+        values = fn(*[x[..., part] for x in inputs])
+        for out, value in zip(outputs, values):
+            out[..., part] = value
+        del values
+    return outputs

@@ -2,12 +2,15 @@
 
 Compiled code is specialised on ``weak_reset.compiled_structure(config)`` (every imperfection
 on, the config's filter order) and receives the config's tables as data, so one compilation
-serves a whole ablation study. Arrays are processed in chunks of ``COMPILE_CHUNK`` synapses so
-that the temporaries stay in the caches, each chunk writing straight into full-length outputs.
+serves a whole ablation study. The dispatcher (``backends.run``) hands it one chunk of
+``backends.REFERENCE_CHUNK`` synapses at a time, as contiguous tensors; compiled code runs over
+``COMPILE_CHUNK`` of them at a time, so that its temporaries stay in the caches, each writing
+straight into the chunk's outputs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import torch
@@ -40,12 +43,27 @@ def compiled_chunk_function(chunk_fn, structure: HfOxWeakReset):
                          fullgraph=True, options=EXACT_FLOAT_OPTIONS)
 
 
-def run_compiled(chunk_fn, structure: HfOxWeakReset, results: list[torch.Tensor], flat: list[torch.Tensor],
-                 state: list[torch.Tensor], *, seed: int, **kwargs) -> None:
-    """Fill ``results`` (full-length outputs) by ``chunk_fn`` compiled, chunk by chunk.
+@contextlib.contextmanager
+def variants_limit():
+    """Within it, compiled chunk functions may have ``COMPILE_VARIANTS_LIMIT`` variants (torch's own
+    limit is kept if higher). Entering and leaving costs about a millisecond: once per operation."""
+    import torch._dynamo  # its config is complete only once dynamo is imported
 
-    ``flat`` are (N,) inputs, ``state`` (2, N) inputs; ``kwargs`` go to ``chunk_fn`` (integers
-    become 0-dim int64 tensors there, so that new values do not recompile).
+    limit = max(torch._dynamo.config.recompile_limit, COMPILE_VARIANTS_LIMIT)
+    with torch._dynamo.config.patch(recompile_limit=limit,
+                                    accumulated_recompile_limit=max(
+                                        torch._dynamo.config.accumulated_recompile_limit, limit)):
+        yield
+
+
+def run_chunks(chunk_fn, structure: HfOxWeakReset, results: list[torch.Tensor], flat: list[torch.Tensor],
+               state: list[torch.Tensor], *, seed: int, offset: int = 0, **kwargs) -> None:
+    """Fill ``results`` by ``chunk_fn`` compiled, ``COMPILE_CHUNK`` synapses at a time (inside
+    :func:`variants_limit`).
+
+    ``flat`` are (N,) inputs, ``state`` (2, N) inputs, of the synapses ``offset`` .. ``offset`` + N - 1
+    of an array; ``results`` (full-length outputs) must not overlap them. ``kwargs`` go to
+    ``chunk_fn`` (integers become 0-dim int64 tensors there, so that new values do not recompile).
     """
     fn = compiled_chunk_function(chunk_fn, structure)
     numel = state[0].shape[-1]
@@ -53,11 +71,14 @@ def run_compiled(chunk_fn, structure: HfOxWeakReset, results: list[torch.Tensor]
     # (flags, such as cycles, stay Python bools: compiled code specialises on them)
     kwargs = {k: torch.tensor(v, dtype=torch.int64) if isinstance(v, int) and not isinstance(v, bool) else v
               for k, v in kwargs.items()}
-    limit = max(torch._dynamo.config.recompile_limit, COMPILE_VARIANTS_LIMIT)
-    with torch._dynamo.config.patch(recompile_limit=limit,
-                                    accumulated_recompile_limit=max(
-                                        torch._dynamo.config.accumulated_recompile_limit, limit)):
-        for first in range(0, numel, COMPILE_CHUNK):
-            part = slice(first, first + COMPILE_CHUNK)
-            fn([r[..., part] for r in results], *[x[part] for x in flat], *[x[:, part] for x in state],
-               seed=seed, first=torch.tensor(first, dtype=torch.int64), **kwargs)
+    for first in range(0, numel, COMPILE_CHUNK):
+        part = slice(first, first + COMPILE_CHUNK)
+        fn([r[..., part] for r in results], *[x[part] for x in flat], *[x[:, part] for x in state],
+           seed=seed, first=torch.tensor(offset + first, dtype=torch.int64), **kwargs)
+
+
+def run_compiled(chunk_fn, structure: HfOxWeakReset, results: list[torch.Tensor], flat: list[torch.Tensor],
+                 state: list[torch.Tensor], *, seed: int, offset: int = 0, **kwargs) -> None:
+    """:func:`run_chunks` inside :func:`variants_limit`: fill ``results`` by ``chunk_fn`` compiled."""
+    with variants_limit():
+        run_chunks(chunk_fn, structure, results, flat, state, seed=seed, offset=offset, **kwargs)
