@@ -1,10 +1,13 @@
 """Speed of one device update (DeviceArray.apply_pulses) against the published structure and a copy.
 
 Shapes are weight tensors of the published networks (size set ``cpu``) or 1e6, 1e7, 1e8
-synapses (``gpu``); pulse counts are uniform in [-14, 14]. Providers:
+synapses (``gpu``). Pulse counts (the ``/every`` and ``/training`` suffixes of the shape at the
+``cpu`` size; ``every`` elsewhere): ``every`` pulses every synapse, |n| uniform in 1..14 with a
+random sign; ``training`` is like a training step: n = round(N(0, 2.4^2)) clamped to 14, mean |n|
+1.9 pulses per synapse and 17% of synapses without a pulse (MNIST training averages 0.85 pulses per
+device and step: reports/ablation summaries, pulses_per_device). Providers:
 
-* ``rramk-<backend>``: ``DeviceArray.apply_pulses`` (the API, which also clones the 16 B/synapse
-  state for its result);
+* ``rramk-<backend>``: ``DeviceArray.apply_pulses`` (the API; the state is updated in place);
 * ``triton-in-place``: the bare kernel ``rramk.kernels.weak_reset.weak_reset_update`` on one
   state, in place, after a bit-for-bit check of its first update against the reference;
 * ``published-structure``: bench/published_baseline.py on the same device (``gpu``: 1e6 only,
@@ -33,15 +36,26 @@ SHAPES = {
     "gpu": {"1e6": (1000, 1000), "1e7": (10_000, 1000), "1e8": (100_000, 1000)},
     "tiny": {"128": (1, 128), "3x100": (3, 100)},  # one program of the interpreted kernel; three, one masked
 }[SIZE]
-BACKENDS = ["compiled"] if SIZE == "cpu" else ["triton", "reference"]
+BACKENDS = ["native", "compiled"] if SIZE == "cpu" else ["triton", "reference"]
+PULSES = ["every", "training"] if SIZE == "cpu" else ["every"]
 PUBLISHED_SHAPES = [s for s in SHAPES if SIZE != "gpu" or s == "1e6"]
 UPDATE_BYTES = 37  # per synapse: pulses 4 + state and pink 16 read, 16 written + weight 1
 KERNEL_ONLY = pytest.mark.skipif(SIZE == "cpu", reason="Triton kernel and copy reference: size sets gpu and tiny")
 
 
-def _pulses(shape, device, seed=0):
+def _pulses(shape, device, seed=0, kind="every"):
+    """Signed pulse counts of ``kind`` (module docstring)."""
     g = torch.Generator().manual_seed(seed)
-    return torch.randint(-14, 15, shape, generator=g, dtype=torch.int32).to(device)
+    if kind == "training":
+        n = torch.round(torch.randn(shape, generator=g) * 2.4).clamp(-14, 14)
+    else:
+        sign = torch.where(torch.rand(shape, generator=g) < 0.5, -1, 1)
+        n = torch.randint(1, 15, shape, generator=g) * sign
+    return n.to(torch.int32).to(device)
+
+
+def _label(shape_name, kind):
+    return f"{shape_name}/{kind}" if SIZE == "cpu" else shape_name
 
 
 def _bytes(synapses: int) -> dict:
@@ -64,17 +78,18 @@ def assert_equals_reference(state, pink, weights, reference: DeviceArray, what: 
                                  f"first at {first}: got {got[first].item()}, expected {expected[first].item()}")
 
 
+@pytest.mark.parametrize("kind", PULSES)
 @pytest.mark.parametrize("shape_name", list(SHAPES))
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_device_update(record, shape_name, backend):
+def test_device_update(record, shape_name, backend, kind):
     shape = SHAPES[shape_name]
     array = DeviceArray(shape, CONFIG, seed=1, device=DEVICE, backend=backend)
-    n = _pulses(shape, DEVICE)
+    n = _pulses(shape, DEVICE, kind=kind)
     synapses = array.numel
     record(lambda: array.apply_pulses(n), device=DEVICE,
            derived={"synapse_updates_per_s": synapses, **_bytes(synapses)},
            rounds=None if backend != "reference" or synapses <= 10**7 else 3, warmup=2,
-           operation="device update", provider=f"rramk-{backend}", shape=shape_name, synapses=synapses,
+           operation="device update", provider=f"rramk-{backend}", shape=_label(shape_name, kind), synapses=synapses,
            state_bytes_per_synapse=array.state_bytes_per_synapse)
 
 
@@ -118,12 +133,14 @@ def test_device_update_copy_reference(record, shape_name):
            bytes_moved=2 * nbytes)
 
 
+@pytest.mark.parametrize("kind", PULSES)
 @pytest.mark.parametrize("shape_name", PUBLISHED_SHAPES)
-def test_device_update_published_structure(record, shape_name):
+def test_device_update_published_structure(record, shape_name, kind):
     shape = SHAPES[shape_name]
     baseline = PublishedStructureArray(shape, seed=1, device=DEVICE)
-    n = _pulses(shape, DEVICE)
+    n = _pulses(shape, DEVICE, kind=kind)
     record(lambda: baseline.apply_pulses(n), device=DEVICE,
            derived={"synapse_updates_per_s": baseline.numel, **_bytes(baseline.numel)}, rounds=3,
-           operation="device update", provider="published-structure", shape=shape_name, synapses=baseline.numel,
+           operation="device update", provider="published-structure", shape=_label(shape_name, kind),
+           synapses=baseline.numel,
            state_bytes_per_synapse=baseline.state_bytes_per_synapse)

@@ -1,8 +1,10 @@
 """The fused optimizer step (gradient -> Adam -> pulses -> device update in one pass) against the
 unfused composition (Adam moments and pulse counts by separate torch operations, then an update).
 
-Providers: ``fused-<backend>`` (``DeviceArray.adam_step``, which clones the state for its
-result), ``unfused-<backend>``, and at the ``gpu`` and ``tiny`` sizes ``triton-in-place`` (the
+Providers: ``fused-<backend>`` (``DeviceArray.adam_step``, in place), ``unfused-<backend>``,
+``published-structure`` (the same Adam arithmetic in torch operations, then the pulses applied by
+bench/published_baseline.py, as the published code steps its devices), and at the ``gpu`` and
+``tiny`` sizes ``triton-in-place`` (the
 bare kernel ``rramk.kernels.weak_reset_adam.weak_reset_adam_step`` on one state and its moments,
 in place, after a bit-for-bit check of its first step against the reference).
 
@@ -22,6 +24,7 @@ import torch
 from conftest import CONFIG, DEVICE, SIZE
 from rramk import DeviceArray
 from rramk.device import weak_reset, weak_reset_adam
+from published_baseline import PublishedStructureArray
 from test_bench_device_update import assert_equals_reference
 
 SHAPES = {
@@ -29,7 +32,8 @@ SHAPES = {
     "gpu": {"1e6": (1000, 1000), "1e7": (10_000, 1000), "1e8": (100_000, 1000)},
     "tiny": {"128": (1, 128), "3x100": (3, 100)},
 }[SIZE]
-BACKEND = "compiled" if SIZE == "cpu" else "triton"
+BACKENDS = ["native", "compiled"] if SIZE == "cpu" else ["triton"]
+BACKEND = BACKENDS[0]  # the one 'auto' picks
 FUSED_BYTES = 53  # per synapse: gradient 4 + moments 8 + state and pink 16 read; 8 + 16 + weight 1 written
 LR_PULSES, BETAS, EPS = 20.0, (0.9, 0.999), 1e-8  # DeviceArray.adam_step's defaults
 
@@ -66,8 +70,9 @@ def step_memory(step, synapses: int) -> dict:
 
 
 @pytest.mark.parametrize("shape_name", list(SHAPES))
-def test_fused_step(record, shape_name):
-    array, grad, m, v = _setup(SHAPES[shape_name])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_fused_step(record, shape_name, backend):
+    array, grad, m, v = _setup(SHAPES[shape_name], backend)
     step = {"k": 0}
 
     def fused():
@@ -76,7 +81,7 @@ def test_fused_step(record, shape_name):
 
     memory = {} if SIZE == "cpu" else step_memory(fused, array.numel)
     record(fused, device=DEVICE, derived=_figures(array.numel), warmup=2, operation="optimizer step",
-           provider=f"fused-{BACKEND}", shape=shape_name, synapses=array.numel, **memory)
+           provider=f"fused-{backend}", shape=shape_name, synapses=array.numel, **memory)
 
 
 @pytest.mark.parametrize("shape_name", list(SHAPES))
@@ -95,6 +100,28 @@ def test_unfused_step(record, shape_name):
 
     record(unfused, device=DEVICE, derived={"synapse_updates_per_s": array.numel}, warmup=2,
            operation="optimizer step", provider=f"unfused-{BACKEND}", shape=shape_name, synapses=array.numel)
+
+
+@pytest.mark.skipif(SIZE == "gpu", reason="its scipy draws take seconds per million synapses: cpu and tiny sizes")
+@pytest.mark.parametrize("shape_name", list(SHAPES))
+def test_published_structure_step(record, shape_name):
+    """Adam in torch operations, then the published structure's update: the step rramk replaces."""
+    shape = SHAPES[shape_name]
+    _, grad, m, v = _setup(shape, backend="reference")
+    baseline = PublishedStructureArray(shape, seed=1, device=DEVICE)
+    step = {"k": 0}
+
+    def published():
+        step["k"] += 1
+        scalars = weak_reset_adam.adam_scalars(step["k"], LR_PULSES, betas=BETAS, eps=EPS,
+                                               max_pulses=baseline.config.max_pulses, device=DEVICE)
+        m_new, v_new, pulses = weak_reset_adam.adam_pulses(grad, m, v, scalars)
+        m.copy_(m_new)
+        v.copy_(v_new)
+        baseline.apply_pulses(pulses)
+
+    record(published, device=DEVICE, derived={"synapse_updates_per_s": baseline.numel}, rounds=3, warmup=1,
+           operation="optimizer step", provider="published-structure", shape=shape_name, synapses=baseline.numel)
 
 
 @pytest.mark.skipif(SIZE == "cpu", reason="Triton kernel: size sets gpu and tiny")

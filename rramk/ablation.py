@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 
 from .ablation_configs import ABLATIONS, KNOBS, STUDIES, AblationConfig, Study, study_by_name
+from .device.backends import BACKENDS
 from .shards import Shard, parse_shard, shard_from_environment
 from .train import PUBLISHED, SUMMARY, RunSettings, UsageError, train
 
@@ -210,7 +211,7 @@ def parser() -> argparse.ArgumentParser:
                    help="pulse learning rate(s); each configuration runs at each (default: rramk.train's, 20; "
                         "--study lr: 8 20 50 100)")
     p.add_argument("--device", default="auto")
-    p.add_argument("--backend", default="auto", choices=["auto", "reference", "compiled", "triton"])
+    p.add_argument("--backend", default="auto", choices=BACKENDS)
     p.add_argument("--data-dir")
     p.add_argument("--out", type=Path, default=Path("runs/ablation"), help="root of the run directories")
     p.add_argument("--summaries", type=Path, default=Path("reports/ablation/summaries"),

@@ -46,6 +46,7 @@ import torch
 import torch.nn.functional as F
 
 from . import provenance
+from .device.backends import BACKENDS
 from .device.config import IMPERFECTIONS, SCALES
 from .run_settings import DATASETS, PUBLISHED, RESUMABLE_CHANGES, RunSettings  # noqa: F401  (names of rramk.train)
 from .distributed import Distributed, batch_share, init_distributed, reduce_step
@@ -402,7 +403,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--lr-decay-epochs", type=int, default=7, help="epochs between decays (default 7)")
     p.add_argument("--seed", type=int, default=0, help="seed of data order, initialisation and devices")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--backend", default="auto", choices=["auto", "reference", "compiled", "triton"],
+    p.add_argument("--backend", default="auto", choices=BACKENDS,
                    help="device-simulation backend (default auto: triton on CUDA, compiled on CPU)")
     p.add_argument("--data-dir", help="data directory (default: $RRAMK_DATA, else ~/.cache/rramk)")
     p.add_argument("--out", help="output directory (default runs/<dataset>[-<preset>]-<imperfections>-seed<seed>)")

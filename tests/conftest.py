@@ -33,3 +33,19 @@ def seed() -> int:
 def device() -> torch.device:
     """Where kernel tests run: CUDA when present, else the CPU (Triton interpreter)."""
     return torch.device("cuda" if HAS_CUDA else "cpu")
+
+
+@pytest.fixture(params=["triton", "native"])
+def fused(request, device):
+    """A fused-kernel path, as DeviceArray uses it: ``backend``, ``device`` and the launcher modules of
+    the update (``update.weak_reset_update``) and of the optimizer step (``adam.weak_reset_adam_step``).
+    "triton": the Triton kernels (CUDA, or the interpreter on a CPU); "native": the C kernels (CPU)."""
+    from types import SimpleNamespace
+
+    if request.param == "native":
+        from rramk.kernels import native
+
+        return SimpleNamespace(backend="native", device=torch.device("cpu"), update=native, adam=native)
+    from rramk.kernels import weak_reset, weak_reset_adam
+
+    return SimpleNamespace(backend="triton", device=device, update=weak_reset, adam=weak_reset_adam)

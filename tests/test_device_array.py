@@ -253,18 +253,44 @@ def test_compiled_bits_do_not_depend_on_the_compilers_float_settings():
 
 
 def test_backend_resolution_refuses_what_cannot_give_the_same_bits():
-    """auto sends float32 CUDA arrays to the kernel and float64 anywhere to the reference (the kernel
-    and the compiled path compute in float32); 'compiled' is the CPU path and is refused on CUDA."""
+    """auto sends float32 CUDA arrays to the Triton kernel, float32 CPU arrays to the native kernel and
+    float64 anywhere to the reference (the kernels and the compiled path compute in float32);
+    'compiled' and 'native' are CPU paths and are refused on CUDA."""
     from rramk.device.backends import resolve_backend
 
     cuda, cpu = torch.device("cuda"), torch.device("cpu")
     assert resolve_backend("auto", cuda, torch.float64, 10**6) == "reference"
     assert resolve_backend("auto", cpu, torch.float64, 10**6) == "reference"
-    assert resolve_backend("auto", cpu, torch.float32, 10**6) == "compiled"
-    assert resolve_backend("auto", cpu, torch.float32, 10) == "reference"
+    assert resolve_backend("auto", cpu, torch.float32, 10**6) == "native"  # gcc is here: the C kernels build
+    assert resolve_backend("auto", cpu, torch.float32, 10) == "native"
     with pytest.raises(ValueError, match="backend: 'compiled' is the CPU path"):
         resolve_backend("compiled", cuda, torch.float32, 10)
+    with pytest.raises(ValueError, match="backend: 'native' is the CPU path"):
+        resolve_backend("native", cuda, torch.float32, 10)
+    with pytest.raises(ValueError, match="dtype: the 'native' backend computes in float32"):
+        resolve_backend("native", cpu, torch.float64, 10)
     with pytest.raises(ValueError, match="dtype: the 'triton' backend computes in float32"):
         resolve_backend("triton", cuda, torch.float64, 10)
-    with pytest.raises(ValueError, match="backend: expected one of auto, reference, compiled, triton"):
+    with pytest.raises(ValueError, match="backend: expected one of auto, reference, compiled, native, triton"):
         resolve_backend("cuda", cpu, torch.float32, 10)
+
+
+def test_auto_falls_back_to_the_compiled_path_without_a_c_compiler(monkeypatch, tmp_path):
+    """Where the native kernel cannot be built (no C compiler), 'auto' takes torch.compile's path
+    (large arrays) or the reference, and asking for 'native' says what to do."""
+    from rramk.device.backends import resolve_backend
+    from rramk.kernels import native
+
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-compiler"))
+    monkeypatch.setenv("RRAMK_CACHE_DIR", str(tmp_path))  # nothing built there yet
+    native.library.cache_clear()
+    native.available.cache_clear()
+    try:
+        cpu = torch.device("cpu")
+        assert resolve_backend("auto", cpu, torch.float32, 10**6) == "compiled"
+        assert resolve_backend("auto", cpu, torch.float32, 10) == "reference"
+        with pytest.raises(RuntimeError, match="backend='compiled'"):
+            resolve_backend("native", cpu, torch.float32, 10)
+    finally:
+        native.library.cache_clear()
+        native.available.cache_clear()

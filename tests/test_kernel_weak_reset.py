@@ -37,22 +37,24 @@ def _assert_same_state(reference: DeviceArray, kernel: DeviceArray, where: str):
 
 @pytest.mark.parametrize("config_name", list(CONFIGS))
 @pytest.mark.parametrize("shape_name", ["37", "3x37x5"])
-def test_update_kernel_matches_reference(device, config_name, shape_name):
-    config, shape = CONFIGS[config_name], SHAPES[shape_name]
+def test_update_kernel_matches_reference(fused, config_name, shape_name):
+    config, shape, device = CONFIGS[config_name], SHAPES[shape_name], fused.device
     reference = DeviceArray(shape, config, seed=21, backend="reference")
-    kernel = DeviceArray(shape, config, seed=21, device=device, backend="triton")
+    kernel = DeviceArray(shape, config, seed=21, device=device, backend=fused.backend)
     _assert_same_state(reference, kernel, "fresh")
     for i, n in enumerate(_pulse_sequence(shape, 4, seed=3)):
         reference.apply_pulses(n)
         kernel.apply_pulses(n.to(device))
         _assert_same_state(reference, kernel, f"{config_name} {shape_name} after update {i}")
+        # ln R as the backend reads it (the native kernel's own read; Triton's reads are the reference's)
+        assert torch.equal(reference.log_resistance(), kernel.log_resistance().cpu()), f"log_r after update {i}"
 
 
 @pytest.mark.parametrize("shape_name", list(SHAPES))
-def test_update_kernel_odd_shapes_and_large_seed(device, shape_name):
-    shape = SHAPES[shape_name]
+def test_update_kernel_odd_shapes_and_large_seed(fused, shape_name):
+    shape, device = SHAPES[shape_name], fused.device
     reference = DeviceArray(shape, seed=2**62 + 12345, backend="reference")
-    kernel = DeviceArray(shape, seed=2**62 + 12345, device=device, backend="triton")
+    kernel = DeviceArray(shape, seed=2**62 + 12345, device=device, backend=fused.backend)
     for n in _pulse_sequence(shape, 3, seed=5):
         reference.apply_pulses(n)
         kernel.apply_pulses(n.to(device))
@@ -68,10 +70,10 @@ def _gradients(shape, steps, seed=0):
 
 
 @pytest.mark.parametrize("config_name", ["all", "all-but-d2d", "only-saturation"])
-def test_fused_step_kernel_matches_reference(device, config_name):
-    config, shape = CONFIGS[config_name], (5, 29)
+def test_fused_step_kernel_matches_reference(fused, config_name):
+    config, shape, device = CONFIGS[config_name], (5, 29), fused.device
     reference = DeviceArray(shape, config, seed=8, backend="reference")
-    kernel = DeviceArray(shape, config, seed=8, device=device, backend="triton")
+    kernel = DeviceArray(shape, config, seed=8, device=device, backend=fused.backend)
     moments = {k: [torch.zeros(shape), torch.zeros(shape)] for k in ("ref", "ker")}
     moments["ker"] = [m.to(device) for m in moments["ker"]]
     for step, grad in enumerate(_gradients(shape, 5, seed=1), start=1):
@@ -83,7 +85,7 @@ def test_fused_step_kernel_matches_reference(device, config_name):
         _assert_same_state(reference, kernel, f"{config_name} step {step}")
 
 
-@pytest.mark.parametrize("backend", ["reference", "triton"])
+@pytest.mark.parametrize("backend", ["reference", "triton", "native"])
 @pytest.mark.parametrize("lr,expected", [(2.5, 2), (3.5, 4), (20.0, 14)], ids=["tie-down", "tie-up", "clamp"])
 def test_first_step_pulses_by_hand(device, backend, lr, expected):
     """Step 1: m_hat = g, v_hat = g^2, so u = -lr g / (|g| + eps) = -lr sign(g) for |g| >= 1;
@@ -100,7 +102,7 @@ def test_first_step_pulses_by_hand(device, backend, lr, expected):
     assert torch.allclose(m.cpu(), 0.1 * grad.cpu()) and torch.allclose(v.cpu(), 0.001 * grad.cpu() ** 2)
 
 
-@pytest.mark.parametrize("backend", ["reference", "triton"])
+@pytest.mark.parametrize("backend", ["reference", "triton", "native"])
 def test_nan_gradient_gives_no_pulse(device, backend):
     """A NaN gradient gives 0 pulses; without the guard a GPU's max.f32 clamps NaN to -14 (14 pulses),
     and the kernel's integer clamp gives the interpreter that same answer, so this test fails there too."""
@@ -166,11 +168,10 @@ def _deep_state(numel: int, seed: int):
 
 
 @pytest.mark.parametrize("config_name", ["all", "all-but-d2d", "all-but-pink", "all-but-saturation", "only-saturation"])
-def test_update_kernel_past_t_star_both_devices(device, config_name):
+def test_update_kernel_past_t_star_both_devices(fused, config_name):
     """ln R (the kernel's own, not read back through the reference) of devices deep in saturation,
     pulsed on both sides, at an update index past 2**31 (counter words of both signs)."""
-    from rramk.kernels import weak_reset as kernel
-
+    kernel, device = fused.update, fused.device
     config, numel = CONFIGS[config_name], 301
     state, pink = _deep_state(numel, seed=4)
     g = torch.Generator().manual_seed(9)

@@ -51,7 +51,7 @@ def test_identical_devices_start_from_random_weights():
     assert abs(plus - 0.5) < 4 * 0.5 / 50  # 2500 fair coins: 4 standard errors
 
 
-BACKENDS = ["reference", "compiled", "triton"]  # triton: the fused kernel (interpreted on a CPU)
+BACKENDS = ["reference", "compiled", "native", "triton"]  # triton: the fused kernel (interpreted on a CPU)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -74,7 +74,7 @@ def test_one_step_by_hand(backend):
     assert torch.equal(layer.weight.data, array.weights())
 
 
-@pytest.mark.parametrize("backend", ["compiled", "triton"])
+@pytest.mark.parametrize("backend", ["compiled", "native", "triton"])
 def test_every_backend_trains_the_same_bits(backend):
     """Five optimizer steps of the fused Adam-to-pulses step on every backend equal the reference bit
     for bit: weights, both devices' ln R, pulse counts and Adam moments (gradients of every scale)."""

@@ -151,10 +151,10 @@ def test_cycles_off_and_cycle_zero_give_the_same_bits():
 
 
 @pytest.mark.parametrize("config_name", list(CONFIGS))
-def test_update_kernel_reads_the_cycles(device, config_name):
+def test_update_kernel_reads_the_cycles(fused, config_name):
     """The fused update kernel with CYCLES gives the reference's bits on synapses of many cycles
     (up to MAX_CYCLE), t up to the field's limit, and keeps the cycle field of every word."""
-    from rramk.kernels import weak_reset as kernel
+    kernel, device = fused.update, fused.device
 
     config, numel = CONFIGS[config_name], 203
     state, pink, _ = _worn_state(numel, seed=6, max_cycle=streams.MAX_CYCLE)
@@ -178,9 +178,10 @@ def test_update_kernel_reads_the_cycles(device, config_name):
     assert int(weak_reset.unpack_device_state(state)[0].max()) == streams.PULSES_MASK
 
 
-def test_fused_adam_kernel_reads_the_cycles(device):
+def test_fused_adam_kernel_reads_the_cycles(fused):
     from rramk.device import weak_reset_adam
-    from rramk.kernels import weak_reset_adam as kernel
+
+    kernel, device = fused.adam, fused.device
 
     config, numel = HfOxWeakReset(), 150
     state, pink, _ = _worn_state(numel, seed=7, max_cycle=40)
@@ -256,14 +257,14 @@ def test_refresh_sets_exactly_the_synapses_due_and_leaves_the_others_bit_for_bit
     assert plain.reset_pulses() == sum(int(n.abs().sum()) for n in _wear(shape, 10, seed=4))
 
 
-def test_refreshed_array_resumes_bit_for_bit_and_every_backend_agrees(device):
+def test_refreshed_array_resumes_bit_for_bit_and_every_backend_agrees(fused):
     """A refreshed array's state_dict continues bit for bit; the fused kernel (and the kernels' cycle
     counters) give the reference's bits through updates, refreshes and Adam steps."""
     from rramk import DeviceArray
 
     shape = (37, 5)
     arrays = {"reference": DeviceArray(shape, seed=2**33 + 7, backend="reference"),
-              "triton": DeviceArray(shape, seed=2**33 + 7, device=device, backend="triton")}
+              "triton": DeviceArray(shape, seed=2**33 + 7, device=fused.device, backend=fused.backend)}
     moments = {name: (torch.zeros(shape, device=a.device), torch.zeros(shape, device=a.device))
                for name, a in arrays.items()}
     g = torch.Generator().manual_seed(3)
@@ -291,11 +292,13 @@ def test_refreshed_array_resumes_bit_for_bit_and_every_backend_agrees(device):
     assert torch.stack(arrays["reference"].set_counts()).max() >= 2  # not vacuous
 
 
-def test_compiled_backend_refreshes_with_the_reference_bits():
+@pytest.mark.parametrize("backend", ["compiled", "native"])
+def test_compiled_backend_refreshes_with_the_reference_bits(backend):
     from rramk import DeviceArray
 
     shape = (64, 70)  # above COMPILE_THRESHOLD: 'auto' would pick the compiled path too
-    arrays = {name: DeviceArray(shape, seed=5, backend=name) for name in ("reference", "compiled")}
+    arrays = {name: DeviceArray(shape, seed=5, backend=name) for name in ("reference", backend)}
+    arrays["compiled"] = arrays.pop(backend)
     for i, n in enumerate(_wear(shape, 6, seed=8)):
         for a in arrays.values():
             a.apply_pulses(n)

@@ -4,7 +4,8 @@ The state is what ``rramk.device.weak_reset`` describes: 16 bytes per synapse (p
 states, SET cycles and pink terms of both devices), plus the weights read last, kept as a cache
 (1 byte). ``refresh`` SETs the synapses that can no longer move (``rramk.device.refresh``).
 Every operation runs through the one dispatcher, ``rramk.device.backends``: the eager reference,
-``torch.compile`` on CPUs or the fused Triton kernels on GPUs, all computing the same bits.
+``torch.compile`` or the fused C kernels on CPUs, or the fused Triton kernels on GPUs, all
+computing the same bits.
 
 Memory: an update writes the state in place (the fused kernel on a GPU; chunk by chunk on the
 other backends), and every per-synapse computation runs over chunks of
@@ -49,7 +50,7 @@ class DeviceArray:
         config: the device model (default ``HfOxWeakReset()``, the published fit).
         seed: key of every random number of the array (int in [0, 2**63)).
         device: torch device of the state.
-        backend: "auto", "reference", "compiled" or "triton" (module docstring).
+        backend: "auto", "reference", "compiled", "native" or "triton" (``rramk.device.backends``).
         dtype: float type of the resistance arithmetic (float32; float64 with "reference").
     """
 

@@ -13,12 +13,14 @@ slice's first synapse) that reads (N,) inputs and the (2, N) state and returns i
                                    or the resistances (float64 (2, N)) by a ``finish`` function
 
 UPDATE and ADAM write the new state (and ADAM the new moments) into their inputs, in place;
-only the weights are a new tensor. Three backends compute every operation with the same bits:
+only the weights are a new tensor. Four backends compute every operation with the same bits:
 
 * ``"reference"``: the eager reference, over chunks of ``REFERENCE_CHUNK`` synapses, so that its
   temporaries (a few hundred bytes per synapse) stay bounded whatever the array's size;
 * ``"compiled"``: the same chunk functions through ``torch.compile`` (``compiled.py``; CPU), over
   the same chunks (each a contiguous copy, so that compiled code sees one layout);
+* ``"native"``: the fused C kernels of ``rramk.kernels.native`` (CPU; built once per machine):
+  UPDATE, ADAM in place and the reads, else (DUE, SET) the reference over chunks;
 * ``"triton"``: the fused kernel of ``rramk.kernels`` where the operation has one (UPDATE, ADAM),
   in place, else the reference over chunks (the reads).
 
@@ -27,9 +29,9 @@ Bytes per synapse beyond the array and the caller's inputs and outputs (measured
 the old are alive), the reads 0, plus one chunk's temporaries on the reference and compiled
 paths (a few hundred bytes per chunk synapse, a few hundred MB at most).
 
-``"auto"`` picks ``"triton"`` for float32 CUDA arrays and, on a CPU, ``"compiled"`` for float32
-arrays of at least ``COMPILE_THRESHOLD`` synapses (compilation takes tens of seconds once, then
-an update of millions of synapses takes milliseconds) and ``"reference"`` otherwise.
+``"auto"`` picks ``"triton"`` for float32 CUDA arrays and, on a CPU, ``"native"`` for float32 arrays
+(where a C compiler builds it; else ``"compiled"`` for arrays of at least ``COMPILE_THRESHOLD``
+synapses, whose compilation takes tens of seconds once), and ``"reference"`` otherwise.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ import torch
 
 from . import compiled, refresh, weak_reset, weak_reset_adam
 
-BACKENDS = ("auto", "reference", "compiled", "triton")
+BACKENDS = ("auto", "reference", "compiled", "native", "triton")
 COMPILE_THRESHOLD = 1 << 12
 REFERENCE_CHUNK = 1 << 20
 
@@ -56,17 +58,32 @@ def resolve_backend(backend: str, device: torch.device, dtype: torch.dtype, nume
             return "reference"
         if device.type == "cuda":
             return "triton"
+        if device.type == "cpu" and _native_available():
+            return "native"
         return "compiled" if numel >= COMPILE_THRESHOLD else "reference"
     if backend != "reference" and dtype != torch.float32:
         raise ValueError(f"dtype: the {backend!r} backend computes in float32; use backend='reference' for {dtype}")
     if backend == "compiled" and device.type != "cpu":
         raise ValueError(f"backend: 'compiled' is the CPU path; for an array on {device} use 'triton' "
                          "(the fused kernel, same bits) or 'reference'")
+    if backend == "native":
+        if device.type != "cpu":
+            raise ValueError(f"backend: 'native' is the CPU path; for an array on {device} use 'triton' "
+                             "(the fused Triton kernel, same bits) or 'reference'")
+        from ..kernels import native
+
+        native.library()  # a clear error now if it cannot be built
     if backend == "triton":
         from ..kernels import weak_reset as kernel
 
         kernel.check_available(device)
     return backend
+
+
+def _native_available() -> bool:
+    from ..kernels import native
+
+    return native.available()
 
 
 # ------------------------------------------------------------------ the operations' chunk functions
@@ -120,26 +137,29 @@ class Operation:
     # per chunk output, the input (position in flat + [state, pink]) it overwrites in place, or None
     in_place: tuple = ()
     finish: Callable | None = None  # a chunk's outputs -> the operation's outputs (eager, every backend)
+    native_read: bool = False  # "native" computes ln R with its kernel (then ``finish``)
     results: tuple | None = None  # (leading shape, dtype) of the finished outputs (default: outputs)
 
 
 UPDATE = Operation(_update_chunk, (((2,), torch.int32), ((2,), "float"), ((), torch.int8)), "weak_reset",
                    in_place=(1, 2, None))
-READ = Operation(_read_chunk, (((2,), "float"),), None)
-READ_WEIGHTS = Operation(_read_chunk, READ.outputs, None, finish=_weights_from_log_r, results=(((), torch.int8),))
+READ = Operation(_read_chunk, (((2,), "float"),), None, native_read=True)
+READ_WEIGHTS = Operation(_read_chunk, READ.outputs, None, finish=_weights_from_log_r, results=(((), torch.int8),),
+                         native_read=True)
 READ_RESISTANCE = Operation(_read_chunk, READ.outputs, None, finish=_resistance_from_log_r,
-                            results=(((2,), torch.float64),))
+                            results=(((2,), torch.float64),), native_read=True)
 DUE = Operation(_due_chunk, (((), torch.bool),), None)
 SET = Operation(_set_chunk, (((2,), torch.int32), ((2,), "float"), ((), torch.int8), ((), torch.int32)), None)
 ADAM = Operation(_adam_chunk, (((), torch.float32), ((), torch.float32), ((2,), torch.int32), ((2,), "float"),
                                ((), torch.int8)), "weak_reset_adam", in_place=(1, 2, 3, 4, None))
 
 
-def _launch_kernel(op: Operation, flat, state, pink, *, config, seed, update, scalars=None, cycles=False):
-    """The fused kernel, in place on the state (and on the moments, for ADAM); new weights."""
+def _launch_kernel(op: Operation, flat, state, pink, *, config, seed, update, scalars=None, cycles=False,
+                   native=False):
+    """The fused kernel (``native``: the C one), in place on the state (and on the moments, for ADAM); new weights."""
     import importlib
 
-    kernel = importlib.import_module(f"rramk.kernels.{op.kernel}")
+    kernel = importlib.import_module("rramk.kernels.native" if native else f"rramk.kernels.{op.kernel}")
     weights = torch.empty(state.shape[1], dtype=torch.int8, device=state.device)
     model = weak_reset.kernel_arguments(config, state.device)
     if op is UPDATE:
@@ -149,6 +169,25 @@ def _launch_kernel(op: Operation, flat, state, pink, *, config, seed, update, sc
     kernel.weak_reset_adam_step(grad.contiguous(), m, v, state, pink, weights, seed=seed, update=update,
                                 scalars=scalars.as_floats(), cycles=cycles, **model)
     return m, v, state, pink, weights
+
+
+def _native_read(op: Operation, state, pink, *, config, seed, updates, cycles=False):
+    """A read through the native kernel, chunk by chunk: ln R (2, chunk) of every device, then ``op.finish``."""
+    from ..kernels import native
+
+    model = weak_reset.kernel_arguments(config, state.device)
+    numel = state.shape[1]
+    results = [torch.empty(lead + (numel,), dtype=pink.dtype if kind == "float" else kind, device=state.device)
+               for lead, kind in (op.results or op.outputs)]
+    for first in range(0, numel, REFERENCE_CHUNK):
+        part = slice(first, first + REFERENCE_CHUNK)
+        chunk_state, chunk_pink = state[:, part].contiguous(), pink[:, part].contiguous()
+        log_r = torch.empty_like(chunk_pink)
+        native.read_log_resistance(chunk_state, chunk_pink, log_r, seed=seed, updates=updates, first=first,
+                                   cycles=cycles, **model)
+        for out, result in zip(results, (log_r,) if op.finish is None else op.finish(log_r)):
+            out[..., part] = result
+    return tuple(results)
 
 
 def _compiled_chunk(op: Operation, inputs, numel_flat: int, *, config, seed, first, constants, **kwargs):
@@ -172,8 +211,10 @@ def run(op: Operation, backend: str, flat: list[torch.Tensor], state: torch.Tens
     the other outputs are new tensors; no other input is modified. A failure part-way through
     an in-place operation leaves the chunks before it updated.
     """
-    if backend == "triton" and op.kernel is not None:
-        return _launch_kernel(op, flat, state, pink, config=config, seed=seed, **kwargs)
+    if backend in ("triton", "native") and op.kernel is not None:
+        return _launch_kernel(op, flat, state, pink, config=config, seed=seed, native=backend == "native", **kwargs)
+    if backend == "native" and op.native_read:
+        return _native_read(op, state, pink, config=config, seed=seed, **kwargs)
     inputs = [*flat, state, pink]
     numel, dtype = state.shape[1], pink.dtype
     in_place = op.in_place or (None,) * len(op.outputs)

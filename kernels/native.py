@@ -1,0 +1,227 @@
+"""Fused CPU kernels (C): the device update and the optimizer step, in place, with the reference's bits.
+
+The CPU twin of ``rramk.kernels.weak_reset`` / ``weak_reset_adam`` (same launchers, same arguments;
+source: native_weak_reset.c beside this file). torch.compile's CPU code of the same arithmetic
+keeps ~50 temporaries per synapse in memory between its loops; this kernel keeps a synapse in
+registers from its load to its store and draws the pink window only for pulsed synapses
+(reports/perf-notes.md). It is built once per machine with the C compiler that torch.compile
+needs as well (``CC``, else ``cc``), and cached under ``RRAMK_CACHE_DIR`` (default
+``~/.cache/rramk``), keyed by the source, the flags, the compiler and the CPU.
+
+Exactness: IEEE float32 in the reference's order, no contracted multiply-add
+(``-ffp-contract=off``), no fast-math, a correctly rounded ``sqrtf``, ``rintf`` (ties to even).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import torch
+
+from rramk.device import streams
+
+SOURCE = Path(__file__).with_name("native_weak_reset.c")
+FLAGS = ["-O3", "-std=c11", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math", "-fopenmp", "-fPIC", "-shared"]
+TUNE = ["-march=native"]  # dropped if the compiler refuses it
+
+
+class _Launch(ctypes.Structure):
+    """The C ``Launch`` struct (native_weak_reset.c): field for field."""
+
+    _fields_ = [(name, ctypes.c_void_p) for name in ("pulses", "grad", "exp_avg", "exp_avg_sq", "state", "pink",
+                                                       "weights", "log_r", "table", "rtn_flip", "taps")] + [
+        ("alpha", ctypes.c_float), ("adam", ctypes.c_float * 9)] + [
+        (name, ctypes.c_int64) for name in ("table_size", "order", "n_blocks", "numel", "threads", "pink_on",
+                                            "rtn_on", "saturation_on", "cycles")] + [
+        ("seed", ctypes.c_uint64), ("update", ctypes.c_uint64), ("offset", ctypes.c_int64)]
+
+
+ADAM_SCALARS = ("beta1", "one_minus_beta1", "beta2", "one_minus_beta2", "bias_correction1", "bias_correction2",
+                "neg_lr_pulses", "eps", "max_pulses")
+
+
+def _defines() -> list[str]:
+    """The layout constants of rramk.device.streams as -D flags (the one place that names them)."""
+    rows = {f"ROW_{name.upper()}": streams.D2D_TABLE_ROWS.index(name)
+            for name in ("m1", "t_star", "c1", "m2", "ln_r0", "a_rtn")}
+    values = dict(STREAM_D2D=streams.STREAM_D2D, STREAM_PINK=streams.STREAM_PINK, STREAM_RTN=streams.STREAM_RTN,
+                  PULSES_MASK=f"{streams.PULSES_MASK}u", RTN_BIT=streams.RTN_BIT, CYCLE_SHIFT=streams.CYCLE_SHIFT,
+                  MAX_CYCLE=f"{streams.MAX_CYCLE}u", RTN_TABLE_SIZE=streams.RTN_TABLE_SIZE, **rows)
+    assert streams.D2D_PARAMETER_BITS == {"m1": (0, 0), "t_star": (0, 10), "c1": (0, 20), "m2": (1, 0),
+                                          "r0": (1, 10), "a_rtn": (1, 20)}, "native kernel bit layout out of date"
+    assert streams.D2D_CYCLE_PARAMETERS == ("c1", "r0"), "native kernel cycle parameters out of date"
+    return [f"-D{k}={v}" for k, v in values.items()]
+
+
+def _compiler() -> str:
+    named = os.environ.get("CC")
+    compiler = shutil.which(named) if named else (shutil.which("cc") or shutil.which("gcc") or shutil.which("clang"))
+    if not compiler:
+        raise RuntimeError(f"the native CPU kernel needs a C compiler ({'CC=' + named + ' was not found' if named else 'none found'}): "
+                           "install gcc (Debian/Ubuntu: apt install gcc) or set CC; or use backend='compiled' "
+                           "(torch.compile, which needs one too) or 'reference'")
+    return compiler
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("model name", "flags", "Features")):
+                return line
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def _cache_dir() -> Path:
+    root = os.environ.get("RRAMK_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rramk"
+    return Path(root) / "native"
+
+
+@functools.lru_cache(maxsize=None)
+def library() -> ctypes.CDLL:
+    """The built kernel library (built on first use, then loaded from the cache)."""
+    compiler = _compiler()
+    version = subprocess.run([compiler, "--version"], capture_output=True, text=True).stdout
+    source = SOURCE.read_bytes()
+    errors = []
+    for tune in (TUNE, []):
+        command = [compiler, *FLAGS, *tune, *_defines()]
+        key = hashlib.sha256(b"\0".join([source, " ".join(command).encode(), version.encode(),
+                                         platform.machine().encode(), _cpu_name().encode()])).hexdigest()[:24]
+        path = _cache_dir() / f"weak_reset-{key}.so"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+                built = Path(tmp) / path.name
+                result = subprocess.run([*command, str(SOURCE), "-o", str(built), "-lm"], capture_output=True,
+                                        text=True)
+                if result.returncode != 0:
+                    errors.append(f"$ {' '.join(command)} ...\n{result.stderr.strip()}")
+                    continue
+                os.replace(built, path)  # atomic: processes building at once each write their own
+        lib = ctypes.CDLL(str(path))
+        lib.rramk_weak_reset_run.argtypes = [ctypes.POINTER(_Launch)]
+        lib.rramk_weak_reset_run.restype = ctypes.c_int
+        return lib
+    raise RuntimeError("could not build the native CPU kernel (kernels/native_weak_reset.c); use "
+                       "backend='compiled' or 'reference'. Compiler output:\n" + "\n".join(errors))
+
+
+@functools.lru_cache(maxsize=None)
+def available() -> bool:
+    """Whether the native kernel builds and loads on this machine."""
+    try:
+        library()
+    except (RuntimeError, OSError):
+        return False
+    return True
+
+
+def _pointer(tensor: torch.Tensor | None):
+    return None if tensor is None else ctypes.c_void_p(tensor.data_ptr())
+
+
+def _check_cpu(tensor: torch.Tensor, name: str) -> None:
+    if not isinstance(tensor, torch.Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor, got {type(tensor).__name__}")
+    if tensor.device.type != "cpu":
+        raise ValueError(f"{name}: the native kernel runs on CPU tensors, got one on {tensor.device} "
+                         "(on CUDA use rramk.kernels.weak_reset, the Triton kernel)")
+
+
+def _check_state(device_state: torch.Tensor, pink: torch.Tensor) -> int:
+    _check_cpu(device_state, "device_state")
+    _check_cpu(pink, "pink")
+    if device_state.dtype != torch.int32 or device_state.dim() != 2 or device_state.shape[0] != 2:
+        raise ValueError(f"device_state: expected an int32 tensor of shape (2, N), got {device_state.dtype} "
+                         f"{tuple(device_state.shape)}")
+    numel = device_state.shape[1]
+    if pink.dtype != torch.float32 or tuple(pink.shape) != (2, numel):
+        raise ValueError(f"pink: expected a float32 tensor of shape (2, {numel}), got {pink.dtype} {tuple(pink.shape)}")
+    for name, t in (("device_state", device_state), ("pink", pink)):
+        if not t.is_contiguous():
+            raise ValueError(f"{name}: expected a contiguous tensor (it is updated in place)")
+    if numel >= 2**32:
+        raise ValueError(f"device_state: at most 2**32 - 1 synapses (Philox counter c0), got {numel}")
+    return numel
+
+
+def _check_flat(tensor: torch.Tensor, name: str, dtype: torch.dtype, numel: int) -> None:
+    _check_cpu(tensor, name)
+    if tensor.dtype != dtype:
+        raise ValueError(f"{name}: expected a {dtype} tensor, got {tensor.dtype}")
+    if tuple(tensor.shape) != (numel,):
+        raise ValueError(f"{name}: expected shape ({numel},), got {tuple(tensor.shape)}")
+    if not tensor.is_contiguous():
+        raise ValueError(f"{name}: expected a contiguous tensor")
+
+
+def _launch(numel: int, seed: int, update: int, cycles: bool, model: dict, offset: int = 0, **tensors) -> None:
+    from .weak_reset import model_launch_args  # the model's table checks, shared with the Triton launchers
+
+    if not (isinstance(seed, int) and 0 <= seed < 2**63):
+        raise ValueError(f"seed: expected an int in [0, 2**63), got {seed!r}")
+    if not (isinstance(update, int) and 0 <= update < 2**63):
+        raise ValueError(f"update: expected an integer in [0, 2**63), got {update!r}")
+    (table, rtn_flip, taps, alpha), flags = model_launch_args(**model, device=torch.device("cpu"))
+    scalars = tensors.pop("scalars", None)
+    launch = _Launch(**{name: _pointer(t) for name, t in tensors.items()}, table=_pointer(table),
+                     rtn_flip=_pointer(rtn_flip), taps=_pointer(taps), alpha=alpha,
+                     table_size=flags["TABLE_SIZE"], order=flags["ORDER"], n_blocks=flags["N_BLOCKS"], numel=numel,
+                     threads=torch.get_num_threads(), pink_on=flags["PINK"], rtn_on=flags["RTN"],
+                     saturation_on=flags["SATURATION"], cycles=bool(cycles), seed=seed, update=update,
+                     offset=offset)
+    if scalars is not None:
+        launch.adam = (ctypes.c_float * 9)(*(scalars[name] for name in ADAM_SCALARS))
+    library().rramk_weak_reset_run(ctypes.byref(launch))
+
+
+def weak_reset_update(device_state: torch.Tensor, pink: torch.Tensor, pulses: torch.Tensor, weights: torch.Tensor, *,
+                      seed: int, update: int, log_r: torch.Tensor | None = None, cycles: bool = False,
+                      **model) -> None:
+    """Apply signed pulse counts, in place: ``rramk.kernels.weak_reset.weak_reset_update`` on CPU tensors."""
+    numel = _check_state(device_state, pink)
+    _check_flat(pulses, "pulses", torch.int32, numel)
+    _check_flat(weights, "weights", torch.int8, numel)
+    if log_r is not None:
+        _check_flat(log_r.view(-1), "log_r", torch.float32, 2 * numel)
+    _launch(numel, seed, update, cycles, model, pulses=pulses, state=device_state, pink=pink, weights=weights,
+            log_r=log_r)
+
+
+def weak_reset_adam_step(grad: torch.Tensor, exp_avg: torch.Tensor, exp_avg_sq: torch.Tensor,
+                         device_state: torch.Tensor, pink: torch.Tensor, weights: torch.Tensor, *,
+                         seed: int, update: int, scalars: dict, cycles: bool = False, **model) -> None:
+    """One fused optimizer step, in place: ``rramk.kernels.weak_reset_adam.weak_reset_adam_step`` on CPU tensors."""
+    numel = _check_state(device_state, pink)
+    for name, t in (("grad", grad), ("exp_avg", exp_avg), ("exp_avg_sq", exp_avg_sq)):
+        _check_flat(t, name, torch.float32, numel)
+    _check_flat(weights, "weights", torch.int8, numel)
+    missing = [name for name in ADAM_SCALARS if name not in scalars]
+    if missing:
+        raise ValueError(f"scalars: expected the step's values {', '.join(ADAM_SCALARS)}; missing {', '.join(missing)}")
+    _launch(numel, seed, update, cycles, model, grad=grad, exp_avg=exp_avg, exp_avg_sq=exp_avg_sq,
+            state=device_state, pink=pink, weights=weights, scalars=scalars)
+
+
+def read_log_resistance(device_state: torch.Tensor, pink: torch.Tensor, log_r: torch.Tensor, *, seed: int,
+                        updates: int, first: int = 0, cycles: bool = False, **model) -> None:
+    """ln R (2, N) of the array as its last update left it, into ``log_r`` (kernel of
+    ``rramk.device.weak_reset.read_log_resistance``; ``updates``: the array's updates so far;
+    ``first``: the flat index of the first synapse given, to read a slice)."""
+    numel = _check_state(device_state, pink)
+    _check_flat(log_r.view(-1), "log_r", torch.float32, 2 * numel)
+    if not (isinstance(updates, int) and updates >= 0):
+        raise ValueError(f"updates: expected an integer >= 0, got {updates!r}")
+    if not (isinstance(first, int) and 0 <= first and first + numel <= 2**32):
+        raise ValueError(f"first: expected an integer in [0, 2**32 - {numel}], got {first!r}")
+    _launch(numel, seed, max(updates - 1, 0), cycles, model, offset=first, state=device_state, pink=pink, log_r=log_r)
