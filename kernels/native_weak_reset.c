@@ -49,25 +49,29 @@ typedef struct {
 } Launch;
 
 /* Philox4x32-10 (rramk/device/philox.py, tl.philox): key (k0, k1), counter (c0..c3); the ten
-   rounds written out, so that a loop calling it has no inner loop and vectorizes. */
-#define PHILOX_ROUND(r)                                                     \
-    do {                                                                    \
-        uint64_t pb = (uint64_t)x2 * 0xCD9E8D57u;                           \
-        uint64_t pa = (uint64_t)x0 * 0xD2511F53u;                           \
-        uint32_t n0 = (uint32_t)(pb >> 32) ^ x1 ^ (y0 + (r) * 0x9E3779B9u); \
-        uint32_t n2 = (uint32_t)(pa >> 32) ^ x3 ^ (y1 + (r) * 0xBB67AE85u); \
-        x1 = (uint32_t)pb;                                                  \
-        x3 = (uint32_t)pa;                                                  \
-        x0 = n0;                                                            \
-        x2 = n2;                                                            \
+   rounds written out, so that a loop calling it has no inner loop and vectorizes. The words live in
+   64-bit lanes (their low 32 bits): a multiplication then reads its factor's low half as it is, and
+   the high garbage a word gathers from its xors never reaches a product or an output (2x faster than
+   32-bit lanes, whose products need widening and shuffles; reports/perf-notes.md). */
+#define PHILOX_ROUND(r)                                                                          \
+    do {                                                                                         \
+        uint64_t pb = (x2 & 0xFFFFFFFFull) * 0xCD9E8D57ull;                                      \
+        uint64_t pa = (x0 & 0xFFFFFFFFull) * 0xD2511F53ull;                                      \
+        uint64_t n0 = (pb >> 32) ^ x1 ^ (uint64_t)(uint32_t)(y0 + (r) * 0x9E3779B9u);            \
+        uint64_t n2 = (pa >> 32) ^ x3 ^ (uint64_t)(uint32_t)(y1 + (r) * 0xBB67AE85u);            \
+        x1 = pb;                                                                                 \
+        x3 = pa;                                                                                 \
+        x0 = n0;                                                                                 \
+        x2 = n2;                                                                                 \
     } while (0)
-#define PHILOX(k0_, k1_, c0_, c1_, c2_, c3_, o0, o1, o2, o3)                           \
-    do {                                                                                \
-        uint32_t x0 = (c0_), x1 = (c1_), x2 = (c2_), x3 = (c3_), y0 = (k0_), y1 = (k1_); \
-        PHILOX_ROUND(0u); PHILOX_ROUND(1u); PHILOX_ROUND(2u); PHILOX_ROUND(3u);          \
-        PHILOX_ROUND(4u); PHILOX_ROUND(5u); PHILOX_ROUND(6u); PHILOX_ROUND(7u);          \
-        PHILOX_ROUND(8u); PHILOX_ROUND(9u);                                              \
-        o0 = x0; o1 = x1; o2 = x2; o3 = x3;                                             \
+#define PHILOX(k0_, k1_, c0_, c1_, c2_, c3_, o0, o1, o2, o3)                                     \
+    do {                                                                                         \
+        uint64_t x0 = (uint32_t)(c0_), x1 = (uint32_t)(c1_), x2 = (uint32_t)(c2_), x3 = (uint32_t)(c3_); \
+        uint32_t y0 = (k0_), y1 = (k1_);                                                         \
+        PHILOX_ROUND(0u); PHILOX_ROUND(1u); PHILOX_ROUND(2u); PHILOX_ROUND(3u);                   \
+        PHILOX_ROUND(4u); PHILOX_ROUND(5u); PHILOX_ROUND(6u); PHILOX_ROUND(7u);                   \
+        PHILOX_ROUND(8u); PHILOX_ROUND(9u);                                                       \
+        o0 = (uint32_t)x0; o1 = (uint32_t)x1; o2 = (uint32_t)x2; o3 = (uint32_t)x3;              \
     } while (0)
 
 /* tl.uint_to_uniform_float: the word as int32 x, folded to x >= 0 ? x : -x - 1, times the scale. */
