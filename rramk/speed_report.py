@@ -92,6 +92,47 @@ def speed_tables(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
+# The ratios a user compares first (issue 13): (label, operation, shape prefix, numerator provider(s),
+# denominator provider(s), target, whether the target is a lower bound). The first provider found wins.
+DEFAULT_DEVICE = ("rramk-native", "rramk-compiled", "rramk-triton")
+HEADLINES = (
+    ("device update: rramk vs the published structure, every synapse pulsed", "device update",
+     "mnist-784x3000/every", ("published-structure",), DEFAULT_DEVICE, 20.0, True),
+    ("device update: rramk vs the published structure, training-like pulses", "device update",
+     "mnist-784x3000/training", ("published-structure",), DEFAULT_DEVICE, 20.0, True),
+    ("optimizer step (Adam -> pulses -> update): rramk vs the published structure", "optimizer step",
+     "mnist-784x3000", ("published-structure",), ("fused-native", "fused-compiled", "fused-triton"), 20.0, True),
+    ("MNIST training step: device model vs software BNN (time ratio)", "training step", "mnist-784-3000-10",
+     ("device",), ("ideal",), 1.5, False),
+    ("MNIST training step: rramk's device model vs aihwkit ReRamSBPreset", "training step", "mnist-784-3000-10",
+     ("aihwkit-ReRamSBPreset",), ("device",), 10.0, True),
+)
+
+
+def headline_ratios(records: list[dict]) -> str:
+    """Markdown: the ratios of HEADLINES measured in one benchmark file each, with their targets."""
+    rows = []
+    for label, operation, shape, numerators, denominators, target, at_least in HEADLINES:
+        for file in sorted({r["file"] for r in records}):
+            times = {r["extra_info"].get("provider"): r["stats"]["median"] for r in records
+                     if r["file"] == file and r["extra_info"].get("operation") == operation
+                     and r["extra_info"].get("shape", "").startswith(shape)}
+            top = next((p for p in numerators if p in times), None)
+            bottom = next((p for p in denominators if p in times), None)
+            if top and bottom:
+                ratio = times[top] / times[bottom]
+                met = ratio >= target if at_least else ratio <= target
+                rows.append([label, f"{ratio:.2f}x", f"{'>=' if at_least else '<='} {target:g}x",
+                             "yes" if met else "**no**", f"{top} / {bottom}", file])
+                break
+    if not rows:
+        return ""
+    return ("## The ratios first\n\nEach from one benchmark file (one session, one machine); ratio = time of the "
+            "first provider / time of the second.\n\n"
+            + tabulate(rows, headers=["ratio", "measured", "target", "met", "providers", "file"], tablefmt="github",
+                       disable_numparse=True) + "\n\n")
+
+
 def plot_update_scaling(records: list[dict], path: Path) -> bool:
     recs = [r for r in records if r["extra_info"].get("operation") == "device update"]
     if not recs:
@@ -126,7 +167,7 @@ def write_speed_report(reports: Path) -> list[tuple[str, str, str, str]]:
     speed = reports / "speed.md"
     speed.write_text("# Speed of rramk against its alternatives\n\nFrom the raw results in bench/ "
                      f"(`pytest bench --benchmark-only`); this file: `{REPORT_COMMAND}`. Ratios compare runs of "
-                     "one session on one machine.\n\n" + speed_tables(records) + "\n")
+                     "one session on one machine.\n\n" + headline_ratios(records) + speed_tables(records) + "\n")
     when = "; ".join(f"{m}, {d}" for _, m, d in sessions)
     entries.append(("speed.md", "speed tables with ratios against each alternative", when, REPORT_COMMAND))
     if plot_update_scaling(records, reports / "speed_update.png"):

@@ -285,3 +285,33 @@ def test_report_keeps_the_names_it_had_before_its_reports_moved_out():
         for name in names:
             assert getattr(report, name) is getattr(module, name), f"rramk.report.{name}"
     assert report.REPORT_COMMAND == "python -m rramk.report"
+
+
+def test_speed_report_leads_with_the_ratios_and_their_targets():
+    """The headline: published structure / rramk (native preferred), device / software, aihwkit / rramk,
+    each from one file, with its target and whether it is met."""
+
+    def rec(operation, shape, provider, median, file="cpu.json"):
+        return {"file": file, "session": {}, "stats": {"median": median},
+                "extra_info": {"operation": operation, "shape": shape, "provider": provider}}
+
+    records = [rec("device update", "mnist-784x3000/every", "published-structure", 1.0),
+               rec("device update", "mnist-784x3000/every", "rramk-native", 0.04),
+               rec("device update", "mnist-784x3000/every", "rramk-compiled", 0.07),
+               rec("device update", "mnist-784x3000/training", "published-structure", 0.9),
+               rec("device update", "mnist-784x3000/training", "rramk-native", 0.06),
+               rec("training step", "mnist-784-3000-10-b1000", "ideal", 0.08),
+               rec("training step", "mnist-784-3000-10-b1000", "device", 0.1),
+               rec("training step", "mnist-784-3000-10-b1000", "aihwkit-ReRamSBPreset", 0.9, file="other.json"),
+               rec("training step", "mnist-784-3000-10-b1000", "device", 0.15, file="other.json")]
+    text = speed_report.headline_ratios(records)
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:]] for line in text.splitlines()
+            if line.startswith("| ") and "---" not in line}
+    assert rows["device update: rramk vs the published structure, every synapse pulsed"][:4] == \
+        ["25.00x", ">= 20x", "yes", "published-structure / rramk-native"]
+    assert rows["device update: rramk vs the published structure, training-like pulses"][:3] == \
+        ["15.00x", ">= 20x", "**no**"]
+    assert rows["MNIST training step: device model vs software BNN (time ratio)"][:3] == ["1.25x", "<= 1.5x", "yes"]
+    # aihwkit only in other.json: the ratio is taken inside that file (0.9 / 0.15), never across files
+    assert rows["MNIST training step: rramk's device model vs aihwkit ReRamSBPreset"][:3] == ["6.00x", ">= 10x", "**no**"]
+    assert "optimizer step" not in text  # not measured: no row
