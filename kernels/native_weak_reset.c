@@ -77,7 +77,7 @@ typedef struct {
 /* tl.uint_to_uniform_float: the word as int32 x, folded to x >= 0 ? x : -x - 1, times the scale. */
 static inline float uniform(uint32_t word) {
     int32_t x = (int32_t)word;
-    return (float)(x < 0 ? -x - 1 : x) * UNIFORM_SCALE;
+    return (float)(x ^ (x >> 31)) * UNIFORM_SCALE; /* x < 0: ~x = -x - 1 (arithmetic shift) */
 }
 
 /* (h + 1/2) / 2^16 for a 16-bit integer h. */

@@ -43,7 +43,8 @@ from .train import PUBLISHED, SUMMARY, RunSettings, UsageError, train
 
 CONFIGS: dict[str, str] = {label: config.flag for label, config in STUDIES["legacy"].configs.items()}
 """The legacy study's labels -> the --imperfections value of rramk.train that trains each (bench/ runs these)."""
-SHORT_BUDGET = {"mnist": {"epochs": 1, "limit_train": 10_000}, "cifar10": {"epochs": 2, "limit_train": 10_000}}
+SHORT_BUDGET = {"mnist": {"epochs": 1, "limit_train": 10_000}, "fashion-mnist": {"epochs": 1, "limit_train": 10_000},
+                "cifar10": {"epochs": 2, "limit_train": 10_000}}
 
 
 def budget_tag(settings: RunSettings) -> str:
@@ -53,10 +54,10 @@ def budget_tag(settings: RunSettings) -> str:
     tag = f"epochs{settings.epochs}"
     if settings.limit_train:
         tag += f"-n{settings.limit_train}"
-    if settings.dataset == "mnist" and settings.hidden != 3000:
+    if settings.network == "mlp" and settings.hidden != 3000:
         tag += f"-hidden{settings.hidden}"
-    if settings.dataset == "cifar10":
-        tag += f"-width{settings.width:g}"
+    if settings.network == "vgg":
+        tag += f"-width{settings.width:g}" if settings.dataset == "cifar10" else f"-vgg{settings.width:g}"
     if settings.preset:
         tag += f"-preset-{Path(settings.preset).stem}-{settings.preset_sha256[:8]}"
     return tag
@@ -177,7 +178,7 @@ def parser() -> argparse.ArgumentParser:
     p = cli.Parser(prog="python -m rramk.ablation",
                    description="Train the same BNN under every configuration of an ablation study and seed "
                                "(MODEL.md section 4).")
-    p.add_argument("dataset", choices=["mnist", "cifar10"])
+    p.add_argument("dataset", choices=["mnist", "fashion-mnist", "cifar10"])
     p.add_argument("--full", action="store_true",
                    help="the published budget: every training example and the published epochs (mnist: 20), or "
                         "--epochs N of them")
@@ -205,8 +206,10 @@ def parser() -> argparse.ArgumentParser:
                    help="the device every configuration is built on: a preset file (rramk.load_preset; python -m "
                         "rramk.fit writes one from measured traces; default: the published fit); its runs live "
                         "under a budget directory of their own")
-    p.add_argument("--hidden", type=int, default=3000, help="mnist hidden units (default 3000)")
-    p.add_argument("--width", type=float, default=0.125, help="cifar10 width multiplier (default 0.125)")
+    p.add_argument("--network", default="", help="mlp (mnist, fashion-mnist: the default) or vgg (cifar10; mnist and "
+                                                 "fashion-mnist: the VGG family for 28x28x1 images)")
+    p.add_argument("--hidden", type=int, default=3000, help="mlp hidden units (default 3000)")
+    p.add_argument("--width", type=float, default=0.125, help="vgg width multiplier (default 0.125)")
     p.add_argument("--lr-pulses", type=_positive, nargs="+", metavar="LR",
                    help="pulse learning rate(s); each configuration runs at each (default: rramk.train's, 20; "
                         "--study lr: 8 20 50 100)")
@@ -249,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     p = parser()
     args = p.parse_args(argv)
     overrides = {"device": args.device, "backend": args.backend, "data_dir": args.data_dir, "width": args.width,
-                 "hidden": args.hidden, "preset": args.preset}
+                 "hidden": args.hidden, "network": args.network, "preset": args.preset}
     if args.full:
         overrides["limit_train"] = args.limit_train
         if args.epochs is not None:

@@ -1,4 +1,4 @@
-"""The two binarized networks of the published study (MODEL.md section 5).
+"""The two binarized networks of the published study (MODEL.md section 5), and the VGG sized for 28x28 images.
 
 Both are ``nn.Sequential`` with named layers. Their binary weights (``rramk.nn.binary_parameters``)
 are exactly the weights of their ``BinaryLinear``/``BinaryConv2d`` layers (no biases); every
@@ -23,6 +23,10 @@ with conv widths ``C = (384, 384, 768, 768, 1536, 512)`` and fully connected wid
 usual BNN VGG: it pools the integer pre-activations (pooling signs would mostly return +1).
 Only the first convolution sees real inputs; every other binary layer
 receives +-1 from the sign before it.
+
+28x28x1 VGG (``mnist_vgg``, for MNIST and Fashion-MNIST): the same family on (N, 1, 28, 28)
+images; the three poolings give 14, 7 and 3 pixels (floor), so the flattened feature has
+C6 * 3 * 3 entries.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from torch import nn
 from .binarize import SignSTE
 from .nn import BinaryConv2d, BinaryLinear, binary_parameters
 
-__all__ = ["CIFAR10_CONV_WIDTHS", "CIFAR10_FC_WIDTHS", "cifar10_vgg", "count_synapses", "mnist_mlp"]
+__all__ = ["CIFAR10_CONV_WIDTHS", "CIFAR10_FC_WIDTHS", "cifar10_vgg", "count_synapses", "mnist_mlp", "mnist_vgg", "vgg"]
 
 MNIST_PIXELS = 28 * 28
 MNIST_CLASSES = 10
@@ -78,13 +82,29 @@ def _scaled(channels: int, width: float) -> int:
 
 
 def cifar10_vgg(width: float = 1.0) -> nn.Sequential:
-    """The CIFAR-10 VGG-style BNN of the published study, its layer widths scaled by ``width``.
+    """The CIFAR-10 VGG-style BNN of the published study, its layer widths scaled by ``width``
+    (:func:`vgg` on (N, 3, 32, 32) images)."""
+    return vgg(width, channels=CIFAR10_CHANNELS, size=CIFAR10_SIZE)
+
+
+def mnist_vgg(width: float = 0.125) -> nn.Sequential:
+    """The VGG family on (N, 1, 28, 28) images (MNIST, Fashion-MNIST): :func:`vgg` with one input
+    channel; at the default ``width`` 1/8, 0.51 M synapses (conv 48-48-96-96-192-64, fc 576-128-128-10)."""
+    return vgg(width, channels=1, size=MNIST_SIDE)
+
+
+MNIST_SIDE = 28
+
+
+def vgg(width: float = 1.0, *, channels: int = CIFAR10_CHANNELS, size: int = CIFAR10_SIZE) -> nn.Sequential:
+    """The VGG-style BNN of the published study on (N, ``channels``, ``size``, ``size``) images, its layer
+    widths scaled by ``width``.
 
     Convolution ``k`` has ``max(1, round(width * C_k))`` output channels, ``C = (384, 384, 768,
     768, 1536, 512)``; both hidden fully connected layers have ``max(1, round(width * 1024))``
     units (scaled too, so that a small ``width`` gives a small network); the flattened feature
-    has ``conv6_channels * 4 * 4`` entries (8192 at ``width=1``); the output has 10 classes.
-    Inputs are ``(N, 3, 32, 32)`` images. See the module docstring for the layer order.
+    has ``conv6_channels * s * s`` entries, s = ``size`` halved (floor) three times (8192 at
+    ``width=1`` on 32x32 images); the output has 10 classes. See the module docstring for the layer order.
     """
     if isinstance(width, bool) or not isinstance(width, numbers.Real) or not (
             math.isfinite(width) and width > 0):
@@ -93,7 +113,7 @@ def cifar10_vgg(width: float = 1.0) -> nn.Sequential:
     fc_widths = [_scaled(c, width) for c in CIFAR10_FC_WIDTHS]
 
     layers: list[tuple[str, nn.Module]] = []
-    in_channels, size = CIFAR10_CHANNELS, CIFAR10_SIZE
+    in_channels = channels
     for k, out_channels in enumerate(conv_widths, start=1):
         layers.append((f"conv{k}", BinaryConv2d(in_channels, out_channels, kernel_size=3, padding=1,
                                                 binarize_input=k > 1)))

@@ -29,22 +29,27 @@ RESUMABLE_CHANGES = ("epochs", "out", "resume", "progress", "data_dir", "downloa
 
 @dataclasses.dataclass(frozen=True)
 class DatasetRecipe:
-    """How the trainer trains on one data set: its data, its network, its published budget."""
+    """How the trainer trains on one data set: its data, its networks, its published budget."""
 
-    network: str  # the network, in words (for --help)
     loader: str  # the rramk.data function that loads the data set: loader(data_dir, download=, limit=)
-    model: Callable[[RunSettings], torch.nn.Module]  # builds the network from the run's settings
+    networks: dict[str, tuple[str, Callable[[RunSettings], torch.nn.Module]]]  # name: (in words, builder); first: default
     published: dict  # the published batch_size, epochs and lr_pulses
     augment: str | None = None  # the rramk.data function that augments a training batch: augment(x, generator)
 
+    @property
+    def network(self) -> str:
+        """The networks in words, the default first (for --help)."""
+        return "; ".join(f"--network {name}: {words}" for name, (words, _) in self.networks.items())
 
+
+_MNIST_NETWORKS = {"mlp": ("784-3000-10 MLP (--hidden)", lambda s: models.mnist_mlp(hidden=s.hidden)),
+                   "vgg": ("the VGG family for 28x28x1 images (--width, 1/8: 0.51 M synapses)",
+                           lambda s: models.mnist_vgg(width=s.width))}
 DATASETS: dict[str, DatasetRecipe] = {
-    "mnist": DatasetRecipe("784-3000-10 MLP", "load_mnist", lambda s: models.mnist_mlp(hidden=s.hidden),
-                           {"batch_size": 1000, "epochs": 20, "lr_pulses": 20.0}),
-    "cifar10": DatasetRecipe("VGG", "load_cifar10", lambda s: models.cifar10_vgg(width=s.width),
+    "mnist": DatasetRecipe("load_mnist", _MNIST_NETWORKS, {"batch_size": 1000, "epochs": 20, "lr_pulses": 20.0}),
+    "cifar10": DatasetRecipe("load_cifar10", {"vgg": ("VGG (--width)", lambda s: models.cifar10_vgg(width=s.width))},
                              {"batch_size": 500, "epochs": 100, "lr_pulses": 20.0}, augment="augment_cifar10"),
-    "fashion-mnist": DatasetRecipe("MNIST's 784-3000-10 MLP", "load_fashion_mnist",
-                                   lambda s: models.mnist_mlp(hidden=s.hidden),
+    "fashion-mnist": DatasetRecipe("load_fashion_mnist", _MNIST_NETWORKS,
                                    {"batch_size": 1000, "epochs": 20, "lr_pulses": 20.0}),
 }
 PUBLISHED = {name: recipe.published for name, recipe in DATASETS.items()}
@@ -86,6 +91,7 @@ class RunSettings:
     limit_train: int | None = None
     width: float = 1.0
     hidden: int = 3000
+    network: str = ""  # a name of DATASETS[dataset].networks ("": the data set's first, its published network)
     progress: bool = True
     download: bool = True
 
@@ -93,6 +99,10 @@ class RunSettings:
         if self.dataset not in DATASETS:
             raise UsageError(f"dataset: expected one of {', '.join(DATASETS)}, got {self.dataset!r}")
         defaults = DATASETS[self.dataset].published
+        networks = DATASETS[self.dataset].networks
+        self.network = self.network or next(iter(networks))
+        if self.network not in networks:
+            raise UsageError(f"--network: expected one of {', '.join(networks)} for {self.dataset}, got {self.network!r}")
         for name in ("epochs", "batch_size", "lr_pulses"):
             if getattr(self, name) is None:
                 setattr(self, name, defaults[name])
@@ -131,8 +141,13 @@ class RunSettings:
             scaled = f"-{self.scale.replace(',', '+')}" if self.scale else ""
             refreshed = f"-refresh-{self.refresh.replace(':', '-').replace(',', '+')}" if policy else ""
             device = f"-{Path(self.preset).stem}" if self.preset else ""
-            self.out = str(Path("runs") / f"{self.dataset}{device}-{self.imperfections.replace(',', '+')}{scaled}"
-                                          f"{refreshed}-seed{self.seed}")
+            network = "" if self.network == next(iter(networks)) else f"-{self.network}{self.width:g}"
+            self.out = str(Path("runs") / f"{self.dataset}{network}{device}-{self.imperfections.replace(',', '+')}"
+                                          f"{scaled}{refreshed}-seed{self.seed}")
+
+    def model(self) -> torch.nn.Module:
+        """A new network of these settings (``network`` of the data set, its size from ``hidden``/``width``)."""
+        return DATASETS[self.dataset].networks[self.network][1](self)
 
     @property
     def device_config(self) -> HfOxWeakReset | None:

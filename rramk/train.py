@@ -87,7 +87,7 @@ def load_data(settings: RunSettings, device: torch.device):
 
 def build_model(settings: RunSettings) -> torch.nn.Module:
     torch.manual_seed(settings.seed)  # the latent weights of the ideal BNN, batch-norm init
-    return DATASETS[settings.dataset].model(settings)
+    return settings.model()
 
 
 def build_optimizer(settings: RunSettings, model: torch.nn.Module, backend: str):
@@ -207,8 +207,8 @@ def check_batches_split(settings: RunSettings, dist_info: Distributed, n_train: 
 
 def start_run(settings: RunSettings, device: torch.device, dist_info: Distributed, checkpoint: dict | None) -> Run:
     """Load the data, build the model and its optimizer, and restore the checkpoint's state if any."""
-    if device.type == "cpu" and settings.dataset == "cifar10" and settings.width >= 0.5 and dist_info.main:
-        print(f"rramk.train: warning: the published CIFAR-10 width ({settings.width}) has "
+    if device.type == "cpu" and settings.network == "vgg" and settings.width >= 0.5 and dist_info.main:
+        print(f"rramk.train: warning: the VGG at width {settings.width} has "
               f"~{36 * settings.width**2:.0f}M synapses and takes hours per epoch on a CPU; "
               "shrink it with --width (e.g. --width 0.125)", file=sys.stderr)
     data = load_data(settings, device)
@@ -404,12 +404,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of data order, initialisation and devices")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--backend", default="auto", choices=BACKENDS,
-                   help="device-simulation backend (default auto: triton on CUDA, compiled on CPU)")
+                   help="device-simulation backend (default auto: triton on CUDA, native on CPU)")
     p.add_argument("--data-dir", help="data directory (default: $RRAMK_DATA, else ~/.cache/rramk)")
     p.add_argument("--out", help="output directory (default runs/<dataset>[-<preset>]-<imperfections>-seed<seed>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--limit-train", type=int, help="use only the first N training examples (quick runs)")
-    p.add_argument("--width", type=float, default=1.0, help="cifar10: width multiplier of the VGG (1 = published)")
+    p.add_argument("--network", default="", help="the network: mlp (mnist, fashion-mnist; the default) or vgg "
+                   "(cifar10; mnist and fashion-mnist: the VGG family sized for 28x28x1 images)")
+    p.add_argument("--width", type=float, default=1.0,
+                   help="vgg: width multiplier (cifar10 1 = published; 28x28 images: try 0.125)")
     p.add_argument("--hidden", type=int, default=3000, help="mnist, fashion-mnist: hidden units (3000 = published)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     p.add_argument("--no-download", dest="download", action="store_false", help="never download data sets")
