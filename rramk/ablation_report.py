@@ -82,9 +82,12 @@ def ablation_command(dataset: str, summary: dict, study: str = "", seeds: list[i
         flags = "--full" + ("" if epochs == published_epochs(dataset) else f" --epochs {epochs}")
     else:
         flags = f"--epochs {epochs}" + (f" --limit-train {limit}" if limit else "")
-    if dataset == "mnist" and settings.get("hidden", 3000) != 3000:
+    network = settings.get("network") or ("vgg" if dataset == "cifar10" else "mlp")
+    if network == "mlp" and settings.get("hidden", 3000) != 3000:
         flags += f" --hidden {settings['hidden']}"
-    if dataset == "cifar10":
+    if network == "vgg" and dataset != "cifar10":
+        flags += " --network vgg"
+    if network == "vgg":
         flags += f" --width {settings.get('width', 1.0):g}"
     if settings.get("preset"):
         flags += f" --preset {settings['preset']}"

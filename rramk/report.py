@@ -46,16 +46,18 @@ FULL_STUDIES = (
 """The full MNIST studies (20 epochs, all examples, seeds 0 1 2): what, the command, the study and its options."""
 
 
-REFRESH_MATCH = ("dataset", "imperfections", "seed", "epochs", "limit_train", "hidden", "width", "lr_pulses", "scale",
-                 "preset")
+REFRESH_MATCH = ("dataset", "network", "imperfections", "seed", "epochs", "limit_train", "hidden", "width", "lr_pulses",
+                 "scale", "preset")
 """What a run without refresh must share with a refresh run to be its baseline."""
 
 
 def _refresh_key(summary: dict) -> tuple:
     settings = {"hidden": 3000, "scale": "", "preset": "", **summary.get("settings", {})}
     settings.update({k: summary[k] for k in ("dataset", "imperfections", "seed", "epochs")})
-    if summary["dataset"] != "cifar10":
-        settings["width"] = None  # only CIFAR-10's network has a width
+    # summaries from before --network name none: the data set's own network
+    settings["network"] = settings.get("network") or ("vgg" if summary["dataset"] == "cifar10" else "mlp")
+    if settings["network"] != "vgg":
+        settings["width"] = None  # only the VGG has a width
     return tuple(settings.get(k) for k in REFRESH_MATCH)
 
 

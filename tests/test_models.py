@@ -155,3 +155,34 @@ def test_cifar10_vgg_tiny_width_keeps_one_channel():
 def test_cifar10_vgg_refuses_bad_width(width):
     with pytest.raises(ValueError, match="width"):
         cifar10_vgg(width=width)
+
+
+def test_mnist_vgg_shapes_and_synapses_by_hand():
+    """The VGG family on 28x28x1 images: poolings 28 -> 14 -> 7 -> 3, so fc7 reads C6 * 3 * 3."""
+    from rramk.models import mnist_vgg
+
+    model = mnist_vgg(width=0.125)
+    conv = [48, 48, 96, 96, 192, 64]  # round(C / 8)
+    fc = [128, 128]
+    expected = (1 * conv[0] + sum(a * b for a, b in zip(conv, conv[1:]))) * 9 + conv[5] * 9 * fc[0] \
+        + fc[0] * fc[1] + fc[1] * 10
+    assert count_synapses(model) == expected == 513_456
+    assert tuple(model.fc7.weight.shape) == (128, 64 * 3 * 3)
+    assert not model.conv1.binarize_input and model.conv2.binarize_input
+    out = model(torch.randn(3, 1, 28, 28))
+    assert out.shape == (3, 10)
+
+
+def test_network_choice_per_data_set():
+    from rramk.cli import UsageError
+    from rramk.run_settings import RunSettings
+
+    mlp = RunSettings("fashion-mnist")
+    vgg = RunSettings("fashion-mnist", network="vgg", width=0.125)
+    assert mlp.network == "mlp" and mlp.out == "runs/fashion-mnist-all-seed0"  # the default keeps its paths
+    assert vgg.out == "runs/fashion-mnist-vgg0.125-all-seed0"
+    assert count_synapses(mlp.model()) == 784 * 3000 + 3000 * 10
+    assert count_synapses(vgg.model()) == 513_456
+    assert RunSettings("cifar10", width=0.125).network == "vgg"
+    with pytest.raises(UsageError, match="--network: expected one of vgg for cifar10, got 'mlp'"):
+        RunSettings("cifar10", network="mlp")
