@@ -4,7 +4,8 @@ Inputs (all committed under reports/): ``bench/*.json`` (``pytest bench --benchm
 ``ablation/summaries/<dataset>/<budget>/<config>/seed<k>/summary.json`` (the finished runs of
 ``python -m rramk.ablation``, of every shard that has finished) and ``characterization/``
 (``python -m rramk.characterize``, indexed only). It writes the speed tables
-(rramk.speed_report), each ablation study's table, verdict and figures (rramk.ablation_report),
+(rramk.speed_report), each ablation study's table, verdict and figures (rramk.ablation_report; the
+learning-rate and sensitivity sweeps: rramk.sweep_report),
 and ``reports/README.md``, the index, which says for every file the machine, the date and the
 command that regenerates it, led by three answers a device engineer asks first (which
 imperfection hurts most, what tolerance is enough, whether refresh helps) and the one command
@@ -27,12 +28,15 @@ from pathlib import Path
 from tabulate import tabulate
 
 # rramk.report's names from before its reports moved to their own modules stay importable from here
-from .ablation_report import (CURVE_STYLE, ablation_command, load_summaries, plot_ablation,  # noqa: F401
-                              plot_learning_curves, write_ablation, write_ablation_reports)
+from .ablation_configs import STUDIES, lr_study
+from .ablation_report import (CURVE_STYLE, _all_runs, _dates, _machine_names, _per_cell,  # noqa: F401
+                              ablation_command, default_lr, load_summaries, plot_ablation, plot_learning_curves,
+                              study_runs, write_ablation)
 from .ablation_statistics import (ablation_rows, identical_to_none, imperfection_costs, interaction,  # noqa: F401
                                   learning_curves, verdict)
 from .report_files import PNG_METADATA, REPORT_COMMAND  # noqa: F401
 from .speed_report import DERIVED, load_benchmarks, plot_update_scaling, speed_tables, write_speed_report  # noqa: F401
+from .sweep_report import lrs_found, sweeps_found, write_lr, write_sensitivity
 
 
 FULL_STUDIES = (
@@ -248,6 +252,56 @@ def other_entries(reports: Path) -> list[tuple[str, str, str, str]]:
         heading = next((l.lstrip("# ").strip() for l in path.read_text().splitlines() if l.startswith("#")), name)
         out.append((name, heading, "see file", "commands in the file"))
     return out
+
+
+def _budget_rank(budget: str) -> tuple:
+    """Sort key of budgets: more epochs, then all examples before a limit, then a larger limit."""
+    epochs = int(re.match(r"epochs(\d+)", budget).group(1)) if re.match(r"epochs(\d+)", budget) else 0
+    limit = re.search(r"-n(\d+)", budget)
+    return (epochs, math.inf if limit is None else int(limit.group(1)))
+
+
+def write_ablation_reports(reports: Path) -> tuple[list[tuple[str, str, str, str]], dict]:
+    """The files of every study under ``reports``/ablation/summaries; their rows of the index and the
+    answers the index leads with ({"published": ..., "sensitivity": [...], "lr": ...}, largest budget first)."""
+    entries, answers = [], {"published": [], "sensitivity": [], "lr": []}
+    for (dataset, budget), directories in sorted(load_summaries(reports / "ablation" / "summaries").items()):
+        default = default_lr(dataset)
+        published = study_runs(directories, STUDIES["published"], None, default)
+        if "ideal" in published:
+            files, said = write_ablation(dataset, budget, published, reports)
+            runs = _all_runs(published)
+            command = ablation_command(dataset, runs[0], seeds=sorted({s["seed"] for s in runs}))
+            for f in files:
+                what = "training curves per imperfection" if f.stem.endswith("_curves") else \
+                    "accuracy per imperfection (published framing)"
+                entries.append((f.name, f"{what}, {dataset} {budget} ({len(runs)} runs, {_per_cell(published)})",
+                                f"{_machine_names(runs)}, {_dates(runs)}", f"{command} && {REPORT_COMMAND}"))
+            if said:
+                answers["published"].append({"dataset": dataset, "budget": budget, "file": files[0].name, **said})
+        files, said = write_lr(dataset, budget, directories, reports)
+        if files:
+            study = lr_study(())
+            lrs = lrs_found(directories, study, default)
+            by_lr = {lr: study_runs(directories, study, lr, default) for lr in lrs}
+            runs = [s for r in by_lr.values() for s in _all_runs(r)]
+            flags = "--study lr --lr-pulses " + " ".join(f"{lr:g}" for lr in lrs)
+            command = ablation_command(dataset, runs[0], flags, sorted({s["seed"] for s in runs}))
+            for f in files:
+                entries.append((f.name, f"accuracy against the pulse learning rate, {dataset} {budget} "
+                                f"({len(runs)} runs)", f"{_machine_names(runs)}, {_dates(runs)}",
+                                f"{command} && {REPORT_COMMAND}"))
+            answers["lr"].append({"dataset": dataset, "budget": budget, "file": files[0].name, **said})
+        for knob, base, factors in sweeps_found(directories):
+            files, said = write_sensitivity(dataset, budget, directories, knob, base, factors, reports)
+            for f in files:
+                entries.append((f.name, f"accuracy against the {knob} knob, {dataset} {budget} ({said['runs']} runs)",
+                                said["when"], f"{said['command']} && {REPORT_COMMAND}"))
+            if files:
+                answers["sensitivity"].append({"dataset": dataset, **said})
+    for key in answers:
+        answers[key].sort(key=lambda a: (a["dataset"] != "mnist", tuple(-x for x in _budget_rank(a["budget"]))))
+    return entries, answers
 
 
 def main(argv: list[str] | None = None) -> int:

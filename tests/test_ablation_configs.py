@@ -9,7 +9,8 @@ import pytest
 from rramk import ablation, characterize, train
 from rramk.ablation_configs import (ABLATIONS, CHARACTERIZED, KNOBS, LEARNING_RATES, NOISE, STUDIES, label_of,
                                     lr_study, sensitivity_study, study_by_name)
-from rramk.ablation_report import load_summaries, sweeps_found
+from rramk.ablation_report import load_summaries
+from rramk.sweep_report import sweeps_found
 from rramk.device.config import IMPERFECTIONS, HfOxWeakReset, parse_scales
 from rramk.device.traces import file_sha256
 

@@ -1,0 +1,266 @@
+"""The sweeps' reports: accuracy against the pulse learning rate (``reports/ablation_<dataset>_<budget>_lr.md``)
+and against one knob of the device (``..._sensitivity-<knob>.md``), with their figures.
+
+Input: the same summaries as ``rramk.ablation_report`` (whose helpers these reports share). Per budget:
+
+* the learning-rate study (when runs at other rates exist): accuracy against lr_pulses and the rate
+  rramk uses by default, measured;
+* each sensitivity sweep (when runs of a scaled knob exist): accuracy against the knob, and the
+  largest value within 0.5 and 1 point of the mean model.
+
+Each file says the machine, the dates of the runs, the seeds and the commands that made it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+from tabulate import tabulate
+
+from .ablation_configs import KNOBS, NOISE, STUDIES, Study, lr_study, sensitivity_study
+from .ablation_report import (TOLERANCES, _all_runs, _budget_words, _dates, _machine_names, _machines, _pct, _seeds,
+                              ablation_command, default_lr, study_runs)
+from .ablation_statistics import ablation_rows, best_lr, lr_rows, sensitivity, tolerance
+from .device.config import HfOxWeakReset
+from .report_files import PNG_METADATA, REPORT_COMMAND, pyplot
+
+
+def lrs_found(directories: dict, study: Study, default: float) -> list[float]:
+    """The pulse learning rates with runs of any of ``study``'s configurations (the default included)."""
+    found = set()
+    for config in study.configs.values():
+        if config.slug in directories:
+            found.add(default)
+        for name in directories:
+            match = re.fullmatch(re.escape(config.slug) + r"-lr([0-9.e+-]+)", name)
+            if match:
+                found.add(float(match.group(1)))
+    return sorted(found)
+
+
+def write_lr(dataset: str, budget: str, directories: dict, out_dir: Path) -> tuple[list[Path], dict]:
+    """ablation_<dataset>_<budget>_lr.md and .png, if runs at a learning rate other than the default exist."""
+    default = default_lr(dataset)
+    study = lr_study(())
+    lrs = lrs_found(directories, study, default)
+    if lrs in ([], [default]):
+        return [], {}
+    by_lr = {lr: study_runs(directories, study, lr, default) for lr in lrs}
+    table = lr_rows(by_lr, (study.mean, study.full))
+    runs = [s for r in by_lr.values() for s in _all_runs(r)]
+    first = runs[0]
+    seeds, seeds_line = _seeds({(lr, k): v for lr, r in by_lr.items() for k, v in r.items()})
+    command = ablation_command(dataset, first, "--study lr --lr-pulses " + " ".join(f"{lr:g}" for lr in lrs), seeds)
+    name = f"ablation_{dataset}_{budget}_lr"
+    lines = [f"# Pulse learning rate: {dataset}, {budget}\n",
+             f"- Machine: {_machines(runs)}",
+             f"- Dates of the runs: {_dates(runs)}",
+             f"- Runs: `{command}` ({first['epochs']} epochs, "
+             f"{first['settings'].get('limit_train') or 'all'} training examples)",
+             f"- Seeds: {seeds_line}",
+             f"- This file: `{REPORT_COMMAND}`\n",
+             "Test accuracy after the last epoch (mean ± standard error over seeds) of the mean model and the "
+             "full model at each pulse learning rate (lr_pulses: pulses per unit of Adam step, halved every 7 "
+             "epochs; the published runs used 8 to 100, MODEL.md section 3); cost = mean model - full model.\n"]
+    cells = []
+    for r in table:
+        mean, full = r["rows"].get(study.mean), r["rows"].get(study.full)
+        cells.append([f"{r['lr']:g}" + (" (default)" if r["lr"] == default else ""),
+                      "" if mean is None else _pct(mean["mean"], mean["se"]),
+                      "" if full is None else _pct(full["mean"], full["se"]), _pct(r["cost"], r["cost_se"], True),
+                      " / ".join(str(x["seeds"]) if x else "0" for x in (mean, full)),
+                      "" if full is None or math.isnan(full["past_t_star"]) else f"{100 * full['past_t_star']:.1f}"])
+    lines.append(tabulate(cells, headers=["lr_pulses", f"{study.mean} (%)", f"{study.full} (%)",
+                                          "cost (points)", "seeds (mean / full)", "full: past t* (%)"],
+                          tablefmt="github", disable_numparse=True))
+    lines.append("\n## Which default rramk uses, and why\n")
+    said = best_lr(table, study.full, default) + best_lr(table, study.mean, default)
+    lines.append(f"rramk trains at lr_pulses {default:g} unless told otherwise (`python -m rramk.train --lr-pulses`, "
+                 "`rramk.train.DATASETS`). Measured at this budget:\n")
+    lines.extend(said)
+    best_full = max((r for r in table if study.full in r["rows"]), key=lambda r: r["rows"][study.full]["mean"],
+                    default=None)
+    if best_full is not None:
+        keep = best_full["lr"] == default or any("within 2 standard errors" in s for s in said[:1])
+        lines.append("- " + (f"so the measurements support the default {default:g} for the full model at this "
+                             "budget." if keep else
+                             f"so at this budget the full model prefers lr_pulses {best_full['lr']:g} beyond 2 "
+                             f"standard errors; the default stays {default:g} (the published MNIST setting) until "
+                             "the full 20-epoch study confirms it."))
+    png = out_dir / f"{name}.png"
+    plot_lr(table, (study.mean, study.full), default, png, f"{dataset}, {budget}")
+    lines.append(f"\nAccuracy against lr_pulses: [{png.name}]({png.name}).")
+    md = out_dir / f"{name}.md"
+    md.write_text("\n".join(lines) + "\n")
+    return [md, png], {"lr": said}
+
+
+def plot_lr(table: list[dict], labels: tuple[str, str], default: float, path: Path, title: str) -> None:
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=150)
+    for label, color in zip(labels, ("0.35", "tab:red")):
+        pts = [(r["lr"], r["rows"][label]) for r in table if label in r["rows"]]
+        ax.errorbar([p[0] for p in pts], [100 * p[1]["mean"] for p in pts],
+                    yerr=[0 if math.isnan(p[1]["se"]) else 100 * p[1]["se"] for p in pts], color=color, marker="o",
+                    capsize=3, label=f"{label} (n={max(p[1]['seeds'] for p in pts)})")
+    ax.axvline(default, color="k", lw=0.8, ls=":", label=f"rramk default ({default:g})")
+    ax.set_xscale("log")
+    ax.set_xticks([r["lr"] for r in table], [f"{r['lr']:g}" for r in table])
+    ax.minorticks_off()
+    ax.set_xlabel("pulse learning rate lr_pulses")
+    ax.set_ylabel("test accuracy (%)\nerror bar: standard error over seeds")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(f"Pulse learning rate ({title})", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, metadata=PNG_METADATA)
+    plt.close(fig)
+
+
+# ----------------------------------------------------------------------------- sensitivity sweeps
+
+
+def sweeps_found(directories: dict) -> list[tuple[str, str, list[float]]]:
+    """(knob, base, factors) of every sweep with a run of a scaled configuration in ``directories``."""
+    published = STUDIES["published"].configs
+    found = []
+    for knob, spec in KNOBS.items():
+        for base in ("mean", "full"):
+            if base == "mean" and spec.imperfection in NOISE:
+                stem = published[f"mean + {spec.imperfection}"].slug + "-x"
+            else:
+                stem = f"{base}-{knob}-x"
+            factors = sorted(float(name[len(stem):]) for name in directories
+                             if name.startswith(stem) and re.fullmatch(r"[0-9.e+-]+", name[len(stem):]))
+            if factors:
+                found.append((knob, base, factors))
+    return found
+
+
+def write_sensitivity(dataset: str, budget: str, directories: dict, knob: str, base: str, factors: list[float],
+                      out_dir: Path) -> tuple[list[Path], dict]:
+    """ablation_<dataset>_<budget>_sensitivity-<knob>[-full].md and .png: accuracy against the knob."""
+    from .device.weak_reset import knob_measures
+
+    spec = KNOBS[knob]
+    extra = [0.0] if spec.zero_is_off or base == "mean" else []
+    study = sensitivity_study(knob, tuple(sorted(set(factors) | {1.0, *extra})), base)
+    runs = study_runs(directories, study, None, default_lr(dataset))
+    rows = ablation_rows(runs, study.labels)
+    any_run = next(iter(_all_runs(runs)), {})  # the device of --preset, which its summary records (None: the fit)
+    preset = HfOxWeakReset.from_dict(any_run["preset"]["device"]) if any_run.get("preset") else None
+    measures = {label: knob_measures(config.device(preset)) for label, config in study.configs.items()}
+    points = sensitivity(rows, study, {label: m[spec.measure] for label, m in measures.items()})
+    if not points:
+        return [], {}
+    all_runs = _all_runs(runs)
+    first = all_runs[0]
+    seeds, seeds_line = _seeds(runs)
+    swept = ",".join(f"{v:g}" for v in sorted(study.values.values()))
+    flags = f"--study sensitivity --knob {knob} --values {swept}" + ("" if base == spec.base else f" --base {base}")
+    name = f"ablation_{dataset}_{budget}_sensitivity-{knob}" + ("" if base == spec.base else f"-{base}")
+    on = f"the mean model plus {spec.imperfection}" if base == "mean" and spec.imperfection in NOISE else \
+        ("the mean model" if base == "mean" else "the full model")
+    lines = [f"# Sensitivity to {knob}: {dataset}, {budget}\n",
+             f"- Machine: {_machines(all_runs)}",
+             f"- Dates of the runs: {_dates(all_runs)}",
+             f"- Runs: `{ablation_command(dataset, first, flags, seeds)}` ({_budget_words(first)})",
+             f"- Seeds: {seeds_line}",
+             f"- This file: `{REPORT_COMMAND}`\n",
+             f"The knob `{knob}` of `HfOxWeakReset.scaled` (a factor on the published fit, 1 = the fit), swept on "
+             f"{on}; in the unit a device engineer measures: {spec.unit} (`rramk.device.weak_reset.knob_measures`, "
+             "over the devices the configuration draws). Loss = mean model - this configuration, in accuracy "
+             "points (means over seeds, ± standard error).\n"]
+    header = ["factor", spec.unit, "configuration", "seeds", "test accuracy (%)", "loss vs mean model (points)",
+              "past t* (%)"]
+    extra_cols = [("sigma_m1", "sigma of m1 (1/pulse)"), ("median_t_star", "median t* (pulses)")] \
+        if knob == "d2d" else []
+    cells = []
+    for p in points:
+        m = measures[p["config"]]
+        cells.append([f"{p['factor']:g}", f"{p['measure']:.4g}", p["config"], p["seeds"], _pct(p["mean"], p["se"]),
+                      _pct(p["loss"], p["loss_se"], True),
+                      "" if math.isnan(p["past_t_star"]) else f"{100 * p['past_t_star']:.1f}",
+                      *(f"{m[k]:.4g}" for k, _ in extra_cols)])
+    lines.append(tabulate(cells, headers=header + [h for _, h in extra_cols], tablefmt="github",
+                          disable_numparse=True))
+    lines.append("\n## How much is tolerable?\n")
+    answers = {}
+    for tol in TOLERANCES:
+        at = tolerance(points, tol)
+        sure, hopeful = tolerance(points, tol, shift=1.0), tolerance(points, tol, shift=-1.0)
+        in_unit = tolerance(points, tol, key="measure")
+        if at["kind"] == "none":
+            text = (f"even the smallest factor swept ({points[0]['factor']:g}) loses more than {100 * tol:.1f} "
+                    "point")
+        elif at["kind"] == "beyond":
+            text = (f"every factor swept keeps the loss within {100 * tol:.1f} point: the tolerance lies beyond "
+                    f"{at['value']:g} ({spec.unit} {in_unit['value']:.4g})")
+        else:
+            text = (f"up to factor **{at['value']:.2f}** ({spec.unit} ≈ {in_unit['value']:.3g}) the loss stays "
+                    f"within {100 * tol:.1f} point of the mean model (factor {_range(sure)} to {_range(hopeful)} "
+                    "when every loss moves by one standard error)")
+        lines.append(f"- within {100 * tol:.1f} point: {text}.")
+        answers[tol] = {"tolerance": at, "measure": in_unit, "text": text}
+    better = [p for p in points if p["loss"] < 0 and not math.isnan(p["loss_se"]) and p["loss"] < -2 * p["loss_se"]]
+    if better:
+        lines.append(f"- at this budget, {len(better)} of the {len(points)} factors swept train *better* than the mean "
+                     "model beyond 2 standard errors (negative loss): identical devices all read W = +1 at the start "
+                     "(a tie, MODEL.md section 2), so the mean model starts from a worse network, and a knob's cost "
+                     "shows only once devices pass t* (the past t* column). Read a tolerance at this budget as what "
+                     "early training tolerates, not as the answer at the published budget.")
+    lines.append("\nHow: going up the sweep from its smallest factor, the first swept value whose loss exceeds the "
+                 "tolerance ends the range; the answer is interpolated linearly between that value and the one "
+                 "before it, in the factor and, separately, in the measured unit. The published fit is factor 1.")
+    png = out_dir / f"{name}.png"
+    plot_sensitivity(points, runs, study, png, f"{dataset}, {budget}", knob, spec.unit)
+    lines.append(f"\nAccuracy against the knob: [{png.name}]({png.name}).")
+    md = out_dir / f"{name}.md"
+    md.write_text("\n".join(lines) + "\n")
+    return [md, png], {"knob": knob, "base": base, "budget": budget, "seeds": seeds, "points": points,
+                       "tolerances": answers, "unit": spec.unit, "file": md.name, "runs": len(all_runs),
+                       "better": len(better),
+                       "command": ablation_command(dataset, first, flags, seeds),
+                       "when": f"{_machine_names(all_runs)}, {_dates(all_runs)}"}
+
+
+def _range(t: dict) -> str:
+    return {"none": "none", "beyond": f">= {t['value']:g}"}.get(t["kind"], f"{t['value']:.2f}")
+
+
+def plot_sensitivity(points: list[dict], runs: dict, study: Study, path: Path, title: str, knob: str,
+                     unit: str) -> None:
+    """Accuracy (mean ± standard error) against the knob's factor, the measured unit on the top axis,
+    the mean model and the 0.5 and 1 point tolerances as horizontal lines."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6.8, 4.4), dpi=150)
+    x = [p["factor"] for p in points]
+    ax.errorbar(x, [100 * p["mean"] for p in points], yerr=[0 if math.isnan(p["se"]) else 100 * p["se"]
+                                                            for p in points],
+                color="tab:red", marker="o", capsize=3, label=f"{knob} swept (n={max(p['seeds'] for p in points)})")
+    mean_runs = runs.get(study.mean)
+    if mean_runs:
+        mean = sum(s["final_test_accuracy"] for s in mean_runs) / len(mean_runs)
+        ax.axhline(100 * mean, color="0.35", lw=1.0, label="mean model")
+        for tol, style in zip(TOLERANCES, ("--", ":")):
+            ax.axhline(100 * (mean - tol), color="0.35", lw=0.8, ls=style, label=f"mean model - {100 * tol:.1f} point")
+    ax.axvline(1.0, color="k", lw=0.6, ls=":")
+    ax.set_xlabel(f"{knob} factor (1 = the published fit)")
+    ax.set_ylabel("test accuracy (%)\nerror bar: standard error over seeds")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    top = ax.twiny()
+    top.set_xlim(ax.get_xlim())
+    top.set_xticks(x, [f"{p['measure']:.3g}" for p in points], fontsize=7)
+    top.set_xlabel(unit, fontsize=8)
+    fig.suptitle(f"Sensitivity to {knob} ({title})", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, metadata=PNG_METADATA)
+    plt.close(fig)
+
+
+# ----------------------------------------------------------------------------- every study
+
+
