@@ -363,10 +363,10 @@ def report(results: dict, args, elapsed: float) -> str:
             f"One array holds fewer than 2**32 = {2**32:.3g} synapses (the Philox counter c0): (a) needs "
             "several arrays (layers), each with its own seed. Reads a user asks for add their result on top "
             "(weights() 4 B, log_resistance() 8 B, resistance() 16 B, d2d_parameters() 56 B per synapse, "
-            "d2d_parameters(\"t_star\") 8 B). Not counted: a network's activations, and "
-            "WeakResetAdam.device_statistics() (rramk/optim.py, not part of this change), which stacks the "
-            "pulse counts in float64 and asks for all seven D2D parameters: about 100 B per synapse once per "
-            "epoch, which would cap (b) near 1e9 synapses until it asks for t_star alone in chunks.",
+            "d2d_parameters(\"t_star\") 8 B). Not counted: a network's activations. "
+            "WeakResetAdam.device_statistics(), once per epoch, reads DeviceArray.wear(): chunk by chunk, "
+            "nothing of the array's size (it used to stack the pulse counts in float64 with all seven D2D "
+            "parameters, ~100 B per synapse; tests/test_memory.py checks wear() against that).",
             "",
         ]
     lines += ["## Raw measurements (bytes; rss from KiB)", "", "```"]

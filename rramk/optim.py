@@ -163,11 +163,10 @@ class WeakResetAdam(torch.optim.Optimizer):
         sets, most_sets, reset_pulses, failed = 0, 0, 0, 0
         for p in params:
             state = self.state[p]
-            t = torch.stack(state["device"].pulse_counts()).double()
-            t_star = state["device"].d2d_parameters()["t_star"].double()
-            pulses += t.sum().item()
-            past += (t >= t_star).sum().item()
-            devices += t.numel()
+            total, worn = state["device"].wear()  # chunk by chunk: no copy of the array's size
+            pulses += total
+            past += worn
+            devices += 2 * state["device"].numel
             flips += int(state["sign_flips"].item())
             state["sign_flips"].zero_()
             if self.refresh is not None:

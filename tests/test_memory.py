@@ -153,3 +153,23 @@ def test_peak_memory_per_synapse_is_within_the_budget(monkeypatch, backend):
     over = {op: round(v, 2) for op, v in peak.items() if v > BUDGET[op] + 0.05}
     assert not over, f"bytes per synapse over the budget {BUDGET}: {over}"
     assert kept == pytest.approx({op: RESULT[op] for op in operations}, abs=0.05)
+
+
+@pytest.mark.parametrize("cycles", [False, True], ids=["never-set", "refreshed"])
+def test_wear_in_chunks_equals_the_whole_array(monkeypatch, cycles):
+    """DeviceArray.wear() (what WeakResetAdam reports each epoch) over ragged chunks equals the
+    statistics of the whole array computed from pulse_counts() and d2d_parameters() at once."""
+    shape = (23, 17)
+    array = DeviceArray(shape, seed=9, backend="reference")
+    g = torch.Generator().manual_seed(1)
+    for _ in range(6):
+        array.apply_pulses(torch.randint(-14, 15, shape, generator=g, dtype=torch.int32) * 40)
+        if cycles:
+            array.refresh("past_t_star", max_write_pulses=300)
+    t = torch.stack(array.pulse_counts()).double()
+    t_star = array.d2d_parameters()["t_star"].double()
+    expected = (int(t.sum()), int((t >= t_star).sum()))
+    monkeypatch.setattr(backends, "REFERENCE_CHUNK", 37)
+    assert array.wear() == expected
+    assert 0 < expected[1] < t.numel()  # not vacuous: some devices past t*, some not
+    assert not cycles or int(torch.stack(array.set_counts()).max()) >= 1

@@ -262,6 +262,22 @@ class DeviceArray:
         p = self._pink.reshape((2,) + self.shape).clone()
         return p[0], p[1]
 
+    def wear(self) -> tuple[int, int]:
+        """(the sum of every device's pulse count t since its last SET, how many devices have t >= their
+        own t_star), chunk by chunk: no tensor of the array's size (what WeakResetAdam reports per epoch)."""
+        constants = weak_reset.model_constants(self.config, self.device, self.dtype)
+        side = weak_reset.side_index(self.device)
+        total, past = 0, 0
+        for part in self._chunks():
+            t = self._state[:, part] & streams.PULSES_MASK
+            index = weak_reset.synapse_index(part.start, t.shape[1], self.device)
+            # t_star is a cycle-0 parameter (a SET draws c1 and R0 only): no cycle words needed
+            t_star = weak_reset.d2d_parameters(self.config, constants, weak_reset.d2d_words(self.seed, index),
+                                               side)["t_star"]
+            total += int(t.sum(dtype=torch.int64))
+            past += int((t.to(t_star.dtype) >= t_star).sum())  # t < 2**20: exact in float32
+        return total, past
+
     def d2d_parameters(self, *names: str) -> dict[str, torch.Tensor]:
         """Each device's parameters {m1, t_star, c1, m2, r0, ln_r0, a_rtn}, each of shape (2, *shape)
         (c1 and R0 those of the device's present SET cycle).
