@@ -141,7 +141,10 @@ def plot_update_scaling(records: list[dict], path: Path) -> bool:
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=150)
     series = defaultdict(list)
     for r in recs:
-        key = f"{r['extra_info'].get('provider')} ({r['file'].removesuffix('.json')})"
+        shape = r["extra_info"].get("shape", "")
+        kind = shape.split("/", 1)[1] if "/" in shape else ""  # the cpu size's two pulse sets
+        pulses = {"every": ", every synapse pulsed", "training": ", training-like pulses"}.get(kind, f", {kind}" * bool(kind))
+        key = f"{r['extra_info'].get('provider')}{pulses} ({r['file'].removesuffix('.json')})"
         series[key].append((r["extra_info"]["synapses"], r["stats"]["median"]))
     for key, points in sorted(series.items()):
         points.sort()
