@@ -357,3 +357,21 @@ def test_the_committed_short_study_reproduces_bit_for_bit(tmp_path, label):
         {k: v for k, v in committed["settings"].items() if k not in RERUN_DIFFERS}
     assert _computed(rerun["history"]) == _computed(committed["history"]), \
         f"{label}: committed on {committed['machine']}, rerun on {rerun['machine']}"
+
+
+def test_budget_directories_name_the_network_and_keep_the_old_names():
+    """Runs of different networks never share a budget directory; the default networks keep the names
+    their committed runs have (mnist MLP: no suffix; cifar10: -width)."""
+    from rramk.ablation import budget_tag
+    from rramk.run_settings import RunSettings
+
+    assert budget_tag(RunSettings("mnist", epochs=3, limit_train=20000)) == "epochs3-n20000"
+    assert budget_tag(RunSettings("mnist", epochs=3, hidden=100)) == "epochs3-hidden100"
+    assert budget_tag(RunSettings("fashion-mnist", epochs=3)) == "epochs3"
+    assert budget_tag(RunSettings("fashion-mnist", network="vgg", width=0.125, epochs=2, limit_train=10000)) == \
+        "epochs2-n10000-vgg0.125"
+    assert budget_tag(RunSettings("cifar10", width=0.0625, epochs=1, limit_train=10000)) == \
+        "epochs1-n10000-width0.0625"
+    summary = {"epochs": 2, "settings": {"limit_train": 10000, "network": "vgg", "width": 0.125}}
+    assert ablation_report.ablation_command("fashion-mnist", summary) == \
+        "python -m rramk.ablation fashion-mnist --epochs 2 --limit-train 10000 --network vgg --width 0.125"
