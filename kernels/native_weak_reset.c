@@ -185,9 +185,7 @@ static inline __attribute__((always_inline)) void both_devices(const Launch *L, 
 static void apply_pulses(const Launch *L, int64_t first, int count, const int32_t *n) {
     const int64_t N = L->numel;
     const uint32_t k0 = (uint32_t)L->seed, k1 = (uint32_t)(L->seed >> 32);
-    const uint32_t update_lo = (uint32_t)L->update, update_hi = (uint32_t)(L->update >> 32);
-    uint32_t *state_bl = (uint32_t *)L->state + first, *state_blb = (uint32_t *)L->state + N + first;
-    float *pink_bl = L->pink + first, *pink_blb = L->pink + N + first;
+    const uint32_t *state_bl = (uint32_t *)L->state + first, *state_blb = (uint32_t *)L->state + N + first;
     float fresh[BLOCK];
     for (int i = 0; i < count; i++) fresh[i] = 0.0f;
 
