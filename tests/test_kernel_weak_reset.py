@@ -212,3 +212,32 @@ def test_update_index_words_type_as_int32():
         assert (lo & 0xFFFFFFFF) | (hi << 32) == update
     with pytest.raises(ValueError, match="update: expected an integer in"):
         counter_words(-1)
+
+
+def _cpu_has_fma() -> bool:
+    try:
+        return " fma " in open("/proc/cpuinfo").read().replace("\n", " ")
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _cpu_has_fma(), reason="without FMA instructions contraction cannot change the bits")
+def test_native_kernel_bits_need_its_pinned_float_flags(monkeypatch, tmp_path):
+    """Built with -ffp-contract=fast (multiply-adds fused) the native kernel's pink terms and ln R differ
+    from the reference: the flag its build pins matters, and the kernel tests above would see it go."""
+    from rramk.kernels import native
+
+    monkeypatch.setattr(native, "FLAGS", [f if f != "-ffp-contract=off" else "-ffp-contract=fast" for f in native.FLAGS])
+    monkeypatch.setenv("RRAMK_CACHE_DIR", str(tmp_path))
+    native.library.cache_clear()
+    try:
+        config, numel = HfOxWeakReset(), 2000
+        state, pink = _deep_state(numel, seed=5)
+        n = torch.randint(-14, 15, (numel,), generator=torch.Generator().manual_seed(6), dtype=torch.int32)
+        _, ref_pink, _, ref_log_r = weak_reset.weak_reset_update(state, pink, n, config=config, seed=7, update=3)
+        log_r, weights = torch.empty(2, numel), torch.empty(numel, dtype=torch.int8)
+        native.weak_reset_update(state, pink, n, weights, seed=7, update=3, log_r=log_r,
+                                 **weak_reset.kernel_arguments(config, "cpu"))
+        assert not torch.equal(pink, ref_pink) or not torch.equal(log_r, ref_log_r)
+    finally:
+        native.library.cache_clear()
