@@ -1,7 +1,9 @@
-"""The Triton device-update and fused-step kernels against the PyTorch reference, bit for bit.
+"""The fused device-update and fused-step kernels (Triton, and the native C ones) against the PyTorch
+reference, bit for bit.
 
-Runs under TRITON_INTERPRET=1 on a CPU (small shapes) and compiled on a GPU (the `device`
-fixture); the same assertions hold in both places.
+Triton's run under TRITON_INTERPRET=1 on a CPU (small shapes) and compiled on a GPU (the `device`
+fixture); the native ones on the CPU; the `fused` fixture (conftest.py) runs a test on both, with
+the same assertions.
 """
 
 import pytest
