@@ -1,4 +1,5 @@
-"""Triton kernels of rramk, installed as ``rramk.kernels`` (never as a top-level ``kernels``).
+"""Triton kernels of rramk, and their C twins for CPUs, installed as ``rramk.kernels`` (never as a
+top-level ``kernels``).
 
 Each kernel module has a PyTorch reference with the same signatures in ``rramk`` (its oracle):
 
@@ -6,8 +7,10 @@ Each kernel module has a PyTorch reference with the same signatures in ``rramk``
 * ``weak_reset_adam``  <- ``rramk.device.weak_reset_adam``  the fused optimizer step (Adam -> pulses -> update)
 * ``xnor``             <- ``rramk.xnor``                    sign packing and XNOR-popcount / int8 products
 
-(``xnor_args``: the argument checks that ``xnor`` and ``rramk.xnor`` share.) Kernels run on CUDA
-tensors, or on CPU tensors under TRITON_INTERPRET=1 (slowly; for tests). Importing this package
+(``xnor_args``: the argument checks that ``xnor`` and ``rramk.xnor`` share; ``native``: the C kernels
+of ``weak_reset`` and ``weak_reset_adam`` for CPU tensors, same launchers, same bits, built once per
+machine from ``native_weak_reset.c``.) Triton kernels run on CUDA tensors, or on CPU tensors under
+TRITON_INTERPRET=1 (slowly; for tests). Importing this package
 does not import Triton: the functions below are loaded from their modules on first use. No
 function shares its name with a module, so ``rramk.kernels.xnor_matmul`` is the function
 whatever was imported before.
