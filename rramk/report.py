@@ -41,13 +41,19 @@ from .sweep_report import lrs_found, sweeps_found, write_lr, write_sensitivity
 
 FULL_STUDIES = (
     ("published ablation: mean model, + each of d2d/pink/rtn, full model - each, ideal, saturation what-ifs",
-     "python -m rramk.ablation mnist --full", "published", {}),
+     "python -m rramk.ablation mnist --full", "published", {}, ("mnist", "epochs20")),
     ("pulse learning rate: mean and full model at 8, 20, 50, 100", "python -m rramk.ablation mnist --full --study lr",
-     "lr", {}),
+     "lr", {}, ("mnist", "epochs20")),
     *((f"sensitivity to {knob}", f"python -m rramk.ablation mnist --full --study sensitivity --knob {knob}",
-       "sensitivity", {"knob": knob}) for knob in ("d2d", "pink", "rtn", "t_star")),
+       "sensitivity", {"knob": knob}, ("mnist", "epochs20")) for knob in ("d2d", "pink", "rtn", "t_star")),
+    ("Fashion-MNIST published ablation, MLP", "python -m rramk.ablation fashion-mnist --full", "published", {},
+     ("fashion-mnist", "epochs20")),
+    ("Fashion-MNIST published ablation, binary CNN (VGG at width 1/8)",
+     "python -m rramk.ablation fashion-mnist --full --network vgg --width 0.125", "published", {},
+     ("fashion-mnist", "epochs20-vgg0.125")),
 )
-"""The full MNIST studies (20 epochs, all examples, seeds 0 1 2): what, the command, the study and its options."""
+"""The full studies (20 epochs, all examples, seeds 0 1 2): what, the command, the study, its options and where its
+runs are (data set, budget directory)."""
 
 
 REFRESH_MATCH = ("dataset", "network", "imperfections", "seed", "epochs", "limit_train", "hidden", "width", "lr_pulses",
@@ -175,9 +181,10 @@ def study_status(reports: Path) -> list[list[str]]:
     from .ablation_configs import study_by_name
     from .ablation_report import directory_of, load_summaries
 
-    directories = load_summaries(reports / "ablation" / "summaries").get(("mnist", "epochs20"), {})
+    summaries = load_summaries(reports / "ablation" / "summaries")
     rows = []
-    for what, command, name, options in FULL_STUDIES:
+    for what, command, name, options, budget in FULL_STUDIES:
+        directories = summaries.get(budget, {})
         study = study_by_name(name, **options)
         lrs = list(study.lrs) or [None]
         expected = [(c.slug, lr, seed) for c in study.configs.values() for lr in lrs for seed in (0, 1, 2)]
@@ -196,7 +203,7 @@ def write_index(reports: Path, entries: list[tuple[str, str, str, str]], answers
              "saved results: `python -m rramk.report`.\n",
              "## What a device engineer asks first\n", *headline(answers or {}, reports), "",
              "## The full studies, one command each\n",
-             "MNIST, 20 epochs, all training examples, seeds 0 1 2 (hours on a CPU each; resumable: run the same "
+             "20 epochs, all training examples, seeds 0 1 2 (hours on a CPU each; resumable: run the same "
              "command again to continue, runs shared between studies are trained once; `--shard i/n` splits a "
              "study among tasks); then `python -m rramk.report`.\n",
              tabulate(study_status(reports), headers=["study", "command", "finished"], tablefmt="github"), "",
