@@ -166,8 +166,10 @@ def headline(answers: dict, reports: Path) -> list[str]:
         short = "" if a["budget"] == "epochs20" else (" — a short budget, indicative only; the full study: "
                                                       f"`python -m rramk.ablation mnist --full --study sensitivity "
                                                       f"--knob {a['knob']}`")
+        counts = sorted({p["seeds"] for p in a.get("points", [])}) or [len(a["seeds"])]
+        per_cell = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
         lines.append(f"2. **What tolerance is enough?** The accuracy stays {'; '.join(parts)} (1 = the published "
-                     f"fit; {a['dataset']}, {a['budget']}, {len(a['seeds'])} seeds per cell{short}; "
+                     f"fit; {a['dataset']}, {a['budget']}, {per_cell} seeds per cell{short}; "
                      f"[{a['file']}]({a['file']})).")
     else:
         lines.append("2. **What tolerance is enough?** Pending: `python -m rramk.ablation mnist --full --study "
