@@ -139,30 +139,18 @@ def _check_cpu(tensor: torch.Tensor, name: str) -> None:
 
 
 def _check_state(device_state: torch.Tensor, pink: torch.Tensor) -> int:
+    from .weak_reset import check_state_layout  # the launchers' shared checks
+
     _check_cpu(device_state, "device_state")
     _check_cpu(pink, "pink")
-    if device_state.dtype != torch.int32 or device_state.dim() != 2 or device_state.shape[0] != 2:
-        raise ValueError(f"device_state: expected an int32 tensor of shape (2, N), got {device_state.dtype} "
-                         f"{tuple(device_state.shape)}")
-    numel = device_state.shape[1]
-    if pink.dtype != torch.float32 or tuple(pink.shape) != (2, numel):
-        raise ValueError(f"pink: expected a float32 tensor of shape (2, {numel}), got {pink.dtype} {tuple(pink.shape)}")
-    for name, t in (("device_state", device_state), ("pink", pink)):
-        if not t.is_contiguous():
-            raise ValueError(f"{name}: expected a contiguous tensor (it is updated in place)")
-    if numel >= 2**32:
-        raise ValueError(f"device_state: at most 2**32 - 1 synapses (Philox counter c0), got {numel}")
-    return numel
+    return check_state_layout(device_state, pink)
 
 
 def _check_flat(tensor: torch.Tensor, name: str, dtype: torch.dtype, numel: int) -> None:
+    from .weak_reset import check_flat
+
     _check_cpu(tensor, name)
-    if tensor.dtype != dtype:
-        raise ValueError(f"{name}: expected a {dtype} tensor, got {tensor.dtype}")
-    if tuple(tensor.shape) != (numel,):
-        raise ValueError(f"{name}: expected shape ({numel},), got {tuple(tensor.shape)}")
-    if not tensor.is_contiguous():
-        raise ValueError(f"{name}: expected a contiguous tensor")
+    check_flat(tensor, name, dtype, numel, tensor.device)
 
 
 def _launch(numel: int, seed: int, update: int, cycles: bool, model: dict, offset: int = 0, **tensors) -> None:

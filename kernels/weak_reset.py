@@ -252,8 +252,14 @@ def model_launch_args(*, d2d_table: torch.Tensor, rtn_flip: torch.Tensor, pink_t
 
 
 def check_state(device_state: torch.Tensor, pink: torch.Tensor, kernel) -> int:
-    """Validate the (2, N) state tensors for a launch; returns N."""
+    """Validate the (2, N) state tensors for a launch of ``kernel``; returns N."""
     check_device(device_state, "device_state", kernel)
+    return check_state_layout(device_state, pink)
+
+
+def check_state_layout(device_state: torch.Tensor, pink: torch.Tensor) -> int:
+    """Validate dtype, shape, contiguity and device of the (2, N) state tensors (every launcher's, the
+    native one's too); returns N."""
     if device_state.dtype != torch.int32 or device_state.dim() != 2 or device_state.shape[0] != 2:
         raise ValueError(f"device_state: expected an int32 tensor of shape (2, N), got {device_state.dtype} "
                          f"{tuple(device_state.shape)}")

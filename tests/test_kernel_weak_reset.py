@@ -116,9 +116,8 @@ def test_nan_gradient_gives_no_pulse(device, backend):
     assert (t_bl + t_blb).tolist() == [0, 8, 8, 0]  # inf: m_hat / sqrt(v_hat) = inf / inf = NaN
 
 
-def test_launchers_refuse_bad_input(device):
-    from rramk.kernels import weak_reset as kernel
-
+def test_launchers_refuse_bad_input(fused):
+    kernel, device = fused.update, fused.device
     cfg = HfOxWeakReset()
     state = torch.zeros(2, 8, dtype=torch.int32, device=device)
     pink = torch.zeros(2, 8, device=device)

@@ -59,7 +59,7 @@ def _assert_same_bits(a, b):
         assert torch.equal(x, y), f"{name} differs at {(x != y).nonzero()[:3].tolist()}"
 
 
-@pytest.mark.parametrize("backend", ["reference", pytest.param("compiled", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("backend", ["reference", "native", pytest.param("compiled", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("config", [HfOxWeakReset(), HfOxWeakReset().without("pink", "rtn")], ids=["all", "no-pink-rtn"])
 def test_chunked_operations_give_the_unchunked_bits(monkeypatch, backend, config):
     """Every operation over ragged chunks of 37 synapses gives the bits of one chunk for the whole array."""

@@ -171,23 +171,14 @@ def _launch_kernel(op: Operation, flat, state, pink, *, config, seed, update, sc
     return m, v, state, pink, weights
 
 
-def _native_read(op: Operation, state, pink, *, config, seed, updates, cycles=False):
-    """A read through the native kernel, chunk by chunk: ln R (2, chunk) of every device, then ``op.finish``."""
+def _native_read_chunk(device_state, pink, *, config, seed, first, updates, cycles=False):
+    """ln R (2, chunk) of one chunk of a READ through the native kernel (on contiguous copies of the chunk)."""
     from ..kernels import native
 
-    model = weak_reset.kernel_arguments(config, state.device)
-    numel = state.shape[1]
-    results = [torch.empty(lead + (numel,), dtype=pink.dtype if kind == "float" else kind, device=state.device)
-               for lead, kind in (op.results or op.outputs)]
-    for first in range(0, numel, REFERENCE_CHUNK):
-        part = slice(first, first + REFERENCE_CHUNK)
-        chunk_state, chunk_pink = state[:, part].contiguous(), pink[:, part].contiguous()
-        log_r = torch.empty_like(chunk_pink)
-        native.read_log_resistance(chunk_state, chunk_pink, log_r, seed=seed, updates=updates, first=first,
-                                   cycles=cycles, **model)
-        for out, result in zip(results, (log_r,) if op.finish is None else op.finish(log_r)):
-            out[..., part] = result
-    return tuple(results)
+    log_r = torch.empty(pink.shape, dtype=pink.dtype, device=pink.device)
+    native.read_log_resistance(device_state.contiguous(), pink.contiguous(), log_r, seed=seed, updates=updates,
+                               first=first, cycles=cycles, **weak_reset.kernel_arguments(config, pink.device))
+    return (log_r,)
 
 
 def _compiled_chunk(op: Operation, inputs, numel_flat: int, *, config, seed, first, constants, **kwargs):
@@ -213,8 +204,6 @@ def run(op: Operation, backend: str, flat: list[torch.Tensor], state: torch.Tens
     """
     if backend in ("triton", "native") and op.kernel is not None:
         return _launch_kernel(op, flat, state, pink, config=config, seed=seed, native=backend == "native", **kwargs)
-    if backend == "native" and op.native_read:
-        return _native_read(op, state, pink, config=config, seed=seed, **kwargs)
     inputs = [*flat, state, pink]
     numel, dtype = state.shape[1], pink.dtype
     in_place = op.in_place or (None,) * len(op.outputs)
@@ -229,6 +218,8 @@ def run(op: Operation, backend: str, flat: list[torch.Tensor], state: torch.Tens
             if backend == "compiled":
                 outputs = _compiled_chunk(op, chunk, len(flat), config=config, seed=seed, first=first,
                                           constants=constants, **kwargs)
+            elif backend == "native" and op.native_read:
+                outputs = _native_read_chunk(*chunk, config=config, seed=seed, first=first, **kwargs)
             else:
                 outputs = op.chunk(*chunk, config=config, seed=seed, first=first, constants=constants, **kwargs)
             if op.finish is not None:
