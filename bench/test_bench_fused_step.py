@@ -84,12 +84,12 @@ def test_fused_step(record, shape_name, backend):
            provider=f"fused-{backend}", shape=shape_name, synapses=array.numel, **memory)
 
 
-@pytest.mark.parametrize("shape_name", list(SHAPES))
-def test_unfused_step(record, shape_name):
-    array, grad, m, v = _setup(SHAPES[shape_name])
+def unfused_step(array, grad, m, v):
+    """An optimizer step as separate operations: Adam's moments and pulse counts in torch operations, then
+    ``array.apply_pulses`` (a DeviceArray, or the published structure)."""
     step = {"k": 0}
 
-    def unfused():
+    def run():
         step["k"] += 1
         scalars = weak_reset_adam.adam_scalars(step["k"], LR_PULSES, betas=BETAS, eps=EPS,
                                                max_pulses=array.config.max_pulses, device=DEVICE)
@@ -98,7 +98,13 @@ def test_unfused_step(record, shape_name):
         v.copy_(v_new)
         array.apply_pulses(pulses)
 
-    record(unfused, device=DEVICE, derived={"synapse_updates_per_s": array.numel}, warmup=2,
+    return run
+
+
+@pytest.mark.parametrize("shape_name", list(SHAPES))
+def test_unfused_step(record, shape_name):
+    array, grad, m, v = _setup(SHAPES[shape_name])
+    record(unfused_step(array, grad, m, v), device=DEVICE, derived={"synapse_updates_per_s": array.numel}, warmup=2,
            operation="optimizer step", provider=f"unfused-{BACKEND}", shape=shape_name, synapses=array.numel)
 
 
@@ -109,19 +115,9 @@ def test_published_structure_step(record, shape_name):
     shape = SHAPES[shape_name]
     _, grad, m, v = _setup(shape, backend="reference")
     baseline = PublishedStructureArray(shape, seed=1, device=DEVICE)
-    step = {"k": 0}
-
-    def published():
-        step["k"] += 1
-        scalars = weak_reset_adam.adam_scalars(step["k"], LR_PULSES, betas=BETAS, eps=EPS,
-                                               max_pulses=baseline.config.max_pulses, device=DEVICE)
-        m_new, v_new, pulses = weak_reset_adam.adam_pulses(grad, m, v, scalars)
-        m.copy_(m_new)
-        v.copy_(v_new)
-        baseline.apply_pulses(pulses)
-
-    record(published, device=DEVICE, derived={"synapse_updates_per_s": baseline.numel}, rounds=3, warmup=1,
-           operation="optimizer step", provider="published-structure", shape=shape_name, synapses=baseline.numel)
+    record(unfused_step(baseline, grad, m, v), device=DEVICE, derived={"synapse_updates_per_s": baseline.numel},
+           rounds=3, warmup=1, operation="optimizer step", provider="published-structure", shape=shape_name,
+           synapses=baseline.numel)
 
 
 @pytest.mark.skipif(SIZE == "cpu", reason="Triton kernel: size sets gpu and tiny")
