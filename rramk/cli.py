@@ -17,6 +17,17 @@ def prepare_process() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
+def say(line: str, file=None) -> None:
+    """Print one line in one write: under torchrun every rank shares the terminal or pipe, and
+    print() writes the text and its newline separately when Python is unbuffered
+    (PYTHONUNBUFFERED, common in CI), so two ranks' lines could interleave mid-line. One write of
+    a short line to a pipe is atomic (POSIX, under PIPE_BUF bytes)."""
+    import sys
+    stream = sys.stdout if file is None else file
+    stream.write(line + "\n")
+    stream.flush()
+
+
 class UsageError(Exception):
     """A bad argument: the command prints its one-line message and exits with status 2."""
 

@@ -208,7 +208,7 @@ def check_batches_split(settings: RunSettings, dist_info: Distributed, n_train: 
 def start_run(settings: RunSettings, device: torch.device, dist_info: Distributed, checkpoint: dict | None) -> Run:
     """Load the data, build the model and its optimizer, and restore the checkpoint's state if any."""
     if device.type == "cpu" and settings.network == "vgg" and settings.width >= 0.5 and dist_info.main:
-        print(f"rramk.train: warning: the VGG at width {settings.width} has "
+        cli.say(f"rramk.train: warning: the VGG at width {settings.width} has "
               f"~{36 * settings.width**2:.0f}M synapses and takes hours per epoch on a CPU; "
               "shrink it with --width (e.g. --width 0.125)", file=sys.stderr)
     data = load_data(settings, device)
@@ -335,8 +335,8 @@ def record_epoch(run: Run) -> None:
     if run.dist.main:
         with open(Path(settings.out) / METRICS, "a") as f:
             f.write(json.dumps(record) + "\n")
-        print(f"epoch {epoch + 1}/{settings.epochs}: train acc {record['train_accuracy']:.4f}, "
-              f"test acc {test_acc:.4f}, {record['seconds']:.1f} s", flush=True)
+        cli.say(f"epoch {epoch + 1}/{settings.epochs}: train acc {record['train_accuracy']:.4f}, "
+              f"test acc {test_acc:.4f}, {record['seconds']:.1f} s")
 
 
 def write_summary(run: Run) -> dict:
@@ -427,20 +427,20 @@ def main(argv: list[str] | None = None) -> int:
         settings = RunSettings(**vars(args))
         summary = train(settings)
     except UsageError as e:
-        print(f"python -m rramk.train: error: {e}", file=sys.stderr)
+        cli.say(f"python -m rramk.train: error: {e}", file=sys.stderr)
         return 2
     except DatasetNotFound as e:
-        print(f"python -m rramk.train: {e}", file=sys.stderr)
+        cli.say(f"python -m rramk.train: {e}", file=sys.stderr)
         return 2
     except NonFiniteLoss as e:
-        print(f"python -m rramk.train: stopped: {e}", file=sys.stderr)
+        cli.say(f"python -m rramk.train: stopped: {e}", file=sys.stderr)
         return 3
     except KeyboardInterrupt:
-        print("\npython -m rramk.train: interrupted; the checkpoint is saved, continue with --resume", file=sys.stderr)
+        cli.say("\npython -m rramk.train: interrupted; the checkpoint is saved, continue with --resume", file=sys.stderr)
         return 130
     if summary["final_test_accuracy"] is not None:
         device = f" on {settings.preset}" if settings.preset else ""
-        print(f"{settings.dataset} {settings.imperfections}{device}: test accuracy {summary['final_test_accuracy']:.4f} "
+        cli.say(f"{settings.dataset} {settings.imperfections}{device}: test accuracy {summary['final_test_accuracy']:.4f} "
               f"after {settings.epochs} epochs ({summary['train_seconds']:.0f} s)")
     return 0
 

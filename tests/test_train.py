@@ -521,8 +521,33 @@ EVERY_RANK_SAVES = textwrap.dedent("""
 
 def torchrun(args: list[str], tmp_path: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", *args]
-    return subprocess.run(command, cwd=REPO_ROOT, env=env or child_env(), capture_output=True, text=True,
-                          timeout=600)
+    # unbuffered, as CI runs it: the ranks' lines then reach the shared pipe as they are written
+    env = dict(env or child_env(), PYTHONUNBUFFERED="1")
+    return subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_a_line_is_one_write(monkeypatch):
+    """Ranks sharing one pipe cannot split each other's lines: a line and its newline leave in
+    one write (print() makes two when Python is unbuffered; the CI log once read
+    '..., 0.2 smnist all: ...')."""
+    from rramk import cli
+
+    class Stream:
+        def __init__(self):
+            self.writes = []
+
+        def write(self, text):
+            self.writes.append(text)
+
+        def flush(self):
+            self.writes.append(None)
+
+    out, err = Stream(), Stream()
+    monkeypatch.setattr(sys, "stdout", out)
+    cli.say("epoch 1/1: train acc 0.5000")
+    cli.say("python -m rramk.train: error: bad", file=err)
+    assert out.writes == ["epoch 1/1: train acc 0.5000\n", None]
+    assert err.writes == ["python -m rramk.train: error: bad\n", None]
 
 
 @needs_mnist
