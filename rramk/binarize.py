@@ -28,6 +28,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from .xnor import sign_pm1
+
 __all__ = ["SignSTE", "sign_ste"]
 
 
@@ -38,15 +40,25 @@ class _SignSTEFunction(torch.autograd.Function):
     def forward(ctx, x: Tensor) -> Tensor:
         # One byte per element kept for the backward pass instead of the whole input.
         ctx.save_for_backward(x.abs() <= 1)
-        one = torch.ones((), dtype=x.dtype, device=x.device)
-        return torch.where(x >= 0, one, -one)
+        return sign_pm1(x)
 
     @staticmethod
     def backward(ctx, grad_output: Tensor) -> Tensor:
         (inside,) = ctx.saved_tensors
-        # where(), not a product with the mask: a blocked inf or NaN gradient must not leak.
-        return torch.where(inside, grad_output, torch.zeros((), dtype=grad_output.dtype,
-                                                            device=grad_output.device))
+        return pass_where(inside, grad_output)
+
+
+_SAME_SIZE_INT = {2: torch.int16, 4: torch.int32, 8: torch.int64}
+
+
+def pass_where(inside: Tensor, grad: Tensor) -> Tensor:
+    """``torch.where(inside, grad, +0.0)``, bit for bit, as an AND of the float's bits with an
+    all-ones or all-zeros mask: not a product with the mask (a blocked inf or NaN gradient must
+    not leak), and 6x faster on CPUs than torch.where, whose CPU kernel is not vectorized
+    (reports/perf-notes.md #21)."""
+    integer = _SAME_SIZE_INT[grad.element_size()]
+    keep = inside.to(integer).neg_()  # -1: every bit set
+    return (grad.view(integer) & keep).view(grad.dtype)
 
 
 def sign_ste(x: Tensor) -> Tensor:

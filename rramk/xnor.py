@@ -47,8 +47,9 @@ _MASK32 = 0xFFFFFFFF
 
 def sign_pm1(x: Tensor) -> Tensor:
     """``s(x)``: +1 where ``x >= 0``, -1 elsewhere (NaN too), in the dtype of ``x``."""
-    one = torch.ones((), dtype=x.dtype, device=x.device)
-    return torch.where(x >= 0, one, -one)
+    # 2 * [x >= 0] - 1 is exact in every float dtype, and 6-8x faster on CPUs than
+    # torch.where(x >= 0, 1, -1), whose CPU kernel is not vectorized (reports/perf-notes.md #21).
+    return (x >= 0).to(x.dtype).mul_(2).sub_(1)
 
 
 def pack_signs(x: Tensor, dim: int = -1) -> tuple[Tensor, int]:

@@ -66,3 +66,39 @@ def test_module_is_the_function():
 def test_integer_input_is_refused():
     with pytest.raises(TypeError, match="x: expected a floating-point tensor"):
         sign_ste(torch.tensor([1, -1]))
+
+
+def _bits(t: torch.Tensor) -> torch.Tensor:
+    return t.view({2: torch.int16, 4: torch.int32, 8: torch.int64}[t.element_size()])
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_nan_input_reads_minus_one_and_blocks_its_gradient(dtype):
+    x = torch.tensor([float("nan"), -float("nan"), 0.5], dtype=dtype, requires_grad=True)
+    q = sign_ste(x)
+    q.backward(torch.ones_like(q))
+    assert q.tolist() == [-1.0, -1.0, 1.0] and x.grad.tolist() == [0.0, 0.0, 1.0]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("layout", ["contiguous", "transposed", "expanded"])
+def test_backward_is_where_bit_for_bit(dtype, layout, seed):
+    """The gradient is torch.where(|x| <= 1, grad, +0.0) to the bit (the backward ANDs the float's
+    bits with a mask): NaN, inf and -0.0 gradients pass inside, +0.0 replaces them outside,
+    whatever the gradient's strides."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.cat([_special_values(dtype), torch.tensor([float("nan")], dtype=dtype),
+                   (3 * torch.randn(23, generator=g)).to(dtype)]).reshape(5, 8)
+    specials = torch.tensor([float("nan"), float("inf"), -float("inf"), -0.0, 0.0], dtype=dtype)
+    if layout == "expanded":
+        grad = torch.randn(1, 8, generator=g).to(dtype).expand(5, 8)  # stride 0, as a sum's backward gives
+    else:
+        grad = torch.randn(5, 8, generator=g).to(dtype)
+        grad.view(-1)[torch.randperm(40, generator=g)[:15]] = specials.repeat(3)
+        if layout == "transposed":
+            grad = grad.T.contiguous().T
+    assert (layout == "transposed") == (not grad.is_contiguous() and grad.stride()[0] == 1)
+    leaf = x.clone().requires_grad_()
+    sign_ste(leaf).backward(grad)
+    expected = torch.where(x.abs() <= 1, grad, torch.zeros((), dtype=dtype))
+    assert torch.equal(_bits(leaf.grad), _bits(expected))
