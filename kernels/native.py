@@ -41,7 +41,8 @@ class _Launch(ctypes.Structure):
         ("alpha", ctypes.c_float), ("adam", ctypes.c_float * 9)] + [
         (name, ctypes.c_int64) for name in ("table_size", "order", "n_blocks", "numel", "threads", "pink_on",
                                             "rtn_on", "saturation_on", "cycles")] + [
-        ("seed", ctypes.c_uint64), ("update", ctypes.c_uint64), ("offset", ctypes.c_int64)]
+        ("seed", ctypes.c_uint64), ("update", ctypes.c_uint64), ("offset", ctypes.c_int64),
+        ("due", ctypes.c_void_p), ("keep", ctypes.c_float), ("due_all", ctypes.c_int64)]
 
 
 ADAM_SCALARS = ("beta1", "one_minus_beta1", "beta2", "one_minus_beta2", "bias_correction1", "bias_correction2",
@@ -153,7 +154,8 @@ def _check_flat(tensor: torch.Tensor, name: str, dtype: torch.dtype, numel: int)
     check_flat(tensor, name, dtype, numel, tensor.device)
 
 
-def _launch(numel: int, seed: int, update: int, cycles: bool, model: dict, offset: int = 0, **tensors) -> None:
+def _launch(numel: int, seed: int, update: int, cycles: bool, model: dict, offset: int = 0, keep: float = 1.0,
+            due_all: bool = False, **tensors) -> None:
     from .weak_reset import model_launch_args  # the model's table checks, shared with the Triton launchers
 
     if not (isinstance(seed, int) and 0 <= seed < 2**63):
@@ -167,7 +169,7 @@ def _launch(numel: int, seed: int, update: int, cycles: bool, model: dict, offse
                      table_size=flags["TABLE_SIZE"], order=flags["ORDER"], n_blocks=flags["N_BLOCKS"], numel=numel,
                      threads=torch.get_num_threads(), pink_on=flags["PINK"], rtn_on=flags["RTN"],
                      saturation_on=flags["SATURATION"], cycles=bool(cycles), seed=seed, update=update,
-                     offset=offset)
+                     offset=offset, keep=keep, due_all=bool(due_all))
     if scalars is not None:
         launch.adam = (ctypes.c_float * 9)(*(scalars[name] for name in ADAM_SCALARS))
     library().rramk_weak_reset_run(ctypes.byref(launch))
@@ -213,3 +215,21 @@ def read_log_resistance(device_state: torch.Tensor, pink: torch.Tensor, log_r: t
     if not (isinstance(first, int) and 0 <= first and first + numel <= 2**32):
         raise ValueError(f"first: expected an integer in [0, 2**32 - {numel}], got {first!r}")
     _launch(numel, seed, max(updates - 1, 0), cycles, model, offset=first, state=device_state, pink=pink, log_r=log_r)
+
+
+def refresh_due(device_state: torch.Tensor, pink: torch.Tensor, due: torch.Tensor, *, seed: int, condition: str,
+                margin: float, first: int = 0, **model) -> None:
+    """The synapses whose refresh ``condition`` holds, into ``due`` (bool (N,)): the kernel of
+    ``rramk.device.refresh.refresh_due`` (``first``: the flat index of the first synapse given;
+    ``pink`` is not read: the state pair is checked as every launcher checks it)."""
+    numel = _check_state(device_state, pink)
+    _check_flat(due, "due", torch.bool, numel)
+    if condition not in ("past_t_star", "window"):
+        raise ValueError(f"condition: expected 'past_t_star' or 'window', got {condition!r}")
+    if not 0 <= margin < 1:
+        raise ValueError(f"margin: expected a fraction in [0, 1) of the fast window, got {margin!r}")
+    if not (isinstance(first, int) and 0 <= first and first + numel <= 2**32):
+        raise ValueError(f"first: expected an integer in [0, 2**32 - {numel}], got {first!r}")
+    # keep = 1 - margin, rounded to float32 as torch rounds the scalar of (1 - margin) * t_star
+    _launch(numel, seed, 0, False, model, offset=first, keep=1.0 - margin, due_all=condition == "window",
+            state=device_state, due=due)

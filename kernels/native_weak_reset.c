@@ -46,6 +46,9 @@ typedef struct {
     int64_t pink_on, rtn_on, saturation_on, cycles;
     uint64_t seed, update;
     int64_t offset; /* flat index of the first synapse given (the Philox counter c0 of synapse i is offset + i) */
+    uint8_t *due;     /* (N,) refresh condition: written when not NULL (then nothing else is done) */
+    float keep;       /* refresh: a device counts as used up at t >= keep * t_star (1 - margin; 1 for past_t_star) */
+    int64_t due_all;  /* refresh: 1: both devices used up (window), 0: either (past_t_star) */
 } Launch;
 
 /* Philox4x32-10 (rramk/device/philox.py, tl.philox): key (k0, k1), counter (c0..c3); the ten
@@ -265,18 +268,47 @@ static void update_range(const Launch *L, int64_t begin, int64_t end) {
     }
 }
 
-/* Run over all synapses on L->threads OpenMP threads (contiguous ranges of whole blocks). 0 on success.
+/* The refresh condition of the synapses begin .. end - 1 (rramk/device/refresh.py: refresh_due):
+   a device is used up at t >= keep * t_star, with t its pulses since the last SET and t_star its own
+   of cycle 0 (from the D2D call of cycle 0, as the update draws it); a synapse is due when either
+   device is used up (due_all 0: past_t_star) or both are (due_all 1: window). keep * t_star is the
+   reference's float32 product (keep = 1: t_star itself). */
+static void due_range(const Launch *L, int64_t begin, int64_t end) {
+    const int64_t N = L->numel, S = L->table_size;
+    const uint32_t mask = (uint32_t)S - 1;
+    const float *t_star = L->table + ROW_T_STAR * S;
+    const uint32_t k0 = (uint32_t)L->seed, k1 = (uint32_t)(L->seed >> 32);
+    const uint32_t *state_bl = (const uint32_t *)L->state, *state_blb = (const uint32_t *)L->state + N;
+    const float keep = L->keep;
+    const int all = (int)L->due_all;
+#pragma omp simd
+    for (int64_t i = begin; i < end; i++) {
+        uint32_t d0, d1, d2, d3;
+        PHILOX(k0, k1, (uint32_t)(L->offset + i), 2u * STREAM_D2D, 0u, 0u, d0, d1, d2, d3);
+        float limit_bl = keep * t_star[(d0 >> 10) & mask], limit_blb = keep * t_star[(d2 >> 10) & mask];
+        int used_bl = (float)(int32_t)(state_bl[i] & PULSES_MASK) >= limit_bl;
+        int used_blb = (float)(int32_t)(state_blb[i] & PULSES_MASK) >= limit_blb;
+        L->due[i] = (uint8_t)(all ? (used_bl & used_blb) : (used_bl | used_blb));
+    }
+}
+
+/* Run ``range`` over all synapses on L->threads OpenMP threads (contiguous ranges of whole blocks).
    OpenMP, not threads of our own: the library links the libgomp that torch has loaded, so its
    threads are torch's own intra-op threads (which may still be spinning after torch's last parallel
    operation and would otherwise take the cores from ours). */
-int rramk_weak_reset_run(const Launch *L) {
+static void run_ranges(const Launch *L, void (*range)(const Launch *, int64_t, int64_t)) {
     int64_t blocks = (L->numel + BLOCK - 1) / BLOCK;
     int threads = (int)(L->threads < 1 ? 1 : L->threads);
     if (threads > blocks) threads = blocks > 0 ? (int)blocks : 1;
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int k = 0; k < threads; k++) {
         int64_t begin = blocks * k / threads * BLOCK, end = blocks * (k + 1) / threads * BLOCK;
-        update_range(L, begin, end < L->numel ? end : L->numel);
+        range(L, begin, end < L->numel ? end : L->numel);
     }
+}
+
+/* The update, the optimizer step or the read L describes; with L->due, the refresh condition. 0 on success. */
+int rramk_weak_reset_run(const Launch *L) {
+    run_ranges(L, L->due ? due_range : update_range);
     return 0;
 }

@@ -292,6 +292,53 @@ def test_refreshed_array_resumes_bit_for_bit_and_every_backend_agrees(fused):
     assert torch.stack(arrays["reference"].set_counts()).max() >= 2  # not vacuous
 
 
+@pytest.mark.parametrize("first", [0, 2**31 + 5])
+@pytest.mark.parametrize("config_name,table", [("all", "fitted"), ("only-saturation", "fitted"),
+                                               ("all", "even t_star")])
+def test_native_due_kernel_equals_the_reference_at_the_thresholds(config_name, table, first):
+    """The native kernel's refresh condition against rramk.device.refresh.refresh_due, both
+    conditions and margins whose 1 - margin is not a float32 (0.05, 0.3), on devices placed one
+    pulse below, at and above keep * t_star on each side (either side alone, both, neither), with
+    SET cycles and RTN bits in the words (t_star is the cycle-0 one), at a Philox counter past 2**31.
+    "even t_star": a table of even integer t_star, so that t lands exactly on keep * t_star (margins 0
+    and 0.5): t >= is not t >."""
+    from rramk.device import refresh
+    from rramk.kernels import native
+
+    config, seed, numel = CONFIGS[config_name], 2**40 + 9, 3000
+    constants = weak_reset.model_constants(config, torch.device("cpu"))
+    arguments = weak_reset.kernel_arguments(config, torch.device("cpu"))
+    margins = [("past_t_star", 0.0), ("window", 0.0), ("window", 0.05), ("window", 0.3)]
+    if table == "even t_star":
+        d2d_table = constants.d2d_table.clone()
+        row = streams.D2D_TABLE_ROWS.index("t_star")
+        d2d_table[row] = (d2d_table[row] / 2).round() * 2
+        constants, arguments["d2d_table"] = constants._replace(d2d_table=d2d_table), d2d_table.contiguous()
+        margins = [("past_t_star", 0.0), ("window", 0.0), ("window", 0.5)]
+    index = weak_reset.synapse_index(first, numel, torch.device("cpu"))
+    t_star = weak_reset.d2d_parameters(config, constants, weak_reset.d2d_words(seed, index),
+                                       weak_reset.side_index(torch.device("cpu")))["t_star"]
+    g = torch.Generator().manual_seed(first % 1000)
+    pink = torch.zeros(2, numel)
+    for condition, margin in margins:
+        limit = ((1.0 - margin) * t_star).ceil().to(torch.int32)  # the first t that counts as used up
+        t = (limit + torch.randint(-1, 2, (2, numel), generator=g, dtype=torch.int32)).clamp(min=0)
+        s = torch.randint(0, 2, (2, numel), generator=g, dtype=torch.uint8)
+        k = torch.randint(0, 5, (numel,), generator=g, dtype=torch.int32)
+        state = weak_reset.pack_device_state(t, s, k)
+        expected = refresh.refresh_due(state, config=config, seed=seed, condition=condition, margin=margin,
+                                       first=first, constants=constants)
+        due = torch.empty(numel, dtype=torch.bool)
+        native.refresh_due(state, pink, due, seed=seed, condition=condition, margin=margin, first=first,
+                           **arguments)
+        _first_mismatch(f"due ({condition}, margin {margin})", due, expected, config_name)
+        used = t >= (1.0 - margin) * t_star
+        for case in (used[0] & ~used[1], ~used[0] & used[1], used.all(0), ~used.any(0)):
+            assert int(case.sum()) > 100  # not vacuous: every combination of the two sides is there
+        if table == "even t_star":
+            assert int((t == (1.0 - margin) * t_star).sum()) > 500  # not vacuous: ties on the threshold
+
+
 @pytest.mark.parametrize("backend", ["compiled", "native"])
 def test_compiled_backend_refreshes_with_the_reference_bits(backend):
     from rramk import DeviceArray

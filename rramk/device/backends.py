@@ -20,7 +20,8 @@ only the weights are a new tensor. Four backends compute every operation with th
 * ``"compiled"``: the same chunk functions through ``torch.compile`` (``compiled.py``; CPU), over
   the same chunks (each a contiguous copy, so that compiled code sees one layout);
 * ``"native"``: the fused C kernels of ``rramk.kernels.native`` (CPU; built once per machine):
-  UPDATE, ADAM in place and the reads, else (DUE, SET) the reference over chunks;
+  UPDATE, ADAM in place, the reads and DUE, else (SET: the few synapses a refresh SETs) the
+  reference over chunks;
 * ``"triton"``: the fused kernel of ``rramk.kernels`` where the operation has one (UPDATE, ADAM),
   in place, else the reference over chunks (the reads).
 
@@ -129,6 +130,26 @@ def _resistance_from_log_r(log_r):
     return (torch.exp(log_r.to(torch.float64)),)
 
 
+def _native_read_chunk(device_state, pink, *, config, seed, first, updates, cycles=False):
+    """ln R (2, chunk) of one chunk of a READ through the native kernel (on contiguous copies of the chunk)."""
+    from ..kernels import native
+
+    log_r = torch.empty(pink.shape, dtype=pink.dtype, device=pink.device)
+    native.read_log_resistance(device_state.contiguous(), pink.contiguous(), log_r, seed=seed, updates=updates,
+                               first=first, cycles=cycles, **weak_reset.kernel_arguments(config, pink.device))
+    return (log_r,)
+
+
+def _native_due_chunk(device_state, pink, *, config, seed, first, condition, margin, cycles=False):
+    """The refresh condition (chunk,) of one chunk of a DUE through the native kernel."""
+    from ..kernels import native
+
+    due = torch.empty(pink.shape[1], dtype=torch.bool, device=pink.device)
+    native.refresh_due(device_state.contiguous(), pink.contiguous(), due, seed=seed, condition=condition,
+                       margin=margin, first=first, **weak_reset.kernel_arguments(config, pink.device))
+    return (due,)
+
+
 @dataclass(frozen=True)
 class Operation:
     chunk: Callable  # the reference on a slice of synapses
@@ -137,18 +158,18 @@ class Operation:
     # per chunk output, the input (position in flat + [state, pink]) it overwrites in place, or None
     in_place: tuple = ()
     finish: Callable | None = None  # a chunk's outputs -> the operation's outputs (eager, every backend)
-    native_read: bool = False  # "native" computes ln R with its kernel (then ``finish``)
+    native: Callable | None = None  # "native" computes a chunk with this kernel function (then ``finish``)
     results: tuple | None = None  # (leading shape, dtype) of the finished outputs (default: outputs)
 
 
 UPDATE = Operation(_update_chunk, (((2,), torch.int32), ((2,), "float"), ((), torch.int8)), "weak_reset",
                    in_place=(1, 2, None))
-READ = Operation(_read_chunk, (((2,), "float"),), None, native_read=True)
+READ = Operation(_read_chunk, (((2,), "float"),), None, native=_native_read_chunk)
 READ_WEIGHTS = Operation(_read_chunk, READ.outputs, None, finish=_weights_from_log_r, results=(((), torch.int8),),
-                         native_read=True)
+                         native=_native_read_chunk)
 READ_RESISTANCE = Operation(_read_chunk, READ.outputs, None, finish=_resistance_from_log_r,
-                            results=(((2,), torch.float64),), native_read=True)
-DUE = Operation(_due_chunk, (((), torch.bool),), None)
+                            results=(((2,), torch.float64),), native=_native_read_chunk)
+DUE = Operation(_due_chunk, (((), torch.bool),), None, native=_native_due_chunk)
 SET = Operation(_set_chunk, (((2,), torch.int32), ((2,), "float"), ((), torch.int8), ((), torch.int32)), None)
 ADAM = Operation(_adam_chunk, (((), torch.float32), ((), torch.float32), ((2,), torch.int32), ((2,), "float"),
                                ((), torch.int8)), "weak_reset_adam", in_place=(1, 2, 3, 4, None))
@@ -169,16 +190,6 @@ def _launch_kernel(op: Operation, flat, state, pink, *, config, seed, update, sc
     kernel.weak_reset_adam_step(grad.contiguous(), m, v, state, pink, weights, seed=seed, update=update,
                                 scalars=scalars.as_floats(), cycles=cycles, **model)
     return m, v, state, pink, weights
-
-
-def _native_read_chunk(device_state, pink, *, config, seed, first, updates, cycles=False):
-    """ln R (2, chunk) of one chunk of a READ through the native kernel (on contiguous copies of the chunk)."""
-    from ..kernels import native
-
-    log_r = torch.empty(pink.shape, dtype=pink.dtype, device=pink.device)
-    native.read_log_resistance(device_state.contiguous(), pink.contiguous(), log_r, seed=seed, updates=updates,
-                               first=first, cycles=cycles, **weak_reset.kernel_arguments(config, pink.device))
-    return (log_r,)
 
 
 def _compiled_chunk(op: Operation, inputs, numel_flat: int, *, config, seed, first, constants, **kwargs):
@@ -218,8 +229,8 @@ def run(op: Operation, backend: str, flat: list[torch.Tensor], state: torch.Tens
             if backend == "compiled":
                 outputs = _compiled_chunk(op, chunk, len(flat), config=config, seed=seed, first=first,
                                           constants=constants, **kwargs)
-            elif backend == "native" and op.native_read:
-                outputs = _native_read_chunk(*chunk, config=config, seed=seed, first=first, **kwargs)
+            elif backend == "native" and op.native is not None:
+                outputs = op.native(*chunk, config=config, seed=seed, first=first, **kwargs)
             else:
                 outputs = op.chunk(*chunk, config=config, seed=seed, first=first, constants=constants, **kwargs)
             if op.finish is not None:
