@@ -101,8 +101,15 @@ def _all_runs(runs: dict) -> list[dict]:
     return [s for v in runs.values() for s in v]
 
 
+def _machine_name(machine: dict) -> str:
+    """The GPU, else the CPU with the torch threads a run used (its bits depend on them) where recorded."""
+    if machine.get("gpu"):
+        return machine["gpu"]
+    return machine.get("cpu") + (f", {machine['threads']} torch threads" if machine.get("threads") else "")
+
+
 def _machine_names(runs: list[dict]) -> str:
-    return "; ".join(sorted({s["machine"].get("gpu") or s["machine"].get("cpu") for s in runs}))
+    return "; ".join(sorted({_machine_name(s["machine"]) for s in runs}))
 
 
 def _machines(runs: list[dict]) -> str:

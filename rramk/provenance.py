@@ -27,7 +27,9 @@ def machine() -> dict:
     """A description of this machine and its software, as plain values."""
     import torch
 
-    info = {"cpu": cpu_model(), "python": platform.python_version(), "torch": torch.__version__}
+    # threads: torch's CPU batch norm splits its sums by thread, so a CPU run's bits depend on the count
+    info = {"cpu": cpu_model(), "threads": torch.get_num_threads(), "python": platform.python_version(),
+            "torch": torch.__version__}
     try:
         import triton
 
@@ -43,7 +45,7 @@ def machine_line(info: dict | None = None) -> str:
     """One line: the GPU (if any), the CPU and the versions."""
     info = info or machine()
     parts = [f"GPU {info['gpu']}"] if info.get("gpu") else []
-    parts.append(f"CPU {info['cpu']}")
+    parts.append(f"CPU {info['cpu']}" + (f", {info['threads']} torch threads" if info.get("threads") else ""))
     parts.append(f"Python {info['python']}, torch {info['torch']}, triton {info.get('triton')}")
     return "; ".join(parts)
 

@@ -341,13 +341,13 @@ RERUN_DIFFERS = {
 def test_the_committed_short_study_reproduces_bit_for_bit(tmp_path, label):
     """Reruns seed 0 of a configuration of the committed short study with its command: every computed
     per-epoch field equals the committed summary's. Those runs were made by ``pytest bench
-    --benchmark-only`` with two torch threads (bench/conftest.py), and how a float reduction is split
-    depends on the thread count, so the rerun uses two as well."""
+    --benchmark-only`` with two torch threads (bench/conftest.py; newer summaries record the count), and
+    how a float reduction is split depends on the thread count, so the rerun uses as many."""
     committed = json.loads((SHORT_STUDY / ABLATIONS[label].slug / "seed0" / train.SUMMARY).read_text())
     assert "gpu" not in committed["machine"] and committed["settings"]["device"] == "auto"
     command = ablation_report.ablation_command("mnist", committed).split()
     assert command[:3] == ["python", "-m", "rramk.ablation"]
-    torch.set_num_threads(2)  # the autouse fixture restores its own count afterwards
+    torch.set_num_threads(committed["machine"].get("threads", 2))  # the autouse fixture restores its own count
     assert ablation.main([*command[3:], "--configs", label, "--seeds", "0", "--device", "cpu", "--no-progress",
                           "--data-dir", str(DATA_ROOT), "--out", str(tmp_path / "runs"),
                           "--summaries", str(tmp_path / "summaries")]) == 0

@@ -315,3 +315,13 @@ def test_speed_report_leads_with_the_ratios_and_their_targets():
     # aihwkit only in other.json: the ratio is taken inside that file (0.9 / 0.15), never across files
     assert rows["MNIST training step: rramk's device model vs aihwkit ReRamSBPreset"][:3] == ["6.00x", ">= 10x", "**no**"]
     assert "optimizer step" not in text  # not measured: no row
+
+
+def test_machine_names_say_the_torch_threads_where_recorded():
+    """A CPU run's bits depend on its torch threads: the reports name them (older summaries have none)."""
+    from rramk.ablation_report import _machine_names
+
+    runs = [{"machine": {"cpu": "test cpu, 2 cores", "threads": 2}}, {"machine": {"cpu": "test cpu, 2 cores"}},
+            {"machine": {"cpu": "test cpu, 2 cores", "threads": 1}}, {"machine": {"cpu": "c", "gpu": "H200"}}]
+    assert _machine_names(runs) == "H200; test cpu, 2 cores; test cpu, 2 cores, 1 torch threads; " \
+                                   "test cpu, 2 cores, 2 torch threads"

@@ -471,6 +471,8 @@ def test_metrics_and_summary_agree_with_the_checkpoint(tmp_path):
     lines = metrics(run_dir)
     assert [m["epoch"] for m in lines] == [1, 2]
     summary = json.loads((run_dir / train.SUMMARY).read_text())
+    # the threads the run used: a CPU run's bits depend on them (torch's batch norm splits its sums by thread)
+    assert summary["machine"]["threads"] == torch.get_num_threads() == 1
     assert summary["history"] == lines == second["history"]
     assert summary["final_test_accuracy"] == lines[-1]["test_accuracy"]
     assert summary["best_test_accuracy"] == max(m["test_accuracy"] for m in lines)
