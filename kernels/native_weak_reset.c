@@ -199,16 +199,35 @@ static void apply_pulses(const Launch *L, int64_t first, int count, const int32_
         int32_t t_pulsed[BLOCK];
         float acc[BLOCK];
         int pulsed = 0;
-        for (int i = 0; i < count; i++) {
-            if (n[i] == 0) continue;
-            uint32_t word = n[i] < 0 ? state_blb[i] : state_bl[i];
-            lane[pulsed] = i;
-            index[pulsed] = (uint32_t)(L->offset + first + i);
-            side[pulsed] = n[i] < 0;
-            t_pulsed[pulsed] = (int32_t)(word & PULSES_MASK) + (n[i] < 0 ? -n[i] : n[i]);
-            cycle[pulsed] = L->cycles ? (state_bl[i] >> CYCLE_SHIFT) & MAX_CYCLE : 0u;
-            acc[pulsed] = 0.0f;
-            pulsed++;
+        for (int i = 0; i < count; i++) pulsed += n[i] != 0;
+        const int dense = 4 * pulsed >= 3 * count;
+        if (dense) {
+            /* most lanes pulsed (training): every lane in place, a loop that vectorizes; an unpulsed lane's
+               window is drawn and not used (its fresh term stays 0) */
+#pragma omp simd
+            for (int i = 0; i < count; i++) {
+                uint32_t word = n[i] < 0 ? state_blb[i] : state_bl[i];
+                lane[i] = i;
+                index[i] = (uint32_t)(L->offset + first + i);
+                side[i] = n[i] < 0;
+                t_pulsed[i] = (int32_t)(word & PULSES_MASK) + (n[i] < 0 ? -n[i] : n[i]);
+                cycle[i] = L->cycles ? (state_bl[i] >> CYCLE_SHIFT) & MAX_CYCLE : 0u;
+                acc[i] = 0.0f;
+            }
+            pulsed = count;
+        } else {
+            pulsed = 0;
+            for (int i = 0; i < count; i++) {
+                if (n[i] == 0) continue;
+                uint32_t word = n[i] < 0 ? state_blb[i] : state_bl[i];
+                lane[pulsed] = i;
+                index[pulsed] = (uint32_t)(L->offset + first + i);
+                side[pulsed] = n[i] < 0;
+                t_pulsed[pulsed] = (int32_t)(word & PULSES_MASK) + (n[i] < 0 ? -n[i] : n[i]);
+                cycle[pulsed] = L->cycles ? (state_bl[i] >> CYCLE_SHIFT) & MAX_CYCLE : 0u;
+                acc[pulsed] = 0.0f;
+                pulsed++;
+            }
         }
         /* pad to whole vectors with copies of lane 0 (results unused): no scalar remainder loop */
         int padded = (pulsed + VECTOR - 1) / VECTOR * VECTOR;
@@ -240,7 +259,12 @@ static void apply_pulses(const Launch *L, int64_t first, int count, const int32_
                 acc[j] = a;
             }
         }
-        for (int j = 0; j < pulsed; j++) fresh[lane[j]] = L->alpha * acc[j];
+        if (dense) {
+#pragma omp simd
+            for (int i = 0; i < count; i++) fresh[i] = n[i] != 0 ? L->alpha * acc[i] : 0.0f;
+        } else {
+            for (int j = 0; j < pulsed; j++) fresh[lane[j]] = L->alpha * acc[j];
+        }
     }
 
     if (!L->pulses && !L->grad) { /* a read */
