@@ -9,9 +9,10 @@
 
    Work is done in blocks of BLOCK synapses, stage by stage, each stage a loop the compiler
    vectorizes (Philox4x32-10 on 16 lanes with AVX-512): the pulse counts (from Adam, for the
-   optimizer step), the pink window of the pulsed device of the synapses that are pulsed (compacted:
-   a synapse without pulses keeps both pink terms, so its window is not drawn), then both devices'
-   D2D parameters, RTN step, state, pink and weight. Threads take contiguous ranges of blocks.
+   optimizer step), the pink window of the pulsed device of the synapses that are pulsed (a synapse
+   without pulses keeps both pink terms; in a block with few pulsed synapses they are compacted so
+   that the others draw no window), then both devices' D2D parameters, RTN step, state, pink and
+   weight. Threads take contiguous ranges of blocks. The refresh condition is a loop of its own.
 */
 #include <math.h>
 #include <stdint.h>
@@ -193,7 +194,17 @@ static void apply_pulses(const Launch *L, int64_t first, int count, const int32_
     for (int i = 0; i < count; i++) fresh[i] = 0.0f;
 
     if (L->pink_on) {
-        /* the pulsed synapses, compacted: index, side, t after the pulses, cycle */
+        /* the window's lanes: synapse, index, pulsed side, t after the pulses, cycle, sum */
+#define WINDOW_LANE(j, i)                                                                        \
+    do {                                                                                         \
+        uint32_t word_ = n[i] < 0 ? state_blb[i] : state_bl[i];                                  \
+        lane[j] = (i);                                                                           \
+        index[j] = (uint32_t)(L->offset + first + (i));                                          \
+        side[j] = n[i] < 0;                                                                      \
+        t_pulsed[j] = (int32_t)(word_ & PULSES_MASK) + (n[i] < 0 ? -n[i] : n[i]);                \
+        cycle[j] = L->cycles ? (state_bl[i] >> CYCLE_SHIFT) & MAX_CYCLE : 0u;                    \
+        acc[j] = 0.0f;                                                                           \
+    } while (0)
         int lane[BLOCK];
         uint32_t index[BLOCK], side[BLOCK], cycle[BLOCK];
         int32_t t_pulsed[BLOCK];
@@ -205,30 +216,17 @@ static void apply_pulses(const Launch *L, int64_t first, int count, const int32_
             /* most lanes pulsed (training): every lane in place, a loop that vectorizes; an unpulsed lane's
                window is drawn and not used (its fresh term stays 0) */
 #pragma omp simd
-            for (int i = 0; i < count; i++) {
-                uint32_t word = n[i] < 0 ? state_blb[i] : state_bl[i];
-                lane[i] = i;
-                index[i] = (uint32_t)(L->offset + first + i);
-                side[i] = n[i] < 0;
-                t_pulsed[i] = (int32_t)(word & PULSES_MASK) + (n[i] < 0 ? -n[i] : n[i]);
-                cycle[i] = L->cycles ? (state_bl[i] >> CYCLE_SHIFT) & MAX_CYCLE : 0u;
-                acc[i] = 0.0f;
-            }
+            for (int i = 0; i < count; i++) WINDOW_LANE(i, i);
             pulsed = count;
-        } else {
+        } else { /* few pulsed: compacted, so that unpulsed synapses draw no window */
             pulsed = 0;
             for (int i = 0; i < count; i++) {
                 if (n[i] == 0) continue;
-                uint32_t word = n[i] < 0 ? state_blb[i] : state_bl[i];
-                lane[pulsed] = i;
-                index[pulsed] = (uint32_t)(L->offset + first + i);
-                side[pulsed] = n[i] < 0;
-                t_pulsed[pulsed] = (int32_t)(word & PULSES_MASK) + (n[i] < 0 ? -n[i] : n[i]);
-                cycle[pulsed] = L->cycles ? (state_bl[i] >> CYCLE_SHIFT) & MAX_CYCLE : 0u;
-                acc[pulsed] = 0.0f;
+                WINDOW_LANE(pulsed, i);
                 pulsed++;
             }
         }
+#undef WINDOW_LANE
         /* pad to whole vectors with copies of lane 0 (results unused): no scalar remainder loop */
         int padded = (pulsed + VECTOR - 1) / VECTOR * VECTOR;
         for (int j = pulsed; j < padded; j++) {
