@@ -85,6 +85,31 @@ def publish(run: Path, root: Path, summaries: Path) -> Path:
     return target / SUMMARY
 
 
+def warn_other_threads(summary_paths: list[Path]) -> set[int]:
+    """Warn (stderr) when finished runs of the study recorded another torch thread count than this
+    process has: on a CPU its runs would not repeat theirs bit for bit (torch's batch norm splits
+    its sums by thread; README). Returns the other counts found (summaries from before the count
+    was recorded say nothing)."""
+    import json
+
+    import torch
+
+    threads = torch.get_num_threads()
+    other = set()
+    for path in summary_paths:
+        if path.is_file():
+            machine = json.loads(path.read_text()).get("machine", {})
+            recorded = None if machine.get("gpu") else machine.get("threads")
+            if recorded is not None and recorded != threads:
+                other.add(recorded)
+    if other:
+        counts = " or ".join(str(n) for n in sorted(other))
+        cli.say(f"rramk.ablation: warning: runs of this study were made with {counts} torch threads and this "
+                f"process has {threads}: the runs it trains will not repeat theirs bit for bit "
+                f"(set OMP_NUM_THREADS={min(other)} to match them)", file=sys.stderr)
+    return other
+
+
 def resolve(config: str | AblationConfig, study: Study | None = None) -> tuple[str, AblationConfig]:
     """(label, configuration) of a label of ``study`` or of the registry, or of a configuration."""
     if isinstance(config, AblationConfig):
@@ -118,9 +143,8 @@ def run_study(dataset: str, seeds: list[int], configs: list, root: Path, summari
     """
     done = []
     plan = study_plan(seeds, configs, lrs)
-    if shard is not None:
-        plan = shard.select(plan)
-    for i, (config, seed, *lr) in enumerate(plan, start=1):
+    runs = []
+    for config, seed, *lr in plan:
         label, config = resolve(config, study)
         run_overrides = dict(overrides)
         if lr and lr[0] is not None:
@@ -129,16 +153,23 @@ def run_study(dataset: str, seeds: list[int], configs: list, root: Path, summari
                                progress=progress, **run_overrides)
         out = run_directory(root, settings, config.slug)
         settings.out = str(out)
+        runs.append((label, seed, settings, out))
+    # the whole study's finished runs, every shard's: their thread count is the one to match
+    warn_other_threads([out / SUMMARY for *_, out in runs] +
+                       ([summaries / out.relative_to(root) / SUMMARY for *_, out in runs] if summaries else []))
+    if shard is not None:
+        runs = shard.select(runs)
+    for i, (label, seed, settings, out) in enumerate(runs, start=1):
         name = f"{label}{', lr ' + format(settings.lr_pulses, 'g') if lr_suffix(settings) else ''}, seed {seed}"
         if (out / SUMMARY).is_file():
-            print(f"[{i}/{len(plan)}] {name}: done already ({out})", flush=True)
+            print(f"[{i}/{len(runs)}] {name}: done already ({out})", flush=True)
             done.append(publish(out, root, summaries) if summaries else out / SUMMARY)
             continue
         settings.resume = (out / "checkpoint.pt").is_file()
-        print(f"[{i}/{len(plan)}] {name}: {'resuming' if settings.resume else 'training'} -> {out}", flush=True)
+        print(f"[{i}/{len(runs)}] {name}: {'resuming' if settings.resume else 'training'} -> {out}", flush=True)
         tick = time.perf_counter()
         summary = train(settings)
-        print(f"[{i}/{len(plan)}] {name}: test accuracy {summary['final_test_accuracy']:.4f} "
+        print(f"[{i}/{len(runs)}] {name}: test accuracy {summary['final_test_accuracy']:.4f} "
               f"({time.perf_counter() - tick:.0f} s)", flush=True)
         if not keep_checkpoints:
             (out / "checkpoint.pt").unlink(missing_ok=True)

@@ -133,6 +133,29 @@ def _finished(root: Path) -> set[tuple[str, int]]:
             for p in root.glob("mnist/*/*/seed*/summary.json")}
 
 
+def test_a_study_warns_when_its_finished_runs_used_other_torch_threads(tmp_path, stand_in_training, capsys):
+    """A CPU run's bits depend on torch's thread count: finishing a study with another count than its
+    finished runs recorded (here or in their committed copies) says so, with the count to set; the
+    same count, an unrecorded one (older summaries) or a GPU run says nothing."""
+    runs, summaries = tmp_path / "runs", tmp_path / "summaries"
+    first_shard = [*STUDY, "--out", str(runs), "--summaries", str(summaries), "--shard", "0/2"]
+    assert ablation.main(first_shard) == 0
+    assert "torch threads" not in capsys.readouterr().err  # stand-in summaries record no count
+    finished = sorted(summaries.glob("mnist/*/*/seed*/summary.json"))
+    threads = torch.get_num_threads()
+    for path, machine in zip(finished, [{"cpu": "c", "threads": threads}, {"cpu": "c"},
+                                        {"cpu": "c", "gpu": "H200", "threads": threads + 5}]):
+        path.write_text(json.dumps({**json.loads(path.read_text()), "machine": machine}))
+    assert ablation.main([*STUDY, "--out", str(runs), "--summaries", str(summaries), "--shard", "1/2"]) == 0
+    assert "torch threads" not in capsys.readouterr().err
+    path = finished[3]  # a committed copy only: the run directory's own summary says nothing
+    path.write_text(json.dumps({**json.loads(path.read_text()), "machine": {"cpu": "c", "threads": threads + 1}}))
+    assert ablation.main([*STUDY, "--out", str(runs), "--summaries", str(summaries), "--shard", "1/2"]) == 0
+    err = capsys.readouterr().err
+    assert f"made with {threads + 1} torch threads and this process has {threads}" in err
+    assert f"OMP_NUM_THREADS={threads + 1}" in err
+
+
 @pytest.mark.parametrize("count", [1, 2, 3, 28, 30])
 def test_shards_run_every_run_of_the_study_once(tmp_path, stand_in_training, count):
     runs, summaries = tmp_path / "runs", tmp_path / "summaries"
