@@ -105,7 +105,8 @@ def _machine_name(machine: dict) -> str:
     """The GPU, else the CPU with the torch threads a run used (its bits depend on them) where recorded."""
     if machine.get("gpu"):
         return machine["gpu"]
-    return machine.get("cpu") + (f", {machine['threads']} torch threads" if machine.get("threads") else "")
+    threads = machine.get("threads")
+    return machine.get("cpu") + (f", {threads} torch threads" if threads else " (torch threads not recorded)")
 
 
 def _machine_names(runs: list[dict]) -> str:

@@ -323,5 +323,5 @@ def test_machine_names_say_the_torch_threads_where_recorded():
 
     runs = [{"machine": {"cpu": "test cpu, 2 cores", "threads": 2}}, {"machine": {"cpu": "test cpu, 2 cores"}},
             {"machine": {"cpu": "test cpu, 2 cores", "threads": 1}}, {"machine": {"cpu": "c", "gpu": "H200"}}]
-    assert _machine_names(runs) == "H200; test cpu, 2 cores; test cpu, 2 cores, 1 torch threads; " \
-                                   "test cpu, 2 cores, 2 torch threads"
+    assert _machine_names(runs) == "H200; test cpu, 2 cores (torch threads not recorded); " \
+                                   "test cpu, 2 cores, 1 torch threads; test cpu, 2 cores, 2 torch threads"
