@@ -133,6 +133,18 @@ def _cost(c: dict, key: str) -> str:
     return "n/a" if math.isnan(value) else f"{100 * value:+.2f}" + ("" if math.isnan(se) else f" ± {100 * se:.2f}")
 
 
+def _knob_tolerances(a: dict) -> str:
+    """One knob's tolerances in a few words: 'pink (1/f amplitude alpha (ln R)) 0.53 / 0.81 (3 seeds, [file])'."""
+    words = []
+    for t in a["tolerances"].values():
+        at = t["tolerance"]
+        words.append(f"{at['value']:.2f}" if at["kind"] == "interpolated" else
+                     f"beyond {at['value']:g}" if at["kind"] == "beyond" else "below the smallest factor swept")
+    counts = sorted({p["seeds"] for p in a.get("points", [])}) or [len(a["seeds"])]
+    per_cell = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+    return f"{a['knob']} ({a['unit']}) {' / '.join(words)} ({per_cell} seeds per cell, [{a['file']}]({a['file']}))"
+
+
 def headline(answers: dict, reports: Path) -> list[str]:
     """Three sentences: which imperfection hurts most, what tolerance is enough, does refresh help."""
     lines = []
@@ -168,9 +180,13 @@ def headline(answers: dict, reports: Path) -> list[str]:
                                                       f"--knob {a['knob']}`")
         counts = sorted({p["seeds"] for p in a.get("points", [])}) or [len(a["seeds"])]
         per_cell = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+        others = [_knob_tolerances(o) for o in sweeps[1:] if (o["dataset"], o["budget"]) == (a["dataset"], a["budget"])]
+        also = (" The other imperfections at the same budget, the largest factor of the published fit within "
+                + " / ".join(f"{100 * tol:.1f}" for tol in a["tolerances"]) + " point: " + "; ".join(others) + "."
+                if others else "")
         lines.append(f"2. **What tolerance is enough?** The accuracy stays {'; '.join(parts)} (1 = the published "
                      f"fit; {a['dataset']}, {a['budget']}, {per_cell} seeds per cell{short}; "
-                     f"[{a['file']}]({a['file']})).")
+                     f"[{a['file']}]({a['file']})).{also}")
     else:
         lines.append("2. **What tolerance is enough?** Pending: `python -m rramk.ablation mnist --full --study "
                      "sensitivity --knob d2d`.")

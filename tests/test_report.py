@@ -187,8 +187,8 @@ def test_interaction_says_when_the_combination_costs_more_than_the_parts():
 SWEEP = {0.0: 0.98, 0.5: 0.978, 1.0: 0.972, 1.5: 0.96, 2.0: 0.95}  # loss 0, 0.2, 0.8, 2.0, 3.0 points
 
 
-def _write_sweep(reports, sweep=SWEEP, seeds=(0, 1), budget="epochs2-n500"):
-    study = sensitivity_study("d2d", tuple(sweep))
+def _write_sweep(reports, sweep=SWEEP, seeds=(0, 1), budget="epochs2-n500", knob="d2d"):
+    study = sensitivity_study(knob, tuple(sweep))
     for label, factor in study.values.items():
         config = study.configs[label]
         _write(reports, config.slug, config.flag, sweep[factor], seeds, budget, scale=config.scale_flag)
@@ -209,6 +209,22 @@ def test_sensitivity_report_reads_the_tolerance_by_interpolation(tmp_path):
     index = (reports / "README.md").read_text()
     assert "2. **What tolerance is enough?** The accuracy stays within 0.5 point of the mean model up to d2d " \
            "factor 0.75" in index and "a short budget, indicative only" in index
+
+
+def test_the_tolerance_answer_names_every_knob_swept_at_the_same_budget(tmp_path):
+    """d2d first and in full; the other knobs of the same data set and budget in a few words each."""
+    reports = tmp_path / "reports"
+    _write_sweep(reports)
+    pink = {0.0: 0.98, 0.5: 0.979, 1.0: 0.978, 2.0: 0.976, 4.0: 0.974}  # loss 0, 0.1, 0.2, 0.4, 0.6 points
+    _write_sweep(reports, {f: a for f, a in pink.items() if f}, knob="pink")  # its factor 0 is the mean model above
+    _write_sweep(reports, SWEEP, knob="rtn", budget="epochs3-n500")  # another budget: not in the sentence
+    assert report.main(["--reports", str(reports)]) == 0
+    (answer,) = [line for line in (reports / "README.md").read_text().splitlines() if "tolerance is enough" in line]
+    assert answer.index("d2d factor 0.75") < answer.index("The other imperfections at the same budget")
+    # pink: 0.5 point lies between 2 (0.4) and 4 (0.6): 2 + 0.1/0.2 * 2 = 3; 1 point beyond the sweep
+    assert "within 0.5 / 1.0 point: pink (1/f amplitude alpha (ln R)) 3.00 / beyond 4 (2 seeds per cell, " \
+           "[ablation_mnist_epochs2-n500_sensitivity-pink.md]" in answer
+    assert "rtn (" not in answer
 
 
 def test_tolerance_beyond_the_sweep_and_before_it():
