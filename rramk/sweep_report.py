@@ -40,6 +40,9 @@ def lrs_found(directories: dict, study: Study, default: float) -> list[float]:
     return sorted(found)
 
 
+FULL_BUDGET = "epochs20"  # the published budget's directory: 20 epochs, every training example
+
+
 def write_lr(dataset: str, budget: str, directories: dict, out_dir: Path) -> tuple[list[Path], dict]:
     """ablation_<dataset>_<budget>_lr.md and .png, if runs at a learning rate other than the default exist."""
     default = default_lr(dataset)
@@ -84,11 +87,19 @@ def write_lr(dataset: str, budget: str, directories: dict, out_dir: Path) -> tup
                     default=None)
     if best_full is not None:
         keep = best_full["lr"] == default or any("within 2 standard errors" in s for s in said[:1])
-        lines.append("- " + (f"so the measurements support the default {default:g} for the full model at this "
-                             "budget." if keep else
-                             f"so at this budget the full model prefers lr_pulses {best_full['lr']:g} beyond 2 "
-                             f"standard errors; the default stays {default:g} (the published MNIST setting) until "
-                             "the full 20-epoch study confirms it."))
+        best = f"{best_full['lr']:g}"
+        if keep:
+            verdict = f"so the measurements support the default {default:g} for the full model at this budget."
+        elif budget == FULL_BUDGET:
+            verdict = (f"so at the published budget the full model prefers lr_pulses {best} beyond 2 standard "
+                       f"errors. rramk keeps {default:g} as its default: it is the published {dataset} setting, "
+                       f"the one every committed study and its command use (another default would change what "
+                       f"those commands do); pass `--lr-pulses {best}` to train the full model at its best rate.")
+        else:
+            verdict = (f"so at this budget the full model prefers lr_pulses {best} beyond 2 standard errors; the "
+                       f"default stays {default:g} (the published setting) until the {FULL_BUDGET.removeprefix('epochs')}"
+                       f"-epoch study (`python -m rramk.ablation {dataset} --full --study lr`) confirms it.")
+        lines.append("- " + verdict)
     png = out_dir / f"{name}.png"
     plot_lr(table, (study.mean, study.full), default, png, f"{dataset}, {budget}")
     lines.append(f"\nAccuracy against lr_pulses: [{png.name}]({png.name}).")

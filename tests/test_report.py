@@ -256,6 +256,25 @@ def test_lr_report_states_the_default_and_what_was_measured(tmp_path):
     assert "[ablation_mnist_epochs2-n500_lr.md]" in index
 
 
+@pytest.mark.parametrize("budget", ["epochs20", "epochs2-n500"])
+def test_lr_report_says_why_the_default_stays_when_another_rate_wins(tmp_path, budget):
+    """The full model best at lr 8 beyond 2 standard errors: at the published budget the report says so,
+    why rramk keeps 20 and which flag gives the best rate; at a short budget, which study would settle it."""
+    reports = tmp_path / "reports"
+    for lr, (mean, full) in {8.0: (0.975, 0.96), 20.0: (0.97, 0.94), 50.0: (0.96, 0.95)}.items():
+        suffix = "" if lr == 20.0 else f"-lr{lr:g}"
+        _write(reports, f"only-saturation{suffix}", "saturation", mean, lr=lr, budget=budget)
+        _write(reports, f"all{suffix}", "all", full, lr=lr, budget=budget)
+    assert report.main(["--reports", str(reports)]) == 0
+    text = (reports / f"ablation_mnist_{budget}_lr.md").read_text()
+    assert "- full model: best at lr_pulses 8 (96.05%, 2 seeds); the default 20 is 2.00" in text
+    if budget == "epochs20":
+        assert "so at the published budget the full model prefers lr_pulses 8 beyond 2 standard errors. rramk " \
+               "keeps 20 as its default" in text and "pass `--lr-pulses 8`" in text
+    else:
+        assert "until the 20-epoch study (`python -m rramk.ablation mnist --full --study lr`) confirms it." in text
+
+
 @pytest.mark.parametrize("content,expected", [
     ("# Refresh\n\n- Answer: yes, +1.2 points on the full model.\n", "**Does refresh help?** yes, +1.2 points on the "
                                                                       "full model. ([refresh.md](refresh.md))"),
