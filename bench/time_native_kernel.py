@@ -50,7 +50,7 @@ def main(threads: int = 2) -> None:
     scalars = weak_reset_adam.adam_scalars(3, 20.0, betas=(0.9, 0.999), eps=1e-8, max_pulses=14).as_floats()
     print(f"fused Adam step: {median_ms(lambda: native.weak_reset_adam_step(grad, m, v, state, pink, weights, seed=1, update=3, scalars=scalars, **model)):.1f} ms")
     due = torch.empty(numel, dtype=torch.bool)
-    print(f"refresh condition (past_t_star): {median_ms(lambda: native.refresh_due(state, pink, due, seed=1, condition='past_t_star', margin=0.0, **model)):.1f} ms")
+    print(f"refresh condition (past_t_star): {median_ms(lambda: native.refresh_due(state, due, seed=1, condition='past_t_star', margin=0.0, **model)):.1f} ms")
     array = DeviceArray((3000, 784), seed=3)
     for _ in range(30):
         array.apply_pulses(torch.randint(-14, 15, (3000, 784), generator=g, dtype=torch.int32))

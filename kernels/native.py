@@ -139,12 +139,18 @@ def _check_cpu(tensor: torch.Tensor, name: str) -> None:
                          "(on CUDA use rramk.kernels.weak_reset, the Triton kernel)")
 
 
-def _check_state(device_state: torch.Tensor, pink: torch.Tensor) -> int:
+def _check_state(device_state: torch.Tensor, pink: torch.Tensor | None) -> int:
     from .weak_reset import check_state_layout  # the launchers' shared checks
 
     _check_cpu(device_state, "device_state")
-    _check_cpu(pink, "pink")
+    if pink is not None:
+        _check_cpu(pink, "pink")
     return check_state_layout(device_state, pink)
+
+
+def _check_first(first: int, numel: int) -> None:
+    if not (isinstance(first, int) and 0 <= first and first + numel <= 2**32):
+        raise ValueError(f"first: expected an integer in [0, 2**32 - {numel}], got {first!r}")
 
 
 def _check_flat(tensor: torch.Tensor, name: str, dtype: torch.dtype, numel: int) -> None:
@@ -212,24 +218,21 @@ def read_log_resistance(device_state: torch.Tensor, pink: torch.Tensor, log_r: t
     _check_flat(log_r.view(-1), "log_r", torch.float32, 2 * numel)
     if not (isinstance(updates, int) and updates >= 0):
         raise ValueError(f"updates: expected an integer >= 0, got {updates!r}")
-    if not (isinstance(first, int) and 0 <= first and first + numel <= 2**32):
-        raise ValueError(f"first: expected an integer in [0, 2**32 - {numel}], got {first!r}")
+    _check_first(first, numel)
     _launch(numel, seed, max(updates - 1, 0), cycles, model, offset=first, state=device_state, pink=pink, log_r=log_r)
 
 
-def refresh_due(device_state: torch.Tensor, pink: torch.Tensor, due: torch.Tensor, *, seed: int, condition: str,
-                margin: float, first: int = 0, **model) -> None:
+def refresh_due(device_state: torch.Tensor, due: torch.Tensor, *, seed: int, condition: str, margin: float,
+                first: int = 0, **model) -> None:
     """The synapses whose refresh ``condition`` holds, into ``due`` (bool (N,)): the kernel of
-    ``rramk.device.refresh.refresh_due`` (``first``: the flat index of the first synapse given;
-    ``pink`` is not read: the state pair is checked as every launcher checks it)."""
-    numel = _check_state(device_state, pink)
+    ``rramk.device.refresh.refresh_due`` (``first``: the flat index of the first synapse given)."""
+    numel = _check_state(device_state, None)
     _check_flat(due, "due", torch.bool, numel)
     if condition not in ("past_t_star", "window"):
         raise ValueError(f"condition: expected 'past_t_star' or 'window', got {condition!r}")
     if not 0 <= margin < 1:
         raise ValueError(f"margin: expected a fraction in [0, 1) of the fast window, got {margin!r}")
-    if not (isinstance(first, int) and 0 <= first and first + numel <= 2**32):
-        raise ValueError(f"first: expected an integer in [0, 2**32 - {numel}], got {first!r}")
+    _check_first(first, numel)
     # keep = 1 - margin, rounded to float32 as torch rounds the scalar of (1 - margin) * t_star
     _launch(numel, seed, 0, False, model, offset=first, keep=1.0 - margin, due_all=condition == "window",
             state=device_state, due=due)

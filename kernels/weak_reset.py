@@ -257,16 +257,17 @@ def check_state(device_state: torch.Tensor, pink: torch.Tensor, kernel) -> int:
     return check_state_layout(device_state, pink)
 
 
-def check_state_layout(device_state: torch.Tensor, pink: torch.Tensor) -> int:
+def check_state_layout(device_state: torch.Tensor, pink: torch.Tensor | None) -> int:
     """Validate dtype, shape, contiguity and device of the (2, N) state tensors (every launcher's, the
-    native one's too); returns N."""
+    native one's too; ``pink`` None for an operation that reads the state words only); returns N."""
     if device_state.dtype != torch.int32 or device_state.dim() != 2 or device_state.shape[0] != 2:
         raise ValueError(f"device_state: expected an int32 tensor of shape (2, N), got {device_state.dtype} "
                          f"{tuple(device_state.shape)}")
     numel = device_state.shape[1]
-    if pink.dtype != torch.float32 or tuple(pink.shape) != (2, numel):
+    if pink is not None and (pink.dtype != torch.float32 or tuple(pink.shape) != (2, numel)):
         raise ValueError(f"pink: expected a float32 tensor of shape (2, {numel}), got {pink.dtype} {tuple(pink.shape)}")
-    for name, t in (("device_state", device_state), ("pink", pink)):
+    tensors = [("device_state", device_state)] + ([("pink", pink)] if pink is not None else [])
+    for name, t in tensors:
         if not t.is_contiguous():
             raise ValueError(f"{name}: expected a contiguous tensor (it is updated in place)")
         if t.device != device_state.device:

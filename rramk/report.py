@@ -133,6 +133,12 @@ def _cost(c: dict, key: str) -> str:
     return "n/a" if math.isnan(value) else f"{100 * value:+.2f}" + ("" if math.isnan(se) else f" ± {100 * se:.2f}")
 
 
+def _sweep_seeds_per_cell(a: dict) -> str:
+    """Seeds per cell of a sweep's answer: '3', or '1-3' while it is partial."""
+    counts = sorted({p["seeds"] for p in a.get("points", [])}) or [len(a["seeds"])]
+    return f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+
+
 def _knob_tolerances(a: dict) -> str:
     """One knob's tolerances in a few words: 'pink (1/f amplitude alpha (ln R)) 0.53 / 0.81 (3 seeds, [file])'."""
     words = []
@@ -140,9 +146,7 @@ def _knob_tolerances(a: dict) -> str:
         at = t["tolerance"]
         words.append(f"{at['value']:.2f}" if at["kind"] == "interpolated" else
                      f"beyond {at['value']:g}" if at["kind"] == "beyond" else "below the smallest factor swept")
-    counts = sorted({p["seeds"] for p in a.get("points", [])}) or [len(a["seeds"])]
-    per_cell = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
-    return f"{a['knob']} ({a['unit']}) {' / '.join(words)} ({per_cell} seeds per cell, [{a['file']}]({a['file']}))"
+    return f"{a['knob']} ({a['unit']}) {' / '.join(words)} ({_sweep_seeds_per_cell(a)} seeds per cell, [{a['file']}]({a['file']}))"
 
 
 def headline(answers: dict, reports: Path) -> list[str]:
@@ -178,8 +182,7 @@ def headline(answers: dict, reports: Path) -> list[str]:
         short = "" if a["budget"] == "epochs20" else (" — a short budget, indicative only; the full study: "
                                                       f"`python -m rramk.ablation mnist --full --study sensitivity "
                                                       f"--knob {a['knob']}`")
-        counts = sorted({p["seeds"] for p in a.get("points", [])}) or [len(a["seeds"])]
-        per_cell = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+        per_cell = _sweep_seeds_per_cell(a)
         # knobs swept on the mean model only: a sweep on the full model (t_star) measures its loss against the
         # mean model with every other imperfection on, so "the largest factor within a tolerance" does not apply
         others = [_knob_tolerances(o) for o in sweeps[1:] if (o["dataset"], o["budget"]) == (a["dataset"], a["budget"])

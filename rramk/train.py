@@ -209,8 +209,8 @@ def start_run(settings: RunSettings, device: torch.device, dist_info: Distribute
     """Load the data, build the model and its optimizer, and restore the checkpoint's state if any."""
     if device.type == "cpu" and settings.network == "vgg" and settings.width >= 0.5 and dist_info.main:
         cli.say(f"rramk.train: warning: the VGG at width {settings.width} has "
-              f"~{36 * settings.width**2:.0f}M synapses and takes hours per epoch on a CPU; "
-              "shrink it with --width (e.g. --width 0.125)", file=sys.stderr)
+                f"~{36 * settings.width**2:.0f}M synapses and takes hours per epoch on a CPU; "
+                "shrink it with --width (e.g. --width 0.125)", file=sys.stderr)
     data = load_data(settings, device)
     check_batches_split(settings, dist_info, len(data[0]))
     model = build_model(settings).to(device)
@@ -336,7 +336,7 @@ def record_epoch(run: Run) -> None:
         with open(Path(settings.out) / METRICS, "a") as f:
             f.write(json.dumps(record) + "\n")
         cli.say(f"epoch {epoch + 1}/{settings.epochs}: train acc {record['train_accuracy']:.4f}, "
-              f"test acc {test_acc:.4f}, {record['seconds']:.1f} s")
+                f"test acc {test_acc:.4f}, {record['seconds']:.1f} s")
 
 
 def write_summary(run: Run) -> dict:
@@ -441,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
     if summary["final_test_accuracy"] is not None:
         device = f" on {settings.preset}" if settings.preset else ""
         cli.say(f"{settings.dataset} {settings.imperfections}{device}: test accuracy {summary['final_test_accuracy']:.4f} "
-              f"after {settings.epochs} epochs ({summary['train_seconds']:.0f} s)")
+                f"after {settings.epochs} epochs ({summary['train_seconds']:.0f} s)")
     return 0
 
 

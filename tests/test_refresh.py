@@ -319,7 +319,6 @@ def test_native_due_kernel_equals_the_reference_at_the_thresholds(config_name, t
     t_star = weak_reset.d2d_parameters(config, constants, weak_reset.d2d_words(seed, index),
                                        weak_reset.side_index(torch.device("cpu")))["t_star"]
     g = torch.Generator().manual_seed(first % 1000)
-    pink = torch.zeros(2, numel)
     for condition, margin in margins:
         limit = ((1.0 - margin) * t_star).ceil().to(torch.int32)  # the first t that counts as used up
         t = (limit + torch.randint(-1, 2, (2, numel), generator=g, dtype=torch.int32)).clamp(min=0)
@@ -329,7 +328,7 @@ def test_native_due_kernel_equals_the_reference_at_the_thresholds(config_name, t
         expected = refresh.refresh_due(state, config=config, seed=seed, condition=condition, margin=margin,
                                        first=first, constants=constants)
         due = torch.empty(numel, dtype=torch.bool)
-        native.refresh_due(state, pink, due, seed=seed, condition=condition, margin=margin, first=first,
+        native.refresh_due(state, due, seed=seed, condition=condition, margin=margin, first=first,
                            **arguments)
         _first_mismatch(f"due ({condition}, margin {margin})", due, expected, config_name)
         used = t >= (1.0 - margin) * t_star
@@ -337,6 +336,25 @@ def test_native_due_kernel_equals_the_reference_at_the_thresholds(config_name, t
             assert int(case.sum()) > 100  # not vacuous: every combination of the two sides is there
         if table == "even t_star":
             assert int((t == (1.0 - margin) * t_star).sum()) > 500  # not vacuous: ties on the threshold
+
+
+def test_native_due_kernel_refuses_bad_input_naming_the_argument():
+    from rramk.kernels import native
+
+    model = weak_reset.kernel_arguments(HfOxWeakReset(), torch.device("cpu"))
+    state, due = torch.zeros(2, 8, dtype=torch.int32), torch.empty(8, dtype=torch.bool)
+    good = dict(seed=1, condition="past_t_star", margin=0.0, **model)
+    for args, kwargs, match in [((torch.zeros(8, 2, dtype=torch.int32).T, due), good, "device_state: expected a contiguous"),
+                                ((state.float(), due), good, "device_state: expected an int32"),
+                                ((state, due.to(torch.uint8)), good, "due: expected a torch.bool"),
+                                ((state, torch.empty(7, dtype=torch.bool)), good, r"due: expected shape \(8,\)"),
+                                ((state, due), {**good, "condition": "soon"}, "condition: expected"),
+                                ((state, due), {**good, "margin": 1.0}, "margin: expected"),
+                                ((state, due), {**good, "first": 2**32 - 4}, "first: expected")]:
+        with pytest.raises(ValueError, match=match):
+            native.refresh_due(*args, **kwargs)
+    native.refresh_due(state, due, **good)  # the good call passes: no device is used up at t = 0
+    assert not due.any()
 
 
 @pytest.mark.parametrize("backend", ["compiled", "native"])

@@ -144,9 +144,9 @@ def _native_due_chunk(device_state, pink, *, config, seed, first, condition, mar
     """The refresh condition (chunk,) of one chunk of a DUE through the native kernel."""
     from ..kernels import native
 
-    due = torch.empty(pink.shape[1], dtype=torch.bool, device=pink.device)
-    native.refresh_due(device_state.contiguous(), pink.contiguous(), due, seed=seed, condition=condition,
-                       margin=margin, first=first, **weak_reset.kernel_arguments(config, pink.device))
+    due = torch.empty(device_state.shape[1], dtype=torch.bool, device=device_state.device)
+    native.refresh_due(device_state.contiguous(), due, seed=seed, condition=condition, margin=margin, first=first,
+                       **weak_reset.kernel_arguments(config, device_state.device))  # pink is not read: not copied
     return (due,)
 
 
