@@ -1,15 +1,19 @@
 """Fused CPU kernels (C): the device update and the optimizer step, in place, with the reference's bits.
 
-The CPU twin of ``rramk.kernels.weak_reset`` / ``weak_reset_adam`` (same launchers, same arguments;
-source: native_weak_reset.c beside this file). torch.compile's CPU code of the same arithmetic
-keeps ~50 temporaries per synapse in memory between its loops; this kernel keeps a synapse in
-registers from its load to its store and draws the pink window only for pulsed synapses
-(reports/perf-notes.md). It is built once per machine with the C compiler that torch.compile
-needs as well (``CC``, else ``cc``), and cached under ``RRAMK_CACHE_DIR`` (default
-``~/.cache/rramk``), keyed by the source, the flags, the compiler and the CPU.
+The CPU twin of ``rramk.kernels.weak_reset`` / ``weak_reset_adam`` (same launchers, same checks:
+``weak_reset_args``; source: native_weak_reset.c beside this file). It keeps a synapse in registers
+from its load to its store and draws the pink window only for pulsed synapses (reports/perf-notes.md).
+
+Built once per instruction-set level with the C compiler (``CC``, else ``cc``/``gcc``/``clang``) and
+cached under ``RRAMK_CACHE_DIR`` (default ``~/.cache/rramk``). The level is chosen at run time from
+the CPU's feature flags (x86-64-v4 = AVX-512, v3 = AVX2, v2, baseline; aarch64 baseline), never
+``-march=native``, and it is part of the file name: a library built for a wider instruction set is
+never loaded on a CPU that lacks it, also from a cache shared between machines. Without OpenMP
+(Apple's clang) it builds single-threaded; without a compiler, :func:`available` is False.
 
 Exactness: IEEE float32 in the reference's order, no contracted multiply-add
-(``-ffp-contract=off``), no fast-math, a correctly rounded ``sqrtf``, ``rintf`` (ties to even).
+(``-ffp-contract=off``), no fast-math, a correctly rounded ``sqrtf``, ``rintf`` (ties to even): the
+same bits at every level.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -28,9 +33,169 @@ import torch
 
 from rramk.device import streams
 
+from .weak_reset_args import check_flat, check_state_layout, model_launch_args
+
 SOURCE = Path(__file__).with_name("native_weak_reset.c")
-FLAGS = ["-O3", "-std=c11", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math", "-fopenmp", "-fPIC", "-shared"]
-TUNE = ["-march=native"]  # dropped if the compiler refuses it
+FLAGS = ["-O3", "-std=c11", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math", "-fPIC", "-shared"]
+# Threading, best first: OpenMP threads (torch's own libgomp), else one thread (OpenMP's simd hints kept).
+THREADING = (("openmp", ["-fopenmp"]), ("one thread", ["-fopenmp-simd"]), ("one thread", []))
+
+_V2 = {"sse4_1", "sse4_2", "ssse3", "popcnt", "cx16"}
+_V3 = _V2 | {"avx", "avx2", "bmi1", "bmi2", "f16c", "fma", "movbe"}
+_V4 = _V3 | {"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"}
+# (level, CPU feature flags it needs, compiler flags), widest first; the psABI levels of x86-64.
+X86_LEVELS = (("x86-64-v4", _V4, ["-march=x86-64-v4"]), ("x86-64-v3", _V3, ["-march=x86-64-v3"]),
+              ("x86-64-v2", _V2, ["-march=x86-64-v2"]), ("x86-64", set(), []))
+
+
+def cpu_features() -> set[str]:
+    """The CPU's feature flags, lower case (Linux: /proc/cpuinfo; macOS: sysctl); empty if unknown."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    if sys.platform == "darwin":
+        names = ("machdep.cpu.features", "machdep.cpu.leaf7_features")
+        result = subprocess.run(["sysctl", "-n", *names], capture_output=True, text=True)
+        # macOS spells them AVX2, AVX512F, SSE4.1, BMI1...
+        return {f.lower().replace(".", "_") for f in result.stdout.split()}
+    return set()
+
+
+def isa_levels(machine: str | None = None, features: set[str] | None = None) -> list[tuple[str, list[str]]]:
+    """(level, compiler flags) of every instruction-set level this CPU runs, widest first."""
+    machine = (machine or platform.machine()).lower()
+    if machine in ("x86_64", "amd64"):
+        features = cpu_features() if features is None else features
+        return [(level, flags) for level, needs, flags in X86_LEVELS if needs <= features]
+    return [(machine or "generic", [])]  # aarch64 and others: the compiler's baseline (NEON on aarch64)
+
+
+def _defines() -> list[str]:
+    """The layout constants of rramk.device.streams as -D flags (the one place that names them)."""
+    rows = {f"ROW_{name.upper()}": streams.D2D_TABLE_ROWS.index(name)
+            for name in ("m1", "t_star", "c1", "m2", "ln_r0", "a_rtn")}
+    values = dict(STREAM_D2D=streams.STREAM_D2D, STREAM_PINK=streams.STREAM_PINK, STREAM_RTN=streams.STREAM_RTN,
+                  PULSES_MASK=f"{streams.PULSES_MASK}u", RTN_BIT=streams.RTN_BIT, CYCLE_SHIFT=streams.CYCLE_SHIFT,
+                  MAX_CYCLE=f"{streams.MAX_CYCLE}u", RTN_TABLE_SIZE=streams.RTN_TABLE_SIZE, **rows)
+    assert streams.D2D_PARAMETER_BITS == {"m1": (0, 0), "t_star": (0, 10), "c1": (0, 20), "m2": (1, 0),
+                                          "r0": (1, 10), "a_rtn": (1, 20)}, "native kernel bit layout out of date"
+    assert streams.D2D_CYCLE_PARAMETERS == ("c1", "r0"), "native kernel cycle parameters out of date"
+    return [f"-D{k}={v}" for k, v in values.items()]
+
+
+class NoCompiler(RuntimeError):
+    """No C compiler: the native kernel cannot be built (the caller may fall back to the reference)."""
+
+
+def compiler() -> str:
+    """The C compiler's path: ``CC``, else cc, gcc or clang on the PATH."""
+    named = os.environ.get("CC")
+    found = shutil.which(named) if named else (shutil.which("cc") or shutil.which("gcc") or shutil.which("clang"))
+    if not found:
+        raise NoCompiler(f"the native CPU kernel needs a C compiler ({'CC=' + named + ' was not found' if named else 'none found'}): "
+                         "install gcc (Debian/Ubuntu: apt install gcc) or set CC; or use backend='reference'")
+    return found
+
+
+def native_tuning(cc: str) -> list[str]:
+    """``-mtune=`` for this CPU as the compiler names it (gcc: what ``-march=native`` implies), or nothing.
+
+    Tuning changes scheduling and whether gathers are used, never the instruction set: it is safe on
+    any CPU of the level and worth ~1.7x here (generic tuning avoids the D2D table gathers;
+    reports/perf-notes.md).
+    """
+    result = subprocess.run([cc, "-march=native", "-Q", "--help=target"], capture_output=True, text=True)
+    for line in result.stdout.splitlines():
+        name, _, value = line.strip().partition(" ")
+        if name == "-mtune=" and value.strip() not in ("", "generic"):
+            return [f"-mtune={value.strip()}"]
+    return []
+
+
+def _cache_dir() -> Path:
+    root = os.environ.get("RRAMK_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rramk"
+    return Path(root) / "native"
+
+
+def library_path(command: list[str], version: str, level: str) -> Path:
+    """Where the library of this build command lives in the cache: its level in the name, and a key of
+    the source, the command (flags and layout constants), the compiler's version and the machine."""
+    key = hashlib.sha256(b"\0".join([SOURCE.read_bytes(), " ".join(command).encode(), version.encode(),
+                                     platform.machine().encode(), level.encode()])).hexdigest()[:24]
+    return _cache_dir() / f"weak_reset-{level}-{key}.so"
+
+
+def _build(command: list[str], path: Path) -> str | None:
+    """Compile into ``path`` (atomically: processes building at once each write their own); the error, if any."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+        built = Path(tmp) / path.name
+        result = subprocess.run([*command, str(SOURCE), "-o", str(built), "-lm"], capture_output=True, text=True)
+        if result.returncode != 0:
+            return f"$ {' '.join(command)} ...\n{result.stderr.strip()}"
+        os.replace(built, path)
+    return None
+
+
+def build(level: str | None = None) -> dict:
+    """Build (or find in the cache) the library: {"path", "level", "threading", "command"}.
+
+    ``level``: an instruction-set level of :func:`isa_levels` (default ``RRAMK_NATIVE_ISA``, else the
+    widest this CPU runs); if the compiler refuses it, the next narrower one. OpenMP where the
+    compiler has it.
+    """
+    levels = isa_levels()
+    level = level or os.environ.get("RRAMK_NATIVE_ISA") or levels[0][0]
+    names = [name for name, _ in levels]
+    if level not in names:
+        raise ValueError(f"RRAMK_NATIVE_ISA: expected an instruction-set level this CPU runs ({', '.join(names)}), "
+                         f"got {level!r}")
+    cc = compiler()
+    version = subprocess.run([cc, "--version"], capture_output=True, text=True).stdout
+    tune = native_tuning(cc) if platform.machine().lower() in ("x86_64", "amd64") else []
+    tunings = [tune, []] if tune else [[]]
+    candidates = [(name, threading, [cc, *FLAGS, *threading_flags, *level_flags, *tune, *_defines()])
+                  for name, level_flags in levels[names.index(level):] for tune in tunings
+                  for threading, threading_flags in THREADING]
+    for name, threading, command in candidates:  # a cached build first: no compiler run
+        if library_path(command, version, name).exists():
+            return dict(path=library_path(command, version, name), level=name, threading=threading, command=command)
+    errors = []
+    for name, threading, command in candidates:
+        path = library_path(command, version, name)
+        error = _build(command, path)
+        if error is None:
+            return dict(path=path, level=name, threading=threading, command=command)
+        errors.append(error)
+    raise RuntimeError("could not build the native CPU kernel (kernels/native_weak_reset.c); use "
+                       "backend='reference'. Compiler output:\n" + "\n".join(errors))
+
+
+@functools.lru_cache(maxsize=None)
+def library() -> ctypes.CDLL:
+    """The built kernel library (built on first use, then loaded from the cache)."""
+    built = build()
+    if built["threading"] != "openmp":
+        sys.stderr.write(f"rramk: the C compiler has no OpenMP ({os.path.basename(built['command'][0])}): "
+                         "the native CPU kernel runs on one thread\n")
+    lib = ctypes.CDLL(str(built["path"]))
+    lib.rramk_weak_reset_run.argtypes = [ctypes.POINTER(_Launch)]
+    lib.rramk_weak_reset_run.restype = ctypes.c_int
+    lib.build_info = built  # what was built: level and threading (provenance records them)
+    return lib
+
+
+@functools.lru_cache(maxsize=None)
+def available() -> bool:
+    """Whether the native kernel builds and loads on this machine."""
+    try:
+        library()
+    except (RuntimeError, OSError):
+        return False
+    return True
 
 
 class _Launch(ctypes.Structure):
@@ -49,84 +214,6 @@ ADAM_SCALARS = ("beta1", "one_minus_beta1", "beta2", "one_minus_beta2", "bias_co
                 "neg_lr_pulses", "eps", "max_pulses")
 
 
-def _defines() -> list[str]:
-    """The layout constants of rramk.device.streams as -D flags (the one place that names them)."""
-    rows = {f"ROW_{name.upper()}": streams.D2D_TABLE_ROWS.index(name)
-            for name in ("m1", "t_star", "c1", "m2", "ln_r0", "a_rtn")}
-    values = dict(STREAM_D2D=streams.STREAM_D2D, STREAM_PINK=streams.STREAM_PINK, STREAM_RTN=streams.STREAM_RTN,
-                  PULSES_MASK=f"{streams.PULSES_MASK}u", RTN_BIT=streams.RTN_BIT, CYCLE_SHIFT=streams.CYCLE_SHIFT,
-                  MAX_CYCLE=f"{streams.MAX_CYCLE}u", RTN_TABLE_SIZE=streams.RTN_TABLE_SIZE, **rows)
-    assert streams.D2D_PARAMETER_BITS == {"m1": (0, 0), "t_star": (0, 10), "c1": (0, 20), "m2": (1, 0),
-                                          "r0": (1, 10), "a_rtn": (1, 20)}, "native kernel bit layout out of date"
-    assert streams.D2D_CYCLE_PARAMETERS == ("c1", "r0"), "native kernel cycle parameters out of date"
-    return [f"-D{k}={v}" for k, v in values.items()]
-
-
-def _compiler() -> str:
-    named = os.environ.get("CC")
-    compiler = shutil.which(named) if named else (shutil.which("cc") or shutil.which("gcc") or shutil.which("clang"))
-    if not compiler:
-        raise RuntimeError(f"the native CPU kernel needs a C compiler ({'CC=' + named + ' was not found' if named else 'none found'}): "
-                           "install gcc (Debian/Ubuntu: apt install gcc) or set CC; or use backend='compiled' "
-                           "(torch.compile, which needs one too) or 'reference'")
-    return compiler
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("model name", "flags", "Features")):
-                return line
-    except OSError:
-        pass
-    return platform.processor()
-
-
-def _cache_dir() -> Path:
-    root = os.environ.get("RRAMK_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rramk"
-    return Path(root) / "native"
-
-
-@functools.lru_cache(maxsize=None)
-def library() -> ctypes.CDLL:
-    """The built kernel library (built on first use, then loaded from the cache)."""
-    compiler = _compiler()
-    version = subprocess.run([compiler, "--version"], capture_output=True, text=True).stdout
-    source = SOURCE.read_bytes()
-    errors = []
-    for tune in (TUNE, []):
-        command = [compiler, *FLAGS, *tune, *_defines()]
-        key = hashlib.sha256(b"\0".join([source, " ".join(command).encode(), version.encode(),
-                                         platform.machine().encode(), _cpu_name().encode()])).hexdigest()[:24]
-        path = _cache_dir() / f"weak_reset-{key}.so"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
-                built = Path(tmp) / path.name
-                result = subprocess.run([*command, str(SOURCE), "-o", str(built), "-lm"], capture_output=True,
-                                        text=True)
-                if result.returncode != 0:
-                    errors.append(f"$ {' '.join(command)} ...\n{result.stderr.strip()}")
-                    continue
-                os.replace(built, path)  # atomic: processes building at once each write their own
-        lib = ctypes.CDLL(str(path))
-        lib.rramk_weak_reset_run.argtypes = [ctypes.POINTER(_Launch)]
-        lib.rramk_weak_reset_run.restype = ctypes.c_int
-        return lib
-    raise RuntimeError("could not build the native CPU kernel (kernels/native_weak_reset.c); use "
-                       "backend='compiled' or 'reference'. Compiler output:\n" + "\n".join(errors))
-
-
-@functools.lru_cache(maxsize=None)
-def available() -> bool:
-    """Whether the native kernel builds and loads on this machine."""
-    try:
-        library()
-    except (RuntimeError, OSError):
-        return False
-    return True
-
-
 def _pointer(tensor: torch.Tensor | None):
     return None if tensor is None else ctypes.c_void_p(tensor.data_ptr())
 
@@ -140,8 +227,6 @@ def _check_cpu(tensor: torch.Tensor, name: str) -> None:
 
 
 def _check_state(device_state: torch.Tensor, pink: torch.Tensor | None) -> int:
-    from .weak_reset import check_state_layout  # the launchers' shared checks
-
     _check_cpu(device_state, "device_state")
     if pink is not None:
         _check_cpu(pink, "pink")
@@ -154,16 +239,12 @@ def _check_first(first: int, numel: int) -> None:
 
 
 def _check_flat(tensor: torch.Tensor, name: str, dtype: torch.dtype, numel: int) -> None:
-    from .weak_reset import check_flat
-
     _check_cpu(tensor, name)
     check_flat(tensor, name, dtype, numel, tensor.device)
 
 
 def _launch(numel: int, seed: int, update: int, cycles: bool, model: dict, offset: int = 0, keep: float = 1.0,
             due_all: bool = False, **tensors) -> None:
-    from .weak_reset import model_launch_args  # the model's table checks, shared with the Triton launchers
-
     if not (isinstance(seed, int) and 0 <= seed < 2**63):
         raise ValueError(f"seed: expected an int in [0, 2**63), got {seed!r}")
     if not (isinstance(update, int) and 0 <= update < 2**63):

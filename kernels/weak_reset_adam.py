@@ -20,8 +20,8 @@ import torch
 import triton
 import triton.language as tl
 
-from .weak_reset import (GPU_BLOCK, MODEL_SIGNATURE, _apply_pulses, block_size, check_flat, check_state, counter_words,
-                         model_cases, model_launch_args)
+from .weak_reset import GPU_BLOCK, MODEL_SIGNATURE, _apply_pulses, block_size, check_state, model_cases
+from .weak_reset_args import check_flat, counter_words, model_launch_args
 
 
 @triton.jit

@@ -25,7 +25,7 @@ whatever has finished.
 
 from __future__ import annotations
 
-from . import cli
+from . import cli, provenance
 
 if __name__ == "__main__":
     cli.prepare_process()  # before torch loads
@@ -85,29 +85,31 @@ def publish(run: Path, root: Path, summaries: Path) -> Path:
     return target / SUMMARY
 
 
-def warn_other_threads(summary_paths: list[Path]) -> set[int]:
-    """Warn (stderr) when finished runs of the study recorded another torch thread count than this
-    process has: on a CPU its runs would not repeat theirs bit for bit (torch's batch norm splits
-    its sums by thread; README). Returns the other counts found (summaries from before the count
-    was recorded say nothing)."""
+def warn_other_machines(summary_paths: list[Path]) -> set[str]:
+    """Warn (stderr) when finished CPU runs of the study recorded another machine fingerprint than this
+    process's (``rramk.provenance.fingerprint``: CPU identity, torch's vector code, threads, torch, BLAS,
+    oneDNN): the runs it trains will not repeat theirs bit for bit (README). Returns the differences
+    found; a field a summary does not record (older summaries) and GPU runs say nothing."""
     import json
 
-    import torch
-
-    threads = torch.get_num_threads()
-    other = set()
+    here = provenance.machine()
+    differences, threads = set(), set()
     for path in summary_paths:
         if path.is_file():
             machine = json.loads(path.read_text()).get("machine", {})
-            recorded = None if machine.get("gpu") else machine.get("threads")
-            if recorded is not None and recorded != threads:
-                other.add(recorded)
-    if other:
-        counts = " or ".join(str(n) for n in sorted(other))
-        cli.say(f"rramk.ablation: warning: runs of this study were made with {counts} torch threads and this "
-                f"process has {threads}: the runs it trains will not repeat theirs bit for bit "
-                f"(set OMP_NUM_THREADS={min(other)} to match them)", file=sys.stderr)
-    return other
+            if machine.get("gpu"):
+                continue
+            recorded = {k: v for k, v in machine.items() if k in provenance.FINGERPRINT}
+            differences.update(r for r in provenance.fingerprint_differences(recorded, here)
+                               if not r.endswith("not recorded"))
+            if recorded.get("threads") not in (None, here["threads"]):
+                threads.add(recorded["threads"])
+    if differences:
+        hint = f" (set OMP_NUM_THREADS={min(threads)} for the thread count)" if threads else ""
+        cli.say(f"rramk.ablation: warning: runs of this study were made on another machine fingerprint "
+                f"({'; '.join(sorted(differences))}): the runs this process trains will not repeat theirs bit "
+                f"for bit, only statistically{hint}", file=sys.stderr)
+    return differences
 
 
 def resolve(config: str | AblationConfig, study: Study | None = None) -> tuple[str, AblationConfig]:
@@ -154,8 +156,8 @@ def run_study(dataset: str, seeds: list[int], configs: list, root: Path, summari
         out = run_directory(root, settings, config.slug)
         settings.out = str(out)
         runs.append((label, seed, settings, out))
-    # the whole study's finished runs, every shard's: their thread count is the one to match
-    warn_other_threads([out / SUMMARY for *_, out in runs] +
+    # the whole study's finished runs, every shard's: their machine fingerprint is the one to match
+    warn_other_machines([out / SUMMARY for *_, out in runs] +
                        ([summaries / out.relative_to(root) / SUMMARY for *_, out in runs] if summaries else []))
     if shard is not None:
         runs = shard.select(runs)

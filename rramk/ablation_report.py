@@ -102,11 +102,16 @@ def _all_runs(runs: dict) -> list[dict]:
 
 
 def _machine_name(machine: dict) -> str:
-    """The GPU, else the CPU with the torch threads a run used (its bits depend on them) where recorded."""
+    """The GPU, else the CPU with what decides a run's bits where recorded (rramk.provenance.fingerprint)."""
     if machine.get("gpu"):
         return machine["gpu"]
     threads = machine.get("threads")
-    return machine.get("cpu") + (f", {threads} torch threads" if threads else " (torch threads not recorded)")
+    name = machine.get("cpu")
+    if machine.get("cpu_id"):
+        name += f" ({machine['cpu_id']}, torch vector code {machine.get('cpu_capability')})"
+    else:
+        name += " (CPU generation not recorded)"
+    return name + (f", {threads} torch threads" if threads else " (torch threads not recorded)")
 
 
 def _machine_names(runs: list[dict]) -> str:

@@ -130,13 +130,14 @@ def binary_linear(x_sign: Tensor, w_sign: Tensor, bias: Tensor | None = None) ->
     """``x_sign @ w_sign^T (+ bias)`` for +-1 operands, by :func:`choose_path`.
 
     ``x_sign``: ``(..., K)`` of +-1; ``w_sign``: ``(M, K)`` of +-1. The float path is
-    ``F.linear``; a kernel path returns the identical result in the dtype of ``x_sign``.
+    ``F.linear``; a kernel path returns the identical result in the dtype of ``x_sign``; the bias is
+    added to the exact product (one rounding: the same bits on every CPU).
     """
     m = x_sign.numel() // max(x_sign.shape[-1], 1)
     path = choose_path(m, w_sign.shape[0], w_sign.shape[1], x_sign.device)
-    if path == "float":
-        return F.linear(x_sign, w_sign, bias)
-    out = _LinearProduct.apply(x_sign, w_sign, path)
+    # the bias is added after the exact integer sum, on every path: where a CPU's kernel would add it
+    # (first or last) decides its rounding
+    out = F.linear(x_sign, w_sign) if path == "float" else _LinearProduct.apply(x_sign, w_sign, path)
     return out if bias is None else out + bias
 
 
@@ -149,7 +150,8 @@ def binary_conv2d(x_sign: Tensor, w_sign: Tensor, bias: Tensor | None = None, st
     """
     m = x_sign.shape[0] * x_sign.shape[2] * x_sign.shape[3]  # positions of the input: conv has one kernel
     path = choose_path(m, w_sign.shape[0], w_sign[0].numel(), x_sign.device, conv=True)
-    if path == "float":
-        return F.conv2d(x_sign, w_sign, bias, stride=stride, padding=padding)
-    out = _Conv2dProduct.apply(x_sign, w_sign, stride, padding)
+    if path == "float":  # the bias after the exact sum, as in binary_linear
+        out = F.conv2d(x_sign, w_sign, stride=stride, padding=padding)
+    else:
+        out = _Conv2dProduct.apply(x_sign, w_sign, stride, padding)
     return out if bias is None else out + bias.view(1, -1, 1, 1)

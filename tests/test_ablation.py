@@ -21,6 +21,7 @@ import rramk.ablation as ablation
 import rramk.data as data
 import rramk.ablation_report as ablation_report
 import rramk.train as train
+from rramk import provenance
 from rramk.ablation_configs import ABLATIONS, STUDIES, label_of, sensitivity_study
 from rramk.device.traces import file_sha256
 from tests.test_train import _one_thread_no_network  # noqa: F401  (autouse: one thread, no downloads)
@@ -133,27 +134,33 @@ def _finished(root: Path) -> set[tuple[str, int]]:
             for p in root.glob("mnist/*/*/seed*/summary.json")}
 
 
-def test_a_study_warns_when_its_finished_runs_used_other_torch_threads(tmp_path, stand_in_training, capsys):
-    """A CPU run's bits depend on torch's thread count: finishing a study with another count than its
-    finished runs recorded (here or in their committed copies) says so, with the count to set; the
-    same count, an unrecorded one (older summaries) or a GPU run says nothing."""
+def test_a_study_warns_when_its_finished_runs_used_another_machine_fingerprint(tmp_path, stand_in_training, capsys):
+    """A CPU run's bits depend on the machine fingerprint (threads, torch's vector code, ...): finishing a
+    study on another one than its finished runs recorded (here or in their committed copies) says so,
+    with the thread count to set; the same fingerprint, an unrecorded field (older summaries) or a GPU
+    run says nothing."""
     runs, summaries = tmp_path / "runs", tmp_path / "summaries"
     first_shard = [*STUDY, "--out", str(runs), "--summaries", str(summaries), "--shard", "0/2"]
     assert ablation.main(first_shard) == 0
-    assert "torch threads" not in capsys.readouterr().err  # stand-in summaries record no count
+    assert "fingerprint" not in capsys.readouterr().err  # stand-in summaries record no machine
     finished = sorted(summaries.glob("mnist/*/*/seed*/summary.json"))
-    threads = torch.get_num_threads()
-    for path, machine in zip(finished, [{"cpu": "c", "threads": threads}, {"cpu": "c"},
+    threads, cpu = torch.get_num_threads(), provenance.machine()["cpu"]
+    for path, machine in zip(finished, [{"cpu": cpu, "threads": threads}, {"cpu": cpu},
                                         {"cpu": "c", "gpu": "H200", "threads": threads + 5}]):
         path.write_text(json.dumps({**json.loads(path.read_text()), "machine": machine}))
     assert ablation.main([*STUDY, "--out", str(runs), "--summaries", str(summaries), "--shard", "1/2"]) == 0
-    assert "torch threads" not in capsys.readouterr().err
+    assert "fingerprint" not in capsys.readouterr().err
     path = finished[3]  # a committed copy only: the run directory's own summary says nothing
-    path.write_text(json.dumps({**json.loads(path.read_text()), "machine": {"cpu": "c", "threads": threads + 1}}))
+    path.write_text(json.dumps({**json.loads(path.read_text()), "machine": {"cpu": cpu, "threads": threads + 1}}))
     assert ablation.main([*STUDY, "--out", str(runs), "--summaries", str(summaries), "--shard", "1/2"]) == 0
     err = capsys.readouterr().err
-    assert f"made with {threads + 1} torch threads and this process has {threads}" in err
+    assert f"another machine fingerprint (threads {threads + 1}, here {threads})" in err
     assert f"OMP_NUM_THREADS={threads + 1}" in err
+    here = provenance.machine()
+    path.write_text(json.dumps({**json.loads(path.read_text()), "machine": {**here, "cpu_capability": "AVX2"}}))
+    assert ablation.main([*STUDY, "--out", str(runs), "--summaries", str(summaries), "--shard", "1/2"]) == 0
+    err = capsys.readouterr().err
+    assert f"cpu_capability 'AVX2', here {here['cpu_capability']!r}" in err and "OMP_NUM_THREADS" not in err
 
 
 @pytest.mark.parametrize("count", [1, 2, 3, 28, 30])

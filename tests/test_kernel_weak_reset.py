@@ -205,7 +205,7 @@ def test_update_index_words_type_as_int32():
     which tl.philox refuses when compiling for a GPU), and they carry the index's bits."""
     from triton.runtime.jit import mangle_type
 
-    from rramk.kernels.weak_reset import counter_words
+    from rramk.kernels.weak_reset_args import counter_words
 
     for update in (0, 1, 16, 2**31 - 1, 2**31, 2**32 - 1, 2**32, 2**40 + 2**31 + 3, 2**63 - 1):
         lo, hi = counter_words(update)

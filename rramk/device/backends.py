@@ -32,12 +32,14 @@ paths (a few hundred bytes per chunk synapse, a few hundred MB at most).
 
 ``"auto"`` picks ``"triton"`` for float32 CUDA arrays and, on a CPU, ``"native"`` for float32 arrays
 (where a C compiler builds it; else ``"compiled"`` for arrays of at least ``COMPILE_THRESHOLD``
-synapses, whose compilation takes tens of seconds once), and ``"reference"`` otherwise.
+synapses where torch.compile finds its C++ compiler, else ``"reference"``, with a one-line notice),
+and ``"reference"`` otherwise.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 from dataclasses import dataclass
 from typing import Callable
 
@@ -61,7 +63,9 @@ def resolve_backend(backend: str, device: torch.device, dtype: torch.dtype, nume
             return "triton"
         if device.type == "cpu" and _native_available():
             return "native"
-        return "compiled" if numel >= COMPILE_THRESHOLD else "reference"
+        fallback = "compiled" if numel >= COMPILE_THRESHOLD and _compiled_available() else "reference"
+        _notice_fallback(fallback)
+        return fallback
     if backend != "reference" and dtype != torch.float32:
         raise ValueError(f"dtype: the {backend!r} backend computes in float32; use backend='reference' for {dtype}")
     if backend == "compiled" and device.type != "cpu":
@@ -85,6 +89,28 @@ def _native_available() -> bool:
     from ..kernels import native
 
     return native.available()
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled_available() -> bool:
+    """Whether torch.compile's CPU code can be built here (it needs a C++ compiler)."""
+    try:
+        from torch._inductor.cpp_builder import get_cpp_compiler
+
+        get_cpp_compiler()
+    except Exception:  # any failure to find one means: not available
+        return False
+    return True
+
+
+@functools.lru_cache(maxsize=None)
+def _notice_fallback(backend: str) -> None:
+    """One line, once per process and backend: the native kernel could not be built, what runs instead."""
+    import sys
+
+    slower = "torch.compile's code" if backend == "compiled" else "the PyTorch reference (slower)"
+    sys.stderr.write(f"rramk: no native CPU kernel (no working C compiler; install gcc or set CC): the device "
+                     f"model runs on {slower}, with the same bits\n")
 
 
 # ------------------------------------------------------------------ the operations' chunk functions
