@@ -10,7 +10,7 @@ TRITON ?= triton==3.6.0
 # Real data sets of this workplace, when present beside the checkout (else ~/.cache/rramk, downloaded).
 export RRAMK_DATA ?= $(if $(wildcard ../shared/datasets/mnist),$(abspath ../shared/datasets),)
 
-.PHONY: demo test setup
+.PHONY: demo test setup print-data
 
 $(BIN)/rramk-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,3 +26,6 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+print-data:
+	@echo $(RRAMK_DATA)
