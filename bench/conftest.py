@@ -10,6 +10,7 @@ and says so); what was measured is saved as usual. RRAMK_BENCH_PRESET: a preset 
 its session is saved to reports/bench/presets/<size set>-<preset's stem>.json.
 """
 
+import contextlib
 import math
 import os
 import shlex
@@ -46,6 +47,38 @@ STARTED = time.monotonic()
 CUDA_TARGET_S = 0.1  # timed work per CUDA benchmark, as triton.testing.do_bench's rep
 CUDA_ROUNDS = (5, 200)  # fewest and most timed calls per CUDA benchmark
 L2_FLUSH_BYTES = 256 << 20  # zeroed before every timed CUDA call (larger than any GPU's L2)
+
+
+def narrower_native_levels() -> list[str]:
+    """The instruction-set levels below the CPU's widest that a bench also times the native kernel at
+    (x86-64-v3, AVX2, on an AVX-512 machine): what most users' CPUs run, measured on this one."""
+    try:
+        from rramk.kernels import native
+
+        levels = [level for level, _ in native.isa_levels()]
+    except Exception:  # no way to tell: none
+        return []
+    return [level for level in levels[1:] if level == "x86-64-v3"]
+
+
+@contextlib.contextmanager
+def native_level(level: str | None):
+    """The native kernel built for ``level`` (None: the widest, as rramk chooses) inside the block."""
+    from rramk.kernels import native
+
+    previous = os.environ.get("RRAMK_NATIVE_ISA")
+    if level is not None:
+        os.environ["RRAMK_NATIVE_ISA"] = level
+        native.library.cache_clear()
+    try:
+        yield
+    finally:
+        if level is not None:
+            if previous is None:
+                os.environ.pop("RRAMK_NATIVE_ISA", None)
+            else:
+                os.environ["RRAMK_NATIVE_ISA"] = previous
+            native.library.cache_clear()
 
 
 @pytest.fixture(scope="session")
@@ -126,6 +159,8 @@ def record(benchmark, machine):
             return result
         benchmark.extra_info.update(info)
         benchmark.extra_info["machine"] = provenance.machine_line(machine)
+        benchmark.extra_info["fingerprint"] = provenance.fingerprint(machine)
+        benchmark.extra_info["native_isa"] = provenance.native_build()  # the level the native kernel ran at
         benchmark.extra_info["size_set"] = SIZE
         benchmark.extra_info["preset"] = PRESET or "published fit"
         median = benchmark.stats.stats.median

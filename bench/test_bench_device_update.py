@@ -26,7 +26,7 @@ import math
 import pytest
 import torch
 
-from conftest import CONFIG, DEVICE, SIZE
+from conftest import CONFIG, DEVICE, SIZE, narrower_native_levels, native_level
 from published_baseline import PublishedStructureArray
 from rramk import DeviceArray
 from rramk.device import weak_reset
@@ -37,6 +37,8 @@ SHAPES = {
     "tiny": {"128": (1, 128), "3x100": (3, 100)},  # one program of the interpreted kernel; three, one masked
 }[SIZE]
 BACKENDS = ["native", "compiled"] if SIZE == "cpu" else ["triton", "reference"]
+# the native kernel also at the narrower levels of narrower_native_levels (AVX2 on an AVX-512 CPU)
+NATIVE_LEVELS = [None] + (narrower_native_levels() if SIZE == "cpu" else [])
 PULSES = ["every", "training"] if SIZE == "cpu" else ["every"]
 PUBLISHED_SHAPES = [s for s in SHAPES if SIZE != "gpu" or s == "1e6"]
 UPDATE_BYTES = 37  # per synapse: pulses 4 + state and pink 16 read, 16 written + weight 1
@@ -78,19 +80,24 @@ def assert_equals_reference(state, pink, weights, reference: DeviceArray, what: 
                                  f"first at {first}: got {got[first].item()}, expected {expected[first].item()}")
 
 
+def _providers():
+    return [(backend, level) for backend in BACKENDS for level in (NATIVE_LEVELS if backend == "native" else [None])]
+
+
 @pytest.mark.parametrize("kind", PULSES)
 @pytest.mark.parametrize("shape_name", list(SHAPES))
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_device_update(record, shape_name, backend, kind):
+@pytest.mark.parametrize("backend,level", _providers(), ids=[b + (f"-{lv}" if lv else "") for b, lv in _providers()])
+def test_device_update(record, shape_name, backend, level, kind):
     shape = SHAPES[shape_name]
-    array = DeviceArray(shape, CONFIG, seed=1, device=DEVICE, backend=backend)
-    n = _pulses(shape, DEVICE, kind=kind)
-    synapses = array.numel
-    record(lambda: array.apply_pulses(n), device=DEVICE,
-           derived={"synapse_updates_per_s": synapses, **_bytes(synapses)},
-           rounds=None if backend != "reference" or synapses <= 10**7 else 3, warmup=2,
-           operation="device update", provider=f"rramk-{backend}", shape=_label(shape_name, kind), synapses=synapses,
-           state_bytes_per_synapse=array.state_bytes_per_synapse)
+    with native_level(level):
+        array = DeviceArray(shape, CONFIG, seed=1, device=DEVICE, backend=backend)
+        n = _pulses(shape, DEVICE, kind=kind)
+        synapses = array.numel
+        record(lambda: array.apply_pulses(n), device=DEVICE,
+               derived={"synapse_updates_per_s": synapses, **_bytes(synapses)},
+               rounds=None if backend != "reference" or synapses <= 10**7 else 3, warmup=2,
+               operation="device update", provider=f"rramk-{backend}" + (f"-{level}" if level else ""),
+               shape=_label(shape_name, kind), synapses=synapses, state_bytes_per_synapse=array.state_bytes_per_synapse)
 
 
 @KERNEL_ONLY

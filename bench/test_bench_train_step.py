@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import DEVICE, SIZE
+from conftest import DEVICE, SIZE, narrower_native_levels, native_level
 from rramk import models
 from rramk.optim import LatentAdam, WeakResetAdam
 
@@ -34,22 +34,30 @@ def _network(name):
     return model, x, y
 
 
-@pytest.mark.parametrize("mode", ["ideal", "device"])
+# the device model also with the native kernel at the narrower levels (AVX2 on an AVX-512 CPU)
+MODES = ["ideal", "device"] + [f"device-{level}" for level in (narrower_native_levels() if SIZE == "cpu" else [])]
+
+
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("network", list(NETWORKS))
 def test_train_step(record, network, mode):
-    model, x, y = _network(network)
-    if mode == "ideal":
-        optimizer = LatentAdam(model.parameters())
-    else:
-        optimizer = WeakResetAdam(model.parameters(), lr_pulses=20.0)
+    if network.startswith("cifar10") and mode not in ("ideal", "device"):
+        pytest.skip("the narrower levels on the MNIST network only (its update dominates)")
+    level = mode.removeprefix("device-") if mode.startswith("device-") else None
+    with native_level(level):
+        model, x, y = _network(network)
+        if mode == "ideal":
+            optimizer = LatentAdam(model.parameters())
+        else:
+            optimizer = WeakResetAdam(model.parameters(), lr_pulses=20.0)
 
-    def step():
-        optimizer.zero_grad(set_to_none=True)
-        F.cross_entropy(model(x), y).backward()
-        optimizer.step()
+        def step():
+            optimizer.zero_grad(set_to_none=True)
+            F.cross_entropy(model(x), y).backward()
+            optimizer.step()
 
-    record(step, device=DEVICE, derived={"images_per_s": len(x)}, warmup=2, operation="training step",
-           provider=mode, shape=network, synapses=models.count_synapses(model))
+        record(step, device=DEVICE, derived={"images_per_s": len(x)}, warmup=2, operation="training step",
+               provider=mode, shape=network, synapses=models.count_synapses(model))
 
 
 AIHWKIT_PRESETS = ("ReRamSBPreset", "MixedPrecisionReRamSBPreset")

@@ -85,14 +85,21 @@ def machine() -> dict:
         info["triton"] = triton.__version__
     except ImportError:
         info["triton"] = None
-    native = sys.modules.get("rramk.kernels.native")
-    if native is not None and native.library.cache_info().currsize:  # the native kernel's build, if loaded
-        built = native.library().build_info
-        info["native_isa"] = f"{built['level']}, {built['threading']}"
+    if native_build():
+        info["native_isa"] = native_build()
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
         info["gpu_driver"] = torch.version.cuda and _nvidia_driver()
     return info
+
+
+def native_build() -> str | None:
+    """The native CPU kernel's instruction-set level and threading ("x86-64-v4, openmp"), if it is loaded."""
+    native = sys.modules.get("rramk.kernels.native")
+    if native is None or not native.library.cache_info().currsize:
+        return None
+    built = native.library().build_info
+    return f"{built['level']}, {built['threading']}"
 
 
 def _nvidia_driver() -> str | None:

@@ -193,3 +193,22 @@ def test_a_level_the_cpu_lacks_is_refused_by_name(monkeypatch):
     with pytest.raises(ValueError, match=r"RRAMK_NATIVE_ISA: expected an instruction-set level this CPU runs "
                                          r"\(x86-64-v3, x86-64-v2, x86-64\), got 'x86-64-v4'"):
         native.build("x86-64-v4")
+
+
+CROSS_COMPILERS = {"aarch64": "aarch64-linux-gnu-gcc"}
+
+
+@pytest.mark.parametrize("machine", sorted(CROSS_COMPILERS))
+def test_the_native_source_builds_for_other_architectures(tmp_path, machine):
+    """The C kernel compiles for aarch64 (NEON baseline) with the flags rramk builds it with there: a
+    cross compiler from Debian's packages (gcc-aarch64-linux-gnu; .ci/run installs it)."""
+    cross = shutil.which(CROSS_COMPILERS[machine])
+    if cross is None:
+        pytest.skip(f"{CROSS_COMPILERS[machine]} not installed (Debian: apt install gcc-{machine}-linux-gnu)")
+    (level, level_flags), = native.isa_levels(machine, set())
+    command = [cross, *native.FLAGS, *native.THREADING[0][1], *level_flags, *native._defines()]
+    out = tmp_path / f"weak_reset-{level}.so"
+    result = subprocess.run([*command, str(native.SOURCE), "-o", str(out), "-lm"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    header = out.read_bytes()[:20]
+    assert header[:4] == b"\x7fELF" and int.from_bytes(header[18:20], "little") == 183  # EM_AARCH64

@@ -352,11 +352,16 @@ def test_speed_report_leads_with_the_ratios_and_their_targets():
     assert "optimizer step" not in text  # not measured: no row
 
 
-def test_machine_names_say_the_torch_threads_where_recorded():
-    """A CPU run's bits depend on its torch threads: the reports name them (older summaries have none)."""
+def test_machine_names_say_the_fingerprint_where_recorded():
+    """A CPU run's bits depend on its machine fingerprint: the reports name the CPU's identity, torch's
+    vector code and the threads where recorded, and say what older summaries lack."""
     from rramk.ablation_report import _machine_names
 
+    full = {"cpu": "test cpu, 2 cores", "cpu_id": "AuthenticAMD family 25 model 1 stepping 1",
+            "cpu_capability": "AVX2", "threads": 2}
     runs = [{"machine": {"cpu": "test cpu, 2 cores", "threads": 2}}, {"machine": {"cpu": "test cpu, 2 cores"}},
-            {"machine": {"cpu": "test cpu, 2 cores", "threads": 1}}, {"machine": {"cpu": "c", "gpu": "H200"}}]
-    assert _machine_names(runs) == "H200; test cpu, 2 cores (torch threads not recorded); " \
-                                   "test cpu, 2 cores, 1 torch threads; test cpu, 2 cores, 2 torch threads"
+            {"machine": full}, {"machine": {"cpu": "c", "gpu": "H200"}}]
+    assert _machine_names(runs) == (
+        "H200; test cpu, 2 cores (AuthenticAMD family 25 model 1 stepping 1, torch vector code AVX2), 2 torch threads; "
+        "test cpu, 2 cores (CPU generation not recorded) (torch threads not recorded); "
+        "test cpu, 2 cores (CPU generation not recorded), 2 torch threads")
