@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import SIZE
-from rramk import ablation
+from rramk.studies import runner
 
 if SIZE == "tiny":
     pytest.skip("the ablation has no tiny size (it would add a study to reports/ablation/)", allow_module_level=True)
@@ -25,19 +25,19 @@ SEEDS = [0, 1, 2]
 
 @pytest.fixture(scope="module")
 def study():
-    paths = ablation.run_study("mnist", SEEDS, list(ablation.CONFIGS), ROOT / "runs" / "ablation",
+    paths = runner.run_study("mnist", SEEDS, list(runner.CONFIGS), ROOT / "runs" / "ablation",
                                summaries=ROOT / "reports" / "ablation" / "summaries", progress=False, **BUDGET)
     import json
 
     results = {}
     for path in paths:
         summary = json.loads(path.read_text())
-        label = next(k for k, v in ablation.CONFIGS.items() if v == summary["imperfections"])
+        label = next(k for k, v in runner.CONFIGS.items() if v == summary["imperfections"])
         results.setdefault(label, []).append(summary)
     return results
 
 
-@pytest.mark.parametrize("label", list(ablation.CONFIGS))
+@pytest.mark.parametrize("label", list(runner.CONFIGS))
 def test_accuracy_degradation(benchmark, study, label):
     runs = study[label]
     accuracy = [r["final_test_accuracy"] for r in runs]

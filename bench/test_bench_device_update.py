@@ -29,7 +29,7 @@ import torch
 from conftest import CONFIG, DEVICE, SIZE, narrower_native_levels, native_level
 from published_baseline import PublishedStructureArray
 from rramk import DeviceArray
-from rramk.device import weak_reset
+from rramk.device import model_tables, weak_reset
 
 SHAPES = {
     "cpu": {"mnist-784x3000": (3000, 784), "64k": (256, 256)},
@@ -112,7 +112,7 @@ def test_device_update_in_place(record, shape_name):
     pink = torch.zeros((2, synapses), dtype=torch.float32, device=DEVICE)
     weights = torch.empty(synapses, dtype=torch.int8, device=DEVICE)
     config = CONFIG
-    model = weak_reset.kernel_arguments(config, DEVICE)
+    model = model_tables.kernel_arguments(config, DEVICE)
     kernel.weak_reset_update(state, pink, pulses, weights, seed=1, update=0, **model)
     reference = DeviceArray(shape, config, seed=1, device=DEVICE, backend="reference")
     reference.apply_pulses(pulses.reshape(shape))

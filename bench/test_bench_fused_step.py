@@ -23,7 +23,7 @@ import torch
 
 from conftest import CONFIG, DEVICE, SIZE
 from rramk import DeviceArray
-from rramk.device import weak_reset, weak_reset_adam
+from rramk.device import model_tables, weak_reset, weak_reset_adam
 from published_baseline import PublishedStructureArray
 from test_bench_device_update import assert_equals_reference
 
@@ -131,7 +131,7 @@ def test_fused_step_in_place(record, shape_name):
     pink = torch.zeros((2, synapses), dtype=torch.float32, device=DEVICE)
     weights = torch.empty(synapses, dtype=torch.int8, device=DEVICE)
     g, m, v = grad.reshape(-1), m_ref.clone().reshape(-1), v_ref.clone().reshape(-1)
-    model = weak_reset.kernel_arguments(config, DEVICE)
+    model = model_tables.kernel_arguments(config, DEVICE)
 
     def scalars(step):
         return weak_reset_adam.adam_scalars(step, LR_PULSES, betas=BETAS, eps=EPS, max_pulses=config.max_pulses,

@@ -28,13 +28,13 @@ Providers, on CUDA (every operand +-1, made outside the timed call):
   call, and the (bf16) input packed inside it, as a layer would run;
 * ``rramk-xnor-prepacked``: the XNOR kernel alone, both operands packed beforehand;
 * ``rramk-tensor-core``: ``sign_matmul_tc`` (int8 tensor cores) on the bf16 operands;
-* ``rramk-binary-matmul-auto``: the dispatcher ``rramk.binary_products.binary_matmul`` (MODE
+* ``rramk-binary-matmul-auto``: the dispatcher ``rramk.nn.binary_products.binary_matmul`` (MODE
   "auto") on the bf16 operands (the path it picked is in ``extra_info["path"]``);
 * convolutions: ``torch-bf16`` and ``rramk-xnor-conv2d`` (packs both operands inside the call).
 
 On the CPU only torch and rramk's PyTorch *reference* run (no Triton interpreter in benchmarks):
 ``torch-f32``, ``torch-bf16`` and ``rramk-ref-xnor-packs-input`` / ``rramk-ref-xnor-prepacked``
-(``rramk.xnor``: torch bit operations). They run on ``CPU_THREADS`` torch thread(s) (in
+(``rramk.nn.xnor``: torch bit operations). They run on ``CPU_THREADS`` torch thread(s) (in
 ``extra_info``): on the shared 2-core machine the bitwise reference, hundreds of small
 elementwise operations, is about 100x slower on two threads than on one (barriers between
 operations), and every provider gets the same thread count.
@@ -59,10 +59,11 @@ import torch
 import torch.nn.functional as F
 
 from conftest import SIZE
-from rramk import binary_products, models
-from rramk import xnor as ref_xnor
+from rramk.nn import binary_products
+from rramk import models
+from rramk.nn import xnor as ref_xnor
 from rramk.kernels.xnor_args import conv2d_output_size
-from rramk.nn import BinaryConv2d, BinaryLinear
+from rramk.nn.layers import BinaryConv2d, BinaryLinear
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 CPU_THREADS = 1
@@ -276,7 +277,7 @@ def make_call(provider: str, layer: BinaryLayer, x: torch.Tensor, w: torch.Tenso
     if provider == "rramk-tensor-core":
         return (lambda: kernels.sign_matmul_tc(xs, ws)), info
     if provider == "rramk-binary-matmul-auto":
-        assert binary_products.MODE == "auto", f"rramk.binary_products.MODE is {binary_products.MODE!r}"
+        assert binary_products.MODE == "auto", f"rramk.nn.binary_products.MODE is {binary_products.MODE!r}"
         info["path"] = binary_products.choose_path(xs.shape[0], ws.shape[0], xs.shape[1], xs.device)
         return (lambda: binary_products.binary_matmul(xs, ws)), info
     raise ValueError(f"provider: unknown {provider!r}")

@@ -17,7 +17,7 @@ import time
 import torch
 
 from rramk import DeviceArray, HfOxWeakReset
-from rramk.device import weak_reset, weak_reset_adam
+from rramk.device import model_tables, weak_reset, weak_reset_adam
 from rramk.kernels import native
 
 
@@ -36,7 +36,7 @@ def main(threads: int = 2) -> None:
     g = torch.Generator().manual_seed(0)
     state, pink = torch.zeros(2, numel, dtype=torch.int32), torch.zeros(2, numel)
     weights = torch.empty(numel, dtype=torch.int8)
-    model = weak_reset.kernel_arguments(HfOxWeakReset(), "cpu")
+    model = model_tables.kernel_arguments(HfOxWeakReset(), "cpu")
     half = torch.where(torch.rand(numel, generator=g) < 0.5, 0, torch.randint(-3, 4, (numel,), generator=g))
     pulse_sets = {"every (uniform in [-14, 14])": torch.randint(-14, 15, (numel,), generator=g, dtype=torch.int32),
                   "half unpulsed": half.to(torch.int32), "none pulsed": torch.zeros(numel, dtype=torch.int32)}

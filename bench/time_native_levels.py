@@ -15,7 +15,7 @@ import time
 import torch
 
 from rramk import HfOxWeakReset
-from rramk.device import weak_reset
+from rramk.device import model_tables, weak_reset
 from rramk.kernels import native
 
 
@@ -36,7 +36,7 @@ def main() -> None:
     g = torch.Generator().manual_seed(0)
     pulse_sets = {"every": torch.randint(-14, 15, (numel,), generator=g, dtype=torch.int32),
                   "training": torch.round(torch.randn(numel, generator=g) * 2.4).clamp(-14, 14).to(torch.int32)}
-    model = weak_reset.kernel_arguments(HfOxWeakReset(), "cpu")
+    model = model_tables.kernel_arguments(HfOxWeakReset(), "cpu")
     print(f"tuning {tune}")
     for kind, n in pulse_sets.items():
         states = [(torch.zeros(2, numel, dtype=torch.int32), torch.zeros(2, numel), torch.empty(numel, dtype=torch.int8))

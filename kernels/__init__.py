@@ -5,9 +5,9 @@ Each kernel module has a PyTorch reference with the same signatures in ``rramk``
 
 * ``weak_reset``       <- ``rramk.device.weak_reset``       the device update of a DeviceArray
 * ``weak_reset_adam``  <- ``rramk.device.weak_reset_adam``  the fused optimizer step (Adam -> pulses -> update)
-* ``xnor``             <- ``rramk.xnor``                    sign packing and XNOR-popcount / int8 products
+* ``xnor``             <- ``rramk.nn.xnor``                    sign packing and XNOR-popcount / int8 products
 
-(``xnor_args``: the argument checks that ``xnor`` and ``rramk.xnor`` share; ``native``: the C kernels
+(``xnor_args``: the argument checks that ``xnor`` and ``rramk.nn.xnor`` share; ``native``: the C kernels
 of ``weak_reset`` and ``weak_reset_adam`` for CPU tensors, same launchers, same bits, built once per
 machine from ``native_weak_reset.c``.) Triton kernels run on CUDA tensors, or on CPU tensors under
 TRITON_INTERPRET=1 (slowly; for tests). Importing this package

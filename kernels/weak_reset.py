@@ -242,7 +242,7 @@ def weak_reset_update(device_state: torch.Tensor, pink: torch.Tensor, pulses: to
     ``log_r``: optional float32 (2, N) output for ln R of every device, as the reference returns it;
     ``cycles``: read the synapses' SET cycles (as the reference's ``cycles``);
     ``model``: the tables and flags of :func:`model_launch_args`
-    (``rramk.device.weak_reset.kernel_arguments(config, device)`` makes them from a config).
+    (``rramk.device.model_tables.kernel_arguments(config, device)`` makes them from a config).
     """
     numel = check_state(device_state, pink, _weak_reset_update_kernel)
     check_flat(pulses, "pulses", torch.int32, numel, device_state.device)

@@ -11,10 +11,10 @@ the padding bits; :func:`xnor_conv2d` packs x (N, C, H, W) and w (O, C, kh, kw) 
 counts a tap on the zero padding as 0; :func:`sign_matmul_tc` multiplies the int8 signs of
 row-major a (M, K) and b (N, K) on the tensor cores. Every output is exact int32.
 
-Contract: the signatures and results of the PyTorch reference ``rramk.xnor`` (the
+Contract: the signatures and results of the PyTorch reference ``rramk.nn.xnor`` (the
 specification); CUDA tensors, or CPU tensors under TRITON_INTERPRET=1. Loop bounds are
 ``tl.constexpr``: one compilation per layer shape (Triton 3.6's interpreter cannot loop to a
-runtime bound under numpy >= 2.4). Which path a layer takes: ``rramk.binary_products``; the
+runtime bound under numpy >= 2.4). Which path a layer takes: ``rramk.nn.binary_products``; the
 cost of each path: reports/perf-notes.md.
 """
 

@@ -1,7 +1,7 @@
 """Argument checks and output sizes of the binary products, shared by kernel and reference.
 
 Used by the Triton launchers (``rramk.kernels.xnor``) and by their PyTorch reference
-(``rramk.xnor``), so that both refuse the same inputs with the same messages. Imports neither
+(``rramk.nn.xnor``), so that both refuse the same inputs with the same messages. Imports neither
 Triton nor anything of rramk.
 """
 

@@ -5,7 +5,7 @@
     python -m rramk.ablation mnist --full --study sensitivity --knob d2d [--values 0,0.25,0.5,1,1.5,2] [--base mean]
     python -m rramk.ablation mnist --study published --preset mydevice.json
 
-runs, for each seed, the configurations of the study (rramk.ablation_configs): ``published``
+runs, for each seed, the configurations of the study (rramk.studies.configs): ``published``
 (default: the mean model, each of d2d, pink, rtn added to it, the full model minus each, the
 software BNN, and the saturation what-ifs; MODEL.md section 4), ``legacy`` (the first study's
 framing, all of its runs shared with ``published``), ``lr`` (the mean and the full model at
@@ -18,166 +18,27 @@ published fit. Every (configuration, learning rate, seed) run writes its own dir
 (<dataset>/<budget>[-preset-<stem>-<hash>]/<configuration slug>[-lr<rate> if not the default]/seed<k>:
 checkpoint, metrics, summary.json), shared by every study that names the same run; a run whose summary
 exists is skipped and an interrupted one resumes, so a study can be stopped and restarted at
-will. ``--shard i/n`` (or the task's place in a Slurm job array, rramk.shards) runs only every
+will. ``--shard i/n`` (or the task's place in a Slurm job array, rramk.studies.shards) runs only every
 n-th run from the i-th, so that n tasks share the study. ``python -m rramk.report`` aggregates
 whatever has finished.
 """
 
 from __future__ import annotations
 
-from . import cli, provenance
+from rramk import cli
 
 if __name__ == "__main__":
     cli.prepare_process()  # before torch loads
 
 import argparse
-import shutil
 import sys
-import time
 from pathlib import Path
 
-from .ablation_configs import ABLATIONS, KNOBS, STUDIES, AblationConfig, Study, study_by_name
-from .device.backends import BACKENDS
-from .shards import Shard, parse_shard, shard_from_environment
-from .train import PUBLISHED, SUMMARY, RunSettings, UsageError, train
-
-CONFIGS: dict[str, str] = {label: config.flag for label, config in STUDIES["legacy"].configs.items()}
-"""The legacy study's labels -> the --imperfections value of rramk.train that trains each (bench/ runs these)."""
-SHORT_BUDGET = {"mnist": {"epochs": 1, "limit_train": 10_000}, "fashion-mnist": {"epochs": 1, "limit_train": 10_000},
-                "cifar10": {"epochs": 2, "limit_train": 10_000}}
-
-
-def budget_tag(settings: RunSettings) -> str:
-    """Directory name of a training budget and device, so that runs of different budgets or presets never
-    mix: a preset adds its file's stem and the first 8 hex digits of its SHA-256 (another file, or the same
-    file edited, is another device)."""
-    tag = f"epochs{settings.epochs}"
-    if settings.limit_train:
-        tag += f"-n{settings.limit_train}"
-    if settings.network == "mlp" and settings.hidden != 3000:
-        tag += f"-hidden{settings.hidden}"
-    if settings.network == "vgg":
-        tag += f"-width{settings.width:g}" if settings.dataset == "cifar10" else f"-vgg{settings.width:g}"
-    if settings.preset:
-        tag += f"-preset-{Path(settings.preset).stem}-{settings.preset_sha256[:8]}"
-    return tag
-
-
-def lr_suffix(settings: RunSettings) -> str:
-    """``-lr<rate>`` for a pulse learning rate other than the data set's default, else "": runs at
-    other rates never share a directory with the default's."""
-    default = PUBLISHED[settings.dataset]["lr_pulses"]
-    return "" if settings.lr_pulses == default else f"-lr{settings.lr_pulses:g}"
-
-
-def run_directory(root: Path, settings: RunSettings, directory: str) -> Path:
-    """root/<dataset>/<budget>/<directory>[-lr<rate>]/seed<k>: where the run of these settings lives."""
-    return root / settings.dataset / budget_tag(settings) / f"{directory}{lr_suffix(settings)}" / f"seed{settings.seed}"
-
-
-def publish(run: Path, root: Path, summaries: Path) -> Path:
-    """Copy a finished run's summary.json and metrics.jsonl under ``summaries`` (the committed copy)."""
-    target = summaries / run.relative_to(root)
-    target.mkdir(parents=True, exist_ok=True)
-    for name in (SUMMARY, "metrics.jsonl"):
-        if (run / name).is_file():
-            shutil.copyfile(run / name, target / name)
-    return target / SUMMARY
-
-
-def warn_other_machines(summary_paths: list[Path]) -> set[str]:
-    """Warn (stderr) when finished CPU runs of the study recorded another machine fingerprint than this
-    process's (``rramk.provenance.fingerprint``: CPU identity, torch's vector code, threads, torch, BLAS,
-    oneDNN): the runs it trains will not repeat theirs bit for bit (README). Returns the differences
-    found; a field a summary does not record (older summaries) and GPU runs say nothing."""
-    import json
-
-    here = provenance.machine()
-    differences, threads = set(), set()
-    for path in summary_paths:
-        if path.is_file():
-            machine = json.loads(path.read_text()).get("machine", {})
-            if machine.get("gpu"):
-                continue
-            recorded = {k: v for k, v in machine.items() if k in provenance.FINGERPRINT}
-            differences.update(r for r in provenance.fingerprint_differences(recorded, here)
-                               if not r.endswith("not recorded"))
-            if recorded.get("threads") not in (None, here["threads"]):
-                threads.add(recorded["threads"])
-    if differences:
-        hint = f" (set OMP_NUM_THREADS={min(threads)} for the thread count)" if threads else ""
-        cli.say(f"rramk.ablation: warning: runs of this study were made on another machine fingerprint "
-                f"({'; '.join(sorted(differences))}): the runs this process trains will not repeat theirs bit "
-                f"for bit, only statistically{hint}", file=sys.stderr)
-    return differences
-
-
-def resolve(config: str | AblationConfig, study: Study | None = None) -> tuple[str, AblationConfig]:
-    """(label, configuration) of a label of ``study`` or of the registry, or of a configuration."""
-    if isinstance(config, AblationConfig):
-        return config.label, config
-    if study is not None and config in study.configs:
-        return config, study.configs[config]
-    if config in ABLATIONS:
-        return config, ABLATIONS[config]
-    for other in STUDIES.values():
-        if config in other.configs:
-            return config, other.configs[config]
-    raise UsageError(f"--configs: unknown configuration {config!r}")
-
-
-def study_plan(seeds: list[int], configs: list, lrs: list[float | None] | None = None) -> list[tuple]:
-    """Every run of the study, seed by seed: (config, seed), or (config, seed, lr) when ``lrs`` is given."""
-    if lrs is None:
-        return [(label, seed) for seed in seeds for label in configs]
-    return [(label, seed, lr) for seed in seeds for label in configs for lr in lrs]
-
-
-def run_study(dataset: str, seeds: list[int], configs: list, root: Path, summaries: Path | None = None,
-              progress: bool = True, keep_checkpoints: bool = False, shard: Shard | None = None,
-              lrs: list[float | None] | None = None, study: Study | None = None, **overrides) -> list[Path]:
-    """Run (or finish) every (config, seed[, lr]) of the study, or of its ``shard``; returns the summary paths.
-
-    ``configs``: labels (of ``study``, or of the registry) or AblationConfig; ``lrs``: pulse learning
-    rates (None in it, or no ``lrs``: ``overrides``' lr_pulses or rramk.train's default). A finished
-    run's checkpoint is deleted (it is only needed to resume) unless ``keep_checkpoints``; its summary
-    and metrics are copied under ``summaries`` if given.
-    """
-    done = []
-    plan = study_plan(seeds, configs, lrs)
-    runs = []
-    for config, seed, *lr in plan:
-        label, config = resolve(config, study)
-        run_overrides = dict(overrides)
-        if lr and lr[0] is not None:
-            run_overrides["lr_pulses"] = lr[0]
-        settings = RunSettings(dataset=dataset, imperfections=config.flag, scale=config.scale_flag, seed=seed,
-                               progress=progress, **run_overrides)
-        out = run_directory(root, settings, config.slug)
-        settings.out = str(out)
-        runs.append((label, seed, settings, out))
-    # the whole study's finished runs, every shard's: their machine fingerprint is the one to match
-    warn_other_machines([out / SUMMARY for *_, out in runs] +
-                       ([summaries / out.relative_to(root) / SUMMARY for *_, out in runs] if summaries else []))
-    if shard is not None:
-        runs = shard.select(runs)
-    for i, (label, seed, settings, out) in enumerate(runs, start=1):
-        name = f"{label}{', lr ' + format(settings.lr_pulses, 'g') if lr_suffix(settings) else ''}, seed {seed}"
-        if (out / SUMMARY).is_file():
-            print(f"[{i}/{len(runs)}] {name}: done already ({out})", flush=True)
-            done.append(publish(out, root, summaries) if summaries else out / SUMMARY)
-            continue
-        settings.resume = (out / "checkpoint.pt").is_file()
-        print(f"[{i}/{len(runs)}] {name}: {'resuming' if settings.resume else 'training'} -> {out}", flush=True)
-        tick = time.perf_counter()
-        summary = train(settings)
-        print(f"[{i}/{len(runs)}] {name}: test accuracy {summary['final_test_accuracy']:.4f} "
-              f"({time.perf_counter() - tick:.0f} s)", flush=True)
-        if not keep_checkpoints:
-            (out / "checkpoint.pt").unlink(missing_ok=True)
-        done.append(publish(out, root, summaries) if summaries else out / SUMMARY)
-    return done
-
+from rramk.device.backends import BACKENDS
+from rramk.studies.configs import ABLATIONS, KNOBS, STUDIES, Study, study_by_name
+from rramk.studies.runner import SHORT_BUDGET, run_study, study_plan
+from rramk.studies.shards import Shard, parse_shard, shard_from_environment
+from rramk.training.run_settings import PUBLISHED, UsageError
 
 def _shard(text: str) -> Shard:
     try:
@@ -226,12 +87,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (default 0 1 2)")
     p.add_argument("--configs", nargs="+", metavar="CONFIG",
                    help="only these configurations (default: all of the study's; labels as its report names them, "
-                        "e.g. 'mean + d2d', or of rramk.ablation_configs.ABLATIONS, e.g. 'only d2d')")
+                        "e.g. 'mean + d2d', or of rramk.studies.configs.ABLATIONS, e.g. 'only d2d')")
     p.add_argument("--knob", choices=list(KNOBS),
                    help="--study sensitivity: the knob of HfOxWeakReset.scaled to sweep")
     p.add_argument("--values", nargs="+", metavar="FACTOR",
                    help="--study sensitivity: factors on the fit, e.g. 0,0.25,0.5,1,1.5 (default: the knob's, "
-                        "rramk.ablation_configs.KNOBS)")
+                        "rramk.studies.configs.KNOBS)")
     p.add_argument("--base", choices=["mean", "full"],
                    help="--study sensitivity: sweep the knob on the mean model plus its imperfection, or on the "
                         "full model (default: the knob's; t_star: full)")

@@ -31,7 +31,7 @@ import torch
 
 from . import provenance
 from .device.array import BACKENDS, DeviceArray
-from .ablation_configs import CHARACTERIZED
+from rramk.studies.configs import CHARACTERIZED
 from .device.config import D2D_PARAMETERS, HfOxWeakReset
 from .device.preset import PresetError, load_preset
 from .device.traces import file_sha256
@@ -41,7 +41,7 @@ TRACES = 12
 
 
 def configurations(base: HfOxWeakReset | None = None) -> dict[str, HfOxWeakReset]:
-    """The full model, then each imperfection switched off alone, by caption (rramk.ablation_configs), on
+    """The full model, then each imperfection switched off alone, by caption (rramk.studies.configs), on
     ``base`` (a preset; default the published fit)."""
     return {config.caption: config.device(base) for config in CHARACTERIZED}
 

@@ -22,7 +22,8 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from .train import RunSettings, UsageError, train
+from rramk.training.run_settings import RunSettings
+from rramk.training.loop import UsageError, train
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,7 +15,7 @@ spectrum against the fitted 1/f model, and RTN dwell-time histograms.
 
 ``--demo DIR`` proves the fit on devices rramk simulates itself, where the truth is known: the
 published preset and two far from it (``rramk.fitting.recovery.DEMO_CASES``), a recovery table
-(``recovery.md``) and each case's report (``rramk.fit_report``); ``--write-traces`` also writes
+(``recovery.md``) and each case's report (``rramk.fitting.report``); ``--write-traces`` also writes
 each case's simulated traces as ``<case>_traces.csv``, in the format TRACES is read in, to try
 the whole loop (fit, ``python -m rramk.ablation --preset``) on them. Bad input: one line naming
 the row or device, exit status 2.
@@ -55,7 +55,7 @@ def parser() -> argparse.ArgumentParser:
 def fit_file(args) -> int:
     from .device.preset import save_preset
     from .device.traces import TraceError, read_traces
-    from .fit_report import write_report
+    from rramk.fitting.report import write_report
     from .fitting.preset_fit import fit_preset
 
     try:
@@ -84,7 +84,7 @@ def fit_file(args) -> int:
 
 def demo(args) -> int:
     from .device.preset import save_preset
-    from .fit_report import write_recovery, write_report
+    from rramk.fitting.report import write_recovery, write_report
     from .fitting.preset_fit import fit_preset
     from .fitting.recovery import DEMO_CASES, band_counts, noise_recovery, recovery, statistics
 

@@ -3,7 +3,7 @@
 Both are ``nn.Sequential`` with named layers. Their binary weights (``rramk.nn.binary_parameters``)
 are exactly the weights of their ``BinaryLinear``/``BinaryConv2d`` layers (no biases); every
 other parameter is a batch-norm scale or shift. ``q`` below is the sign with the hard-tanh STE
-(``rramk.binarize.sign_ste``); batch norm uses PyTorch's defaults (eps 1e-5, momentum 0.1).
+(``rramk.nn.binarize.sign_ste``); batch norm uses PyTorch's defaults (eps 1e-5, momentum 0.1).
 
 MNIST, 784-3000-10::
 
@@ -37,8 +37,8 @@ from collections import OrderedDict
 
 from torch import nn
 
-from .binarize import SignSTE
-from .nn import BinaryConv2d, BinaryLinear, binary_parameters
+from rramk.nn.binarize import SignSTE
+from rramk.nn.layers import BinaryConv2d, BinaryLinear, binary_parameters
 
 __all__ = ["CIFAR10_CONV_WIDTHS", "CIFAR10_FC_WIDTHS", "cifar10_vgg", "count_synapses", "mnist_mlp", "mnist_vgg", "vgg"]
 

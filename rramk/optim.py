@@ -25,7 +25,7 @@ import torch
 from .device.array import DeviceArray
 from .device.config import HfOxWeakReset
 from .device.refresh import Refresh
-from .nn import is_binary
+from rramk.nn.layers import is_binary
 
 KINDS = ("binary", "float")
 

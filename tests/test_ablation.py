@@ -18,11 +18,15 @@ import pytest
 import torch
 
 import rramk.ablation as ablation
+import rramk.studies.runner as runner
+import rramk.studies.summaries as study_summaries
 import rramk.data as data
-import rramk.ablation_report as ablation_report
+import rramk.reporting.ablation as ablation_report
 import rramk.train as train
+import rramk.training.loop as loop
+import rramk.training.run_settings as run_settings
 from rramk import provenance
-from rramk.ablation_configs import ABLATIONS, STUDIES, label_of, sensitivity_study
+from rramk.studies.configs import ABLATIONS, STUDIES, label_of, sensitivity_study
 from rramk.device.traces import file_sha256
 from tests.test_train import _one_thread_no_network  # noqa: F401  (autouse: one thread, no downloads)
 from tests.test_train import DATA_ROOT, needs_mnist, other_device, write_tiny_cifar10
@@ -66,7 +70,7 @@ def test_study_runs_every_run_once_publishes_it_and_skips_it_next_time(tmp_path,
     def no_training(settings):
         raise AssertionError(f"retrained a finished run: {settings.out}")
 
-    monkeypatch.setattr(ablation, "train", no_training)
+    monkeypatch.setattr(runner, "train", no_training)
     capsys.readouterr()
     assert ablation.main(argv) == 0
     assert capsys.readouterr().out.count("done already") == 4
@@ -81,7 +85,7 @@ def test_a_study_run_is_the_run_rramk_train_makes(tmp_path):
                         "summary.json").read_text())
     assert train.main(["mnist", *TINY, "--data-dir", str(DATA_ROOT), "--imperfections", "all", "--seed", "3",
                        "--out", str(tmp_path / "direct")]) == 0
-    direct = json.loads((tmp_path / "direct" / train.SUMMARY).read_text())
+    direct = json.loads((tmp_path / "direct" / loop.SUMMARY).read_text())
     assert _computed(study["history"]) == _computed(direct["history"])
 
 
@@ -91,9 +95,9 @@ def test_cifar10_study_on_official_format_batches(tmp_path, monkeypatch):
     assert ablation.main(["cifar10", "--data-dir", str(tmp_path / "data"), "--width", "0.0625", "--epochs", "1",
                           "--backend", "reference", "--device", "cpu", "--no-progress", "--configs", "ideal", "all",
                           "--seeds", "0", "--out", str(tmp_path / "runs"), "--summaries", str(summaries)]) == 0
-    study = ablation_report.load_summaries(summaries)[("cifar10", "epochs1-n10000-width0.0625")]
+    study = study_summaries.load_summaries(summaries)[("cifar10", "epochs1-n10000-width0.0625")]
     assert sorted(study) == ["all", "ideal"]
-    assert ablation_report.ablation_command("cifar10", study["all"][0]) == \
+    assert study_summaries.ablation_command("cifar10", study["all"][0]) == \
         "python -m rramk.ablation cifar10 --epochs 1 --limit-train 10000 --width 0.0625"
 
 
@@ -122,10 +126,10 @@ def stand_in_training(monkeypatch) -> list[tuple[str, int]]:
         assert ABLATIONS[trained[-1][0]].flag == settings.imperfections
         out.mkdir(parents=True, exist_ok=True)
         summary = {"imperfections": settings.imperfections, "seed": settings.seed, "final_test_accuracy": 0.5}
-        (out / train.SUMMARY).write_text(json.dumps(summary))
+        (out / loop.SUMMARY).write_text(json.dumps(summary))
         return summary
 
-    monkeypatch.setattr(ablation, "train", fake_train)
+    monkeypatch.setattr(runner, "train", fake_train)
     return trained
 
 
@@ -221,10 +225,10 @@ def recorded_settings(monkeypatch) -> list:
         trained.append(settings)
         Path(settings.out).mkdir(parents=True, exist_ok=True)
         summary = {"imperfections": settings.imperfections, "seed": settings.seed, "final_test_accuracy": 0.5}
-        (Path(settings.out) / train.SUMMARY).write_text(json.dumps(summary))
+        (Path(settings.out) / loop.SUMMARY).write_text(json.dumps(summary))
         return summary
 
-    monkeypatch.setattr(ablation, "train", fake_train)
+    monkeypatch.setattr(runner, "train", fake_train)
     return trained
 
 
@@ -282,9 +286,9 @@ def test_full_with_epochs_trains_every_example_for_that_many_epochs(tmp_path, re
     assert (settings.epochs, settings.limit_train) == (10, None)
     assert Path(settings.out) == root / "mnist" / "epochs10" / "only-saturation" / "seed0"
     summary = {"epochs": 10, "settings": {"limit_train": None, "hidden": 3000}}
-    assert ablation_report.ablation_command("mnist", summary) == "python -m rramk.ablation mnist --full --epochs 10"
+    assert study_summaries.ablation_command("mnist", summary) == "python -m rramk.ablation mnist --full --epochs 10"
     summary["epochs"] = 20
-    assert ablation_report.ablation_command("mnist", summary) == "python -m rramk.ablation mnist --full"
+    assert study_summaries.ablation_command("mnist", summary) == "python -m rramk.ablation mnist --full"
 
 
 @pytest.mark.parametrize("argv,message", [
@@ -320,7 +324,7 @@ def test_a_preset_is_the_base_of_every_run_in_a_directory_of_its_own(tmp_path, r
     assert [s.device_config for s in recorded_settings] == [c.device(other_device()) for c in configs]
     budget = root / "mnist" / f"epochs1-n300-preset-mine-{file_sha256(preset)[:8]}"
     assert [Path(s.out) for s in recorded_settings] == [budget / c.slug / "seed0" for c in configs]
-    assert ablation_report.ablation_command("mnist", {"epochs": 1,
+    assert study_summaries.ablation_command("mnist", {"epochs": 1,
                                                      "settings": dataclasses.asdict(recorded_settings[0])}) == \
         f"python -m rramk.ablation mnist --epochs 1 --limit-train 300 --preset {preset}"
     del recorded_settings[:]
@@ -352,7 +356,7 @@ def test_a_sensitivity_run_is_the_run_rramk_train_scale_makes(tmp_path):
     assert study["device_config"]["rtn_scale"] == 3.0 and study["settings"]["scale"] == "rtn=3"
     assert train.main(["mnist", *TINY, "--data-dir", str(DATA_ROOT), "--imperfections", "rtn,saturation",
                        "--scale", "rtn=3", "--seed", "1", "--out", str(tmp_path / "direct")]) == 0
-    direct = json.loads((tmp_path / "direct" / train.SUMMARY).read_text())
+    direct = json.loads((tmp_path / "direct" / loop.SUMMARY).read_text())
     assert _computed(study["history"]) == _computed(direct["history"])
 
 
@@ -404,17 +408,17 @@ def test_the_committed_short_study_repeats(tmp_path, label, request):
     on another one (another CPU generation, or ATEN_CPU_CAPABILITY / ONEDNN_MAX_CPU_ISA set) torch's
     float rounding differs, so each field must lie within the seed-to-seed spread of the committed
     seeds (:func:`_within_seed_spread`). The test says which comparison it made."""
-    runs = {seed: json.loads((SHORT_STUDY / ABLATIONS[label].slug / f"seed{seed}" / train.SUMMARY).read_text())
+    runs = {seed: json.loads((SHORT_STUDY / ABLATIONS[label].slug / f"seed{seed}" / loop.SUMMARY).read_text())
             for seed in (0, 1, 2)}
     committed = runs[0]
     assert "gpu" not in committed["machine"] and committed["settings"]["device"] == "auto"
-    command = ablation_report.ablation_command("mnist", committed).split()
+    command = study_summaries.ablation_command("mnist", committed).split()
     assert command[:3] == ["python", "-m", "rramk.ablation"] and committed["command"] == " ".join(command)
     torch.set_num_threads(committed["machine"].get("threads", 2))  # the autouse fixture restores its own count
     assert ablation.main([*command[3:], "--configs", label, "--seeds", "0", "--device", "cpu", "--no-progress",
                           "--data-dir", str(DATA_ROOT), "--out", str(tmp_path / "runs"),
                           "--summaries", str(tmp_path / "summaries")]) == 0
-    (path,) = (tmp_path / "summaries").glob(f"mnist/*/{ABLATIONS[label].slug}/seed0/{train.SUMMARY}")
+    (path,) = (tmp_path / "summaries").glob(f"mnist/*/{ABLATIONS[label].slug}/seed0/{loop.SUMMARY}")
     rerun = json.loads(path.read_text())
     assert {k: rerun["settings"].get(k) for k in committed["settings"] if k not in RERUN_DIFFERS} == \
         {k: v for k, v in committed["settings"].items() if k not in RERUN_DIFFERS}
@@ -445,8 +449,8 @@ def test_the_seed_spread_comparison_can_fail():
 def test_budget_directories_name_the_network_and_keep_the_old_names():
     """Runs of different networks never share a budget directory; the default networks keep the names
     their committed runs have (mnist MLP: no suffix; cifar10: -width)."""
-    from rramk.ablation import budget_tag
-    from rramk.run_settings import RunSettings
+    from rramk.studies.runner import budget_tag
+    from rramk.training.run_settings import RunSettings
 
     assert budget_tag(RunSettings("mnist", epochs=3, limit_train=20000)) == "epochs3-n20000"
     assert budget_tag(RunSettings("mnist", epochs=3, hidden=100)) == "epochs3-hidden100"
@@ -456,5 +460,5 @@ def test_budget_directories_name_the_network_and_keep_the_old_names():
     assert budget_tag(RunSettings("cifar10", width=0.0625, epochs=1, limit_train=10000)) == \
         "epochs1-n10000-width0.0625"
     summary = {"epochs": 2, "settings": {"limit_train": 10000, "network": "vgg", "width": 0.125}}
-    assert ablation_report.ablation_command("fashion-mnist", summary) == \
+    assert study_summaries.ablation_command("fashion-mnist", summary) == \
         "python -m rramk.ablation fashion-mnist --epochs 2 --limit-train 10000 --network vgg --width 0.125"

@@ -1,4 +1,4 @@
-"""rramk.ablation_configs: the one registry of the studies' configurations, and one test over each study."""
+"""rramk.studies.configs: the one registry of the studies' configurations, and one test over each study."""
 
 import dataclasses
 import json
@@ -7,10 +7,13 @@ from pathlib import Path
 import pytest
 
 from rramk import ablation, characterize, train
-from rramk.ablation_configs import (ABLATIONS, CHARACTERIZED, KNOBS, LEARNING_RATES, NOISE, STUDIES, label_of,
-                                    lr_study, sensitivity_study, study_by_name)
-from rramk.ablation_report import load_summaries
-from rramk.sweep_report import sweeps_found
+from rramk.studies import runner
+import rramk.training.loop as loop
+import rramk.training.run_settings as run_settings
+from rramk.studies.configs import (ABLATIONS, CHARACTERIZED, KNOBS, LEARNING_RATES, NOISE, STUDIES, label_of,
+                                   lr_study, sensitivity_study, study_by_name)
+from rramk.studies.summaries import load_summaries
+from rramk.reporting.sweeps import sweeps_found
 from rramk.device.config import IMPERFECTIONS, HfOxWeakReset, parse_scales
 from rramk.device.traces import file_sha256
 
@@ -46,8 +49,8 @@ def test_every_configuration_is_the_device_its_label_names():
     assert all(c.slug == label.replace(" ", "-") for label, c in ABLATIONS.items() if label in LEGACY)
     assert len({c.slug for c in ABLATIONS.values()}) == len(ABLATIONS)  # one directory per configuration
     assert label_of("not-a-config") == "not-a-config"
-    assert ablation.CONFIGS == {label: ABLATIONS[label].flag for label in LEGACY}  # what bench/ runs
-    assert ablation.CONFIGS["all but d2d"] == "pink,rtn,saturation" and ablation.CONFIGS["only rtn"] == "rtn"
+    assert runner.CONFIGS == {label: ABLATIONS[label].flag for label in LEGACY}  # what bench/ runs
+    assert runner.CONFIGS["all but d2d"] == "pink,rtn,saturation" and runner.CONFIGS["only rtn"] == "rtn"
 
 
 def test_the_published_study_is_the_framing_of_model_md():
@@ -161,7 +164,7 @@ def test_a_preset_is_the_base_of_every_configuration(tmp_path):
     studies = [*STUDIES.values(), lr_study()] + [sensitivity_study(knob, None, b) for knob in KNOBS
                                                  for b in ("mean", "full")]
     for config in {c.label: c for study in studies for c in study.configs.values()}.values():
-        settings = train.RunSettings("mnist", imperfections=config.flag, scale=config.scale_flag,
+        settings = run_settings.RunSettings("mnist", imperfections=config.flag, scale=config.scale_flag,
                                      preset=str(tmp_path / "mine.json"))
         assert settings.device_config == config.device(base), config.label
     assert characterize.configurations(base) == {"full model": base,

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from rramk.binarize import SignSTE, sign_ste
+from rramk.nn.binarize import SignSTE, sign_ste
 
 DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
 

@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 
 import rramk.kernels._launch as launch
-import rramk.xnor as reference
-from rramk import binary_products
+import rramk.nn.xnor as reference
+from rramk.nn import binary_products
 from tests.test_xnor import assert_exactly_equal, random_signs
 
 # (M, N, K): M from 1 to past the XNOR / tensor-core crossover of _KERNEL_BY_M, K around word boundaries
@@ -101,9 +101,9 @@ def test_choose_path():
 @pytest.mark.parametrize("value", ["fast", "reference", None])
 def test_unknown_mode_is_refused(value, monkeypatch):
     monkeypatch.setattr(binary_products, "MODE", value)
-    with pytest.raises(ValueError, match=r"^rramk\.binary_products\.MODE: expected one of auto, kernel, float"):
+    with pytest.raises(ValueError, match=r"^rramk\.nn\.binary_products\.MODE: expected one of auto, kernel, float"):
         binary_products.binary_matmul(torch.ones(2, 3), torch.ones(2, 3))
-    with pytest.raises(ValueError, match=r"^rramk\.binary_products\.MODE"):
+    with pytest.raises(ValueError, match=r"^rramk\.nn\.binary_products\.MODE"):
         binary_products.binary_conv2d(torch.ones(1, 1, 3, 3), torch.ones(1, 1, 3, 3))
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from rramk import DeviceArray, HfOxWeakReset
-from rramk.device import weak_reset
+from rramk.device import model_tables, weak_reset
 
 
 def _irregular_pulses(shape, updates: int, seed: int = 0):
@@ -101,7 +101,7 @@ def test_cached_pink_equals_the_regenerated_pink():
     for n in _irregular_pulses(shape, 8):
         array.apply_pulses(n)
     t = torch.stack(array.pulse_counts())
-    constants = weak_reset.model_constants(array.config)
+    constants = model_tables.model_constants(array.config)
     index = torch.arange(300)
     regenerated = weak_reset.pink_term(array.config, constants, array.seed, index, weak_reset.side_index("cpu"), t)
     assert torch.equal(torch.stack(array.pink_terms()), regenerated)

@@ -9,7 +9,9 @@ import torch
 
 from rramk import DeviceArray, HfOxWeakReset
 from rramk import train
-from rramk.device import weak_reset
+import rramk.training.loop as loop
+import rramk.training.run_settings as run_settings
+from rramk.device import model_tables, weak_reset
 from rramk.device.config import D2D_PARAMETERS, NON_NEGATIVE, SCALES, format_scales, parse_scales
 from rramk.device.preset import PUBLISHED, load_preset, save_preset
 from rramk.device.model_tables import TABLE_ROWS, _d2d_table, knob_measures, model_constants
@@ -41,7 +43,7 @@ def test_knobs_at_one_leave_every_bit_of_the_fit(switches):
     ones = config.scaled(d2d=1, pink=1.0, rtn=1, t_star=1.0)
     assert ones == config and ones.scales == {} and config.scaled() == config
     _assert_equal(_d2d_table(config), _fit_table_as_before(config), "D2D table")
-    for name, a, b in zip(weak_reset.ModelConstants._fields, model_constants(config), model_constants(ones)):
+    for name, a, b in zip(model_tables.ModelConstants._fields, model_constants(config), model_constants(ones)):
         _assert_equal(a, b, name)
     alpha = model_constants(config, dtype=torch.float64).pink_alpha.item()
     assert alpha == (0.025 if config.pink else 0.0)
@@ -157,11 +159,11 @@ def test_parse_scales_reads_the_command_line_and_names_what_is_wrong():
 
 
 def test_train_scale_option(capsys):
-    settings = train.RunSettings("mnist", imperfections="d2d,saturation", scale="pink=1, d2d=0.50")
+    settings = run_settings.RunSettings("mnist", imperfections="d2d,saturation", scale="pink=1, d2d=0.50")
     assert settings.scale == "d2d=0.5,pink=1"  # canonical: the order of SCALES, %g
     assert settings.device_config == FIT.only("d2d", "saturation").scaled(d2d=0.5)
     assert settings.out == "runs/mnist-d2d+saturation-d2d=0.5+pink=1-seed0"
-    assert train.RunSettings("mnist").device_config == FIT and train.RunSettings("mnist").scale == ""
+    assert run_settings.RunSettings("mnist").device_config == FIT and run_settings.RunSettings("mnist").scale == ""
     for argv, message in ((["--scale", "d2d=x"], "--scale: d2d: expected a number, got 'x'"),
                           (["--scale", "alpha=1"], "--scale: unknown knob 'alpha'"),
                           (["--imperfections", "ideal", "--scale", "d2d=1"],

@@ -61,7 +61,7 @@ def test_traces_to_preset_and_report(tmp_path):
 def test_demo_writes_traces_that_the_fit_reads(tmp_path, monkeypatch):
     """--demo --write-traces: each case's simulated traces as TRACES (read_traces reads them back bit for
     bit), ready for the loop (test_traces_to_preset_and_report fits such a file)."""
-    import rramk.fit_report as fit_report
+    import rramk.fitting.report as fit_report
     import rramk.fitting.recovery as recovery
 
     case = dataclasses.replace(recovery.DEMO_CASES[0], lengths=(300, 400))

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from rramk import DeviceArray, HfOxWeakReset
-from rramk.ablation_configs import ABLATIONS
-from rramk.device import weak_reset
+from rramk.studies.configs import ABLATIONS
+from rramk.device import model_tables, weak_reset
 
 # the full model, each imperfection off alone, and the noise-free mean device with its two slopes
 CONFIGS = {ABLATIONS[label].slug: ABLATIONS[label].device()
@@ -135,7 +135,7 @@ def test_launchers_refuse_bad_input(fused):
         args = dict(device_state=state, pink=pink, pulses=pulses, weights=weights) | change
         with pytest.raises(ValueError, match=match):
             kernel.weak_reset_update(args["device_state"], args["pink"], args["pulses"], args["weights"],
-                                     seed=0, update=0, **weak_reset.kernel_arguments(cfg, device))
+                                     seed=0, update=0, **model_tables.kernel_arguments(cfg, device))
 
 
 def test_kernel_on_cpu_without_interpreter_explains(monkeypatch):
@@ -149,7 +149,7 @@ def test_kernel_on_cpu_without_interpreter_explains(monkeypatch):
 
         kernel.weak_reset_update(torch.zeros(2, 4, dtype=torch.int32), torch.zeros(2, 4),
                                  torch.zeros(4, dtype=torch.int32), torch.zeros(4, dtype=torch.int8),
-                                 seed=0, update=0, **weak_reset.kernel_arguments(HfOxWeakReset(), "cpu"))
+                                 seed=0, update=0, **model_tables.kernel_arguments(HfOxWeakReset(), "cpu"))
 
 
 def _first_mismatch(name: str, a: torch.Tensor, b: torch.Tensor, where: str) -> None:
@@ -185,14 +185,14 @@ def test_update_kernel_past_t_star_both_devices(fused, config_name):
         k_weights = torch.empty(numel, dtype=torch.int8, device=device)
         k_log_r = torch.empty(2, numel, device=device)
         kernel.weak_reset_update(k_state, k_pink, n.to(device), k_weights, seed=77, update=update, log_r=k_log_r,
-                                 **weak_reset.kernel_arguments(config, device))
+                                 **model_tables.kernel_arguments(config, device))
         where = f"{config_name} update {update}"
         for name, a, b in (("device_state", ref_state, k_state), ("pink", ref_pink, k_pink),
                            ("weights", ref_weights, k_weights), ("log_r", ref_log_r, k_log_r)):
             _first_mismatch(name, a, b.cpu(), where)
         t = weak_reset.unpack_device_state(ref_state)[0]
         index = torch.arange(numel, dtype=torch.int64)
-        constants = weak_reset.model_constants(config)
+        constants = model_tables.model_constants(config)
         t_star = weak_reset.d2d_parameters(config, constants, weak_reset.d2d_words(77, index),
                                            weak_reset.side_index("cpu"))["t_star"]
         past += int((t >= t_star).sum())
@@ -238,7 +238,7 @@ def test_native_kernel_bits_need_its_pinned_float_flags(monkeypatch, tmp_path):
         _, ref_pink, _, ref_log_r = weak_reset.weak_reset_update(state, pink, n, config=config, seed=7, update=3)
         log_r, weights = torch.empty(2, numel), torch.empty(numel, dtype=torch.int8)
         native.weak_reset_update(state, pink, n, weights, seed=7, update=3, log_r=log_r,
-                                 **weak_reset.kernel_arguments(config, "cpu"))
+                                 **model_tables.kernel_arguments(config, "cpu"))
         assert not torch.equal(pink, ref_pink) or not torch.equal(log_r, ref_log_r)
     finally:
         native.library.cache_clear()

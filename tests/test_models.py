@@ -5,9 +5,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rramk.binarize import SignSTE
+from rramk.nn.binarize import SignSTE
 from rramk.models import cifar10_vgg, count_synapses, mnist_mlp
-from rramk.nn import BinaryConv2d, BinaryLinear, binary_parameters, is_binary
+from rramk.nn.layers import BinaryConv2d, BinaryLinear, binary_parameters, is_binary
 
 BINARY_LAYERS = (BinaryLinear, BinaryConv2d)
 
@@ -175,7 +175,7 @@ def test_mnist_vgg_shapes_and_synapses_by_hand():
 
 def test_network_choice_per_data_set():
     from rramk.cli import UsageError
-    from rramk.run_settings import RunSettings
+    from rramk.training.run_settings import RunSettings
 
     mlp = RunSettings("fashion-mnist")
     vgg = RunSettings("fashion-mnist", network="vgg", width=0.125)

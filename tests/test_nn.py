@@ -9,8 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rramk.nn import (BinaryConv2d, BinaryLinear, binary_parameters, clip_latent_weights_,
-                      is_binary)
+from rramk.nn.layers import BinaryConv2d, BinaryLinear, binary_parameters, clip_latent_weights_, is_binary
 
 
 def _sign(t):
@@ -204,9 +203,9 @@ def test_bad_binarizer_is_refused():
 
 @pytest.mark.parametrize("layer_kind", ["linear", "conv"])
 def test_kernel_path_equals_float_path(device, monkeypatch, layer_kind):
-    """The layers' forward is identical in every rramk.binary_products.MODE (float, binary kernels,
+    """The layers' forward is identical in every rramk.nn.binary_products.MODE (float, binary kernels,
     auto), and so are the gradients (CPU: Triton interpreter, small shapes; GPU: compiled)."""
-    from rramk import binary_products
+    from rramk.nn import binary_products
 
     torch.manual_seed(0)
     if layer_kind == "linear":
@@ -237,7 +236,7 @@ def test_global_batch_norm_of_one_process_is_batch_norm(tmp_path, shape):
     layers give BatchNorm1d/2d's outputs, gradients and running statistics (to float rounding)."""
     import torch.distributed as dist
 
-    from rramk.nn import GlobalBatchNormLayer, use_global_batch_norm
+    from rramk.nn.batch_norm import GlobalBatchNormLayer, use_global_batch_norm
 
     if not (dist.is_available() and dist.is_gloo_available()):
         pytest.skip("torch.distributed with gloo is not available")

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from rramk import HfOxWeakReset
-from rramk.nn import BinaryLinear, is_binary
+from rramk.nn.layers import BinaryLinear, is_binary
 from rramk.optim import LatentAdam, WeakResetAdam, route_parameters
 
 

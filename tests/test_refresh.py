@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from rramk import HfOxWeakReset
-from rramk.device import streams, weak_reset
+from rramk.device import streams, model_tables, weak_reset
 from rramk.device.philox import philox4x32
 
 CONFIGS = {"all": HfOxWeakReset(), "all-but-rtn": HfOxWeakReset().without("rtn"),
@@ -49,7 +49,7 @@ def test_fresh_draws_are_a_function_of_seed_device_and_cycle():
     """Cycle 0 is the array's first draw; each SET cycle k draws c1 and R0 from the D2D call with
     c2 = k (m1, t*, m2, A_rtn stay the device's own), from the same distributions."""
     config, n = HfOxWeakReset(), 4000
-    constants = weak_reset.model_constants(config)
+    constants = model_tables.model_constants(config)
     index = torch.arange(n, dtype=torch.int64)
     first = weak_reset.d2d_words(9, index)
     assert all(torch.equal(a, b) for a, b in zip(first, philox4x32(9, index, 2 * streams.STREAM_D2D, 0, 0)))
@@ -94,7 +94,7 @@ def test_set_starts_a_new_cycle_and_rewrites_the_held_weight(config_name):
     cols = torch.arange(numel)
     assert torch.equal(t[hi, cols], n) and bool((t[lo, cols] == 0).all())
     assert bool((new_pink[lo, cols] == 0).all()) and bool((s[lo, cols] == 0).all())
-    constants = weak_reset.model_constants(config)
+    constants = model_tables.model_constants(config)
     expected_pink = weak_reset.pink_term(config, constants, seed, index, hi, n, cycle[0].to(torch.int64))
     _first_mismatch("pink", new_pink[hi, cols], expected_pink, config_name)
     # the weight reads as held, except where the bound of write pulses was reached without it
@@ -170,7 +170,7 @@ def test_update_kernel_reads_the_cycles(fused, config_name):
         k_weights = torch.empty(numel, dtype=torch.int8, device=device)
         k_log_r = torch.empty(2, numel, device=device)
         kernel.weak_reset_update(k_state, k_pink, n.to(device), k_weights, seed=2**40 + 3, update=update,
-                                 log_r=k_log_r, cycles=True, **weak_reset.kernel_arguments(config, device))
+                                 log_r=k_log_r, cycles=True, **model_tables.kernel_arguments(config, device))
         for name, a, b in zip(("device_state", "pink", "weights", "log_r"), ref, (k_state, k_pink, k_weights, k_log_r)):
             _first_mismatch(name, a, b.cpu(), f"{config_name} update {update}")
         assert torch.equal(weak_reset.unpack_cycle(ref[0]), weak_reset.unpack_cycle(state))
@@ -194,7 +194,7 @@ def test_fused_adam_kernel_reads_the_cycles(fused):
     k = [x.clone().to(device) for x in (grad, m, v, state, pink)]
     weights = torch.empty(numel, dtype=torch.int8, device=device)
     kernel.weak_reset_adam_step(*k, weights, seed=8, update=6, scalars=scalars.as_floats(), cycles=True,
-                                **weak_reset.kernel_arguments(config, device))
+                                **model_tables.kernel_arguments(config, device))
     for name, a, b in zip(("m", "v", "device_state", "pink", "weights"), ref[:5], (*k[1:], weights)):
         _first_mismatch(name, a, b.cpu(), "adam with cycles")
     assert (ref[5] != 0).float().mean() > 0.5  # not vacuous: most synapses pulsed
@@ -306,8 +306,8 @@ def test_native_due_kernel_equals_the_reference_at_the_thresholds(config_name, t
     from rramk.kernels import native
 
     config, seed, numel = CONFIGS[config_name], 2**40 + 9, 3000
-    constants = weak_reset.model_constants(config, torch.device("cpu"))
-    arguments = weak_reset.kernel_arguments(config, torch.device("cpu"))
+    constants = model_tables.model_constants(config, torch.device("cpu"))
+    arguments = model_tables.kernel_arguments(config, torch.device("cpu"))
     margins = [("past_t_star", 0.0), ("window", 0.0), ("window", 0.05), ("window", 0.3)]
     if table == "even t_star":
         d2d_table = constants.d2d_table.clone()
@@ -341,7 +341,7 @@ def test_native_due_kernel_equals_the_reference_at_the_thresholds(config_name, t
 def test_native_due_kernel_refuses_bad_input_naming_the_argument():
     from rramk.kernels import native
 
-    model = weak_reset.kernel_arguments(HfOxWeakReset(), torch.device("cpu"))
+    model = model_tables.kernel_arguments(HfOxWeakReset(), torch.device("cpu"))
     state, due = torch.zeros(2, 8, dtype=torch.int32), torch.empty(8, dtype=torch.bool)
     good = dict(seed=1, condition="past_t_star", margin=0.0, **model)
     for args, kwargs, match in [((torch.zeros(8, 2, dtype=torch.int32).T, due), good, "device_state: expected a contiguous"),
@@ -416,7 +416,7 @@ def test_policy_reads_its_command_line_form():
 def _tiny_model():
     from torch import nn
 
-    from rramk.nn import BinaryLinear
+    from rramk.nn.layers import BinaryLinear
 
     torch.manual_seed(0)
     return nn.Sequential(BinaryLinear(6, 9, binarize_input=False), nn.BatchNorm1d(9), BinaryLinear(9, 3))
@@ -495,7 +495,8 @@ def test_optimizer_without_refresh_is_unchanged():
 def test_run_settings_take_refresh_and_old_settings_compare_equal():
     import dataclasses
 
-    from rramk.train import RunSettings, UsageError
+    from rramk.training.run_settings import RunSettings
+    from rramk.training.loop import UsageError
 
     plain = RunSettings("mnist")
     assert plain.refresh == "off" and plain.out == "runs/mnist-all-seed0"

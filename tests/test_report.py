@@ -6,8 +6,12 @@ import statistics
 
 import pytest
 
-from rramk import ablation_report, ablation_statistics, report, speed_report
-from rramk.ablation_configs import STUDIES, sensitivity_study
+from rramk.reporting import ablation as ablation_report, speed as speed_report
+from rramk.studies import statistics as ablation_statistics
+from rramk import report
+from rramk.reporting import refresh as refresh_report
+from rramk.studies import summaries as study_summaries
+from rramk.studies.configs import STUDIES, sensitivity_study
 
 PUBLISHED = STUDIES["published"]
 
@@ -125,8 +129,8 @@ def test_report_of_a_study_in_progress_names_what_is_missing(tmp_path):
 def test_learning_curves_average_each_epoch_over_seeds(tmp_path):
     reports = tmp_path / "reports"
     _write_study(reports, seeds=(0, 1, 2))
-    directories = ablation_report.load_summaries(reports / "ablation" / "summaries")[("mnist", "epochs2-n500")]
-    runs = ablation_report.study_runs(directories, PUBLISHED)
+    directories = study_summaries.load_summaries(reports / "ablation" / "summaries")[("mnist", "epochs2-n500")]
+    runs = study_summaries.study_runs(directories, PUBLISHED)
     curves = ablation_statistics.learning_curves(runs, PUBLISHED.labels)
     assert list(curves) == PUBLISHED.labels
     acc = ACCURACY["full but pink"]
@@ -284,7 +288,7 @@ def test_lr_report_says_why_the_default_stays_when_another_rate_wins(tmp_path, b
 ])
 def test_index_reads_the_refresh_answer(tmp_path, content, expected):
     (tmp_path / "refresh.md").write_text(content)
-    assert report.refresh_sentence(tmp_path) == expected
+    assert refresh_report.refresh_sentence(tmp_path) == expected
 
 
 def test_index_reads_the_refresh_runs_against_the_same_runs_without_refresh(tmp_path):
@@ -303,23 +307,11 @@ def test_index_reads_the_refresh_runs_against_the_same_runs_without_refresh(tmp_
     (tmp_path / "ablation" / "summaries" / "mnist" / "epochs2-n500-hidden32" / "all" / "seed0").mkdir(parents=True)
     (tmp_path / "ablation" / "summaries" / "mnist" / "epochs2-n500-hidden32" / "all" / "seed0" /
      "summary.json").write_text(json.dumps(other))
-    sentence = report.refresh_sentence(tmp_path)
+    sentence = refresh_report.refresh_sentence(tmp_path)
     assert sentence.startswith("**Does refresh help?** It depends on the policy, on the runs measured so far: on "
                                "mnist, imperfections all, 2 epochs, 500 training examples: refresh past_t_star ends "
                                "at 96.50 % against 94.05 % without (+2.45 points), refresh window ends at 93.00 % "
                                "against 94.00 % without (-1.00 points) (1/2 seeds per cell)")
-
-
-def test_report_keeps_the_names_it_had_before_its_reports_moved_out():
-    moved = {ablation_report: ["load_summaries", "ablation_command", "write_ablation", "plot_ablation",
-                               "plot_learning_curves", "CURVE_STYLE"],
-             ablation_statistics: ["ablation_rows", "imperfection_costs", "verdict", "interaction", "identical_to_none",
-                                   "learning_curves"],
-             speed_report: ["load_benchmarks", "speed_tables", "plot_update_scaling", "DERIVED"]}
-    for module, names in moved.items():
-        for name in names:
-            assert getattr(report, name) is getattr(module, name), f"rramk.report.{name}"
-    assert report.REPORT_COMMAND == "python -m rramk.report"
 
 
 def test_speed_report_leads_with_the_ratios_and_their_targets():
@@ -355,13 +347,13 @@ def test_speed_report_leads_with_the_ratios_and_their_targets():
 def test_machine_names_say_the_fingerprint_where_recorded():
     """A CPU run's bits depend on its machine fingerprint: the reports name the CPU's identity, torch's
     vector code and the threads where recorded, and say what older summaries lack."""
-    from rramk.ablation_report import _machine_names
+    from rramk.reporting.runs import machine_names
 
     full = {"cpu": "test cpu, 2 cores", "cpu_id": "AuthenticAMD family 25 model 1 stepping 1",
             "cpu_capability": "AVX2", "threads": 2}
     runs = [{"machine": {"cpu": "test cpu, 2 cores", "threads": 2}}, {"machine": {"cpu": "test cpu, 2 cores"}},
             {"machine": full}, {"machine": {"cpu": "c", "gpu": "H200"}}]
-    assert _machine_names(runs) == (
+    assert machine_names(runs) == (
         "H200; test cpu, 2 cores (AuthenticAMD family 25 model 1 stepping 1, torch vector code AVX2), 2 torch threads; "
         "test cpu, 2 cores (CPU generation not recorded) (torch threads not recorded); "
         "test cpu, 2 cores (CPU generation not recorded), 2 torch threads")

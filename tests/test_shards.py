@@ -1,12 +1,12 @@
-"""rramk.shards: ``--shard i/n`` and Slurm job arrays split a list of runs, every run in exactly one shard."""
+"""rramk.studies.shards: ``--shard i/n`` and Slurm job arrays split a list of runs, every run in exactly one shard."""
 
 from collections import Counter
 
 import pytest
 
-from rramk.ablation_configs import ABLATIONS
+from rramk.studies.configs import ABLATIONS
 from rramk.cli import UsageError
-from rramk.shards import Shard, parse_shard, shard_from_environment
+from rramk.studies.shards import Shard, parse_shard, shard_from_environment
 
 RUNS = [(label, seed) for seed in (0, 1, 2) for label in ABLATIONS]  # the full study: 33 runs
 

@@ -30,6 +30,8 @@ import torch
 import rramk.data as data
 import rramk.optim
 import rramk.train as train
+import rramk.training.loop as loop
+import rramk.training.run_settings as run_settings
 from rramk import HfOxWeakReset
 from rramk.device.preset import PUBLISHED
 from rramk.device.traces import file_sha256
@@ -80,11 +82,11 @@ def run(out: Path, *args: str, dataset: str = "mnist", tiny: list[str] = TINY) -
 
 
 def checkpoint(out: Path) -> dict:
-    return torch.load(out / train.CHECKPOINT, map_location="cpu", weights_only=False)
+    return torch.load(out / loop.CHECKPOINT, map_location="cpu", weights_only=False)
 
 
 def metrics(out: Path) -> list[dict]:
-    return [json.loads(line) for line in (out / train.METRICS).read_text().splitlines()]
+    return [json.loads(line) for line in (out / loop.METRICS).read_text().splitlines()]
 
 
 def strip_times(value):
@@ -137,8 +139,8 @@ def device_states(ck: dict) -> list[dict]:
 
 def updates_at_start(**settings) -> list[int]:
     """DeviceArray.updates of a fresh run's arrays (the optimizer may program them before training)."""
-    settings = train.RunSettings(backend="reference", device="cpu", **settings)
-    optimizer, _ = train.build_optimizer(settings, train.build_model(settings), "reference")
+    settings = run_settings.RunSettings(backend="reference", device="cpu", **settings)
+    optimizer, _ = loop.build_optimizer(settings, loop.build_model(settings), "reference")
     return [array.updates for array in optimizer.device_arrays()]
 
 
@@ -178,7 +180,7 @@ def test_resume_continues_bit_for_bit(tmp_path, imperfections):
         for one, two in zip(arrays_one, arrays_two):
             assert two["updates"] == one["updates"] + BATCHES
             assert not torch.equal(one["pulses_done"], two["pulses_done"])
-    summary = json.loads((split / train.SUMMARY).read_text())
+    summary = json.loads((split / loop.SUMMARY).read_text())
     assert summary["final_test_accuracy"] == metrics(straight)[-1]["test_accuracy"]
 
 
@@ -240,7 +242,7 @@ def test_interrupt_then_resume_equals_unbroken(tmp_path, monkeypatch, capsys, un
     assert (saved["epoch"], saved["batch"]) == expected
     assert saved["batch"] > 0 and saved["running"]["seen"] == 100 * saved["batch"]
     assert [s["updates"] for s in device_states(saved)] == [u + k for u in updates_at_start(dataset="mnist", hidden=32)]
-    written = metrics(tmp_path) if (tmp_path / train.METRICS).exists() else []
+    written = metrics(tmp_path) if (tmp_path / loop.METRICS).exists() else []
     assert len(written) == saved["epoch"] == len(saved["history"])
 
     assert run(tmp_path, "--epochs", "2", "--resume") == 0
@@ -285,12 +287,12 @@ def test_ctrl_c_from_outside_the_cli(tmp_path):
 ])
 def test_resume_with_other_settings_is_refused(tmp_path, capsys, change, named):
     assert run(tmp_path, "--epochs", "1") == 0
-    before = (tmp_path / train.CHECKPOINT).read_bytes()
+    before = (tmp_path / loop.CHECKPOINT).read_bytes()
     capsys.readouterr()
     assert run(tmp_path, "--epochs", "2", "--resume", *change) == 2
     message = one_line_error(capsys.readouterr().err)
     assert "other settings" in message and named in message
-    assert (tmp_path / train.CHECKPOINT).read_bytes() == before
+    assert (tmp_path / loop.CHECKPOINT).read_bytes() == before
     assert len(metrics(tmp_path)) == 1
 
 
@@ -303,12 +305,12 @@ def test_resume_without_a_checkpoint_is_refused(tmp_path, capsys):
 @needs_mnist
 def test_new_run_over_a_checkpoint_is_refused(tmp_path, capsys):
     assert run(tmp_path, "--epochs", "1") == 0
-    before = (tmp_path / train.CHECKPOINT).read_bytes()
+    before = (tmp_path / loop.CHECKPOINT).read_bytes()
     capsys.readouterr()
     assert run(tmp_path, "--epochs", "1") == 2
     message = one_line_error(capsys.readouterr().err)
     assert "--out" in message and "--resume" in message and str(tmp_path) in message
-    assert (tmp_path / train.CHECKPOINT).read_bytes() == before
+    assert (tmp_path / loop.CHECKPOINT).read_bytes() == before
     assert len(metrics(tmp_path)) == 1
 
 
@@ -348,7 +350,7 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys, argv, named):
 
 def nan_at_training_call(monkeypatch, k: int) -> None:
     """The k-th training loss (cross entropy with mean reduction) becomes NaN, in the graph."""
-    original = train.F.cross_entropy
+    original = loop.F.cross_entropy
     calls = {"n": 0}
 
     def cross_entropy(logits, target, *args, **kwargs):
@@ -359,7 +361,7 @@ def nan_at_training_call(monkeypatch, k: int) -> None:
                 return loss * float("nan")
         return loss
 
-    monkeypatch.setattr(train.F, "cross_entropy", cross_entropy)
+    monkeypatch.setattr(loop.F, "cross_entropy", cross_entropy)
 
 
 @needs_mnist
@@ -372,12 +374,12 @@ def test_nan_loss_stops_with_status_3_keeping_the_last_good_checkpoint(tmp_path,
     assert run(out, "--epochs", "3") == 3
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("python -m rramk.train: stopped:"), err
-    assert "nan at epoch 2, batch 2" in err and f"the last good checkpoint is {out / train.CHECKPOINT}" in err
+    assert "nan at epoch 2, batch 2" in err and f"the last good checkpoint is {out / loop.CHECKPOINT}" in err
     saved = checkpoint(out)
     assert (saved["epoch"], saved["batch"]) == (1, 0)
     # exactly the state after epoch 1: the two steps of epoch 2 before the NaN are not in it
     assert_same_run(good, out)
-    assert not (out / train.SUMMARY).exists()
+    assert not (out / loop.SUMMARY).exists()
     # the run continues from there once the cause is gone
     monkeypatch.undo()
     assert run(out, "--epochs", "2", "--resume") == 0
@@ -390,7 +392,7 @@ def test_nan_loss_in_the_first_epoch_says_there_is_no_checkpoint(tmp_path, monke
     assert run(tmp_path, "--epochs", "1") == 3
     err = capsys.readouterr().err
     assert "nan at epoch 1, batch 1" in err and "no checkpoint was written yet" in err
-    assert not (tmp_path / train.CHECKPOINT).exists()
+    assert not (tmp_path / loop.CHECKPOINT).exists()
 
 
 # ----------------------------------------------------------------------------- 6. CIFAR-10
@@ -407,7 +409,7 @@ def test_cifar10_missing_without_network(tmp_path, capsys, monkeypatch):
     assert f"{data.CIFAR10_FOLDER}/test_batch" in err
     assert str(tmp_path) in err and "RRAMK_DATA" in err and "--data-dir" in err
     assert "Downloading is disabled" in err
-    assert not (tmp_path / "run" / train.CHECKPOINT).exists()
+    assert not (tmp_path / "run" / loop.CHECKPOINT).exists()
 
 
 def write_tiny_cifar10(root: Path, per_batch: int = 20, test: int = 20) -> dict[str, str]:
@@ -446,12 +448,12 @@ def test_tiny_cifar10_run_writes_the_documented_outputs(tmp_path, monkeypatch):
     assert record["epoch"] == 1 and 0 <= record["train_accuracy"] <= 1 and 0 <= record["test_accuracy"] <= 1
     assert abs(record["test_accuracy"] * 20 - round(record["test_accuracy"] * 20)) < 1e-9  # 20 test images
     assert record["pulses_per_device"] > 0 and 0 <= record["fraction_past_t_star"] <= 1
-    summary = json.loads((out / train.SUMMARY).read_text())
+    summary = json.loads((out / loop.SUMMARY).read_text())
     assert summary["dataset"] == "cifar10" and summary["epochs"] == 1 and summary["processes"] == 1
     assert summary["final_test_accuracy"] == record["test_accuracy"]
     assert summary["history"] == lines and summary["settings"]["width"] == 0.0625
     saved = checkpoint(out)
-    assert saved["format"] == train.CHECKPOINT_FORMAT and (saved["epoch"], saved["batch"]) == (1, 0)
+    assert saved["format"] == loop.CHECKPOINT_FORMAT and (saved["epoch"], saved["batch"]) == (1, 0)
     assert len(device_states(saved)) == 9  # conv1..conv6, fc7..fc9
     start = updates_at_start(dataset="cifar10", width=0.0625)
     assert [s["updates"] for s in device_states(saved)] == [u + 5 for u in start]  # 100 images in batches of 20
@@ -470,7 +472,7 @@ def test_metrics_and_summary_agree_with_the_checkpoint(tmp_path):
     second = checkpoint(run_dir)
     lines = metrics(run_dir)
     assert [m["epoch"] for m in lines] == [1, 2]
-    summary = json.loads((run_dir / train.SUMMARY).read_text())
+    summary = json.loads((run_dir / loop.SUMMARY).read_text())
     # the threads the run used: a CPU run's bits depend on them (torch's batch norm splits its sums by thread)
     assert summary["machine"]["threads"] == torch.get_num_threads() == 1
     assert summary["history"] == lines == second["history"]
@@ -514,9 +516,9 @@ DDP_ARGS = ["--hidden", "32", "--limit-train", "450", "--batch-size", "100", "--
 EVERY_RANK_SAVES = textwrap.dedent("""
     # Every rank writes its own checkpoint (its own --out): rank 0's and rank 1's states compared.
     import os, sys
-    import rramk.distributed
+    import rramk.training.distributed
     import rramk.train as train
-    rramk.distributed.Distributed.main = property(lambda self: True)
+    rramk.training.distributed.Distributed.main = property(lambda self: True)
     sys.exit(train.main(sys.argv[1:] + ["--out", os.path.join(os.environ["OUT_BASE"], "rank" + os.environ["RANK"])]))
 """)
 
@@ -564,7 +566,7 @@ def test_data_parallel_matches_one_process(tmp_path):
     # both ranks end with the same test accuracy (each prints its own summary line)
     finals = re.findall(r"^mnist all: test accuracy (\S+) after", done.stdout, re.MULTILINE)
     assert len(finals) == 2 and finals[0] == finals[1], done.stdout
-    summary = json.loads((ddp_out / train.SUMMARY).read_text())
+    summary = json.loads((ddp_out / loop.SUMMARY).read_text())
     assert summary["processes"] == 2
 
     single_out = tmp_path / "single"
@@ -622,20 +624,20 @@ def test_data_parallel_refuses_a_last_batch_that_does_not_split(tmp_path):
     assert done.returncode != 0
     assert "--limit-train: the last batch of each epoch (51 of 451 examples) does not split over 2 processes" \
         in done.stderr
-    assert not (tmp_path / "ddp" / train.CHECKPOINT).exists()
+    assert not (tmp_path / "ddp" / loop.CHECKPOINT).exists()
 
 
 # ----------------------------------------------------------------------------- 9. data sets
 
 
 def test_fashion_mnist_trains_the_mnist_network_on_the_published_budget():
-    fashion, mnist = train.RunSettings("fashion-mnist"), train.RunSettings("mnist")
+    fashion, mnist = run_settings.RunSettings("fashion-mnist"), run_settings.RunSettings("mnist")
     assert (fashion.epochs, fashion.batch_size, fashion.lr_pulses) == (20, 1000, 20.0)
     assert (mnist.epochs, mnist.batch_size, mnist.lr_pulses) == (20, 1000, 20.0)
     assert fashion.out == str(Path("runs") / "fashion-mnist-all-seed0")
-    model = train.build_model(fashion)
+    model = loop.build_model(fashion)
     assert (model.fc1.weight.shape, model.fc2.weight.shape) == ((3000, 784), (10, 3000))
-    assert_same(model.state_dict(), train.build_model(mnist).state_dict(), "model")  # same network, same seed
+    assert_same(model.state_dict(), loop.build_model(mnist).state_dict(), "model")  # same network, same seed
     assert train.parser().parse_args(["fashion-mnist"]).dataset == "fashion-mnist"
 
 
@@ -670,7 +672,7 @@ def test_a_fashion_mnist_run_loads_fashion_mnist_and_parses_the_imperfections_on
                  "--no-download", "--data-dir", str(tmp_path / "data"), "--out", str(out)]) == 0
     assert loads == [(str(tmp_path / "data"), False, 200)]
     assert parses == ["d2d,rtn"]
-    summary = json.loads((out / train.SUMMARY).read_text())
+    summary = json.loads((out / loop.SUMMARY).read_text())
     assert summary["dataset"] == "fashion-mnist" and summary["imperfections"] == "d2d,rtn"
     assert summary["device_config"] == HfOxWeakReset().only("d2d", "rtn").to_dict()
     saved = checkpoint(out)
@@ -686,7 +688,7 @@ def test_fashion_mnist_learns(tmp_path):
     lines = metrics(tmp_path)
     assert [m["epoch"] for m in lines] == [1, 2]
     assert lines[-1]["test_accuracy"] > 0.4  # 10 classes: chance is 0.1 (this run reaches 0.56)
-    assert json.loads((tmp_path / train.SUMMARY).read_text())["dataset"] == "fashion-mnist"
+    assert json.loads((tmp_path / loop.SUMMARY).read_text())["dataset"] == "fashion-mnist"
 
 
 # ----------------------------------------------------------------------------- 8. --preset: the device
@@ -701,16 +703,16 @@ def other_device() -> HfOxWeakReset:
 def test_a_preset_is_the_device_the_run_trains_on(tmp_path, imperfections):
     device = other_device()
     device.save(tmp_path / "mine.json")
-    settings = train.RunSettings("mnist", imperfections=imperfections, preset=str(tmp_path / "mine.json"),
+    settings = run_settings.RunSettings("mnist", imperfections=imperfections, preset=str(tmp_path / "mine.json"),
                                  hidden=8, backend="reference", device="cpu")
     chosen = HfOxWeakReset.from_imperfections(imperfections)
     if chosen is None:  # the software BNN has no device, whatever the preset
         assert settings.device_config is None
         return
     assert settings.device_config == device.only(*chosen.imperfections)
-    assert settings.device_config != train.RunSettings("mnist", imperfections=imperfections).device_config
+    assert settings.device_config != run_settings.RunSettings("mnist", imperfections=imperfections).device_config
     assert settings.out == str(Path("runs") / f"mnist-mine-{imperfections.replace(',', '+')}-seed0")
-    optimizer, _ = train.build_optimizer(settings, train.build_model(settings), "reference")
+    optimizer, _ = loop.build_optimizer(settings, loop.build_model(settings), "reference")
     arrays = optimizer.device_arrays()
     assert arrays and all(array.config == device.only(*chosen.imperfections) for array in arrays)
 
@@ -718,17 +720,17 @@ def test_a_preset_is_the_device_the_run_trains_on(tmp_path, imperfections):
 def test_scale_and_refresh_apply_to_the_preset(tmp_path):
     other_device().save(tmp_path / "mine.json")
     options = dict(imperfections="d2d,saturation", scale="d2d=0.5", refresh="past_t_star")
-    settings = train.RunSettings("mnist", preset=str(tmp_path / "mine.json"), **options)
+    settings = run_settings.RunSettings("mnist", preset=str(tmp_path / "mine.json"), **options)
     assert settings.device_config == other_device().only("d2d", "saturation").scaled(d2d=0.5)
     assert settings.refresh == "past_t_star" and settings.scale == "d2d=0.5"
-    assert settings.out == train.RunSettings("mnist", **options).out.replace("mnist-", "mnist-mine-")
+    assert settings.out == run_settings.RunSettings("mnist", **options).out.replace("mnist-", "mnist-mine-")
 
 
 def test_settings_from_before_presets_compare_equal():
-    old = dataclasses.asdict(train.RunSettings("mnist"))
+    old = dataclasses.asdict(run_settings.RunSettings("mnist"))
     del old["preset"]
-    assert train.RunSettings(**old).comparable() == train.RunSettings("mnist").comparable()
-    assert train.RunSettings(**old).preset == "" and train.RunSettings(**old).preset_record() is None
+    assert run_settings.RunSettings(**old).comparable() == run_settings.RunSettings("mnist").comparable()
+    assert run_settings.RunSettings(**old).preset == "" and run_settings.RunSettings(**old).preset_record() is None
 
 
 def _without_m1() -> str:
@@ -765,7 +767,7 @@ def test_the_published_preset_file_trains_the_run_without_a_preset(tmp_path, cap
     mine = tmp_path / "mine.json"
     other_device().save(mine)
     assert run(tmp_path / "mine", "--epochs", "1", "--preset", str(mine)) == 0
-    summaries = {name: json.loads((tmp_path / name / train.SUMMARY).read_text()) for name in ("fit", "file", "mine")}
+    summaries = {name: json.loads((tmp_path / name / loop.SUMMARY).read_text()) for name in ("fit", "file", "mine")}
     assert summaries["fit"]["preset"] is None
     assert summaries["file"]["preset"] == json.loads(json.dumps(
         {"path": str(PUBLISHED), "sha256": file_sha256(PUBLISHED), "device": HfOxWeakReset().to_dict()}))

@@ -12,7 +12,7 @@ from triton.runtime.jit import JITFunction
 
 import rramk.kernels._launch as launch
 import rramk.kernels.xnor as kernels
-import rramk.xnor as reference
+import rramk.nn.xnor as reference
 
 IMPLEMENTATIONS = {"reference": reference, "kernel": kernels}
 
@@ -94,7 +94,7 @@ def test_pack_signs_bit_layout_by_hand(impl, device):
     only_31[33] = 1.0
     assert pack(only_31)[0].tolist() == [-(2**31), 0b10]  # bit 31 is the int32 sign bit
 
-    # ties read +1 (0 and -0.0), NaN reads -1, as rramk.binarize
+    # ties read +1 (0 and -0.0), NaN reads -1, as rramk.nn.binarize
     packed, _ = pack(torch.tensor([0.0, -0.0, float("nan"), -2.5, 3.0], device=device))
     assert packed.tolist() == [0b10011]
 

@@ -21,7 +21,7 @@ import math
 
 import torch
 
-from . import backends, streams, weak_reset, weak_reset_adam
+from . import backends, streams, model_tables, weak_reset, weak_reset_adam
 from .backends import BACKENDS
 from .config import HfOxWeakReset
 
@@ -265,7 +265,7 @@ class DeviceArray:
     def wear(self) -> tuple[int, int]:
         """(the sum of every device's pulse count t since its last SET, how many devices have t >= their
         own t_star), chunk by chunk: no tensor of the array's size (what WeakResetAdam reports per epoch)."""
-        constants = weak_reset.model_constants(self.config, self.device, self.dtype)
+        constants = model_tables.model_constants(self.config, self.device, self.dtype)
         side = weak_reset.side_index(self.device)
         total, past = 0, 0
         for part in self._chunks():
@@ -285,11 +285,11 @@ class DeviceArray:
         ``names``: only these parameters (e.g. ``d2d_parameters("t_star")``), at 2 floats per
         synapse each, where all seven take 14.
         """
-        unknown = [name for name in names if name not in weak_reset.TABLE_ROWS]
+        unknown = [name for name in names if name not in model_tables.TABLE_ROWS]
         if unknown:
-            raise ValueError(f"names: expected some of {', '.join(weak_reset.TABLE_ROWS)}, got {', '.join(unknown)}")
-        names = names or weak_reset.TABLE_ROWS
-        constants = weak_reset.model_constants(self.config, self.device, self.dtype)
+            raise ValueError(f"names: expected some of {', '.join(model_tables.TABLE_ROWS)}, got {', '.join(unknown)}")
+        names = names or model_tables.TABLE_ROWS
+        constants = model_tables.model_constants(self.config, self.device, self.dtype)
         side = weak_reset.side_index(self.device)
         out = {name: torch.empty((2, self.numel), dtype=self.dtype, device=self.device) for name in names}
         for first in range(0, self.numel, backends.REFERENCE_CHUNK):

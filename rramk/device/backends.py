@@ -45,7 +45,7 @@ from typing import Callable
 
 import torch
 
-from . import compiled, refresh, weak_reset, weak_reset_adam
+from . import compiled, refresh, model_tables, weak_reset, weak_reset_adam
 
 BACKENDS = ("auto", "reference", "compiled", "native", "triton")
 COMPILE_THRESHOLD = 1 << 12
@@ -162,7 +162,7 @@ def _native_read_chunk(device_state, pink, *, config, seed, first, updates, cycl
 
     log_r = torch.empty(pink.shape, dtype=pink.dtype, device=pink.device)
     native.read_log_resistance(device_state.contiguous(), pink.contiguous(), log_r, seed=seed, updates=updates,
-                               first=first, cycles=cycles, **weak_reset.kernel_arguments(config, pink.device))
+                               first=first, cycles=cycles, **model_tables.kernel_arguments(config, pink.device))
     return (log_r,)
 
 
@@ -172,7 +172,7 @@ def _native_due_chunk(device_state, pink, *, config, seed, first, condition, mar
 
     due = torch.empty(device_state.shape[1], dtype=torch.bool, device=device_state.device)
     native.refresh_due(device_state.contiguous(), due, seed=seed, condition=condition, margin=margin, first=first,
-                       **weak_reset.kernel_arguments(config, device_state.device))  # pink is not read: not copied
+                       **model_tables.kernel_arguments(config, device_state.device))  # pink is not read: not copied
     return (due,)
 
 
@@ -180,7 +180,7 @@ def _native_due_chunk(device_state, pink, *, config, seed, first, condition, mar
 class Operation:
     chunk: Callable  # the reference on a slice of synapses
     outputs: tuple  # (leading shape, dtype or "float" for the array's float type) of each chunk output
-    kernel: str | None  # module of rramk.kernels with the fused launcher, if any
+    fused: bool  # a fused launcher exists (native C and Triton: ``_fused_kernel``)
     # per chunk output, the input (position in flat + [state, pink]) it overwrites in place, or None
     in_place: tuple = ()
     finish: Callable | None = None  # a chunk's outputs -> the operation's outputs (eager, every backend)
@@ -188,27 +188,37 @@ class Operation:
     results: tuple | None = None  # (leading shape, dtype) of the finished outputs (default: outputs)
 
 
-UPDATE = Operation(_update_chunk, (((2,), torch.int32), ((2,), "float"), ((), torch.int8)), "weak_reset",
+UPDATE = Operation(_update_chunk, (((2,), torch.int32), ((2,), "float"), ((), torch.int8)), True,
                    in_place=(1, 2, None))
-READ = Operation(_read_chunk, (((2,), "float"),), None, native=_native_read_chunk)
-READ_WEIGHTS = Operation(_read_chunk, READ.outputs, None, finish=_weights_from_log_r, results=(((), torch.int8),),
+READ = Operation(_read_chunk, (((2,), "float"),), False, native=_native_read_chunk)
+READ_WEIGHTS = Operation(_read_chunk, READ.outputs, False, finish=_weights_from_log_r, results=(((), torch.int8),),
                          native=_native_read_chunk)
-READ_RESISTANCE = Operation(_read_chunk, READ.outputs, None, finish=_resistance_from_log_r,
+READ_RESISTANCE = Operation(_read_chunk, READ.outputs, False, finish=_resistance_from_log_r,
                             results=(((2,), torch.float64),), native=_native_read_chunk)
-DUE = Operation(_due_chunk, (((), torch.bool),), None, native=_native_due_chunk)
-SET = Operation(_set_chunk, (((2,), torch.int32), ((2,), "float"), ((), torch.int8), ((), torch.int32)), None)
+DUE = Operation(_due_chunk, (((), torch.bool),), False, native=_native_due_chunk)
+SET = Operation(_set_chunk, (((2,), torch.int32), ((2,), "float"), ((), torch.int8), ((), torch.int32)), False)
 ADAM = Operation(_adam_chunk, (((), torch.float32), ((), torch.float32), ((2,), torch.int32), ((2,), "float"),
-                               ((), torch.int8)), "weak_reset_adam", in_place=(1, 2, 3, 4, None))
+                               ((), torch.int8)), True, in_place=(1, 2, 3, 4, None))
+
+
+def _fused_kernel(op: Operation, native: bool):
+    """The module whose launcher runs ``op`` fused: the C kernels, or the operation's Triton kernel (Triton is
+    imported only when a Triton kernel runs)."""
+    if native:
+        from rramk.kernels import native as kernel
+    elif op is UPDATE:
+        from rramk.kernels import weak_reset as kernel
+    else:
+        from rramk.kernels import weak_reset_adam as kernel
+    return kernel
 
 
 def _launch_kernel(op: Operation, flat, state, pink, *, config, seed, update, scalars=None, cycles=False,
                    native=False):
     """The fused kernel (``native``: the C one), in place on the state (and on the moments, for ADAM); new weights."""
-    import importlib
-
-    kernel = importlib.import_module("rramk.kernels.native" if native else f"rramk.kernels.{op.kernel}")
+    kernel = _fused_kernel(op, native)
     weights = torch.empty(state.shape[1], dtype=torch.int8, device=state.device)
-    model = weak_reset.kernel_arguments(config, state.device)
+    model = model_tables.kernel_arguments(config, state.device)
     if op is UPDATE:
         kernel.weak_reset_update(state, pink, *flat, weights, seed=seed, update=update, cycles=cycles, **model)
         return state, pink, weights
@@ -224,7 +234,7 @@ def _compiled_chunk(op: Operation, inputs, numel_flat: int, *, config, seed, fir
     count, dtype = inputs[-1].shape[-1], inputs[-1].dtype
     outputs = [torch.empty(lead + (count,), dtype=dtype if kind == "float" else kind, device=inputs[-1].device)
                for lead, kind in op.outputs]
-    compiled.run_chunks(op.chunk, weak_reset.compiled_structure(config), outputs, inputs[:numel_flat],
+    compiled.run_chunks(op.chunk, model_tables.compiled_structure(config), outputs, inputs[:numel_flat],
                         inputs[numel_flat:], seed=seed, offset=first, constants=constants, **kwargs)
     return outputs
 
@@ -239,7 +249,7 @@ def run(op: Operation, backend: str, flat: list[torch.Tensor], state: torch.Tens
     the other outputs are new tensors; no other input is modified. A failure part-way through
     an in-place operation leaves the chunks before it updated.
     """
-    if backend in ("triton", "native") and op.kernel is not None:
+    if backend in ("triton", "native") and op.fused:
         return _launch_kernel(op, flat, state, pink, config=config, seed=seed, native=backend == "native", **kwargs)
     inputs = [*flat, state, pink]
     numel, dtype = state.shape[1], pink.dtype
@@ -247,7 +257,7 @@ def run(op: Operation, backend: str, flat: list[torch.Tensor], state: torch.Tens
     results = [inputs[i] if i is not None else
                torch.empty(lead + (numel,), dtype=dtype if kind == "float" else kind, device=state.device)
                for i, (lead, kind) in zip(in_place, op.results or op.outputs)]
-    constants = weak_reset.model_constants(config, state.device, dtype)
+    constants = model_tables.model_constants(config, state.device, dtype)
     with compiled.variants_limit() if backend == "compiled" else contextlib.nullcontext():
         for first in range(0, numel, REFERENCE_CHUNK):
             part = slice(first, first + REFERENCE_CHUNK)

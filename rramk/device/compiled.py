@@ -1,6 +1,6 @@
 """The compiled CPU path: the reference's chunk functions through ``torch.compile``.
 
-Compiled code is specialised on ``weak_reset.compiled_structure(config)`` (every imperfection
+Compiled code is specialised on ``model_tables.compiled_structure(config)`` (every imperfection
 on, the config's filter order) and receives the config's tables as data, so one compilation
 serves a whole ablation study. The dispatcher (``backends.run``) hands it one chunk of
 ``backends.REFERENCE_CHUNK`` synapses at a time, as contiguous tensors; compiled code runs over

@@ -203,7 +203,7 @@ class HfOxWeakReset:
 
         ``cfg.scaled(d2d=0.5, pink=2.0)`` halves the device-to-device spread and doubles the 1/f
         amplitude of ``cfg`` (factors multiply: ``cfg.scaled(d2d=2).scaled(d2d=0.5) == cfg``); see the
-        class docstring for what each knob does, and ``rramk.device.weak_reset.knob_measures`` for
+        class docstring for what each knob does, and ``rramk.device.model_tables.knob_measures`` for
         each knob in the unit a device engineer measures.
         """
         unknown = [k for k in factors if k not in SCALES]

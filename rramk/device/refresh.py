@@ -25,7 +25,7 @@ import dataclasses
 
 import torch
 
-from . import streams, weak_reset
+from . import streams, model_tables, weak_reset
 
 CONDITIONS = ("past_t_star", "window")
 
@@ -93,14 +93,14 @@ class Refresh:
 
 
 def refresh_due(device_state: torch.Tensor, *, config, seed, condition: str, margin: float, first=0,
-                constants: weak_reset.ModelConstants | None = None) -> torch.Tensor:
+                constants: model_tables.ModelConstants | None = None) -> torch.Tensor:
     """bool (N,): the synapses of a slice (flat indices first ..) whose ``condition`` holds.
 
     t_star is the devices' own (cycle 0), regenerated from the counters; t is the pulse count
     since the last SET.
     """
     if constants is None:
-        constants = weak_reset.model_constants(config, device_state.device)
+        constants = model_tables.model_constants(config, device_state.device)
     index = weak_reset.synapse_index(first, device_state.shape[1], device_state.device)
     t = weak_reset.unpack_device_state(device_state)[0]
     params = weak_reset.d2d_parameters(config, constants, weak_reset.d2d_words(seed, index),

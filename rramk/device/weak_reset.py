@@ -42,8 +42,7 @@ import torch
 
 from . import streams
 from .config import HfOxWeakReset
-from .model_tables import (TABLE_ROWS, ModelConstants, compiled_structure, kernel_arguments,  # noqa: F401
-                           knob_measures, model_constants, pink_blocks)
+from .model_tables import TABLE_ROWS, ModelConstants, model_constants, pink_blocks
 from .philox import MASK32, philox4x32, uniform_from_16_bits, uniform_from_bits
 from .streams import PULSES_MASK, RTN_BIT, RTN_TABLE_SIZE
 # Both devices of a synapse at once: tensors of state are (2, N), dimension 0 = side.

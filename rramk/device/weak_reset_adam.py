@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 import torch
 
-from . import weak_reset
+from . import model_tables, weak_reset
 from .config import HfOxWeakReset
 
 
@@ -75,7 +75,7 @@ def adam_pulses(grad: torch.Tensor, exp_avg: torch.Tensor, exp_avg_sq: torch.Ten
 
 def weak_reset_adam_step(grad: torch.Tensor, exp_avg: torch.Tensor, exp_avg_sq: torch.Tensor,
                          device_state: torch.Tensor, pink: torch.Tensor, *, config: HfOxWeakReset, seed, update,
-                         scalars: AdamScalars, first=0, constants: weak_reset.ModelConstants | None = None,
+                         scalars: AdamScalars, first=0, constants: model_tables.ModelConstants | None = None,
                          cycles: bool = False):
     """One fused step on flat tensors (N,) and device state (2, N) (``cycles``: as in
     ``weak_reset.weak_reset_update``).

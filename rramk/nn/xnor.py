@@ -1,7 +1,7 @@
 """Binary (XNOR/popcount) matrix products in PyTorch: the reference of ``rramk.kernels.xnor``.
 
 A binarized network multiplies signs. With the sign of ``x`` read as (the convention of
-``rramk.binarize`` and of the 2T2R synapse, MODEL.md section 2)::
+``rramk.nn.binarize`` and of the 2T2R synapse, MODEL.md section 2)::
 
     s(x) = +1   if x >= 0        (a tie reads +1, NaN reads -1)
            -1   otherwise
@@ -21,7 +21,7 @@ Example: the signs ``(+1, -1, +1)`` pack to the single word ``0b101 = 5``.
 Every function here is exact (integer results, float matmuls only where the sums stay far below
 2**24 in float32 or 2**53 in float64) and written to be read: it is the specification and the
 test oracle of the Triton kernels in ``rramk.kernels.xnor``, which have the same
-signatures. Which of them a layer uses is decided in ``rramk.binary_products``.
+signatures. Which of them a layer uses is decided in ``rramk.nn.binary_products``.
 
 * :func:`pack_signs` / :func:`unpack_signs`: signs <-> packed words.
 * :func:`xnor_matmul`: ``A_sign @ B_sign^T`` from packed A (M, K) and B (N, K).
@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .kernels.xnor_args import WORD_BITS, as_pair, check_conv2d_args, check_words_for_k, conv2d_output_size
+from rramk.kernels.xnor_args import WORD_BITS, as_pair, check_conv2d_args, check_words_for_k, conv2d_output_size
 
 __all__ = ["binary_matmul", "pack_signs", "unpack_signs", "xnor_conv2d", "xnor_matmul"]
 
@@ -185,7 +185,7 @@ def binary_matmul(a_sign: Tensor, b_sign: Tensor) -> Tensor:
 
     A plain float matmul of the +1/-1 signs: exact because every partial sum is an integer of
     magnitude <= K, and float32 holds integers exactly up to 2**24 (float64 up to 2**53, used
-    beyond). The float path of ``rramk.binary_products.binary_matmul`` and the oracle of its kernels.
+    beyond). The float path of ``rramk.nn.binary_products.binary_matmul`` and the oracle of its kernels.
     """
     for name, t in (("a_sign", a_sign), ("b_sign", b_sign)):
         if not (torch.is_floating_point(t) or t.dtype == torch.int8):

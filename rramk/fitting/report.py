@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import provenance
-from .device.config import HfOxWeakReset
-from .fitting.recovery import LEVELS, band_counts, statistics
+from rramk import provenance
+from rramk.device.config import HfOxWeakReset
+from rramk.fitting.recovery import LEVELS, band_counts, statistics
 
 UNITS = {"m1": "1/pulse", "t_star": "pulses", "m2": "1/pulse", "c1": "ln R", "a_rtn": "ln R"}
 
@@ -33,7 +33,7 @@ def _plt():
 
 
 def plot_band(path: Path, traces, config, title: str) -> None:
-    from .device.traces import reads_at, simulate_reads
+    from rramk.device.traces import reads_at, simulate_reads
 
     at = band_counts(traces)
     data = reads_at(traces, at)
@@ -90,7 +90,7 @@ def residual_spectrum(fit, segment: int = 64):
     """(frequencies per pulse, measured PSD, model PSD, read spacing, fitted log-log slope, model slope):
     Welch periodograms of state-0 residual runs at the most common read spacing, against the 1/f term's
     spectrum alpha^2 (1 - k) / 12 |sum_k b_k e^(-2 pi i f k)|^2 sampled at that spacing."""
-    from .fitting.pink_noise import pink_coefficients
+    from rramk.fitting.pink_noise import pink_coefficients
 
     gaps = np.concatenate([np.diff(t) for t in fit.traces.pulses])
     spacing = int(np.bincount(gaps.astype(np.int64)).argmax())

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from . import xnor as reference
+from rramk.nn import xnor as reference
 
 __all__ = ["MODE", "MODES", "binary_conv2d", "binary_linear", "binary_matmul", "choose_path"]
 
@@ -48,7 +48,7 @@ def choose_path(m: int, n: int, k: int, device, conv: bool = False) -> str:
     of ``_KERNEL_BY_M`` whose smallest M is <= m.
     """
     if MODE not in MODES:
-        raise ValueError(f"rramk.binary_products.MODE: expected one of {', '.join(MODES)}, got {MODE!r}")
+        raise ValueError(f"rramk.nn.binary_products.MODE: expected one of {', '.join(MODES)}, got {MODE!r}")
     if MODE == "float" or (MODE == "auto" and torch.device(device).type != "cuda"):
         return "float"
     if conv:
@@ -61,7 +61,7 @@ def choose_path(m: int, n: int, k: int, device, conv: bool = False) -> str:
 
 def _kernel_matmul(a_sign: Tensor, b_sign: Tensor, path: str) -> Tensor:
     """``s(A) @ s(B)^T`` as int32 (M, N) by the kernel ``path`` (``"xnor"`` or ``"tensor_core"``)."""
-    from .kernels import xnor as kernel  # Triton is imported only when a kernel runs
+    from rramk.kernels import xnor as kernel
 
     if path == "tensor_core":
         return kernel.sign_matmul_tc(a_sign.contiguous(), b_sign.contiguous())
@@ -73,7 +73,7 @@ def _kernel_matmul(a_sign: Tensor, b_sign: Tensor, path: str) -> Tensor:
 def binary_matmul(a_sign: Tensor, b_sign: Tensor) -> Tensor:
     """``s(A) @ s(B)^T`` for unpacked A (M, K) and B (N, K), exact, as int32 (M, N), by :func:`choose_path`.
 
-    The float path is the reference ``rramk.xnor.binary_matmul``; every path gives the same integers.
+    The float path is the reference ``rramk.nn.xnor.binary_matmul``; every path gives the same integers.
     """
     for name, t in (("a_sign", a_sign), ("b_sign", b_sign)):
         if not isinstance(t, Tensor) or t.dim() != 2:
@@ -109,7 +109,7 @@ class _Conv2dProduct(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x_sign, w_sign, stride, padding):
-        from .kernels import xnor as kernel
+        from rramk.kernels import xnor as kernel
 
         ctx.save_for_backward(x_sign, w_sign)
         ctx.stride, ctx.padding = stride, padding

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from .cli import UsageError
+from rramk.cli import UsageError
 
 T = TypeVar("T")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from .report_files import PNG_METADATA, REPORT_COMMAND, pyplot
+from rramk.reporting.files import PNG_METADATA, REPORT_COMMAND, pyplot
 
 
 def load_benchmarks(bench_dir: Path) -> list[dict]:

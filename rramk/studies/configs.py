@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .device.config import IMPERFECTIONS, SCALES, HfOxWeakReset, format_scales
+from rramk.device.config import IMPERFECTIONS, SCALES, HfOxWeakReset, format_scales
 
 NOISE = ("d2d", "pink", "rtn")
 """The imperfections the published study ranks: its three sources of variation (MODEL.md section 4)."""
@@ -170,7 +170,7 @@ class Knob:
     imperfection: str
     """The imperfection it belongs to (the switch that turns it off)."""
     measure: str
-    """Its key in ``rramk.device.weak_reset.knob_measures``."""
+    """Its key in ``rramk.device.model_tables.knob_measures``."""
     unit: str
     """What the measure is, in words, with its unit."""
     base: str

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import torch
 
-from . import models
-from .cli import UsageError
-from .device.config import HfOxWeakReset, format_scales, parse_scales
-from .device.preset import PresetError, load_preset
-from .device.refresh import Refresh
-from .device.traces import file_sha256
+from rramk import models
+from rramk.cli import UsageError
+from rramk.device.config import HfOxWeakReset, format_scales, parse_scales
+from rramk.device.preset import PresetError, load_preset
+from rramk.device.refresh import Refresh
+from rramk.device.traces import file_sha256
 
 # settings that may differ on --resume (they do not change the computation of past epochs)
 RESUMABLE_CHANGES = ("epochs", "out", "resume", "progress", "data_dir", "download")

@@ -1,7 +1,7 @@
 """The sweeps' reports: accuracy against the pulse learning rate (``reports/ablation_<dataset>_<budget>_lr.md``)
 and against one knob of the device (``..._sensitivity-<knob>.md``), with their figures.
 
-Input: the same summaries as ``rramk.ablation_report`` (whose helpers these reports share). Per budget:
+Input: the same summaries as ``rramk.reporting.ablation`` (whose helpers these reports share). Per budget:
 
 * the learning-rate study (when runs at other rates exist): accuracy against lr_pulses and the rate
   rramk uses by default, measured;
@@ -19,12 +19,14 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from .ablation_configs import KNOBS, NOISE, STUDIES, Study, lr_study, sensitivity_study
-from .ablation_report import (TOLERANCES, _all_runs, _budget_words, _dates, _machine_names, _machines, _pct, _seeds,
-                              ablation_command, default_lr, study_runs)
-from .ablation_statistics import ablation_rows, best_lr, lr_rows, sensitivity, tolerance
-from .device.config import HfOxWeakReset
-from .report_files import PNG_METADATA, REPORT_COMMAND, pyplot
+from rramk.studies.configs import KNOBS, NOISE, STUDIES, Study, lr_study, sensitivity_study
+from rramk.reporting.ablation import TOLERANCES
+from rramk.reporting.runs import (all_runs, budget_words, dates,
+                                  machine_names, machines, pct, seeds_of)
+from rramk.studies.summaries import ablation_command, default_lr, study_runs
+from rramk.studies.statistics import ablation_rows, best_lr, lr_rows, sensitivity, tolerance
+from rramk.device.config import HfOxWeakReset
+from rramk.reporting.files import PNG_METADATA, REPORT_COMMAND, pyplot
 
 
 def lrs_found(directories: dict, study: Study, default: float) -> list[float]:
@@ -52,14 +54,14 @@ def write_lr(dataset: str, budget: str, directories: dict, out_dir: Path) -> tup
         return [], {}
     by_lr = {lr: study_runs(directories, study, lr, default) for lr in lrs}
     table = lr_rows(by_lr, (study.mean, study.full))
-    runs = [s for r in by_lr.values() for s in _all_runs(r)]
+    runs = [s for r in by_lr.values() for s in all_runs(r)]
     first = runs[0]
-    seeds, seeds_line = _seeds({(lr, k): v for lr, r in by_lr.items() for k, v in r.items()})
+    seeds, seeds_line = seeds_of({(lr, k): v for lr, r in by_lr.items() for k, v in r.items()})
     command = ablation_command(dataset, first, "--study lr --lr-pulses " + " ".join(f"{lr:g}" for lr in lrs), seeds)
     name = f"ablation_{dataset}_{budget}_lr"
     lines = [f"# Pulse learning rate: {dataset}, {budget}\n",
-             f"- Machine: {_machines(runs)}",
-             f"- Dates of the runs: {_dates(runs)}",
+             f"- Machine: {machines(runs)}",
+             f"- Dates of the runs: {dates(runs)}",
              f"- Runs: `{command}` ({first['epochs']} epochs, "
              f"{first['settings'].get('limit_train') or 'all'} training examples)",
              f"- Seeds: {seeds_line}",
@@ -71,8 +73,8 @@ def write_lr(dataset: str, budget: str, directories: dict, out_dir: Path) -> tup
     for r in table:
         mean, full = r["rows"].get(study.mean), r["rows"].get(study.full)
         cells.append([f"{r['lr']:g}" + (" (default)" if r["lr"] == default else ""),
-                      "" if mean is None else _pct(mean["mean"], mean["se"]),
-                      "" if full is None else _pct(full["mean"], full["se"]), _pct(r["cost"], r["cost_se"], True),
+                      "" if mean is None else pct(mean["mean"], mean["se"]),
+                      "" if full is None else pct(full["mean"], full["se"]), pct(r["cost"], r["cost_se"], True),
                       " / ".join(str(x["seeds"]) if x else "0" for x in (mean, full)),
                       "" if full is None or math.isnan(full["past_t_star"]) else f"{100 * full['past_t_star']:.1f}"])
     lines.append(tabulate(cells, headers=["lr_pulses", f"{study.mean} (%)", f"{study.full} (%)",
@@ -153,35 +155,35 @@ def sweeps_found(directories: dict) -> list[tuple[str, str, list[float]]]:
 def write_sensitivity(dataset: str, budget: str, directories: dict, knob: str, base: str, factors: list[float],
                       out_dir: Path) -> tuple[list[Path], dict]:
     """ablation_<dataset>_<budget>_sensitivity-<knob>[-full].md and .png: accuracy against the knob."""
-    from .device.weak_reset import knob_measures
+    from rramk.device.model_tables import knob_measures
 
     spec = KNOBS[knob]
     extra = [0.0] if spec.zero_is_off or base == "mean" else []
     study = sensitivity_study(knob, tuple(sorted(set(factors) | {1.0, *extra})), base)
     runs = study_runs(directories, study, None, default_lr(dataset))
     rows = ablation_rows(runs, study.labels)
-    any_run = next(iter(_all_runs(runs)), {})  # the device of --preset, which its summary records (None: the fit)
+    any_run = next(iter(all_runs(runs)), {})  # the device of --preset, which its summary records (None: the fit)
     preset = HfOxWeakReset.from_dict(any_run["preset"]["device"]) if any_run.get("preset") else None
     measures = {label: knob_measures(config.device(preset)) for label, config in study.configs.items()}
     points = sensitivity(rows, study, {label: m[spec.measure] for label, m in measures.items()})
     if not points:
         return [], {}
-    all_runs = _all_runs(runs)
-    first = all_runs[0]
-    seeds, seeds_line = _seeds(runs)
+    every_run = all_runs(runs)
+    first = every_run[0]
+    seeds, seeds_line = seeds_of(runs)
     swept = ",".join(f"{v:g}" for v in sorted(study.values.values()))
     flags = f"--study sensitivity --knob {knob} --values {swept}" + ("" if base == spec.base else f" --base {base}")
     name = f"ablation_{dataset}_{budget}_sensitivity-{knob}" + ("" if base == spec.base else f"-{base}")
     on = f"the mean model plus {spec.imperfection}" if base == "mean" and spec.imperfection in NOISE else \
         ("the mean model" if base == "mean" else "the full model")
     lines = [f"# Sensitivity to {knob}: {dataset}, {budget}\n",
-             f"- Machine: {_machines(all_runs)}",
-             f"- Dates of the runs: {_dates(all_runs)}",
-             f"- Runs: `{ablation_command(dataset, first, flags, seeds)}` ({_budget_words(first)})",
+             f"- Machine: {machines(every_run)}",
+             f"- Dates of the runs: {dates(every_run)}",
+             f"- Runs: `{ablation_command(dataset, first, flags, seeds)}` ({budget_words(first)})",
              f"- Seeds: {seeds_line}",
              f"- This file: `{REPORT_COMMAND}`\n",
              f"The knob `{knob}` of `HfOxWeakReset.scaled` (a factor on the published fit, 1 = the fit), swept on "
-             f"{on}; in the unit a device engineer measures: {spec.unit} (`rramk.device.weak_reset.knob_measures`, "
+             f"{on}; in the unit a device engineer measures: {spec.unit} (`rramk.device.model_tables.knob_measures`, "
              "over the devices the configuration draws). Loss = mean model - this configuration, in accuracy "
              "points (means over seeds, ± standard error).\n"]
     header = ["factor", spec.unit, "configuration", "seeds", "test accuracy (%)", "loss vs mean model (points)",
@@ -191,8 +193,8 @@ def write_sensitivity(dataset: str, budget: str, directories: dict, knob: str, b
     cells = []
     for p in points:
         m = measures[p["config"]]
-        cells.append([f"{p['factor']:g}", f"{p['measure']:.4g}", p["config"], p["seeds"], _pct(p["mean"], p["se"]),
-                      _pct(p["loss"], p["loss_se"], True),
+        cells.append([f"{p['factor']:g}", f"{p['measure']:.4g}", p["config"], p["seeds"], pct(p["mean"], p["se"]),
+                      pct(p["loss"], p["loss_se"], True),
                       "" if math.isnan(p["past_t_star"]) else f"{100 * p['past_t_star']:.1f}",
                       *(f"{m[k]:.4g}" for k, _ in extra_cols)])
     lines.append(tabulate(cells, headers=header + [h for _, h in extra_cols], tablefmt="github",
@@ -231,10 +233,10 @@ def write_sensitivity(dataset: str, budget: str, directories: dict, knob: str, b
     md = out_dir / f"{name}.md"
     md.write_text("\n".join(lines) + "\n")
     return [md, png], {"knob": knob, "base": base, "budget": budget, "seeds": seeds, "points": points,
-                       "tolerances": answers, "unit": spec.unit, "file": md.name, "runs": len(all_runs),
+                       "tolerances": answers, "unit": spec.unit, "file": md.name, "runs": len(every_run),
                        "better": len(better),
                        "command": ablation_command(dataset, first, flags, seeds),
-                       "when": f"{_machine_names(all_runs)}, {_dates(all_runs)}"}
+                       "when": f"{machine_names(every_run)}, {dates(every_run)}"}
 
 
 def _range(t: dict) -> str:

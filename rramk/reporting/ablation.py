@@ -1,15 +1,15 @@
 """The published ablation's report, ``reports/ablation_<dataset>_<budget>.md`` and figures, and what every
-study's report shares (loading summaries, commands, seeds, machines; the sweeps: ``rramk.sweep_report``;
+study's report shares (loading summaries, commands, seeds, machines; the sweeps: ``rramk.reporting.sweeps``;
 all of them written by ``rramk.report``).
 
 Input: ``reports/ablation/summaries/<dataset>/<budget>/<run directory>/seed<k>/summary.json``, the
 finished runs of ``python -m rramk.ablation`` (any subset: a study in progress, or the shards of a
-job array that have finished). A run directory is a configuration's slug (rramk.ablation_configs),
+job array that have finished). A run directory is a configuration's slug (rramk.studies.configs),
 with ``-lr<rate>`` for a pulse learning rate other than the default; studies that name the same run
 share it. Per budget:
 
 * the published study (when its ideal BNN has runs): the table of its configurations over seeds, the
-  cost of d2d, pink and rtn with the verdict, saturation with and without (rramk.ablation_statistics),
+  cost of d2d, pink and rtn with the verdict, saturation with and without (rramk.studies.statistics),
   a figure of the drops and costs and, for two epochs or more, the training curves;
 * the learning-rate study (when runs at other rates exist): accuracy against lr_pulses;
 * each sensitivity sweep (when runs of a scaled knob exist): accuracy against the knob, and the
@@ -27,128 +27,16 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from .ablation_configs import STUDIES, Study
-from .ablation_statistics import (ADDED_VIEW, REMOVED_VIEW, ablation_rows, imperfection_costs, interaction,
-                                  learning_curves, saturation_effects, saturation_sentences, verdict)
-from .report_files import PNG_METADATA, REPORT_COMMAND, pyplot
+from rramk.studies.configs import STUDIES, Study
+from rramk.studies.statistics import (ADDED_VIEW, REMOVED_VIEW, ablation_rows, imperfection_costs, interaction,
+                                      learning_curves, saturation_effects, saturation_sentences, verdict)
+from rramk.reporting.files import PNG_METADATA, REPORT_COMMAND, pyplot
+from rramk.reporting.runs import all_runs, budget_words, dates, machines, pct, seeds_of
+from rramk.studies.summaries import ablation_command
 
 DEFAULT_SEEDS = [0, 1, 2]
 TOLERANCES = (0.005, 0.01)
 """Losses against the mean model a sensitivity report reads the tolerated knob at: 0.5 and 1 point."""
-
-
-def load_summaries(root: Path) -> dict:
-    """{(dataset, budget): {run directory: [summary, ...]}} from ``root``/<dataset>/<budget>/<directory>/seed*/."""
-    studies = defaultdict(lambda: defaultdict(list))
-    for path in sorted(root.glob("*/*/*/seed*/summary.json")):
-        run_dir, budget_dir, dataset_dir = path.parents[1], path.parents[2], path.parents[3]
-        studies[(dataset_dir.name, budget_dir.name)][run_dir.name].append(json.loads(path.read_text()))
-    return studies
-
-
-def published_epochs(dataset: str) -> int:
-    from .train import PUBLISHED
-
-    return PUBLISHED[dataset]["epochs"]
-
-
-def default_lr(dataset: str) -> float:
-    from .train import PUBLISHED
-
-    return PUBLISHED[dataset]["lr_pulses"]
-
-
-def directory_of(slug: str, lr: float | None, default: float) -> str:
-    """The run directory of a configuration's slug at pulse learning rate ``lr`` (None: the default)."""
-    return slug if lr is None or lr == default else f"{slug}-lr{lr:g}"
-
-
-def study_runs(directories: dict, study: Study, lr: float | None = None, default: float = 20.0) -> dict:
-    """{label: [summary, ...]} of ``study``'s configurations that have runs, in the study's order."""
-    runs = {}
-    for label, config in study.configs.items():
-        found = directories.get(directory_of(config.slug, lr, default))
-        if found:
-            runs[label] = sorted(found, key=lambda s: s["seed"])
-    return runs
-
-
-def ablation_command(dataset: str, summary: dict, study: str = "", seeds: list[int] | None = None) -> str:
-    """The rramk.ablation command whose runs a study's summaries are (``study``: its extra flags)."""
-    epochs, limit = summary["epochs"], summary["settings"].get("limit_train")
-    settings = summary["settings"]
-    if not limit:  # every training example: --full, with the epochs if not the published number
-        flags = "--full" + ("" if epochs == published_epochs(dataset) else f" --epochs {epochs}")
-    else:
-        flags = f"--epochs {epochs}" + (f" --limit-train {limit}" if limit else "")
-    network = settings.get("network") or ("vgg" if dataset == "cifar10" else "mlp")
-    if network == "mlp" and settings.get("hidden", 3000) != 3000:
-        flags += f" --hidden {settings['hidden']}"
-    if network == "vgg" and dataset != "cifar10":
-        flags += " --network vgg"
-    if network == "vgg":
-        flags += f" --width {settings.get('width', 1.0):g}"
-    if settings.get("preset"):
-        flags += f" --preset {settings['preset']}"
-    if study:
-        flags += f" {study}"
-    if seeds is not None and sorted(seeds) != DEFAULT_SEEDS:
-        flags += " --seeds " + " ".join(map(str, sorted(seeds)))
-    return f"python -m rramk.ablation {dataset} {flags}"
-
-
-def _all_runs(runs: dict) -> list[dict]:
-    return [s for v in runs.values() for s in v]
-
-
-def _machine_name(machine: dict) -> str:
-    """The GPU, else the CPU with what decides a run's bits where recorded (rramk.provenance.fingerprint)."""
-    if machine.get("gpu"):
-        return machine["gpu"]
-    threads = machine.get("threads")
-    name = machine.get("cpu")
-    if machine.get("cpu_id"):
-        name += f" ({machine['cpu_id']}, torch vector code {machine.get('cpu_capability')})"
-    else:
-        name += " (CPU generation not recorded)"
-    return name + (f", {threads} torch threads" if threads else " (torch threads not recorded)")
-
-
-def _machine_names(runs: list[dict]) -> str:
-    return "; ".join(sorted({_machine_name(s["machine"]) for s in runs}))
-
-
-def _machines(runs: list[dict]) -> str:
-    return f"{_machine_names(runs)}; torch {runs[0]['machine']['torch']}"
-
-
-def _dates(runs: list[dict]) -> str:
-    return f"{min(s['date'] for s in runs)} to {max(s['date'] for s in runs)}"
-
-
-def _per_cell(runs: dict) -> str:
-    """How many seeds each cell (configuration) has: ``3 seeds per cell``, ``1 to 3 seeds per cell``."""
-    counts = sorted({len(v) for v in runs.values()})
-    return (f"{counts[0]} seeds" if len(counts) == 1 else f"{counts[0]} to {counts[-1]} seeds") + " per cell"
-
-
-def _seeds(runs: dict) -> tuple[list[int], str]:
-    """The seeds of the study, and a sentence on how many each cell has."""
-    seeds = sorted({s["seed"] for v in runs.values() for s in v})
-    return seeds, f"{_per_cell(runs)} (seeds {', '.join(map(str, seeds))}; the seeds column of each table)"
-
-
-def _budget_words(summary: dict) -> str:
-    limit = summary["settings"].get("limit_train")
-    return (f"{summary['epochs']} epochs, {'all' if not limit else limit} training examples, "
-            f"lr_pulses {summary['settings']['lr_pulses']:g}")
-
-
-def _pct(value: float, se: float = float("nan"), signed: bool = False) -> str:
-    if math.isnan(value):
-        return ""
-    text = f"{100 * value:+.2f}" if signed else f"{100 * value:.2f}"
-    return text + ("" if math.isnan(se) else f" ± {100 * se:.2f}")
 
 
 def _accuracy_table(rows: list[dict], study: Study) -> str:
@@ -175,12 +63,12 @@ def write_ablation(dataset: str, budget: str, runs: dict, out_dir: Path, study: 
         return [], {}
     main_rows = [r for r in rows if r["config"] in ranked_labels]
     name = f"ablation_{dataset}_{budget}"
-    first = _all_runs(runs)[0]
-    seeds, seeds_line = _seeds(runs)
+    first = all_runs(runs)[0]
+    seeds, seeds_line = seeds_of(runs)
     lines = [f"# Accuracy lost per device imperfection: {dataset}, {budget}\n",
-             f"- Machine: {_machines(_all_runs(runs))}",
-             f"- Dates of the runs: {_dates(_all_runs(runs))}",
-             f"- Runs: `{ablation_command(dataset, first, seeds=seeds)}` ({_budget_words(first)})",
+             f"- Machine: {machines(all_runs(runs))}",
+             f"- Dates of the runs: {dates(all_runs(runs))}",
+             f"- Runs: `{ablation_command(dataset, first, seeds=seeds)}` ({budget_words(first)})",
              f"- Seeds: {seeds_line}",
              f"- This file: `{REPORT_COMMAND}`\n",
              "The published study's framing (MODEL.md section 4): the base is the **mean model**, every device "
@@ -200,8 +88,8 @@ def write_ablation(dataset: str, budget: str, runs: dict, out_dir: Path, study: 
         lines.append(f"Cost of d2d, pink and rtn in accuracy points (± standard error over seeds): {ADDED_VIEW} "
                      f"({study.mean} - {study.added.format('X')}), and {REMOVED_VIEW} "
                      f"({study.removed.format('X')} - {study.full}).\n")
-        lines.append(tabulate([[c["imperfection"], _pct(c["added"], c["added_se"], True),
-                                _pct(c["removed"], c["removed_se"], True)] for c in costs],
+        lines.append(tabulate([[c["imperfection"], pct(c["added"], c["added_se"], True),
+                                pct(c["removed"], c["removed_se"], True)] for c in costs],
                               headers=["imperfection", ADDED_VIEW, REMOVED_VIEW], tablefmt="github",
                               disable_numparse=True))
         lines.append("")
@@ -217,7 +105,7 @@ def write_ablation(dataset: str, budget: str, runs: dict, out_dir: Path, study: 
                      "slope, the device never slows down); saturation costs = accuracy without - with "
                      "(± standard error over seeds).\n")
         lines.append(tabulate([[e["config"], f"{100 * e['with']['mean']:.2f}", f"{100 * e['without']['mean']:.2f}",
-                                _pct(e["cost"], e["se"], True), f"{e['with']['seeds']} / {e['without']['seeds']}",
+                                pct(e["cost"], e["se"], True), f"{e['with']['seeds']} / {e['without']['seeds']}",
                                 "" if math.isnan(e["with"]["past_t_star"]) else
                                 f"{100 * e['with']['past_t_star']:.1f}"] for e in effects],
                               headers=["configuration", "with saturation (%)", "without (%)",

@@ -28,7 +28,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .xnor import sign_pm1
+from rramk.nn.xnor import sign_pm1
 
 __all__ = ["SignSTE", "sign_ste"]
 

@@ -1,6 +1,6 @@
 """Binary layers: ``BinaryLinear`` and ``BinaryConv2d``, and how an optimizer finds their weights.
 
-A binary layer computes, with ``q`` the binarization of ``rramk.binarize`` (sign, hard-tanh STE)::
+A binary layer computes, with ``q`` the binarization of ``rramk.nn.binarize`` (sign, hard-tanh STE)::
 
     BinaryLinear:  y = q(x) @ q(W)^T (+ b)
     BinaryConv2d:  y = conv2d(q(x), q(W), stride, zero padding) (+ b)
@@ -29,9 +29,9 @@ tensor attributes do not survive those.
 
 Products
 --------
-The products of two +-1 operands go through ``rramk.binary_products.binary_linear`` /
+The products of two +-1 operands go through ``rramk.nn.binary_products.binary_linear`` /
 ``binary_conv2d``: ``F.linear`` / ``F.conv2d``, or an XNOR-popcount or tensor-core kernel,
-with identical results; ``rramk.binary_products.MODE`` chooses. An input layer's product
+with identical results; ``rramk.nn.binary_products.MODE`` chooses. An input layer's product
 (real inputs) is always ``F.linear`` / ``F.conv2d``.
 """
 
@@ -43,19 +43,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .binarize import sign_ste
-from .binary_products import binary_conv2d, binary_linear
+from rramk.nn.binarize import sign_ste
+from rramk.nn.binary_products import binary_conv2d, binary_linear
 
 __all__ = [
     "BinaryConv2d",
     "BinaryLinear",
-    "GlobalBatchNorm",
-    "GlobalBatchNormLayer",
     "binary_parameters",
     "clip_latent_weights_",
     "is_binary",
     "mark_binary",
-    "use_global_batch_norm",
 ]
 
 Binarizer = Callable[[Tensor], Tensor]
@@ -148,7 +145,7 @@ class _BinaryWeight:
 class BinaryLinear(_BinaryWeight, nn.Linear):
     """Fully connected layer with binary weights: ``y = q(x) @ q(W)^T (+ b)``.
 
-    ``q`` is ``binarizer`` (default :func:`rramk.binarize.sign_ste`: sign, hard-tanh STE); with
+    ``q`` is ``binarizer`` (default :func:`rramk.nn.binarize.sign_ste`: sign, hard-tanh STE); with
     ``binarize_input=False`` (the input layer) ``y = x @ q(W)^T (+ b)``. ``weight`` has the
     shape ``(out_features, in_features)``, nn.Linear's initialization, and the mark
     ``weight.binary = True``; the bias, if any, is a plain float parameter.
@@ -170,7 +167,7 @@ class BinaryLinear(_BinaryWeight, nn.Linear):
 class BinaryConv2d(_BinaryWeight, nn.Conv2d):
     """2-D convolution with binary weights: ``y = conv2d(q(x), q(W)) (+ b)``, zero padding.
 
-    ``q`` is ``binarizer`` (default :func:`rramk.binarize.sign_ste`); with
+    ``q`` is ``binarizer`` (default :func:`rramk.nn.binarize.sign_ste`); with
     ``binarize_input=False`` (the input layer) ``y = conv2d(x, q(W)) (+ b)``. ``weight`` has the
     shape ``(out_channels, in_channels, kh, kw)`` and the mark ``weight.binary = True``.
     Dilation and groups are 1.
@@ -189,81 +186,3 @@ class BinaryConv2d(_BinaryWeight, nn.Conv2d):
             return binary_conv2d(self.binarizer(x), w_sign, self.bias,
                                  stride=self.stride, padding=self.padding)
         return F.conv2d(x, w_sign, self.bias, stride=self.stride, padding=self.padding)
-
-
-# ----------------------------------------------------------------------------- data parallel
-
-
-class GlobalBatchNorm(torch.autograd.Function):
-    """Batch-norm statistics over the global batch of all processes (all-reduce of sums)."""
-
-    @staticmethod
-    def forward(ctx, x, weight, bias, eps):
-        import torch.distributed as dist
-
-        dims = [0] + list(range(2, x.dim()))
-        count = torch.tensor([x.numel() / x.shape[1]], dtype=x.dtype, device=x.device)
-        sums = torch.cat([x.sum(dims), (x * x).sum(dims), count])
-        dist.all_reduce(sums)
-        c = x.shape[1]
-        n = sums[-1]
-        mean = sums[:c] / n
-        var = (sums[c:2 * c] / n - mean * mean).clamp(min=0)
-        shape = [1, c] + [1] * (x.dim() - 2)
-        inv_std = torch.rsqrt(var + eps)
-        x_hat = (x - mean.view(shape)) * inv_std.view(shape)
-        ctx.save_for_backward(x_hat, weight, inv_std, n)
-        ctx.dims, ctx.shape = dims, shape
-        unbiased = var * n / (n - 1)
-        ctx.mark_non_differentiable(mean, unbiased)
-        return x_hat * weight.view(shape) + bias.view(shape), mean, unbiased
-
-    @staticmethod
-    def backward(ctx, grad_out, _grad_mean, _grad_var):
-        import torch.distributed as dist
-
-        x_hat, weight, inv_std, n = ctx.saved_tensors
-        dims, shape = ctx.dims, ctx.shape
-        local = torch.cat([grad_out.sum(dims), (grad_out * x_hat).sum(dims)])
-        grad_bias_local, grad_weight_local = local.split(weight.numel())
-        total = local.clone()
-        dist.all_reduce(total)
-        sum_dy, sum_dy_xhat = total.split(weight.numel())
-        grad_x = weight.view(shape) * inv_std.view(shape) * (
-            grad_out - (sum_dy.view(shape) + x_hat * sum_dy_xhat.view(shape)) / n)
-        # grad_x is the gradient of the sum of every process's loss (the all-reduced sums), which
-        # DDP's average over processes turns into the gradient of the global mean loss; the
-        # parameters' local sums are each process's share of that same sum, so they go to DDP
-        # as they are (as in torch.nn.SyncBatchNorm); scaling them by the world size would
-        # make the batch-norm gradients world_size times the single-process ones
-        return grad_x, grad_weight_local, grad_bias_local, None
-
-
-class GlobalBatchNormLayer(nn.modules.batchnorm._BatchNorm):
-    """Drop-in for BatchNorm1d/2d whose training statistics span all processes."""
-
-    def _check_input_dim(self, x):
-        if x.dim() not in (2, 4):
-            raise ValueError(f"input: expected 2-D or 4-D input, got {x.dim()}-D")
-
-    def forward(self, x):
-        if not self.training:
-            return super().forward(x)
-        y, mean, var = GlobalBatchNorm.apply(x, self.weight, self.bias, self.eps)
-        with torch.no_grad():
-            self.running_mean.mul_(1 - self.momentum).add_(mean, alpha=self.momentum)
-            self.running_var.mul_(1 - self.momentum).add_(var, alpha=self.momentum)
-            self.num_batches_tracked += 1
-        return y
-
-
-def use_global_batch_norm(model: nn.Module) -> nn.Module:
-    """Replace every BatchNorm1d/2d of ``model`` by a GlobalBatchNormLayer with the same state."""
-    for name, child in model.named_children():
-        if isinstance(child, (nn.BatchNorm1d, nn.BatchNorm2d)):
-            layer = GlobalBatchNormLayer(child.num_features, child.eps, child.momentum)
-            layer.load_state_dict(child.state_dict())
-            setattr(model, name, layer.to(child.weight.device))
-        else:
-            use_global_batch_norm(child)
-    return model

@@ -1,7 +1,7 @@
 """The numbers and sentences of an ablation study: per configuration, per imperfection, per knob, per epoch.
 
-A study's runs are {label: [run summary, one per seed]} (rramk.ablation_report.study_runs), under
-the labels of a ``Study`` (rramk.ablation_configs). Rows give each configuration's final test
+A study's runs are {label: [run summary, one per seed]} (rramk.reporting.ablation.study_runs), under
+the labels of a ``Study`` (rramk.studies.configs). Rows give each configuration's final test
 accuracy over seeds and its drop against the ideal BNN; costs give each ranked imperfection's cost
 in both views of the study (added alone to the mean model, removed alone from the full model) with
 standard errors over seeds; the verdict, the interaction and the saturation sentences say in words
@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import statistics
 
-from .ablation_configs import STUDIES, Study
+from rramk.studies.configs import STUDIES, Study
 
 ADDED_VIEW = "added alone to the mean model"
 REMOVED_VIEW = "removed alone from the full model"

@@ -1,0 +1,245 @@
+"""``reports/README.md``, the index: every file with its machine, date and command, led by the three
+answers (which imperfection hurts most, what tolerance is enough, does refresh help) and the command
+that runs or finishes each full study; and the ablation reports of every study found
+(:func:`write_ablation_reports`). The same inputs give the same files (dates and machines come from
+the inputs, not from the clock).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+from tabulate import tabulate
+
+from rramk.reporting.ablation import write_ablation
+from rramk.reporting.files import REPORT_COMMAND
+from rramk.reporting.refresh import refresh_sentence
+from rramk.reporting.runs import all_runs, dates, machine_names, per_cell
+from rramk.reporting.sweeps import lrs_found, sweeps_found, write_lr, write_sensitivity
+from rramk.studies.configs import STUDIES, lr_study
+from rramk.studies.summaries import ablation_command, default_lr, directory_of, load_summaries, study_runs
+
+FULL_STUDIES = (
+    ("published ablation: mean model, + each of d2d/pink/rtn, full model - each, ideal, saturation what-ifs",
+     "python -m rramk.ablation mnist --full", "published", {}, ("mnist", "epochs20")),
+    ("pulse learning rate: mean and full model at 8, 20, 50, 100", "python -m rramk.ablation mnist --full --study lr",
+     "lr", {}, ("mnist", "epochs20")),
+    *((f"sensitivity to {knob}", f"python -m rramk.ablation mnist --full --study sensitivity --knob {knob}",
+       "sensitivity", {"knob": knob}, ("mnist", "epochs20")) for knob in ("d2d", "pink", "rtn", "t_star")),
+    ("Fashion-MNIST published ablation, MLP", "python -m rramk.ablation fashion-mnist --full", "published", {},
+     ("fashion-mnist", "epochs20")),
+    ("Fashion-MNIST published ablation, binary CNN (VGG at width 1/8)",
+     "python -m rramk.ablation fashion-mnist --full --network vgg --width 0.125", "published", {},
+     ("fashion-mnist", "epochs20-vgg0.125")),
+)
+"""The full studies (20 epochs, all examples, seeds 0 1 2): what, the command, the study, its options and where its
+runs are (data set, budget directory)."""
+
+
+def _cost(c: dict, key: str) -> str:
+    value, se = c[key], c[f"{key}_se"]
+    return "n/a" if math.isnan(value) else f"{100 * value:+.2f}" + ("" if math.isnan(se) else f" ± {100 * se:.2f}")
+
+
+def _sweep_seeds_per_cell(a: dict) -> str:
+    """Seeds per cell of a sweep's answer: '3', or '1-3' while it is partial."""
+    counts = sorted({p["seeds"] for p in a.get("points", [])}) or [len(a["seeds"])]
+    return f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+
+
+def _knob_tolerances(a: dict) -> str:
+    """One knob's tolerances in a few words: 'pink (1/f amplitude alpha (ln R)) 0.53 / 0.81 (3 seeds, [file])'."""
+    words = []
+    for t in a["tolerances"].values():
+        at = t["tolerance"]
+        words.append(f"{at['value']:.2f}" if at["kind"] == "interpolated" else
+                     f"beyond {at['value']:g}" if at["kind"] == "beyond" else "below the smallest factor swept")
+    return f"{a['knob']} ({a['unit']}) {' / '.join(words)} ({_sweep_seeds_per_cell(a)} seeds per cell, [{a['file']}]({a['file']}))"
+
+
+def headline(answers: dict, reports: Path) -> list[str]:
+    """Three sentences: which imperfection hurts most, what tolerance is enough, does refresh help."""
+    lines = []
+    published = answers.get("published") or []
+    if published:
+        a = published[0]
+        costs = ", ".join(f"{c['imperfection']} {_cost(c, 'added')} / {_cost(c, 'removed')}" for c in a["costs"])
+        plain = next((l.removeprefix("- ") for l in a["verdict"] if "Is d2d the most damaging?" in l), "")
+        seeds = f"{a['seeds'][0]}" if len(a["seeds"]) == 1 else f"{a['seeds'][0]} to {a['seeds'][-1]}"
+        lines.append(f"1. **Which imperfection hurts most?** {plain} Costs in accuracy points, added alone to the "
+                     f"mean model / removed alone from the full model (± standard error, {seeds} seeds per cell): "
+                     f"{costs} ({a['dataset']}, {a['budget']}: [{a['file']}]({a['file']})).")
+    else:
+        lines.append("1. **Which imperfection hurts most?** Pending: `python -m rramk.ablation mnist --full`.")
+    sweeps = sorted(answers.get("sensitivity") or [], key=lambda a: a["knob"] != "d2d")
+    if sweeps:
+        a = sweeps[0]
+        parts = []
+        for tol, t in a["tolerances"].items():
+            at, measure = t["tolerance"], t["measure"]
+            if at["kind"] == "interpolated":
+                parts.append(f"within {100 * tol:.1f} point of the mean model up to {a['knob']} factor "
+                             f"{at['value']:.2f} ({a['unit']} ≈ {measure['value']:.3g})")
+            elif at["kind"] == "beyond":
+                parts.append(f"within {100 * tol:.1f} point for every factor swept, up to {at['value']:g}")
+            else:
+                parts.append(f"beyond {100 * tol:.1f} point already at the smallest factor swept")
+        if a.get("better"):
+            parts.append(f"but at this budget {a['better']} of the factors swept train better than the mean model "
+                         "(its identical devices start from a tie), so this says what early training tolerates")
+        short = "" if a["budget"] == "epochs20" else (" — a short budget, indicative only; the full study: "
+                                                      f"`python -m rramk.ablation mnist --full --study sensitivity "
+                                                      f"--knob {a['knob']}`")
+        cell_seeds = _sweep_seeds_per_cell(a)
+        # knobs swept on the mean model only: a sweep on the full model (t_star) measures its loss against the
+        # mean model with every other imperfection on, so "the largest factor within a tolerance" does not apply
+        others = [_knob_tolerances(o) for o in sweeps[1:] if (o["dataset"], o["budget"]) == (a["dataset"], a["budget"])
+                  and o.get("base") == a.get("base")]
+        also = (" The other imperfections at the same budget, the largest factor of the published fit within "
+                + " / ".join(f"{100 * tol:.1f}" for tol in a["tolerances"]) + " point: " + "; ".join(others) + "."
+                if others else "")
+        lines.append(f"2. **What tolerance is enough?** The accuracy stays {'; '.join(parts)} (1 = the published "
+                     f"fit; {a['dataset']}, {a['budget']}, {cell_seeds} seeds per cell{short}; "
+                     f"[{a['file']}]({a['file']})).{also}")
+    else:
+        lines.append("2. **What tolerance is enough?** Pending: `python -m rramk.ablation mnist --full --study "
+                     "sensitivity --knob d2d`.")
+    lines.append(f"3. {refresh_sentence(reports)}")
+    return lines
+
+
+def study_status(reports: Path) -> list[list[str]]:
+    """Per full study: what, its command, and how many of its runs have finished."""
+    from rramk.studies.configs import study_by_name
+
+    summaries = load_summaries(reports / "ablation" / "summaries")
+    rows = []
+    for what, command, name, options, budget in FULL_STUDIES:
+        directories = summaries.get(budget, {})
+        study = study_by_name(name, **options)
+        lrs = list(study.lrs) or [None]
+        expected = [(c.slug, lr, seed) for c in study.configs.values() for lr in lrs for seed in (0, 1, 2)]
+        done = sum(1 for slug, lr, seed in expected
+                   if any(s["seed"] == seed for s in directories.get(directory_of(slug, lr, 20.0), [])))
+        state = "complete" if done == len(expected) else ("not started" if not done else "partial")
+        rows.append([what, f"`{command}`", f"{done} of {len(expected)} runs ({state})"])
+    return rows
+
+
+def write_index(reports: Path, entries: list[tuple[str, str, str, str]], answers: dict | None = None) -> Path:
+    """reports/README.md: the three answers, the full studies' commands, then one row per file: file, what it
+    is, machine and date, the command."""
+    lines = ["# Reports\n",
+             "Every file here is produced by a committed command. To regenerate the tables and figures from the "
+             "saved results: `python -m rramk.report`.\n",
+             "## What a device engineer asks first\n", *headline(answers or {}, reports), "",
+             "## The full studies, one command each\n",
+             "20 epochs, all training examples, seeds 0 1 2 (hours on a CPU each; resumable: run the same "
+             "command again to continue, runs shared between studies are trained once; `--shard i/n` splits a "
+             "study among tasks); then `python -m rramk.report`.\n",
+             tabulate(study_status(reports), headers=["study", "command", "finished"], tablefmt="github"), "",
+             "## Files\n",
+             tabulate([[f"[{f}]({f})", what, when, f"`{cmd}`"] for f, what, when, cmd in entries],
+                      headers=["file", "what", "machine, date", "command that regenerates it"], tablefmt="github"),
+             ""]
+    path = reports / "README.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def characterization_entries(reports: Path) -> list[tuple[str, str, str, str]]:
+    folder = reports / "characterization"
+    table = folder / "log_r_quantiles.md"
+    if not table.is_file():
+        return []
+    text = table.read_text()
+    machine = next((l.removeprefix("- Machine: ") for l in text.splitlines() if l.startswith("- Machine: ")), "?")
+    date = next((l.removeprefix("- Date: ") for l in text.splitlines() if l.startswith("- Date: ")), "?")
+    command = next((l.removeprefix("- Command: ").strip("`") for l in text.splitlines()
+                    if l.startswith("- Command: ")), "python -m rramk.characterize")
+    out = []
+    for f in sorted(folder.iterdir()):
+        what = {"log_r_quantiles.md": "ln(R/R0) quantiles at fixed pulse counts, per configuration",
+                "d2d_parameters.png": "D2D parameters drawn against their truncated densities",
+                "cycling_comparison.png": "median and 10-90% band, each imperfection off alone"}.get(
+            f.name, f"resistance against cumulative pulses: {f.stem.removeprefix('cycling_').replace('_', ' ')}")
+        out.append((f"characterization/{f.name}", what, f"{machine}, {date}", command))
+    return out
+
+
+def other_entries(reports: Path) -> list[tuple[str, str, str, str]]:
+    """Hand-kept notes (reports/*.md and fit/*.md that rramk.report does not write) and raw results (listed
+    with the command that produced their numbers)."""
+    out = []
+    notes = reports / "perf-notes.md"
+    if notes.is_file():
+        out.append(("perf-notes.md", "performance experiments: prediction, change, measurement", "see each entry",
+                    "commands in each entry"))
+    for path in sorted((reports / "bench").glob("*.json")):
+        session = json.loads(path.read_text()).get("session", {})
+        out.append((f"bench/{path.name}", "raw pytest-benchmark results",
+                    f"{session.get('machine', '?')}, {session.get('date', '?')}",
+                    session.get("command", "pytest bench --benchmark-only")))
+    for path in sorted((reports / "gpu").glob("*")) if (reports / "gpu").is_dir() else []:
+        out.append((f"gpu/{path.name}", "GPU check: kernel tests and timings", "see file", "bash bench/gpu_check.sh"))
+    generated = {"README.md", "speed.md", "perf-notes.md"}
+    for path in sorted([*reports.glob("*.md"), *reports.glob("fit/*.md")]):
+        name = str(path.relative_to(reports))
+        if name in generated or name.startswith("ablation_"):
+            continue
+        heading = next((l.lstrip("# ").strip() for l in path.read_text().splitlines() if l.startswith("#")), name)
+        out.append((name, heading, "see file", "commands in the file"))
+    return out
+
+
+def _budget_rank(budget: str) -> tuple:
+    """Sort key of budgets: more epochs, then all examples before a limit, then a larger limit."""
+    epochs = int(re.match(r"epochs(\d+)", budget).group(1)) if re.match(r"epochs(\d+)", budget) else 0
+    limit = re.search(r"-n(\d+)", budget)
+    return (epochs, math.inf if limit is None else int(limit.group(1)))
+
+
+def write_ablation_reports(reports: Path) -> tuple[list[tuple[str, str, str, str]], dict]:
+    """The files of every study under ``reports``/ablation/summaries; their rows of the index and the
+    answers the index leads with ({"published": ..., "sensitivity": [...], "lr": ...}, largest budget first)."""
+    entries, answers = [], {"published": [], "sensitivity": [], "lr": []}
+    for (dataset, budget), directories in sorted(load_summaries(reports / "ablation" / "summaries").items()):
+        default = default_lr(dataset)
+        published = study_runs(directories, STUDIES["published"], None, default)
+        if "ideal" in published:
+            files, said = write_ablation(dataset, budget, published, reports)
+            runs = all_runs(published)
+            command = ablation_command(dataset, runs[0], seeds=sorted({s["seed"] for s in runs}))
+            for f in files:
+                what = "training curves per imperfection" if f.stem.endswith("_curves") else \
+                    "accuracy per imperfection (published framing)"
+                entries.append((f.name, f"{what}, {dataset} {budget} ({len(runs)} runs, {per_cell(published)})",
+                                f"{machine_names(runs)}, {dates(runs)}", f"{command} && {REPORT_COMMAND}"))
+            if said:
+                answers["published"].append({"dataset": dataset, "budget": budget, "file": files[0].name, **said})
+        files, said = write_lr(dataset, budget, directories, reports)
+        if files:
+            study = lr_study(())
+            lrs = lrs_found(directories, study, default)
+            by_lr = {lr: study_runs(directories, study, lr, default) for lr in lrs}
+            runs = [s for r in by_lr.values() for s in all_runs(r)]
+            flags = "--study lr --lr-pulses " + " ".join(f"{lr:g}" for lr in lrs)
+            command = ablation_command(dataset, runs[0], flags, sorted({s["seed"] for s in runs}))
+            for f in files:
+                entries.append((f.name, f"accuracy against the pulse learning rate, {dataset} {budget} "
+                                f"({len(runs)} runs)", f"{machine_names(runs)}, {dates(runs)}",
+                                f"{command} && {REPORT_COMMAND}"))
+            answers["lr"].append({"dataset": dataset, "budget": budget, "file": files[0].name, **said})
+        for knob, base, factors in sweeps_found(directories):
+            files, said = write_sensitivity(dataset, budget, directories, knob, base, factors, reports)
+            for f in files:
+                entries.append((f.name, f"accuracy against the {knob} knob, {dataset} {budget} ({said['runs']} runs)",
+                                said["when"], f"{said['command']} && {REPORT_COMMAND}"))
+            if files:
+                answers["sensitivity"].append({"dataset": dataset, **said})
+    for key in answers:
+        answers[key].sort(key=lambda a: (a["dataset"] != "mnist", tuple(-x for x in _budget_rank(a["budget"]))))
+    return entries, answers

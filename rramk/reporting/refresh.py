@@ -1,0 +1,84 @@
+"""The refresh answer: each refresh policy's runs (reports/refresh/*/) against the same runs without refresh.
+
+:func:`refresh_sentence` is the index's answer to "does refresh help?": the first ``Answer:`` line of
+``reports/refresh.md``, else the final accuracies of :func:`refresh_results`, else a pointer to the
+file, else "pending".
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+REFRESH_MATCH = ("dataset", "network", "imperfections", "seed", "epochs", "limit_train", "hidden", "width", "lr_pulses",
+                 "scale", "preset")
+"""What a run without refresh must share with a refresh run to be its baseline."""
+
+
+def _refresh_key(summary: dict) -> tuple:
+    settings = {"hidden": 3000, "scale": "", "preset": "", **summary.get("settings", {})}
+    settings.update({k: summary[k] for k in ("dataset", "imperfections", "seed", "epochs")})
+    # summaries from before --network name none: the data set's own network
+    settings["network"] = settings.get("network") or ("vgg" if summary["dataset"] == "cifar10" else "mlp")
+    if settings["network"] != "vgg":
+        settings["width"] = None  # only the VGG has a width
+    return tuple(settings.get(k) for k in REFRESH_MATCH)
+
+
+def refresh_results(reports: Path) -> list[dict]:
+    """Each refresh policy measured in reports/refresh/*/summary.json at its largest budget, against the
+    runs without refresh of the same settings and seeds (there, or among the ablation summaries):
+    [{"policy", "with", "without", "seeds", "setting"}], accuracies as means over the shared seeds."""
+    runs = [json.loads(p.read_text()) for p in sorted((reports / "refresh").glob("*/summary.json"))]
+    runs += [json.loads(p.read_text()) for p in sorted((reports / "ablation" / "summaries").glob(
+        "*/*/*/seed*/summary.json"))]
+    policy = lambda s: (s.get("settings", {}).get("refresh") or "off")  # noqa: E731
+    without = {_refresh_key(s): s["final_test_accuracy"] for s in runs if policy(s) == "off"}
+    paired = {}
+    for s in runs:
+        if policy(s) != "off" and _refresh_key(s) in without:
+            budget = (s["epochs"], s["settings"].get("limit_train") or math.inf)
+            paired.setdefault(policy(s), {}).setdefault(budget, []).append(
+                (s["final_test_accuracy"], without[_refresh_key(s)], s))
+    results = []
+    for name, budgets in sorted(paired.items()):
+        budget, pairs = max(budgets.items())
+        first = pairs[0][2]
+        limit = first["settings"].get("limit_train")
+        results.append({"policy": name, "with": sum(p[0] for p in pairs) / len(pairs),
+                        "without": sum(p[1] for p in pairs) / len(pairs), "seeds": len(pairs),
+                        "setting": f"{first['dataset']}, imperfections {first['imperfections']}, {first['epochs']} "
+                                   f"epochs, {'all' if not limit else limit} training examples"})
+    return results
+
+
+def refresh_sentence(reports: Path) -> str:
+    """Does refresh help? An ``Answer:`` line of reports/refresh.md if it has one; else the refresh runs'
+    final accuracy against the same runs without refresh; else a pointer to the file; else pending."""
+    path = reports / "refresh.md"
+    link = " ([refresh.md](refresh.md))" if path.is_file() else ""
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            text = line.strip().removeprefix("- ").strip()
+            match = re.match(r"(\*\*)?Answer:?(\*\*)?:?\s*(.*)", text)
+            if match and match.group(3):
+                return f"**Does refresh help?** {match.group(3)}{link}"
+    results = refresh_results(reports)
+    if results:
+        gains = [r["with"] - r["without"] for r in results]
+        word = "Yes" if all(g > 0 for g in gains) else ("No" if all(g <= 0 for g in gains) else "It depends on "
+                                                                                                  "the policy")
+        seeds = sorted({r["seeds"] for r in results})
+        parts = "; ".join(f"on {setting}: " + ", ".join(
+            f"refresh {r['policy']} ends at {100 * r['with']:.2f} % against {100 * r['without']:.2f} % without "
+            f"({100 * (r['with'] - r['without']):+.2f} points)" for r in results if r["setting"] == setting)
+            for setting in dict.fromkeys(r["setting"] for r in results))
+        caveat = (" — one seed per cell: no error bar yet, run more seeds before quoting a gain to a tenth of a "
+                  "point" if seeds == [1] else f" ({'/'.join(map(str, seeds))} seeds per cell)")
+        return f"**Does refresh help?** {word}, on the runs measured so far: {parts}{caveat}{link}."
+    if path.is_file():
+        return "**Does refresh help?** See [refresh.md](refresh.md) (no refresh runs with a baseline to read)."
+    return ("**Does refresh help?** Pending: no refresh study has been reported yet (reports/refresh.md does "
+            "not exist).")
