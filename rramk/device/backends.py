@@ -25,11 +25,6 @@ only the weights are a new tensor. Four backends compute every operation with th
 * ``"triton"``: the fused kernel of ``rramk.kernels`` where the operation has one (UPDATE, ADAM),
   in place, else the reference over chunks (the reads).
 
-Bytes per synapse beyond the array and the caller's inputs and outputs (measured by
-``bench/memory_per_synapse.py``, reports/memory.md): UPDATE and ADAM 1 (the new weights, while
-the old are alive), the reads 0, plus one chunk's temporaries on the reference and compiled
-paths (a few hundred bytes per chunk synapse, a few hundred MB at most).
-
 ``"auto"`` picks ``"triton"`` for float32 CUDA arrays and, on a CPU, ``"native"`` for float32 arrays
 (where a C compiler builds it; else ``"compiled"`` for arrays of at least ``COMPILE_THRESHOLD``
 synapses where torch.compile finds its C++ compiler, else ``"reference"``, with a one-line notice),

@@ -1,38 +1,15 @@
 """Binary layers: ``BinaryLinear`` and ``BinaryConv2d``, and how an optimizer finds their weights.
 
-A binary layer computes, with ``q`` the binarization of ``rramk.nn.binarize`` (sign, hard-tanh STE)::
+With ``q`` the sign STE of ``rramk.nn.binarize``::
 
-    BinaryLinear:  y = q(x) @ q(W)^T (+ b)
-    BinaryConv2d:  y = conv2d(q(x), q(W), stride, zero padding) (+ b)
+    BinaryLinear:  y = q(x) @ q(W)^T (+ b)          BinaryConv2d:  y = conv2d(q(x), q(W)) (+ b)
 
-``W`` is an ordinary ``nn.Parameter`` of the usual shape (``(out, in)``, ``(out, in, kh, kw)``).
-Its value depends on the training mode:
-
-* ideal BNN: ``W`` is a real-valued *latent* weight trained by Adam through the STE and clipped
-  back to [-1, 1] after each step (:func:`clip_latent_weights_`); the forward pass sees ``q(W)``;
-* device mode: the optimizer writes into ``W`` the +1/-1 weights read from the simulated RRAM
-  synapses (``rramk.DeviceArray.weights()``); ``q(+-1) = +-1``, so the same forward serves, and
-  the STE gradient at ``|W| = 1`` passes, which is what the device update uses.
-
-The input layer of a network sees real pixels: ``binarize_input=False`` gives
-``y = x @ q(W)^T`` there.
-
-Routing parameters (the one convention the optimizer relies on)
----------------------------------------------------------------
-Every binary layer marks its weight with the attribute ``weight.binary = True``;
-:func:`is_binary` reads the mark and :func:`binary_parameters` lists the marked parameters of a
-module. Everything else (biases, batch-norm scale and shift) is a plain float parameter. The
-layers keep the mark through ``copy.deepcopy``, pickling, ``.to(...)`` (also under
-``torch.__future__.set_swap_module_params_on_conversion(True)`` and on the meta device) and
-``load_state_dict(..., assign=True)``, which all create new ``Parameter`` objects, and plain
-tensor attributes do not survive those.
-
-Products
---------
-The products of two +-1 operands go through ``rramk.nn.binary_products.binary_linear`` /
-``binary_conv2d``: ``F.linear`` / ``F.conv2d``, or an XNOR-popcount or tensor-core kernel,
-with identical results; ``rramk.nn.binary_products.MODE`` chooses. An input layer's product
-(real inputs) is always ``F.linear`` / ``F.conv2d``.
+``W`` is an ordinary parameter: a latent float weight (the software BNN, clipped to [-1, 1] after
+each step) or the +1/-1 weights the optimizer reads from the simulated synapses (device mode; the
+STE passes at |W| = 1). An input layer takes real pixels (``binarize_input=False``: y = x @ q(W)^T).
+The one routing convention: a binary weight carries ``weight.binary = True`` (:func:`is_binary`),
+kept through deepcopy, pickling, ``.to(...)`` and ``load_state_dict(assign=True)``; everything else is
+a plain float parameter. Products of +-1 operands go through ``rramk.nn.binary_products``.
 """
 
 from __future__ import annotations
