@@ -41,7 +41,7 @@ if [ "$DRY" = 1 ]; then
     BENCH_ARGS+=(--benchmark-min-rounds=1 --benchmark-max-time=0.01)
 fi
 TESTS=()
-for f in ${GPU_CHECK_TESTS:-tests/test_kernel_weak_reset.py tests/test_philox.py tests/test_xnor.py}; do
+for f in ${GPU_CHECK_TESTS:-tests/test_kernel_weak_reset.py tests/test_kernel_weak_reset_adam.py tests/test_philox.py tests/test_xnor.py}; do
     if [ -f "$f" ]; then TESTS+=("$f"); else echo "gpu_check: no test file $f, left out"; fi
 done
 mkdir -p "$OUT_DIR/bench" || exit 1
