@@ -23,7 +23,7 @@ import torch
 
 from conftest import CONFIG, DEVICE, SIZE
 from rramk import DeviceArray
-from rramk.device import model_tables, weak_reset, weak_reset_adam
+from rramk.device import model_tables, weak_reset_adam
 from published_baseline import PublishedStructureArray
 from test_bench_device_update import assert_equals_reference
 

@@ -17,7 +17,7 @@ import time
 import torch
 
 from rramk import DeviceArray, HfOxWeakReset
-from rramk.device import model_tables, weak_reset, weak_reset_adam
+from rramk.device import model_tables, weak_reset_adam
 from rramk.kernels import native
 
 

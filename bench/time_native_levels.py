@@ -15,7 +15,7 @@ import time
 import torch
 
 from rramk import HfOxWeakReset
-from rramk.device import model_tables, weak_reset
+from rramk.device import model_tables
 from rramk.kernels import native
 
 

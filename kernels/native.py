@@ -86,17 +86,13 @@ def _defines() -> list[str]:
     return [f"-D{k}={v}" for k, v in values.items()]
 
 
-class NoCompiler(RuntimeError):
-    """No C compiler: the native kernel cannot be built (the caller may fall back to the reference)."""
-
-
 def compiler() -> str:
     """The C compiler's path: ``CC``, else cc, gcc or clang on the PATH."""
     named = os.environ.get("CC")
     found = shutil.which(named) if named else (shutil.which("cc") or shutil.which("gcc") or shutil.which("clang"))
     if not found:
-        raise NoCompiler(f"the native CPU kernel needs a C compiler ({'CC=' + named + ' was not found' if named else 'none found'}): "
-                         "install gcc (Debian/Ubuntu: apt install gcc) or set CC; or use backend='reference'")
+        raise RuntimeError(f"the native CPU kernel needs a C compiler ({'CC=' + named + ' was not found' if named else 'none found'}): "
+                           "install gcc (Debian/Ubuntu: apt install gcc) or set CC; or use backend='reference'")
     return found
 
 

@@ -38,7 +38,7 @@ from rramk.device.backends import BACKENDS
 from rramk.studies.configs import ABLATIONS, KNOBS, STUDIES, Study, study_by_name
 from rramk.studies.runner import SHORT_BUDGET, run_study, study_plan
 from rramk.studies.shards import Shard, parse_shard, shard_from_environment
-from rramk.training.run_settings import PUBLISHED, UsageError
+from rramk.cli import UsageError
 
 def _shard(text: str) -> Shard:
     try:

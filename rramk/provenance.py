@@ -89,7 +89,7 @@ def machine() -> dict:
         info["native_isa"] = native_build()
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
-        info["gpu_driver"] = torch.version.cuda and _nvidia_driver()
+        info["gpu_driver"] = _nvidia_driver()
     return info
 
 
@@ -103,9 +103,9 @@ def native_build() -> str | None:
 
 
 def _nvidia_driver() -> str | None:
-    try:
-        import subprocess
+    import subprocess
 
+    try:
         result = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
                                 capture_output=True, text=True, timeout=20)
         return result.stdout.strip().splitlines()[0] if result.returncode == 0 and result.stdout.strip() else None

@@ -36,7 +36,8 @@ from rramk.data import DatasetNotFound
 from rramk.device.backends import BACKENDS
 from rramk.device.config import IMPERFECTIONS, SCALES
 from rramk.training.loop import NonFiniteLoss, train
-from rramk.training.run_settings import DATASETS, RunSettings, UsageError
+from rramk.cli import UsageError
+from rramk.training.run_settings import DATASETS, RunSettings
 
 
 

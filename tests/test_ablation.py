@@ -21,10 +21,8 @@ import rramk.ablation as ablation
 import rramk.studies.runner as runner
 import rramk.studies.summaries as study_summaries
 import rramk.data as data
-import rramk.reporting.ablation as ablation_report
 import rramk.train as train
 import rramk.training.loop as loop
-import rramk.training.run_settings as run_settings
 from rramk import provenance
 from rramk.studies.configs import ABLATIONS, STUDIES, label_of, sensitivity_study
 from rramk.device.traces import file_sha256

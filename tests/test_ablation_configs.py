@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from rramk import ablation, characterize, train
+from rramk import characterize
 from rramk.studies import runner
-import rramk.training.loop as loop
 import rramk.training.run_settings as run_settings
 from rramk.studies.configs import (ABLATIONS, CHARACTERIZED, KNOBS, LEARNING_RATES, NOISE, STUDIES, label_of,
                                    lr_study, sensitivity_study, study_by_name)

@@ -9,9 +9,8 @@ import torch
 
 from rramk import DeviceArray, HfOxWeakReset
 from rramk import train
-import rramk.training.loop as loop
 import rramk.training.run_settings as run_settings
-from rramk.device import model_tables, weak_reset
+from rramk.device import model_tables
 from rramk.device.config import D2D_PARAMETERS, NON_NEGATIVE, SCALES, format_scales, parse_scales
 from rramk.device.preset import PUBLISHED, load_preset, save_preset
 from rramk.device.model_tables import TABLE_ROWS, _d2d_table, knob_measures, model_constants

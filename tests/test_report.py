@@ -6,7 +6,7 @@ import statistics
 
 import pytest
 
-from rramk.reporting import ablation as ablation_report, speed as speed_report
+from rramk.reporting import speed as speed_report
 from rramk.studies import statistics as ablation_statistics
 from rramk import report
 from rramk.reporting import refresh as refresh_report

@@ -12,7 +12,7 @@ import torch
 from scipy import stats
 
 from rramk import DeviceArray, HfOxWeakReset
-from rramk.device import streams, weak_reset
+from rramk.device import streams
 from rramk.device.philox import philox4x32, uniform_from_bits
 
 D2D_NAMES = ["m1", "t_star", "c1", "m2", "r0", "a_rtn"]

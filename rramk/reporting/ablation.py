@@ -1,6 +1,6 @@
-"""The published ablation's report, ``reports/ablation_<dataset>_<budget>.md`` and figures, and what every
-study's report shares (loading summaries, commands, seeds, machines; the sweeps: ``rramk.reporting.sweeps``;
-all of them written by ``rramk.report``).
+"""The published ablation's report, ``reports/ablation_<dataset>_<budget>.md`` and figures (the sweeps:
+``rramk.reporting.sweeps``; what every report says of its runs: ``rramk.reporting.runs``; loading them:
+``rramk.studies.summaries``; all of them written by ``rramk.report``).
 
 Input: ``reports/ablation/summaries/<dataset>/<budget>/<run directory>/seed<k>/summary.json``, the
 finished runs of ``python -m rramk.ablation`` (any subset: a study in progress, or the shards of a
@@ -20,9 +20,7 @@ Each file says the machine, the dates of the runs, the seeds and the commands th
 
 from __future__ import annotations
 
-import json
 import math
-from collections import defaultdict
 from pathlib import Path
 
 from tabulate import tabulate

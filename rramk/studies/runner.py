@@ -18,7 +18,8 @@ from rramk import cli, provenance
 from rramk.studies.configs import ABLATIONS, STUDIES, AblationConfig, Study
 from rramk.studies.shards import Shard
 from rramk.training.loop import SUMMARY, train
-from rramk.training.run_settings import PUBLISHED, RunSettings, UsageError
+from rramk.cli import UsageError
+from rramk.training.run_settings import PUBLISHED, RunSettings
 
 
 CONFIGS: dict[str, str] = {label: config.flag for label, config in STUDIES["legacy"].configs.items()}

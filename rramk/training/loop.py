@@ -25,9 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from rramk import cli, provenance
-from rramk.device.backends import BACKENDS
-from rramk.device.config import IMPERFECTIONS, SCALES
-from rramk.training.run_settings import DATASETS, PUBLISHED, RESUMABLE_CHANGES, RunSettings
+from rramk.training.run_settings import DATASETS, RunSettings
 from rramk.training.distributed import Distributed, batch_share, init_distributed, reduce_step
 from rramk.nn.batch_norm import use_global_batch_norm
 
