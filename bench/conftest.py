@@ -18,8 +18,12 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-import torch
+from rramk import cli
+
+cli.prepare_process()  # before torch loads: the CPU code path the commands run (rramk.cli.pin_code_path)
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))  # bench/ helpers (published_baseline) import as modules
 

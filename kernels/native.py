@@ -33,6 +33,7 @@ import torch
 
 from rramk.device import streams
 
+from .cpu_flags import cpu_features
 from .weak_reset_args import check_flat, check_state_layout, model_launch_args
 
 SOURCE = Path(__file__).with_name("native_weak_reset.c")
@@ -46,22 +47,6 @@ _V4 = _V3 | {"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"}
 # (level, CPU feature flags it needs, compiler flags), widest first; the psABI levels of x86-64.
 X86_LEVELS = (("x86-64-v4", _V4, ["-march=x86-64-v4"]), ("x86-64-v3", _V3, ["-march=x86-64-v3"]),
               ("x86-64-v2", _V2, ["-march=x86-64-v2"]), ("x86-64", set(), []))
-
-
-def cpu_features() -> set[str]:
-    """The CPU's feature flags, lower case (Linux: /proc/cpuinfo; macOS: sysctl); empty if unknown."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("flags", "Features")):
-                return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    if sys.platform == "darwin":
-        names = ("machdep.cpu.features", "machdep.cpu.leaf7_features")
-        result = subprocess.run(["sysctl", "-n", *names], capture_output=True, text=True)
-        # macOS spells them AVX2, AVX512F, SSE4.1, BMI1...
-        return {f.lower().replace(".", "_") for f in result.stdout.split()}
-    return set()
 
 
 def isa_levels(machine: str | None = None, features: set[str] | None = None) -> list[tuple[str, list[str]]]:

@@ -79,6 +79,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, help="epochs per run (default: a short CPU budget, see SHORT_BUDGET; with "
                                               "--full, the published number)")
     p.add_argument("--limit-train", type=int, help="training examples per run (default: short budget's)")
+    p.add_argument("--validation", type=int,
+                   help="examples held out of the training set to choose each run's epoch (default: rramk.train's, "
+                        "the last 10000 of mnist and fashion-mnist, 5000 of cifar10)")
     p.add_argument("--study", default="published", choices=[*STUDIES, "lr", "sensitivity"],
                    help="published (default: the mean model, each of d2d, pink, rtn added to it and removed from "
                         "the full model, the software BNN, saturation what-ifs), legacy (the first study's "
@@ -146,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     p = parser()
     args = p.parse_args(argv)
     overrides = {"device": args.device, "backend": args.backend, "data_dir": args.data_dir, "width": args.width,
-                 "hidden": args.hidden, "network": args.network, "preset": args.preset}
+                 "hidden": args.hidden, "network": args.network, "preset": args.preset, "validation": args.validation}
     if args.full:
         overrides["limit_train"] = args.limit_train
         if args.epochs is not None:

@@ -78,6 +78,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output directory (default runs/<dataset>[-<preset>]-<imperfections>-seed<seed>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--limit-train", type=int, help="use only the first N training examples (quick runs)")
+    p.add_argument("--validation", type=int,
+                   help="hold out the last N examples of the official training set; the epoch of highest "
+                        "validation accuracy is the run's reported one (default mnist, fashion-mnist 10000, "
+                        "cifar10 5000; 0: none, the last epoch is reported)")
     p.add_argument("--network", default="", help="the network: mlp (mnist, fashion-mnist; the default) or vgg "
                    "(cifar10; mnist and fashion-mnist: the VGG family sized for 28x28x1 images)")
     p.add_argument("--width", type=float, default=1.0,
@@ -105,10 +109,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         cli.say("\npython -m rramk.train: interrupted; the checkpoint is saved, continue with --resume", file=sys.stderr)
         return 130
-    if summary["final_test_accuracy"] is not None:
+    if summary["selected_test_accuracy"] is not None:
         device = f" on {settings.preset}" if settings.preset else ""
-        cli.say(f"{settings.dataset} {settings.imperfections}{device}: test accuracy {summary['final_test_accuracy']:.4f} "
-                f"after {settings.epochs} epochs ({summary['train_seconds']:.0f} s)")
+        chosen = (f"at epoch {summary['selected_epoch']}, chosen on validation" if summary["selection"] == "validation"
+                  else "at the last epoch")
+        cli.say(f"{settings.dataset} {settings.imperfections}{device}: test accuracy "
+                f"{summary['selected_test_accuracy']:.4f} {chosen} (last epoch {summary['final_test_accuracy']:.4f}; "
+                f"{settings.epochs} epochs, {summary['train_seconds']:.0f} s)")
     return 0
 
 

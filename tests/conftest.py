@@ -6,8 +6,14 @@ on a GPU (compiled kernels, CUDA tensors).
 
 import os
 
-import pytest
-import torch
+from rramk import cli
+
+# the commands' process set-up, before torch loads: tests that compare a run in this process with one
+# of `python -m rramk.train` need the same CPU code path (rramk.cli.pin_code_path)
+cli.prepare_process()
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 HAS_CUDA = torch.cuda.is_available()
 if not HAS_CUDA:

@@ -11,7 +11,7 @@ from rramk import DeviceArray, HfOxWeakReset
 from rramk import train
 import rramk.training.run_settings as run_settings
 from rramk.device import model_tables
-from rramk.device.config import D2D_PARAMETERS, NON_NEGATIVE, SCALES, format_scales, parse_scales
+from rramk.device.config import D2D_PARAMETERS, SCALES, format_scales, parse_scales
 from rramk.device.preset import PUBLISHED, load_preset, save_preset
 from rramk.device.model_tables import TABLE_ROWS, _d2d_table, knob_measures, model_constants
 
@@ -53,30 +53,59 @@ def test_d2d_at_zero_is_the_table_of_d2d_off_bit_for_bit():
     assert knob_measures(FIT.scaled(d2d=0))["sigma_ln_r_0"] == 0.0 == knob_measures(FIT.without("d2d"))["sigma_m1"]
 
 
-def test_d2d_spread_grows_with_the_factor_linearly_until_clamped():
+def test_d2d_spread_scales_exactly_keeps_the_mean_and_clamps_nothing():
+    """Positive parameters in log space (std of ln x times s), c1 linearly, every mean kept, nothing at 0."""
     fit = _d2d_table(FIT)
-    previous = None
     for s in SWEEP:
         table = _d2d_table(FIT.scaled(d2d=s))
-        std = table.std(dim=1, correction=0)
-        if previous is not None:
-            assert (std >= previous).all(), f"d2d x{s}: a spread shrank"
-        previous = std
         for name in D2D_PARAMETERS:
             row, mean = table[ROW[name]], getattr(FIT, name).mean_truncated
-            if name in NON_NEGATIVE:
-                assert (row >= 0).all(), f"d2d x{s}: {name} below 0"
-            unclamped = mean + s * (fit[ROW[name]] - mean)
-            if s <= 1 or name not in NON_NEGATIVE:
-                torch.testing.assert_close(row, unclamped, rtol=0, atol=1e-12 * abs(mean) + 1e-300,
-                                           msg=lambda m: f"d2d x{s}, {name}: {m}")
+            if name == "c1":  # linear about the published mean (the fit's table mean lies 0.5 % from it)
+                torch.testing.assert_close(row, mean + s * (fit[ROW[name]] - mean), rtol=0, atol=1e-15)
+                continue
+            if s != 1:  # the published mean after truncation, which d2d off gives every device
+                assert row.mean().item() == pytest.approx(mean, rel=1e-12), f"d2d x{s}: the mean of {name} moved"
+            assert (row > 0).all(), f"d2d x{s}: {name} pushed to 0 or below"
+            assert torch.log(row).std().item() == pytest.approx(s * torch.log(fit[ROW[name]]).std().item(),
+                                                                rel=1e-9, abs=1e-12), f"d2d x{s}: std ln {name}"
+            # the order of the devices is kept: a quantile table stays a quantile table
+            assert (row.diff() >= 0).all() if s > 0 else (row == mean).all()
         _assert_equal(table[ROW["ln_r0"]], torch.log(table[ROW["r0"]]), f"d2d x{s}: ln R0")
-    m1 = _d2d_table(FIT.scaled(d2d=2))[ROW["m1"]]
-    assert (m1 == 0).any() and m1.min() == 0  # past the fit, the slowest devices are clamped at zero slope
     sigma = [knob_measures(FIT.scaled(d2d=s))["sigma_ln_r_0"] for s in SWEEP]
-    assert sigma == sorted(sigma) and sigma[0] == 0
-    assert sigma[2] == pytest.approx(0.5 * sigma[3], rel=1e-3)  # sqrt(var ln R0 + var c1): ln R0 nearly linear
-    assert sigma[3] == pytest.approx(0.0716, abs=5e-4)  # the fit: std(ln R0) ~ 0.054, std(c1) ~ 0.047
+    fit_sigma = knob_measures(FIT)["sigma_ln_r_0"]
+    assert sigma == pytest.approx([s * fit_sigma for s in SWEEP], rel=1e-9)  # exactly linear now
+    assert fit_sigma == pytest.approx(0.0716, abs=5e-4)  # the fit: std(ln R0) ~ 0.054, std(c1) ~ 0.047
+    assert knob_measures(FIT.scaled(d2d=2))["sigma_ln_m1"] == pytest.approx(2 * knob_measures(FIT)["sigma_ln_m1"])
+
+
+@pytest.mark.parametrize("knob,rows", [("d2d_r", ("r0", "c1", "ln_r0")), ("d2d_m1", ("m1",)),
+                                       ("d2d_t_star", ("t_star",)), ("d2d_m2", ("m2",))])
+@pytest.mark.parametrize("s", [0.0, 0.3, 2.0])
+def test_a_per_parameter_knob_scales_its_own_spread_only(knob, rows, s):
+    fit, table, all_d2d = _d2d_table(FIT), _d2d_table(FIT.scaled(**{knob: s})), _d2d_table(FIT.scaled(d2d=s))
+    for name in TABLE_ROWS:
+        expected = all_d2d[ROW[name]] if name in rows else fit[ROW[name]]
+        _assert_equal(table[ROW[name]], expected, f"{knob} x{s}: row {name}")
+    # factors multiply: the knob undoes the d2d knob for its parameters, bit for bit
+    _assert_equal(_d2d_table(FIT.scaled(d2d=2, **{knob: 0.5}))[[ROW[n] for n in rows]],
+                  fit[[ROW[n] for n in rows]], f"d2d x2, {knob} x0.5")
+
+
+def test_every_spread_knob_at_zero_is_d2d_off_except_the_rtn_bound():
+    off, zero = _d2d_table(FIT.without("d2d")), _d2d_table(FIT.scaled(d2d_r=0, d2d_m1=0, d2d_t_star=0, d2d_m2=0))
+    keep = [ROW[n] for n in TABLE_ROWS if n != "a_rtn"]
+    _assert_equal(zero[keep], off[keep], "all four spreads x0 vs d2d off")
+    assert not torch.equal(zero[ROW["a_rtn"]], off[ROW["a_rtn"]])  # A_rtn's spread has only the d2d knob
+
+
+def test_a_fitted_row_with_zeros_scales_linearly_and_clamps_only_there():
+    from rramk.device.model_tables import scaled_spread
+
+    row = torch.tensor([0.0, 1.0, 2.0, 5.0], dtype=torch.float64)
+    torch.testing.assert_close(scaled_spread(row, 2.0, 2.0, log_space=True), torch.tensor([0.0, 0.0, 2.0, 8.0],
+                                                                                         dtype=torch.float64))
+    torch.testing.assert_close(scaled_spread(row, 2.0, 2.0, log_space=False), torch.tensor([-2.0, 0.0, 2.0, 8.0],
+                                                                                          dtype=torch.float64))
 
 
 @pytest.mark.parametrize("s", [0.0, 0.5, 2.0, 4.0])
@@ -121,14 +150,14 @@ def test_scaled_refuses_what_it_cannot_mean():
     for bad in (-0.5, math.nan, math.inf, True, "1"):
         with pytest.raises(ValueError, match="scaled: d2d: expected a finite factor >= 0"):
             FIT.scaled(d2d=bad)
-    with pytest.raises(ValueError, match="unknown knob.*'alpha'.*valid names are d2d, pink, rtn, t_star"):
+    with pytest.raises(ValueError, match="unknown knob.*'alpha'.*valid names are d2d, d2d_r, d2d_m1, d2d_t_star, "
+                                         "d2d_m2, pink, rtn, t_star"):
         FIT.scaled(alpha=2)
-    with pytest.raises(ValueError, match="d2d_scale: 10.0 spreads R0 below 0 ohm.*below 9.3"):
-        FIT.scaled(d2d=10)
+    assert (_d2d_table(FIT.scaled(d2d=10))[ROW["r0"]] > 0).all()  # any spread: R0 stays a resistance
     with pytest.raises(ValueError, match="rtn_scale: expected a finite factor >= 0"):
         HfOxWeakReset(rtn_scale=-1.0)
     assert FIT.scaled(d2d=2).scaled(d2d=0.5) == FIT and FIT.scaled(pink=3).scales == {"pink": 3.0}
-    assert set(SCALES) == {"d2d", "pink", "rtn", "t_star"}
+    assert set(SCALES) == {"d2d", "d2d_r", "d2d_m1", "d2d_t_star", "d2d_m2", "pink", "rtn", "t_star"}
 
 
 def test_scales_round_trip_through_dicts_and_preset_files(tmp_path):
@@ -167,6 +196,6 @@ def test_train_scale_option(capsys):
                           (["--scale", "alpha=1"], "--scale: unknown knob 'alpha'"),
                           (["--imperfections", "ideal", "--scale", "d2d=1"],
                            "--scale: the ideal software BNN has no device to scale"),
-                          (["--scale", "d2d=20"], "--scale: d2d_scale: 20.0 spreads R0 below 0 ohm")):
+                          (["--scale", "d2d_m1=-1"], "--scale: d2d_m1: expected a finite factor >= 0")):
         assert train.main(["mnist", *argv, "--epochs", "0", "--no-download"]) == 2
         assert f"python -m rramk.train: error: {message}" in capsys.readouterr().err

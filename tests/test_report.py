@@ -70,10 +70,12 @@ def test_report_tables_verdict_and_determinism(tmp_path):
     assert f"{100 * (ideal - full):+.2f}" in table  # the drop of the full model, computed independently
     assert "| mean model      | only-saturation |" in table  # the runs of the first study's 'only saturation'
     assert "- Seeds: 2 seeds per cell (seeds 0, 1" in table
-    assert "added alone to the mean model: **d2d** costs the most, +6.00 points (more than 2 standard errors" in table
+    # two seeds 0.1 point apart per cell: se 0.07 points, df 2, t(0.975, 2) = 4.303: half-width 0.30
+    assert "added alone to the mean model: **d2d** costs the most, +6.00 points (± 0.30, 95 % interval" in table
+    assert "- Reported accuracy: test accuracy at the last epoch (these runs have no validation split)" in table
     assert "removed alone from the full model: **d2d** costs the most, +6.00 points" in table
     assert "**Is d2d the most damaging? Yes**" in table
-    assert "- ranking, added alone to the mean model: d2d (+6.00) > pink (+0.50) > rtn (+0.20)." in table
+    assert "- ranking, added alone to the mean model: d2d (+6.00) > pink (+0.50) > rtn (+0.20, not resolved)." in table
     assert "python -m rramk.ablation mnist --epochs 2 --limit-train 500 --seeds 0 1" in table
     ranked = table.split("## Which imperfection costs the most?")[1].split("## Saturation")[0]
     assert [l.split("|")[1].strip() for l in ranked.splitlines() if l.startswith("| ")][1:] == ["d2d", "pink", "rtn"]
@@ -142,41 +144,67 @@ def test_learning_curves_average_each_epoch_over_seeds(tmp_path):
     assert c["past_t_star"] == [0.125, 0.25]
 
 
-def _costs(values):
-    return [{"imperfection": x, "added": a, "added_se": 0.002, "removed": a, "removed_se": 0.002} for x, a in values]
+def _cells(costs_by_x: dict, std: float = 0.002, seeds: int = 5, removed: dict | None = None) -> list[dict]:
+    """Rows of the published study's cells whose costs are ``costs_by_x`` (added view; ``removed``: the
+    removed view's, default the same), every cell with the same spread over ``seeds`` seeds."""
+    removed = costs_by_x if removed is None else removed
+    rows = [{"config": "mean model", "mean": 0.98, "std": std, "seeds": seeds},
+            {"config": "full model", "mean": 0.95, "std": std, "seeds": seeds}]
+    rows += [{"config": f"mean + {x}", "mean": 0.98 - a, "std": std, "seeds": seeds} for x, a in costs_by_x.items()]
+    rows += [{"config": f"full but {x}", "mean": 0.95 + a, "std": std, "seeds": seeds} for x, a in removed.items()]
+    return rows
+
+
+def _verdict(rows):
+    costs = ablation_statistics.imperfection_costs(rows, PUBLISHED)
+    return "\n".join(ablation_statistics.verdict(costs, rows=rows))
+
+
+def test_welch_test_against_closed_forms_and_scipy():
+    from scipy import stats
+
+    st = ablation_statistics
+    for t in (0.0, 0.5, 1.0, 3.0, 12.7):  # Student's t: df = 1 is Cauchy, df = 2 has a closed form
+        assert st.t_two_sided_p(t, 1) == pytest.approx(1 - 2 * math.atan(t) / math.pi, rel=1e-12, abs=1e-15)
+        assert st.t_two_sided_p(t, 2) == pytest.approx(1 - t / math.sqrt(2 + t * t), rel=1e-12, abs=1e-15)
+    assert st.t_critical(2) == pytest.approx(math.sqrt(2 * 0.95**2 / (1 - 0.95**2)), rel=1e-10)  # 4.3027
+    assert st.t_critical(1) == pytest.approx(math.tan(0.95 * math.pi / 2), rel=1e-10)  # 12.706
+    for df in (2.7, 4.0, 7.3, 30.0):
+        assert st.t_critical(df) == pytest.approx(stats.t.ppf(0.975, df), rel=1e-9)
+        assert st.t_two_sided_p(2.1, df) == pytest.approx(2 * stats.t.sf(2.1, df), rel=1e-9)
+    # two cells of equal spread and size: df = 2 (n - 1); unequal: Welch-Satterthwaite, as scipy has it
+    equal = st.welch([(0.97, 0.01, 5), (0.95, 0.01, 5)], [1, -1])
+    assert equal["df"] == pytest.approx(8) and equal["se"] == pytest.approx(math.sqrt(2 * 0.01**2 / 5))
+    a, b = [0.971, 0.968, 0.975, 0.962, 0.969], [0.951, 0.958, 0.944]
+    ours = st.welch([(statistics.fmean(a), statistics.stdev(a), 5), (statistics.fmean(b), statistics.stdev(b), 3)],
+                    [1, -1])
+    theirs = stats.ttest_ind(a, b, equal_var=False)
+    assert ours["p"] == pytest.approx(theirs.pvalue, rel=1e-9)
+    assert ours["value"] / ours["se"] == pytest.approx(theirs.statistic, rel=1e-12)
+    assert math.isnan(st.welch([(0.9, math.nan, 1), (0.8, 0.01, 3)], [1, -1])["p"])  # one seed: no test
 
 
 def test_verdict_ranks_the_three_and_says_when_costs_are_unresolved():
-    # the largest cost (0.3 points) is within 2 standard errors (0.2 each): no imperfection is singled out
-    costs = _costs((("d2d", 0.001), ("pink", 0.003), ("rtn", -0.001)))
-    lines = "\n".join(ablation_statistics.verdict(costs))
-    assert "no imperfection costs accuracy beyond 2 standard errors (largest: **pink**, +0.30 ± 0.20 points)" in lines
-    assert "**Is d2d the most damaging? Not resolved**: at this budget no imperfection costs accuracy beyond 2 " \
-           "standard errors in any view." in lines
+    # 0.3 points with a 0.2-point spread over 5 seeds: t = 2.37, df = 8 -> p 0.045 ... below: 0.25 points
+    lines = _verdict(_cells({"d2d": 0.001, "pink": 0.0025, "rtn": -0.001}))
+    assert "no imperfection's cost is resolved at 95 % (largest: **pink**, +0.25 points, ± 0.29" in lines
+    assert "**Is d2d the most damaging? Not resolved**: at this budget no imperfection's cost is resolved" in lines
+    assert "pink (+0.25, not resolved)" in lines
     # a resolved cost of another imperfection: no
-    costs[1].update(removed=0.03)
-    assert "**Is d2d the most damaging? No**: pink costs more;" in "\n".join(ablation_statistics.verdict(costs))
-    costs[1].update(removed=0.003)
-    # d2d largest in both views but unresolved: said, with the caveat
-    costs[0].update(added=0.0035, removed=0.0035)
-    lines = "\n".join(ablation_statistics.verdict(costs))
-    assert "**Is d2d the most damaging? Not resolved**" in lines and "(largest: **d2d**, +0.35 ± 0.20 points)" in lines
-    # resolved from zero, and from the runner-up or not: the gap's error is the two errors in quadrature
-    costs[0].update(added=0.03, removed=0.03)
-    costs[1].update(added=0.028, removed=0.01)
-    lines = "\n".join(ablation_statistics.verdict(costs))
-    assert "added alone to the mean model: **d2d** costs the most, +3.00 points (more than 2 standard errors: " \
-           "± 0.20); ahead of **pink** by +0.20 ± 0.28, not resolved." in lines
-    assert "removed alone from the full model: **d2d** costs the most, +3.00 points (more than 2 standard " \
-           "errors: ± 0.20); ahead of **pink** by +2.00 ± 0.28." in lines
+    lines = _verdict(_cells({"d2d": 0.001, "pink": 0.0025, "rtn": -0.001}, removed={"d2d": 0.001, "pink": 0.03,
+                                                                                    "rtn": -0.001}))
+    assert "**Is d2d the most damaging? No**: pink costs more;" in lines
+    # the lead is tested on the two cells that differ (mean + pink against mean + d2d): the shared cell cancels
+    lines = _verdict(_cells({"d2d": 0.03, "pink": 0.028, "rtn": 0.0}, removed={"d2d": 0.03, "pink": 0.01, "rtn": 0.0}))
+    assert "added alone to the mean model: **d2d** costs the most, +3.00 points (± 0.29, 95 % interval" in lines
+    assert "ahead of **pink** by +0.20 (± 0.29, 95 % interval, p = 0.15), not resolved." in lines
+    assert "ahead of **pink** by +2.00 (± 0.29, 95 % interval, p = 1.6e-06)." in lines
     assert "Not resolved" in lines  # one view does not resolve the lead
-    costs[1].update(added=0.01)
-    lines = "\n".join(ablation_statistics.verdict(costs))
+    lines = _verdict(_cells({"d2d": 0.03, "pink": 0.01, "rtn": 0.0}))
     assert "**Is d2d the most damaging? Yes**: device-to-device variability costs the most" in lines
     # an imperfection that raises accuracy alone is said; nothing to rank, nothing said
-    costs[2].update(added=-0.01)
-    assert "adding rtn alone *raises* accuracy" in "\n".join(ablation_statistics.verdict(costs))
-    assert ablation_statistics.verdict(_costs((("d2d", math.nan),))) == []
+    assert "adding rtn alone *raises* accuracy" in _verdict(_cells({"d2d": 0.03, "pink": 0.01, "rtn": -0.01}))
+    assert ablation_statistics.verdict(ablation_statistics.imperfection_costs([], PUBLISHED)) == []
 
 
 def test_interaction_says_when_the_combination_costs_more_than_the_parts():

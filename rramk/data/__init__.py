@@ -54,7 +54,7 @@ from .cifar10 import (
     augment_cifar10,
     load_cifar10,
 )
-from .dataset import NORMALIZATION, ImageDataset, normalize
+from .dataset import NORMALIZATION, ImageDataset, normalize, validation_split
 from .files import (
     DATA_DIR_FLAG,
     DATA_ENV,
@@ -110,6 +110,7 @@ __all__ = [
     "load_fashion_mnist",
     "load_mnist",
     "normalize",
+    "validation_split",
 ]
 
 _SUBMODULES = (files, dataset, idx, cifar10)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-__all__ = ["NORMALIZATION", "ImageDataset", "normalize"]
+__all__ = ["NORMALIZATION", "ImageDataset", "normalize", "validation_split"]
 
 NORMALIZATION: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
     "mnist": ((0.1307,), (0.3081,)),
@@ -83,3 +83,14 @@ def normalize(images: torch.Tensor, dataset_name: str) -> torch.Tensor:
     m = torch.tensor(mean, dtype=torch.float32, device=images.device).view(-1, 1, 1)
     s = torch.tensor(std, dtype=torch.float32, device=images.device).view(-1, 1, 1)
     return (x - m) / s
+
+
+def validation_split(images: torch.Tensor, labels: torch.Tensor, n: int):
+    """((train images, labels), (validation images, labels)): the validation set is the *last* ``n``
+    examples of the official training set, the same on every machine and for every seed, and never
+    trained on (n = 0: an empty validation set)."""
+    if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n < len(images):
+        raise ValueError(f"validation: expected a number of examples in [0, {len(images)}) to hold out of the "
+                         f"{len(images)} training examples, got {n!r}")
+    cut = len(images) - n
+    return (images[:cut], labels[:cut]), (images[cut:], labels[cut:])

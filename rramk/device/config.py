@@ -30,10 +30,15 @@ from .distributions import (DISTRIBUTIONS, Distribution, TruncatedExponential, T
 
 IMPERFECTIONS = ("d2d", "pink", "rtn", "saturation")
 D2D_PARAMETERS = ("m1", "t_star", "c1", "m2", "r0", "a_rtn")
-SCALES = {"d2d": "d2d_scale", "pink": "pink_scale", "rtn": "rtn_scale", "t_star": "t_star_scale"}
+SCALES = {"d2d": "d2d_scale", "d2d_r": "d2d_r_scale", "d2d_m1": "d2d_m1_scale", "d2d_t_star": "d2d_t_star_scale",
+          "d2d_m2": "d2d_m2_scale", "pink": "pink_scale", "rtn": "rtn_scale", "t_star": "t_star_scale"}
 """The continuous knobs of ``HfOxWeakReset.scaled`` (name -> field): what-if factors on the fit, 1 = the fit."""
+SPREADS = {"d2d": D2D_PARAMETERS, "d2d_r": ("r0", "c1"), "d2d_m1": ("m1",), "d2d_t_star": ("t_star",),
+           "d2d_m2": ("m2",)}
+"""The spread knobs and the D2D parameters each scales: every one (d2d), the resistance at t = 0
+(ln R(0) = ln R0 + c1: R0 and c1 together), m1, t*, m2. A parameter's factor is the product of its knobs'."""
 NON_NEGATIVE = ("m1", "t_star", "m2", "a_rtn")
-"""D2D parameters that cannot be negative: a spread scaled beyond the fit is clamped at 0 for these."""
+"""D2D parameters that cannot be negative (with R0, which must be > 0): their spreads scale in log space."""
 # Adam's settings moved to the optimizer (rramk.optim.WeakResetAdam); configs saved by rramk 0.1
 # carry them with these values, which the optimizer's defaults keep.
 LEGACY_ADAM_FIELDS = {"adam_beta1": 0.9, "adam_beta2": 0.999, "adam_eps": 1e-8}
@@ -59,11 +64,16 @@ class HfOxWeakReset:
     * ``rtn``: w_rtn = 0;
     * ``saturation``: m2 = m1 (one slope, no slow regime).
 
-    ``.scaled(d2d=s, pink=s, rtn=s, t_star=s)`` returns a copy with continuous what-if knobs
+    ``.scaled(d2d=s, d2d_m1=s, pink=s, ...)`` returns a copy with continuous what-if knobs
     (factors on the fit; 1 everywhere leaves every bit of the model as the fit has it):
 
-    * ``d2d``: the device-to-device spread of every D2D parameter, x -> mean + s (x - mean)
-      around its mean after truncation (0: every device the mean, as ``without("d2d")``);
+    * ``d2d``: the device-to-device spread of every D2D parameter, around its mean after
+      truncation, which stays (0: every device the mean, as ``without("d2d")``). A positive
+      parameter (R0, m1, t*, m2, A_rtn) is scaled in log space, x -> mean e^{s (ln x - mu)} / Z
+      (mu the mean of ln x, Z = the mean of e^{s (ln x - mu)}: the mean kept), so that its spread of
+      ln x scales by exactly s and no device is pushed below 0 or clamped; the signed c1 is scaled
+      linearly, mean + s (c1 - mean). ``d2d_r`` (R0 and c1: the spread of ln R at t = 0),
+      ``d2d_m1``, ``d2d_t_star``, ``d2d_m2``: the same for one quantity (``SPREADS``);
     * ``pink``: the 1/f amplitude, alpha -> s * alpha;
     * ``rtn``: every device's RTN amplitude bound, A_rtn -> s * A_rtn (max 0.5 s for the fit);
     * ``t_star``: every device's saturation onset, t* -> s * t* (0: the slow slope from the first pulse).
@@ -136,9 +146,19 @@ class HfOxWeakReset:
     """Two-slope saturation on (off: m2 = m1)."""
 
     d2d_scale: float = 1.0
-    """Factor on the D2D spread, dimensionless: each quantile x of each D2D parameter becomes
-    mean + s (x - mean), mean = its mean after truncation, then m1, t_star, m2, A_rtn are clamped
-    at 0 (a spread beyond the fit would make some negative); R0 must stay > 0. 1: the fit exactly."""
+    """Factor on the D2D spread of every parameter, dimensionless (class docstring; 1: the fit exactly)."""
+
+    d2d_r_scale: float = 1.0
+    """Factor on the D2D spread of R0 and c1 together (of ln R at t = 0), dimensionless."""
+
+    d2d_m1_scale: float = 1.0
+    """Factor on the D2D spread of m1 (of ln m1), dimensionless."""
+
+    d2d_t_star_scale: float = 1.0
+    """Factor on the D2D spread of t* (of ln t*), dimensionless."""
+
+    d2d_m2_scale: float = 1.0
+    """Factor on the D2D spread of m2 (of ln m2), dimensionless."""
 
     pink_scale: float = 1.0
     """Factor on the 1/f amplitude, dimensionless: the model uses alpha = pink_scale * pink_alpha."""
@@ -180,11 +200,6 @@ class HfOxWeakReset:
             s = getattr(self, name)
             if isinstance(s, bool) or not isinstance(s, (int, float)) or not (math.isfinite(s) and s >= 0):
                 raise ValueError(f"{name}: expected a finite factor >= 0 (scaled({knob}=...)), got {s!r}")
-        r0_mean = self.r0.mean_truncated
-        if not r0_mean + self.d2d_scale * (self.r0.low - r0_mean) > 0:
-            most = r0_mean / (r0_mean - self.r0.low)
-            raise ValueError(f"d2d_scale: {self.d2d_scale} spreads R0 below 0 ohm (its lowest value is "
-                             f"{self.r0.low:g} ohm around a mean of {r0_mean:g}); expected a factor below {most:.4g}")
 
     def without(self, *names: str) -> "HfOxWeakReset":
         """A copy with the named imperfections switched off (any of d2d, pink, rtn, saturation)."""
@@ -199,7 +214,7 @@ class HfOxWeakReset:
         return dataclasses.replace(self, **{n: True for n in _imperfection_names("with_", names)})
 
     def scaled(self, **factors: float) -> "HfOxWeakReset":
-        """A copy with the named knobs multiplied by the given factors (any of d2d, pink, rtn, t_star).
+        """A copy with the named knobs multiplied by the given factors (any of ``SCALES``).
 
         ``cfg.scaled(d2d=0.5, pink=2.0)`` halves the device-to-device spread and doubles the 1/f
         amplitude of ``cfg`` (factors multiply: ``cfg.scaled(d2d=2).scaled(d2d=0.5) == cfg``); see the

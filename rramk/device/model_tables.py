@@ -15,7 +15,7 @@ from typing import NamedTuple
 import torch
 
 from . import streams
-from .config import D2D_PARAMETERS, NON_NEGATIVE, HfOxWeakReset
+from .config import D2D_PARAMETERS, NON_NEGATIVE, SCALES, SPREADS, HfOxWeakReset
 from .streams import RTN_TABLE_SIZE
 
 # Rows of the D2D lookup table: the six parameters and ln R0, derived in float64.
@@ -47,12 +47,12 @@ def _d2d_table(config: HfOxWeakReset) -> torch.Tensor:
     else:  # every quantile is the published mean after truncation: every device takes the means
         rows = {name: torch.full((size,), getattr(config, name).mean_truncated, dtype=torch.float64)
                 for name in D2D_PARAMETERS}
-    if config.d2d and config.d2d_scale != 1.0:  # x -> mean + s (x - mean), the mean of d2d off
+    if config.d2d:
         for name in D2D_PARAMETERS:
-            mean = getattr(config, name).mean_truncated
-            rows[name] = mean + config.d2d_scale * (rows[name] - mean)
-            if name in NON_NEGATIVE:
-                rows[name] = rows[name].clamp(min=0.0)
+            factor = spread_factor(config, name)
+            if factor != 1.0:
+                rows[name] = scaled_spread(rows[name], getattr(config, name).mean_truncated, factor,
+                                           log_space=name in NON_NEGATIVE or name == "r0")
     if config.t_star_scale != 1.0:
         rows["t_star"] = rows["t_star"] * config.t_star_scale
     if config.rtn_scale != 1.0:
@@ -61,13 +61,34 @@ def _d2d_table(config: HfOxWeakReset) -> torch.Tensor:
     return torch.stack([rows[name] for name in TABLE_ROWS])
 
 
+def spread_factor(config: HfOxWeakReset, name: str) -> float:
+    """The factor on the D2D spread of parameter ``name``: the product of its knobs' (``SPREADS``)."""
+    return math.prod(getattr(config, SCALES[knob]) for knob, names in SPREADS.items() if name in names)
+
+
+def scaled_spread(row: torch.Tensor, mean: float, s: float, log_space: bool) -> torch.Tensor:
+    """A D2D table row with its spread scaled by ``s`` around ``mean``, which stays (float64).
+
+    Log space (a positive parameter): x -> mean e^{s (ln x - mu)} / Z, mu = mean(ln x), Z = mean(e^{s (ln x
+    - mu)}): std(ln x) becomes s std(ln x), every value stays > 0, and s = 0 gives ``mean`` exactly (the
+    table of d2d off). Linear (c1; a positive row with a value <= 0, as a fitted preset may hold):
+    mean + s (x - mean), clamped at 0 for such a positive row, and only there."""
+    if log_space and bool((row > 0).all()):
+        z = torch.exp(s * (torch.log(row) - torch.log(row).mean()))
+        return mean * z / z.mean()
+    scaled = mean + s * (row - mean)
+    return scaled.clamp(min=0.0) if log_space else scaled
+
+
 def knob_measures(config: HfOxWeakReset) -> dict[str, float]:
     """Each knob of ``HfOxWeakReset.scaled`` in the unit a device engineer measures, over the devices
     this config draws (every entry of its D2D table is equally likely):
 
     * ``sigma_ln_r_0``: standard deviation of ln R at t = 0 across devices, sqrt(var ln R0 + var c1)
-      (R0 and c1 are drawn independently; the d2d knob);
-    * ``sigma_m1``: standard deviation of m1 across devices, 1/pulse (the d2d knob);
+      (R0 and c1 are drawn independently; the d2d and d2d_r knobs);
+    * ``sigma_m1``: standard deviation of m1 across devices, 1/pulse;
+    * ``sigma_ln_m1``, ``sigma_ln_t_star``, ``sigma_ln_m2``: standard deviation of ln m1, ln t*, ln m2
+      across devices (the d2d_m1, d2d_t_star, d2d_m2 knobs scale them exactly);
     * ``median_t_star``: median saturation onset across devices, pulses (the t_star knob);
     * ``alpha``: the 1/f amplitude in ln R (0 with pink off; the pink knob);
     * ``a_rtn_max``: the largest RTN amplitude bound of any device, ln R (0 with rtn off; the rtn knob).
@@ -80,6 +101,8 @@ def knob_measures(config: HfOxWeakReset) -> dict[str, float]:
 
     return {"sigma_ln_r_0": math.sqrt(spread(row["ln_r0"]) + spread(row["c1"])),
             "sigma_m1": math.sqrt(spread(row["m1"])),
+            **{f"sigma_ln_{name}": math.sqrt(spread(torch.log(row[name]))) if bool((row[name] > 0).all())
+               else math.nan for name in ("m1", "t_star", "m2")},
             "median_t_star": row["t_star"].quantile(0.5).item(),
             "alpha": config.pink_alpha * config.pink_scale if config.pink else 0.0,
             "a_rtn_max": row["a_rtn"].max().item() if config.rtn else 0.0}

@@ -26,8 +26,8 @@ from pathlib import Path
 from tabulate import tabulate
 
 from rramk.studies.configs import STUDIES, Study
-from rramk.studies.statistics import (ADDED_VIEW, REMOVED_VIEW, ablation_rows, imperfection_costs, interaction,
-                                      learning_curves, saturation_effects, saturation_sentences, verdict)
+from rramk.studies.statistics import (ADDED_VIEW, LEVEL, REMOVED_VIEW, ablation_rows, imperfection_costs, interaction,
+                                      learning_curves, saturation_effects, saturation_sentences, selection_rule, verdict)
 from rramk.reporting.files import PNG_METADATA, REPORT_COMMAND, pyplot
 from rramk.reporting.runs import all_runs, budget_words, dates, machines, pct, seeds_of
 from rramk.studies.summaries import ablation_command
@@ -52,6 +52,17 @@ def _accuracy_table(rows: list[dict], study: Study) -> str:
 # ----------------------------------------------------------------------------- the published study
 
 
+def _welch_cell(c: dict, view: str) -> str:
+    """'+1.23 ± 0.45 (p = 0.003)', 'not resolved' where the interval holds 0, or the cost alone (one seed)."""
+    value, half, p = c[view], c[f"{view}_ci"], c[f"{view}_p"]
+    if math.isnan(value):
+        return ""
+    if math.isnan(half):
+        return f"{100 * value:+.2f} (one seed)"
+    return (f"{100 * value:+.2f} ± {100 * half:.2f} (p = {p:.2g})"
+            + ("" if abs(value) > half else ", not resolved"))
+
+
 def write_ablation(dataset: str, budget: str, runs: dict, out_dir: Path, study: Study = STUDIES["published"]
                    ) -> tuple[list[Path], dict]:
     """ablation_<dataset>_<budget>.md and .png (and _curves.png) of the published study; (paths, answers)."""
@@ -74,8 +85,9 @@ def write_ablation(dataset: str, budget: str, runs: dict, out_dir: Path, study: 
              "variation, **d2d**, **pink** and **rtn**, each added alone to the mean model (`mean + X`) and "
              "removed alone from the full model (`full but X`); `ideal` is the software BNN. Saturation is a "
              "property of the device, shown separately below and never ranked.\n",
-             "Test accuracy after the last epoch, mean over seeds; best epoch = mean over seeds of the best "
-             "epoch's test accuracy; drop = ideal mean - this mean; pulses/device and past t* (devices beyond "
+             f"- Reported accuracy: {selection_rule(all_runs(runs))}\n",
+             "Reported test accuracy (above), mean over seeds; best epoch = mean over seeds of the best "
+             "epoch's test accuracy (chosen on the test set: optimistic, shown for comparison only); drop = ideal mean - this mean; pulses/device and past t* (devices beyond "
              "their saturation onset) are read from the devices at the end of training; runs in = the run "
              "directory under reports/ablation/summaries/<dataset>/<budget>/ (shared with the legacy study).\n",
              _accuracy_table(main_rows, study), ""]
@@ -83,15 +95,17 @@ def write_ablation(dataset: str, budget: str, runs: dict, out_dir: Path, study: 
     answers = {}
     if any(not math.isnan(c["added"]) or not math.isnan(c["removed"]) for c in costs):
         lines.append("## Which imperfection costs the most?\n")
-        lines.append(f"Cost of d2d, pink and rtn in accuracy points (± standard error over seeds): {ADDED_VIEW} "
+        lines.append(f"Cost of d2d, pink and rtn in accuracy points, ± the half-width of the {100 * LEVEL:.0f} % "
+                     f"interval of Welch's t-test over seeds, and its two-sided p: {ADDED_VIEW} "
                      f"({study.mean} - {study.added.format('X')}), and {REMOVED_VIEW} "
-                     f"({study.removed.format('X')} - {study.full}).\n")
-        lines.append(tabulate([[c["imperfection"], pct(c["added"], c["added_se"], True),
-                                pct(c["removed"], c["removed_se"], True)] for c in costs],
+                     f"({study.removed.format('X')} - {study.full}); a cost whose interval holds 0 is not "
+                     "resolved.\n")
+        lines.append(tabulate([[c["imperfection"], *(_welch_cell(c, view) for view in ("added", "removed"))]
+                               for c in costs],
                               headers=["imperfection", ADDED_VIEW, REMOVED_VIEW], tablefmt="github",
                               disable_numparse=True))
         lines.append("")
-        said = verdict(costs)
+        said = verdict(costs, rows=rows)
         lines.extend(said)
         lines.extend(interaction(rows, costs, study.mean, study.full, "the mean model"))
         answers["costs"], answers["verdict"] = costs, said

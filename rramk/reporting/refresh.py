@@ -12,13 +12,15 @@ import math
 import re
 from pathlib import Path
 
+from rramk.studies.statistics import reported_accuracy
+
 REFRESH_MATCH = ("dataset", "network", "imperfections", "seed", "epochs", "limit_train", "hidden", "width", "lr_pulses",
-                 "scale", "preset")
+                 "scale", "preset", "validation")
 """What a run without refresh must share with a refresh run to be its baseline."""
 
 
 def _refresh_key(summary: dict) -> tuple:
-    settings = {"hidden": 3000, "scale": "", "preset": "", **summary.get("settings", {})}
+    settings = {"hidden": 3000, "scale": "", "preset": "", "validation": None, **summary.get("settings", {})}
     settings.update({k: summary[k] for k in ("dataset", "imperfections", "seed", "epochs")})
     # summaries from before --network name none: the data set's own network
     settings["network"] = settings.get("network") or ("vgg" if summary["dataset"] == "cifar10" else "mlp")
@@ -35,13 +37,13 @@ def refresh_results(reports: Path) -> list[dict]:
     runs += [json.loads(p.read_text()) for p in sorted((reports / "ablation" / "summaries").glob(
         "*/*/*/seed*/summary.json"))]
     policy = lambda s: (s.get("settings", {}).get("refresh") or "off")  # noqa: E731
-    without = {_refresh_key(s): s["final_test_accuracy"] for s in runs if policy(s) == "off"}
+    without = {_refresh_key(s): reported_accuracy(s) for s in runs if policy(s) == "off"}
     paired = {}
     for s in runs:
         if policy(s) != "off" and _refresh_key(s) in without:
             budget = (s["epochs"], s["settings"].get("limit_train") or math.inf)
             paired.setdefault(policy(s), {}).setdefault(budget, []).append(
-                (s["final_test_accuracy"], without[_refresh_key(s)], s))
+                (reported_accuracy(s), without[_refresh_key(s)], s))
     results = []
     for name, budgets in sorted(paired.items()):
         budget, pairs = max(budgets.items())

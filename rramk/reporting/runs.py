@@ -47,9 +47,10 @@ def seeds_of(runs: dict) -> tuple[list[int], str]:
 
 
 def budget_words(summary: dict) -> str:
-    limit = summary["settings"].get("limit_train")
-    return (f"{summary['epochs']} epochs, {'all' if not limit else limit} training examples, "
-            f"lr_pulses {summary['settings']['lr_pulses']:g}")
+    limit, held_out = summary["settings"].get("limit_train"), summary.get("validation")
+    examples = f"{'all' if not limit else limit} training examples" + (
+        f" (the last {held_out} of the training set held out for validation)" if held_out else "")
+    return f"{summary['epochs']} epochs, {examples}, lr_pulses {summary['settings']['lr_pulses']:g}"
 
 
 def pct(value: float, se: float = float("nan"), signed: bool = False) -> str:

@@ -24,7 +24,8 @@ from rramk.reporting.ablation import TOLERANCES
 from rramk.reporting.runs import (all_runs, budget_words, dates,
                                   machine_names, machines, pct, seeds_of)
 from rramk.studies.summaries import ablation_command, default_lr, study_runs
-from rramk.studies.statistics import ablation_rows, best_lr, lr_rows, sensitivity, tolerance
+from rramk.studies.statistics import (ablation_rows, best_lr, lr_rows, reported_accuracy, selection_rule, sensitivity,
+                                      tolerance)
 from rramk.device.config import HfOxWeakReset
 from rramk.reporting.files import PNG_METADATA, REPORT_COMMAND, pyplot
 
@@ -66,7 +67,8 @@ def write_lr(dataset: str, budget: str, directories: dict, out_dir: Path) -> tup
              f"{first['settings'].get('limit_train') or 'all'} training examples)",
              f"- Seeds: {seeds_line}",
              f"- This file: `{REPORT_COMMAND}`\n",
-             "Test accuracy after the last epoch (mean ± standard error over seeds) of the mean model and the "
+             f"Reported test accuracy ({selection_rule(runs)}; mean ± standard error over seeds) of the mean "
+             "model and the "
              "full model at each pulse learning rate (lr_pulses: pulses per unit of Adam step, halved every 7 "
              "epochs; the published runs used 8 to 100, MODEL.md section 3); cost = mean model - full model.\n"]
     cells = []
@@ -255,7 +257,7 @@ def plot_sensitivity(points: list[dict], runs: dict, study: Study, path: Path, t
                 color="tab:red", marker="o", capsize=3, label=f"{knob} swept (n={max(p['seeds'] for p in points)})")
     mean_runs = runs.get(study.mean)
     if mean_runs:
-        mean = sum(s["final_test_accuracy"] for s in mean_runs) / len(mean_runs)
+        mean = sum(reported_accuracy(s) for s in mean_runs) / len(mean_runs)
         ax.axhline(100 * mean, color="0.35", lw=1.0, label="mean model")
         for tol, style in zip(TOLERANCES, ("--", ":")):
             ax.axhline(100 * (mean - tol), color="0.35", lw=0.8, ls=style, label=f"mean model - {100 * tol:.1f} point")

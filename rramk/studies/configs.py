@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rramk.device.config import IMPERFECTIONS, SCALES, HfOxWeakReset, format_scales
+from rramk.device.config import IMPERFECTIONS, SCALES, SPREADS, HfOxWeakReset, format_scales
 
 NOISE = ("d2d", "pink", "rtn")
 """The imperfections the published study ranks: its three sources of variation (MODEL.md section 4)."""
@@ -176,17 +176,38 @@ class Knob:
     base: str
     """``mean`` or ``full``: what the sweep adds it to by default."""
     values: tuple[float, ...]
-    """The default sweep: from 0 to beyond the published fit (1)."""
+    """The default sweep: from 0 to beyond the published fit (1), dense where tolerances are read."""
 
     @property
     def zero_is_off(self) -> bool:
         """Whether factor 0 gives the same weights as switching the imperfection off (d2d, pink, rtn)."""
         return self.imperfection in NOISE
 
+    @property
+    def isolated(self) -> bool:
+        """A spread knob of one quantity (d2d_r, d2d_m1, ...): on the mean model it is swept alone, every
+        other spread at 0, so that its runs measure that quantity's spread and nothing else."""
+        return self.name in SPREADS and self.name != "d2d"
+
+    def scales(self, factor: float, base: str) -> tuple[tuple[str, float], ...]:
+        """The knobs of ``HfOxWeakReset.scaled`` of one sweep point."""
+        if self.isolated and base == "mean":
+            return (*((k, 0.0) for k in SPREADS if k not in ("d2d", self.name)), (self.name, factor))
+        return ((self.name, factor),)
+
+
+SPREAD_SWEEP = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 1.5, 2.0)
+"""Spread factors: dense below the fit, where the tolerances of the answers lie."""
 
 KNOBS: dict[str, Knob] = {
-    "d2d": Knob("d2d", "d2d", "sigma_ln_r_0", "sigma of ln R at t = 0 across devices", "mean",
-                (0.0, 0.25, 0.5, 1.0, 1.5, 2.0)),
+    "d2d": Knob("d2d", "d2d", "sigma_ln_r_0", "every D2D spread; shown: sigma of ln R at t = 0 across devices",
+                "mean", SPREAD_SWEEP),
+    "d2d_r": Knob("d2d_r", "d2d", "sigma_ln_r_0", "sigma of ln R at t = 0 across devices (R0 and c1)", "mean",
+                  SPREAD_SWEEP),
+    "d2d_m1": Knob("d2d_m1", "d2d", "sigma_ln_m1", "sigma of ln m1 across devices", "mean", SPREAD_SWEEP),
+    "d2d_t_star": Knob("d2d_t_star", "d2d", "sigma_ln_t_star", "sigma of ln t* across devices", "mean",
+                       SPREAD_SWEEP),
+    "d2d_m2": Knob("d2d_m2", "d2d", "sigma_ln_m2", "sigma of ln m2 across devices", "mean", SPREAD_SWEEP),
     "pink": Knob("pink", "pink", "alpha", "1/f amplitude alpha (ln R)", "mean", (0.0, 0.5, 1.0, 2.0, 4.0)),
     "rtn": Knob("rtn", "rtn", "a_rtn_max", "largest RTN amplitude bound A_rtn (ln R)", "mean",
                 (0.0, 0.5, 1.0, 2.0, 4.0)),
@@ -224,23 +245,24 @@ def sensitivity_study(knob: str, values: tuple[float, ...] | None = None, base: 
     else:
         stem, off = "full model", f"full but {x}" if x in NOISE else None
     configs, factors = {"mean model": published["mean model"]}, {}
+    alone = spec.isolated and base == "mean"  # the knob's quantity the only spread: no fixed run at 1
     for v in sorted(values):
-        if v == 1.0:
+        if v == 1.0 and not alone:
             label = stem
-        elif v == 0.0 and spec.zero_is_off:
+        elif v == 0.0 and spec.zero_is_off and (alone or not spec.isolated):
             label = off
         else:
             label = None
         if label is not None:
             config = published[label]
-        elif stem.startswith("mean + "):  # mean + d2d x0.5, in mean-plus-d2d-x0.5
-            label = f"{stem} x{v:g}"
-            config = AblationConfig(label, published[stem].imperfections, directory=f"{published[stem].slug}-x{v:g}",
-                                    scales=((knob, v),))
+        elif stem.startswith("mean + "):  # mean + d2d x0.5, in mean-plus-d2d-x0.5; mean + d2d_m1 x0.5
+            label = f"mean + {knob} x{v:g}"
+            config = AblationConfig(label, published[stem].imperfections, directory=f"mean-plus-{knob}-x{v:g}",
+                                    scales=spec.scales(v, base))
         else:  # full model, d2d x0.5, in full-d2d-x0.5
             label = f"{stem}, {knob} x{v:g}"
             config = AblationConfig(label, published[stem].imperfections, directory=f"{base}-{knob}-x{v:g}",
-                                    scales=((knob, v),))
+                                    scales=spec.scales(v, base))
         configs[label] = config
         factors[label] = v
     return Study("sensitivity", configs, mean="mean model", knob=knob, values=factors, base=base)

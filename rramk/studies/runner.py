@@ -35,6 +35,8 @@ def budget_tag(settings: RunSettings) -> str:
     tag = f"epochs{settings.epochs}"
     if settings.limit_train:
         tag += f"-n{settings.limit_train}"
+    if settings.validation:  # runs that choose their epoch on validation (older runs had no split)
+        tag += f"-val{settings.validation}"
     if settings.network == "mlp" and settings.hidden != 3000:
         tag += f"-hidden{settings.hidden}"
     if settings.network == "vgg":
@@ -64,6 +66,19 @@ def publish(run: Path, root: Path, summaries: Path) -> Path:
         if (run / name).is_file():
             shutil.copyfile(run / name, target / name)
     return target / SUMMARY
+
+
+def published_matches(path: Path, settings: RunSettings) -> bool:
+    """Whether ``path`` is the published summary of a finished run of these settings (another machine's or
+    session's, committed with reports/): then the run is not trained again. Where it ran (device,
+    backend, output directory) does not count; everything that decides its bits does."""
+    import json
+
+    if not path.is_file():
+        return False
+    recorded = json.loads(path.read_text()).get("settings", {})
+    ignore = {"device", "backend"}
+    return all(recorded.get(k) == v for k, v in settings.comparable().items() if k not in ignore)
 
 
 def warn_other_machines(summary_paths: list[Path]) -> set[str]:
@@ -148,11 +163,19 @@ def run_study(dataset: str, seeds: list[int], configs: list, root: Path, summari
             print(f"[{i}/{len(runs)}] {name}: done already ({out})", flush=True)
             done.append(publish(out, root, summaries) if summaries else out / SUMMARY)
             continue
+        published = summaries / out.relative_to(root) / SUMMARY if summaries else None
+        if published is not None and published_matches(published, settings):
+            print(f"[{i}/{len(runs)}] {name}: done already (its summary is in {published.parent})", flush=True)
+            done.append(published)
+            continue
         settings.resume = (out / "checkpoint.pt").is_file()
         print(f"[{i}/{len(runs)}] {name}: {'resuming' if settings.resume else 'training'} -> {out}", flush=True)
         tick = time.perf_counter()
         summary = train(settings)
-        print(f"[{i}/{len(runs)}] {name}: test accuracy {summary['final_test_accuracy']:.4f} "
+        chosen = (f" (epoch {summary['selected_epoch']}, chosen on validation)"
+                  if summary.get("selection") == "validation" else "")
+        print(f"[{i}/{len(runs)}] {name}: test accuracy "
+              f"{summary.get('selected_test_accuracy', summary['final_test_accuracy']):.4f}{chosen} "
               f"({time.perf_counter() - tick:.0f} s)", flush=True)
         if not keep_checkpoints:
             (out / "checkpoint.pt").unlink(missing_ok=True)

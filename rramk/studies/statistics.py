@@ -7,7 +7,9 @@ in both views of the study (added alone to the mean model, removed alone from th
 standard errors over seeds; the verdict, the interaction and the saturation sentences say in words
 what the costs show; ``sensitivity`` and ``tolerance`` read a knob's sweep; ``lr_rows`` a learning-
 rate study; curves follow accuracy per epoch. Every standard error is over seeds, sqrt(s1^2/n1 +
-s2^2/n2 + ...) for a difference of means (nan with one seed: no error bar).
+s2^2/n2 + ...) for a difference of means (nan with one seed: no error bar); a claim is "resolved"
+when Welch's two-sided 95 % interval excludes 0 (``welch``; Student's t with Welch-Satterthwaite
+degrees of freedom, computed here without scipy).
 """
 
 from __future__ import annotations
@@ -18,6 +20,24 @@ import statistics
 from rramk.studies.configs import STUDIES, Study
 
 ADDED_VIEW = "added alone to the mean model"
+SELECTION_RULES = {"validation": "test accuracy at the epoch of highest validation accuracy",
+                   "last epoch": "test accuracy at the last epoch (these runs have no validation split)"}
+"""What a run's reported accuracy is, by the ``selection`` its summary records (rramk.training.loop)."""
+
+
+def reported_accuracy(summary: dict) -> float:
+    """A run's reported test accuracy: at the epoch chosen on validation, or the last epoch for runs
+    without a validation split (summaries older than the split record no ``selection``)."""
+    if summary.get("selection") == "validation":
+        return summary["selected_test_accuracy"]
+    return summary["final_test_accuracy"]
+
+
+def selection_rule(summaries) -> str:
+    """The rule of ``reported_accuracy`` for these runs in words (both, if they mix)."""
+    rules = sorted({"validation" if s.get("selection") == "validation" else "last epoch" for s in summaries})
+    return "; ".join(SELECTION_RULES[r] for r in rules) if rules else ""
+
 REMOVED_VIEW = "removed alone from the full model"
 
 
@@ -25,14 +45,14 @@ def ablation_rows(runs: dict, labels: list[str] | None = None, ideal: str = "ide
     """Per configuration with runs, in the order of ``labels`` (default: the order of ``runs``): final
     test accuracy over seeds (mean, std, range), the mean best epoch, the drop against the ideal
     mean, and the devices at the end."""
-    ideal_acc = [s["final_test_accuracy"] for s in runs.get(ideal, [])]
+    ideal_acc = [reported_accuracy(s) for s in runs.get(ideal, [])]
     ideal_mean = statistics.fmean(ideal_acc) if ideal_acc else None
     rows = []
     for label in labels if labels is not None else list(runs):
         summaries = runs.get(label)
         if not summaries:
             continue
-        acc = [s["final_test_accuracy"] for s in summaries]
+        acc = [reported_accuracy(s) for s in summaries]
         mean = statistics.fmean(acc)
         std = statistics.stdev(acc) if len(acc) > 1 else float("nan")
         last = [s["history"][-1] for s in summaries if s.get("history")]
@@ -47,6 +67,90 @@ def ablation_rows(runs: dict, labels: list[str] | None = None, ideal: str = "ide
     return rows
 
 
+# ----------------------------------------------------------------------------- Welch's t-test
+
+LEVEL = 0.95
+"""The confidence level of every interval and test of the reports (two-sided)."""
+
+
+def _incomplete_beta(x: float, a: float, b: float) -> float:
+    """The regularized incomplete beta function I_x(a, b), by its continued fraction (modified Lentz)."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    if x > (a + 1) / (a + b + 2):  # the fraction converges fast below the mean: use the symmetry
+        return 1.0 - _incomplete_beta(1.0 - x, b, a)
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)) / a
+    tiny, f, c, d = 1e-300, 1.0, 1.0, 0.0
+    for i in range(400):
+        m = i // 2
+        if i == 0:
+            numerator = 1.0
+        elif i % 2:
+            numerator = -((a + m) * (a + b + m) * x) / ((a + 2 * m) * (a + 2 * m + 1))
+        else:
+            numerator = (m * (b - m) * x) / ((a + 2 * m - 1) * (a + 2 * m))
+        d = 1.0 + numerator * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + numerator / c
+        c = c if abs(c) > tiny else tiny
+        f *= c * d
+        if abs(1.0 - c * d) < 1e-15:
+            break
+    return front * (f - 1.0)
+
+
+def t_two_sided_p(t: float, df: float) -> float:
+    """P(|T| >= |t|) for Student's t with ``df`` degrees of freedom (df may be fractional: Welch)."""
+    if math.isnan(t) or math.isnan(df) or df <= 0:
+        return math.nan
+    if math.isinf(t):
+        return 0.0
+    return _incomplete_beta(df / (df + t * t), df / 2, 0.5)
+
+
+def t_critical(df: float, level: float = LEVEL) -> float:
+    """The two-sided critical value: P(|T| >= t) = 1 - level (nan without degrees of freedom)."""
+    if math.isnan(df) or df <= 0:
+        return math.nan
+    lo, hi = 0.0, 1.0
+    while t_two_sided_p(hi, df) > 1 - level:
+        hi *= 2
+    for _ in range(200):  # bisection: p falls monotonically in t
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if t_two_sided_p(mid, df) > 1 - level else (lo, mid)
+    return (lo + hi) / 2
+
+
+def welch(cells: list[tuple[float, float, int]], signs: list[int]) -> dict:
+    """A signed sum of cell means (mean, std, n per cell; signs +1/-1) with Welch's test that it is 0:
+    value, standard error sqrt(sum s^2/n), Welch-Satterthwaite degrees of freedom
+    (sum s^2/n)^2 / sum (s^2/n)^2 / (n - 1), two-sided p and the half-width of the LEVEL interval.
+    With a cell of one seed, or no spread at all, there is no test (se, df, p, half_width nan)."""
+    value = sum(sign * mean for sign, (mean, _, _) in zip(signs, cells))
+    nan = {"value": value, "se": math.nan, "df": math.nan, "p": math.nan, "half_width": math.nan}
+    if any(n < 2 or math.isnan(std) for _, std, n in cells):
+        return nan
+    variances = [std ** 2 / n for _, std, n in cells]
+    se2 = sum(variances)
+    if se2 == 0:
+        return {**nan, "se": 0.0}
+    df = se2 ** 2 / sum(v ** 2 / (n - 1) for v, (_, _, n) in zip(variances, cells))
+    se = math.sqrt(se2)
+    return {"value": value, "se": se, "df": df, "p": t_two_sided_p(value / se, df),
+            "half_width": t_critical(df) * se}
+
+
+def difference_test(rows: list[dict], plus: str, minus: str) -> dict:
+    """mean(plus) - mean(minus) with Welch's test (``welch``); value nan if either has no runs."""
+    by_name = {r["config"]: r for r in rows}
+    if plus not in by_name or minus not in by_name:
+        return {"value": math.nan, "se": math.nan, "df": math.nan, "p": math.nan, "half_width": math.nan}
+    a, b = by_name[plus], by_name[minus]
+    return welch([(a["mean"], a["std"], a["seeds"]), (b["mean"], b["std"], b["seeds"])], [1, -1])
+
+
 def difference(rows: list[dict], plus: str, minus: str) -> tuple[float, float]:
     """mean(plus) - mean(minus) and its standard error over seeds ((nan, nan) if either has no runs)."""
     by_name = {r["config"]: r for r in rows}
@@ -57,31 +161,60 @@ def difference(rows: list[dict], plus: str, minus: str) -> tuple[float, float]:
 
 
 def imperfection_costs(rows: list[dict], study: Study = STUDIES["legacy"]) -> list[dict]:
-    """Accuracy cost of each imperfection the study ranks, in both views, with standard errors.
+    """Accuracy cost of each imperfection the study ranks, in both views, with Welch's test of each.
 
     added: acc(mean) - acc(mean + X), the cost of X on the mean device alone;
-    removed: acc(full but X) - acc(full), what removing X from the full model gives back.
+    removed: acc(full but X) - acc(full), what removing X from the full model gives back. Each view
+    carries ``<view>`` (the cost), ``<view>_se``, ``_df``, ``_p``, ``_ci`` (half-width of the LEVEL
+    interval) and ``_cells`` (the two configurations, better first).
     """
     costs = []
     for x in study.ranked:
-        added, added_se = difference(rows, study.mean, study.added.format(x))
-        removed, removed_se = difference(rows, study.removed.format(x), study.full)
-        costs.append({"imperfection": x, "added": added, "added_se": added_se, "removed": removed,
-                      "removed_se": removed_se})
+        cost = {"imperfection": x}
+        for view, cells in (("added", (study.mean, study.added.format(x))),
+                            ("removed", (study.removed.format(x), study.full))):
+            test = difference_test(rows, *cells)
+            cost |= {view: test["value"], f"{view}_se": test["se"], f"{view}_df": test["df"],
+                     f"{view}_p": test["p"], f"{view}_ci": test["half_width"], f"{view}_cells": cells}
+        costs.append(cost)
     return costs
 
 
-def _resolved(value: float, se: float) -> bool:
-    """Beyond 2 standard errors (never with one seed)."""
+def _resolved(value: float, test: dict) -> bool:
+    """``value`` > 0 and the LEVEL interval of Welch's test excludes 0 (never with one seed)."""
+    return not math.isnan(test["half_width"]) and value > test["half_width"]
+
+
+def _beyond_two_se(value: float, se: float) -> bool:
+    """The older, looser rule (about 85 % confidence with 3 seeds), still used by the saturation and
+    learning-rate sentences until they carry Welch's test too."""
     return not math.isnan(se) and value > 2 * se
 
 
-def verdict(costs: list[dict], views: tuple[str, str] = (ADDED_VIEW, REMOVED_VIEW)) -> list[str]:
+def _view_test(c: dict, key: str) -> dict:
+    return {"se": c[f"{key}_se"], "half_width": c[f"{key}_ci"], "p": c[f"{key}_p"]}
+
+
+def _gap(rows: list[dict], worst: dict, runner: dict, key: str) -> dict:
+    """How much more the costliest imperfection costs than the runner-up, tested on the cells that
+    differ: the shared cell (the mean model, or the full model) cancels."""
+    if key == "added":  # (mean - mean+w) - (mean - mean+r) = mean+r - mean+w
+        return difference_test(rows, runner["added_cells"][1], worst["added_cells"][1])
+    return difference_test(rows, worst["removed_cells"][0], runner["removed_cells"][0])
+
+
+def _ci_words(test: dict) -> str:
+    return f"± {100 * test['half_width']:.2f}, {100 * LEVEL:.0f} % interval, p = {test['p']:.2g}"
+
+
+def verdict(costs: list[dict], views: tuple[str, str] = (ADDED_VIEW, REMOVED_VIEW),
+            rows: list[dict] | None = None) -> list[str]:
     """Plain sentences: which imperfection is the most damaging in each view, is it resolved, and is it d2d?
 
-    A cost is resolved when it exceeds 2 standard errors over seeds, and so is the lead of the costliest
-    over the runner-up; with one seed per cell there is no error bar and the sentences say so. The last
-    sentence answers "is d2d the most damaging?" in one word first: yes, not resolved, or no.
+    A cost is resolved when Welch's LEVEL interval over seeds excludes 0, and so is the lead of the
+    costliest over the runner-up (tested on ``rows``, the cells that differ); with one seed per cell
+    there is no interval and the sentences say so. The last sentence answers "is d2d the most
+    damaging?" in one word first: yes, not resolved, or no.
     """
     lines, worst, lead_resolved = [], {}, {}
     for view, key in zip(views, ("added", "removed")):
@@ -89,51 +222,54 @@ def verdict(costs: list[dict], views: tuple[str, str] = (ADDED_VIEW, REMOVED_VIE
         if not usable:
             continue
         w = worst[key] = max(usable, key=lambda c: c[key])
-        cost, se = w[key], w[f"{key}_se"]
+        cost, test = w[key], _view_test(w, key)
         runner = max((c for c in usable if c is not w), key=lambda c: c[key], default=None)
-        gap, gap_se = (cost - runner[key], math.hypot(se, runner[f"{key}_se"])) if runner else (math.inf, 0.0)
-        lead_resolved[key] = _resolved(cost, se) and _resolved(gap, gap_se)
-        if math.isnan(se):
+        gap = _gap(rows, w, runner, key) if runner is not None and rows is not None else None
+        lead_resolved[key] = _resolved(cost, test) and (gap is None or _resolved(gap["value"], gap))
+        if math.isnan(test["se"]):
             lines.append(f"- {view}: **{w['imperfection']}** costs the most, {100 * cost:+.2f} points "
-                         "(one seed: no error bar).")
-        elif _resolved(cost, se):
-            lead = "" if runner is None else (
-                f"; ahead of **{runner['imperfection']}** by {100 * gap:+.2f} ± {100 * gap_se:.2f}"
-                + ("" if _resolved(gap, gap_se) else ", not resolved"))
+                         "(one seed: no interval).")
+        elif _resolved(cost, test):
+            lead = "" if gap is None else (
+                f"; ahead of **{runner['imperfection']}** by {100 * gap['value']:+.2f} ({_ci_words(gap)})"
+                + ("" if _resolved(gap["value"], gap) else ", not resolved"))
             lines.append(f"- {view}: **{w['imperfection']}** costs the most, {100 * cost:+.2f} points "
-                         f"(more than 2 standard errors: ± {100 * se:.2f}){lead}.")
+                         f"({_ci_words(test)}){lead}.")
         else:
-            lines.append(f"- {view}: no imperfection costs accuracy beyond 2 standard errors (largest: "
-                         f"**{w['imperfection']}**, {100 * cost:+.2f} ± {100 * se:.2f} points).")
+            lines.append(f"- {view}: no imperfection's cost is resolved at {100 * LEVEL:.0f} % (largest: "
+                         f"**{w['imperfection']}**, {100 * cost:+.2f} points, {_ci_words(test)}).")
     if not worst:
         return []
     for view, key in zip(views, ("added", "removed")):
         order = sorted((c for c in costs if not math.isnan(c[key])), key=lambda c: -c[key])
         if len(order) > 1:
-            lines.append(f"- ranking, {view}: " + " > ".join(f"{c['imperfection']} ({100 * c[key]:+.2f})"
-                                                            for c in order) + ".")
+            lines.append(f"- ranking, {view}: " + " > ".join(
+                f"{c['imperfection']} ({100 * c[key]:+.2f}{'' if _resolved(c[key], _view_test(c, key)) else ', not resolved'})"
+                for c in order) + ".")
     helps = [c["imperfection"] for c in costs if not math.isnan(c["added"]) and c["added"] < 0
-             and _resolved(-c["added"], c["added_se"])]
+             and _resolved(-c["added"], _view_test(c, "added"))]
     if helps:
-        lines.append(f"- at this budget, adding {', '.join(helps)} alone *raises* accuracy beyond 2 standard errors.")
+        lines.append(f"- at this budget, adding {', '.join(helps)} alone *raises* accuracy "
+                     f"(resolved at {100 * LEVEL:.0f} %).")
     views_done = " and ".join(v for v, k in zip(views, ("added", "removed")) if k in worst)
     one_seed = any(math.isnan(w[f"{k}_se"]) for k, w in worst.items())
-    costly = {k: one_seed or _resolved(w[k], w[f"{k}_se"]) for k, w in worst.items()}  # a cost worth naming
+    costly = {k: one_seed or _resolved(w[k], _view_test(w, k)) for k, w in worst.items()}  # a cost worth naming
     others = sorted({w["imperfection"] for k, w in worst.items() if w["imperfection"] != "d2d" and costly[k]})
     if others:
         lines.append(f"- **Is d2d the most damaging? No**: {' and '.join(others)} costs more"
-                     + (" (one seed: no error bar)" if one_seed else "") + "; the published study found "
+                     + (" (one seed: no interval)" if one_seed else "") + "; the published study found "
                      "device-to-device variability (d2d) most damaging.")
     elif not any(costly.values()):
-        lines.append("- **Is d2d the most damaging? Not resolved**: at this budget no imperfection costs accuracy "
-                     "beyond 2 standard errors in any view.")
+        lines.append("- **Is d2d the most damaging? Not resolved**: at this budget no imperfection's cost is "
+                     f"resolved at {100 * LEVEL:.0f} % in any view.")
     elif all(w["imperfection"] == "d2d" for w in worst.values()) and all(lead_resolved.values()):
         answer = "Yes" if len(worst) == 2 else "Yes, in the one view measured so far"
         lines.append(f"- **Is d2d the most damaging? {answer}**: device-to-device variability costs the most "
-                     f"{views_done}, ahead of the others beyond 2 standard errors, as the published study found.")
+                     f"{views_done}, and its cost and its lead over the runner-up are resolved at "
+                     f"{100 * LEVEL:.0f} % (Welch), as the published study found.")
     else:
         lines.append("- **Is d2d the most damaging? Not resolved**: these seeds do not single out d2d (its cost "
-                     "and its lead over the runner-up beyond 2 standard errors) in every view.")
+                     f"and its lead over the runner-up resolved at {100 * LEVEL:.0f} %) in every view.")
     if len(worst) < 2:
         lines.append("- only one view is available yet: the other needs its runs (see 'Not finished yet').")
     return lines
@@ -157,7 +293,7 @@ def interaction(rows: list[dict], costs: list[dict], mean: str = "none", full: s
 def identical_runs(runs: dict, a: str, b: str) -> int:
     """The number of seeds if ``a`` and ``b`` gave exactly the same final accuracy in every seed of ``a``, else 0."""
     def by_seed(label):
-        return {s["seed"]: s["final_test_accuracy"] for s in runs.get(label, [])}
+        return {s["seed"]: reported_accuracy(s) for s in runs.get(label, [])}
 
     first, second = by_seed(a), by_seed(b)
     same = first and all(seed in second and second[seed] == acc for seed, acc in first.items())
@@ -223,7 +359,7 @@ def saturation_sentences(runs: dict, rows: list[dict], study: Study) -> list[str
             lines.append(f"- on the full model, saturation costs {100 * e['cost']:+.2f} ± {100 * e['se']:.2f} points "
                          f"({e['without']['config']} - {study.full}).")
     for i in sorted(saturation_interactions(rows, study), key=lambda i: -i["interaction"]):
-        resolved = "beyond 2 standard errors" if _resolved(abs(i["interaction"]), i["interaction_se"]) \
+        resolved = "beyond 2 standard errors" if _beyond_two_se(abs(i["interaction"]), i["interaction_se"]) \
             else "within 2 standard errors"
         lines.append(f"- {i['imperfection']} x saturation: {i['imperfection']} costs {100 * i['with']:+.2f} ± "
                      f"{100 * i['with_se']:.2f} points on the mean model with saturation and {100 * i['without']:+.2f} "
@@ -293,7 +429,7 @@ def best_lr(lrs: list[dict], label: str, default: float) -> list[str]:
         return [line + ": the default."]
     gap = best["mean"] - at_default["mean"]
     gap_se = math.sqrt(best["std"] ** 2 / best["seeds"] + at_default["std"] ** 2 / at_default["seeds"])
-    verdict = "within 2 standard errors of the best" if not _resolved(gap, gap_se) else "worse than the best"
+    verdict = "within 2 standard errors of the best" if not _beyond_two_se(gap, gap_se) else "worse than the best"
     return [line + f"; the default {default:g} is {100 * gap:.2f} ± {100 * gap_se:.2f} points below it ({verdict})."]
 
 

@@ -51,15 +51,24 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def load_data(settings: RunSettings, device: torch.device):
-    """(train_x, train_y, test_x, test_y) as normalized float32 tensors on ``device``."""
+def load_data(settings: RunSettings, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """(train x, y, validation x, y, test x, y) as normalized float32 tensors on ``device``: the
+    validation set is the last ``settings.validation`` images of the official training set
+    (``rramk.data.validation_split``), ``limit_train`` keeps the first images of the rest."""
     from rramk import data
 
     load = getattr(data, DATASETS[settings.dataset].loader)
-    dataset = load(settings.data_dir, download=settings.download, limit=settings.limit_train)
-    train_x = data.normalize(dataset.train_images, dataset.name).to(device)
-    test_x = data.normalize(dataset.test_images, dataset.name).to(device)
-    return train_x, dataset.train_labels.to(device), test_x, dataset.test_labels.to(device)
+    dataset = load(settings.data_dir, download=settings.download)
+    try:
+        (train_images, train_labels), (val_images, val_labels) = data.validation_split(
+            dataset.train_images, dataset.train_labels, settings.validation)
+    except ValueError as e:
+        raise UsageError(f"--{e}") from None
+    if settings.limit_train is not None:
+        train_images, train_labels = train_images[:settings.limit_train], train_labels[:settings.limit_train]
+    parts = ((train_images, train_labels), (val_images, val_labels), (dataset.test_images, dataset.test_labels))
+    return tuple(t for images, labels in parts
+                 for t in (data.normalize(images, dataset.name).to(device), labels.to(device)))
 
 
 def build_model(settings: RunSettings) -> torch.nn.Module:
@@ -133,7 +142,7 @@ class Run:
     settings: RunSettings
     device: torch.device
     dist: Distributed
-    data: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]  # train x, y, test x, y
+    data: tuple[torch.Tensor, ...]  # train x, y, validation x, y, test x, y
     model: torch.nn.Module
     ddp_model: torch.nn.Module  # what the steps run through: the model, or its DDP wrapper
     optimizer: torch.optim.Optimizer
@@ -300,10 +309,13 @@ def train_epoch(run: Run, interrupt: SimpleNamespace) -> None:
 def record_epoch(run: Run) -> None:
     """Evaluate the finished epoch, record it (history, metrics.jsonl), decay the rates and save."""
     settings, running, epoch = run.settings, run.running, run.epoch
-    test_loss, test_acc = evaluate(run.model, run.data[2], run.data[3], max(settings.batch_size, 1000))
+    batch = max(settings.batch_size, 1000)
+    val_loss, val_acc = evaluate(run.model, run.data[2], run.data[3], batch) if settings.validation else (None, None)
+    test_loss, test_acc = evaluate(run.model, run.data[4], run.data[5], batch)
     record = {"epoch": epoch + 1, "train_loss": running["loss"] / max(running["seen"], 1),
-              "train_accuracy": running["correct"] / max(running["seen"], 1), "test_loss": test_loss,
-              "test_accuracy": test_acc, "seconds": running["seconds"],
+              "train_accuracy": running["correct"] / max(running["seen"], 1), "validation_loss": val_loss,
+              "validation_accuracy": val_acc, "test_loss": test_loss, "test_accuracy": test_acc,
+              "seconds": running["seconds"],
               "lr": [g["lr"] for g in run.optimizer.param_groups], **run.optimizer.device_statistics()}
     run.history.append(record)
     run.scheduler.step()
@@ -312,8 +324,26 @@ def record_epoch(run: Run) -> None:
     if run.dist.main:
         with open(Path(settings.out) / METRICS, "a") as f:
             f.write(json.dumps(record) + "\n")
-        cli.say(f"epoch {epoch + 1}/{settings.epochs}: train acc {record['train_accuracy']:.4f}, "
+        validation = "" if val_acc is None else f"validation acc {val_acc:.4f}, "
+        cli.say(f"epoch {epoch + 1}/{settings.epochs}: train acc {record['train_accuracy']:.4f}, {validation}"
                 f"test acc {test_acc:.4f}, {record['seconds']:.1f} s")
+
+
+SELECTION_RULES = {"validation": "the epoch of highest validation accuracy (the earliest of equals)",
+                   "last epoch": "the last epoch (the run has no validation split)"}
+"""How a run's reported accuracy is chosen, by the name its summary records under ``selection``."""
+
+
+def selected_epoch(history: list[dict]) -> dict:
+    """The epoch a run reports and its test accuracy: chosen on validation when the run has a validation
+    split, else the last (``SELECTION_RULES``). Test accuracy never chooses."""
+    if not history:
+        return {"selection": None, "selected_epoch": None, "selected_test_accuracy": None}
+    if history[-1].get("validation_accuracy") is None:
+        chosen, rule = history[-1], "last epoch"
+    else:  # max() keeps the first of equal values: the earliest epoch
+        chosen, rule = max(history, key=lambda h: h["validation_accuracy"]), "validation"
+    return {"selection": rule, "selected_epoch": chosen["epoch"], "selected_test_accuracy": chosen["test_accuracy"]}
 
 
 def write_summary(run: Run) -> dict:
@@ -322,7 +352,8 @@ def write_summary(run: Run) -> dict:
     summary = {
         "dataset": settings.dataset, "imperfections": settings.imperfections,
         "device_config": config.to_dict() if config is not None else None, "preset": settings.preset_record(),
-        "epochs": settings.epochs, "seed": settings.seed,
+        "epochs": settings.epochs, "seed": settings.seed, "validation": settings.validation,
+        **selected_epoch(history),
         "final_test_accuracy": history[-1]["test_accuracy"] if history else None,
         "best_test_accuracy": max((h["test_accuracy"] for h in history), default=None),
         "train_seconds": sum(h["seconds"] for h in history), "history": history,

@@ -33,7 +33,7 @@ class DatasetRecipe:
 
     loader: str  # the rramk.data function that loads the data set: loader(data_dir, download=, limit=)
     networks: dict[str, tuple[str, Callable[[RunSettings], torch.nn.Module]]]  # name: (in words, builder); first: default
-    published: dict  # the published batch_size, epochs and lr_pulses
+    published: dict  # the default batch_size, epochs, lr_pulses, and the validation examples held out
     augment: str | None = None  # the rramk.data function that augments a training batch: augment(x, generator)
 
     @property
@@ -46,11 +46,13 @@ _MNIST_NETWORKS = {"mlp": ("784-3000-10 MLP (--hidden)", lambda s: models.mnist_
                    "vgg": ("the VGG family for 28x28x1 images (--width, 1/8: 0.51 M synapses)",
                            lambda s: models.mnist_vgg(width=s.width))}
 DATASETS: dict[str, DatasetRecipe] = {
-    "mnist": DatasetRecipe("load_mnist", _MNIST_NETWORKS, {"batch_size": 1000, "epochs": 20, "lr_pulses": 20.0}),
+    "mnist": DatasetRecipe("load_mnist", _MNIST_NETWORKS, {"batch_size": 1000, "epochs": 20, "lr_pulses": 20.0,
+                                                                     "validation": 10_000}),
     "cifar10": DatasetRecipe("load_cifar10", {"vgg": ("VGG (--width)", lambda s: models.cifar10_vgg(width=s.width))},
-                             {"batch_size": 500, "epochs": 100, "lr_pulses": 20.0}, augment="augment_cifar10"),
+                             {"batch_size": 500, "epochs": 100, "lr_pulses": 20.0, "validation": 5_000},
+                             augment="augment_cifar10"),
     "fashion-mnist": DatasetRecipe("load_fashion_mnist", _MNIST_NETWORKS,
-                                   {"batch_size": 1000, "epochs": 20, "lr_pulses": 20.0}),
+                                   {"batch_size": 1000, "epochs": 20, "lr_pulses": 20.0, "validation": 10_000}),
 }
 PUBLISHED = {name: recipe.published for name, recipe in DATASETS.items()}
 
@@ -61,6 +63,7 @@ CHECKS = (  # (setting, valid, what it expects), checked in this order
     ("epochs", lambda v: v >= 0, "an integer >= 0"),
     *((name, lambda v: v > 0, "a positive integer") for name in ("batch_size", "lr_decay_epochs", "hidden")),
     ("limit_train", lambda v: v is None or v > 0, "a positive integer"),
+    ("validation", lambda v: v >= 0, "a number of training examples >= 0 to hold out"),
     ("lr_pulses", lambda v: v > 0, "a positive number of pulses"),
     ("lr", lambda v: v >= 0, "a learning rate >= 0"),
     ("lr_decay", lambda v: 0 < v <= 1, "a factor in (0, 1]"),
@@ -89,6 +92,7 @@ class RunSettings:
     out: str | None = None
     resume: bool = False
     limit_train: int | None = None
+    validation: int | None = None  # the last N training examples, held out to choose the epoch (None: the data set's)
     width: float = 1.0
     hidden: int = 3000
     network: str = ""  # a name of DATASETS[dataset].networks ("": the data set's first, its published network)
@@ -103,7 +107,7 @@ class RunSettings:
         self.network = self.network or next(iter(networks))
         if self.network not in networks:
             raise UsageError(f"--network: expected one of {', '.join(networks)} for {self.dataset}, got {self.network!r}")
-        for name in ("epochs", "batch_size", "lr_pulses"):
+        for name in ("epochs", "batch_size", "lr_pulses", "validation"):
             if getattr(self, name) is None:
                 setattr(self, name, defaults[name])
         for name, valid, expected in CHECKS:
