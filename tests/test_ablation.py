@@ -29,7 +29,7 @@ from rramk.device.traces import file_sha256
 from tests.test_train import _one_thread_no_network  # noqa: F401  (autouse: one thread, no downloads)
 from tests.test_train import DATA_ROOT, needs_mnist, other_device, write_tiny_cifar10
 
-SHORT_STUDY = Path(__file__).resolve().parents[1] / "reports" / "ablation" / "summaries" / "mnist" / "epochs1-n10000"
+SHORT_STUDY = Path(__file__).resolve().parents[1] / "reports" / "ablation" / "summaries" / "mnist" / "epochs1-n10000-val10000"
 TINY = ["--epochs", "1", "--limit-train", "300", "--hidden", "32", "--backend", "reference", "--device", "cpu",
         "--no-progress"]
 
@@ -52,13 +52,13 @@ def test_study_runs_every_run_once_publishes_it_and_skips_it_next_time(tmp_path,
     argv = ["mnist", *TINY, "--data-dir", str(DATA_ROOT), "--configs", "none", "only saturation",
             "--seeds", "0", "1", "--out", str(runs), "--summaries", str(summaries)]
     assert ablation.main(argv) == 0
-    budget = summaries / "mnist" / "epochs1-n300-hidden32"
+    budget = summaries / "mnist" / "epochs1-n300-val10000-hidden32"
     published = {(c, s): json.loads((budget / c / f"seed{s}" / "summary.json").read_text())
                  for c in ("none", "only-saturation") for s in (0, 1)}
     for (config, seed), summary in published.items():
         assert summary["seed"] == seed and summary["imperfections"] == ABLATIONS[label_of(config)].flag
         assert (budget / config / f"seed{seed}" / "metrics.jsonl").is_file()
-        assert not (runs / "mnist" / "epochs1-n300-hidden32" / config / f"seed{seed}" / "checkpoint.pt").exists()
+        assert not (runs / "mnist" / "epochs1-n300-val10000-hidden32" / config / f"seed{seed}" / "checkpoint.pt").exists()
     # saturation alone changes no weight on identical noise-free devices: same training, same bits
     for seed in (0, 1):
         assert _computed(published[("none", seed)]["history"]) == \
@@ -79,7 +79,7 @@ def test_a_study_run_is_the_run_rramk_train_makes(tmp_path):
     """Independent path to the same numbers: the study's run equals a direct training run."""
     assert ablation.main(["mnist", *TINY, "--data-dir", str(DATA_ROOT), "--configs", "all", "--seeds", "3",
                           "--out", str(tmp_path / "runs"), "--summaries", str(tmp_path / "summaries")]) == 0
-    study = json.loads((tmp_path / "summaries" / "mnist" / "epochs1-n300-hidden32" / "all" / "seed3" /
+    study = json.loads((tmp_path / "summaries" / "mnist" / "epochs1-n300-val10000-hidden32" / "all" / "seed3" /
                         "summary.json").read_text())
     assert train.main(["mnist", *TINY, "--data-dir", str(DATA_ROOT), "--imperfections", "all", "--seed", "3",
                        "--out", str(tmp_path / "direct")]) == 0
@@ -92,11 +92,13 @@ def test_cifar10_study_on_official_format_batches(tmp_path, monkeypatch):
     summaries = tmp_path / "summaries"
     assert ablation.main(["cifar10", "--data-dir", str(tmp_path / "data"), "--width", "0.0625", "--epochs", "1",
                           "--backend", "reference", "--device", "cpu", "--no-progress", "--configs", "ideal", "all",
-                          "--seeds", "0", "--out", str(tmp_path / "runs"), "--summaries", str(summaries)]) == 0
-    study = study_summaries.load_summaries(summaries)[("cifar10", "epochs1-n10000-width0.0625")]
+                          "--seeds", "0", "--out", str(tmp_path / "runs"), "--summaries", str(summaries),
+                          "--validation", "20"]) == 0
+    study = study_summaries.load_summaries(summaries)[("cifar10", "epochs1-n10000-val20-width0.0625")]
     assert sorted(study) == ["all", "ideal"]
     assert study_summaries.ablation_command("cifar10", study["all"][0]) == \
-        "python -m rramk.ablation cifar10 --epochs 1 --limit-train 10000 --width 0.0625"
+        "python -m rramk.ablation cifar10 --epochs 1 --limit-train 10000 --validation 20 --width 0.0625"
+    assert len(study["all"][0]["history"]) == 1 and study["all"][0]["history"][0]["validation_accuracy"] is not None
 
 
 def test_refuses_an_unknown_configuration(capsys):
@@ -159,10 +161,10 @@ def test_a_study_warns_when_its_finished_runs_used_another_machine_fingerprint(t
     assert f"another machine fingerprint (threads {threads + 1}, here {threads})" in err
     assert f"OMP_NUM_THREADS={threads + 1}" in err
     here = provenance.machine()
-    path.write_text(json.dumps({**json.loads(path.read_text()), "machine": {**here, "cpu_capability": "AVX2"}}))
+    path.write_text(json.dumps({**json.loads(path.read_text()), "machine": {**here, "cpu_capability": "SVE256"}}))
     assert ablation.main([*STUDY, "--out", str(runs), "--summaries", str(summaries), "--shard", "1/2"]) == 0
     err = capsys.readouterr().err
-    assert f"cpu_capability 'AVX2', here {here['cpu_capability']!r}" in err and "OMP_NUM_THREADS" not in err
+    assert f"cpu_capability 'SVE256', here {here['cpu_capability']!r}" in err and "OMP_NUM_THREADS" not in err
 
 
 @pytest.mark.parametrize("count", [1, 2, 3, 28, 30])
@@ -231,7 +233,7 @@ def recorded_settings(monkeypatch) -> list:
 
 
 def _runs(trained, root) -> list[tuple]:
-    return [(str(Path(s.out).relative_to(root / "mnist" / "epochs1-n300")), s.imperfections, s.scale, s.lr_pulses)
+    return [(str(Path(s.out).relative_to(root / "mnist" / "epochs1-n300-val10000")), s.imperfections, s.scale, s.lr_pulses)
             for s in trained]
 
 
@@ -282,7 +284,7 @@ def test_full_with_epochs_trains_every_example_for_that_many_epochs(tmp_path, re
                           "cpu", "--no-progress", "--out", str(root), "--summaries", str(tmp_path / "s")]) == 0
     (settings,) = recorded_settings
     assert (settings.epochs, settings.limit_train) == (10, None)
-    assert Path(settings.out) == root / "mnist" / "epochs10" / "only-saturation" / "seed0"
+    assert Path(settings.out) == root / "mnist" / "epochs10-val10000" / "only-saturation" / "seed0"
     summary = {"epochs": 10, "settings": {"limit_train": None, "hidden": 3000}}
     assert study_summaries.ablation_command("mnist", summary) == "python -m rramk.ablation mnist --full --epochs 10"
     summary["epochs"] = 20
@@ -292,7 +294,7 @@ def test_full_with_epochs_trains_every_example_for_that_many_epochs(tmp_path, re
 @pytest.mark.parametrize("argv,message", [
     (["--knob", "d2d"], "--knob: only with --study sensitivity"),
     (["--values", "0,1"], "--values: only with --study sensitivity"),
-    (["--study", "sensitivity"], "--study sensitivity needs --knob (one of d2d, pink, rtn, t_star)"),
+    (["--study", "sensitivity"], "--study sensitivity needs --knob (one of d2d, d2d_r, d2d_m1, d2d_t_star, d2d_m2, pink, rtn, t_star)"),
     (["--study", "sensitivity", "--knob", "d2d", "--values", "0,x"], "--values: expected factors such as"),
     (["--study", "sensitivity", "--knob", "d2d", "--values", "0", "1", "1"], "--values: expected distinct factors"),
     (["--study", "sensitivity", "--knob", "d2d", "--values", "0,-1"], "--values: expected distinct factors >= 0"),
@@ -320,14 +322,14 @@ def test_a_preset_is_the_base_of_every_run_in_a_directory_of_its_own(tmp_path, r
     assert ablation.main([*common, "--preset", str(preset)]) == 0
     configs = list(STUDIES["published"].configs.values())
     assert [s.device_config for s in recorded_settings] == [c.device(other_device()) for c in configs]
-    budget = root / "mnist" / f"epochs1-n300-preset-mine-{file_sha256(preset)[:8]}"
+    budget = root / "mnist" / f"epochs1-n300-val10000-preset-mine-{file_sha256(preset)[:8]}"
     assert [Path(s.out) for s in recorded_settings] == [budget / c.slug / "seed0" for c in configs]
     assert study_summaries.ablation_command("mnist", {"epochs": 1,
                                                      "settings": dataclasses.asdict(recorded_settings[0])}) == \
         f"python -m rramk.ablation mnist --epochs 1 --limit-train 300 --preset {preset}"
     del recorded_settings[:]
     assert ablation.main(common) == 0  # the published fit: none of its runs is done
-    assert [Path(s.out) for s in recorded_settings] == [root / "mnist" / "epochs1-n300" / c.slug / "seed0"
+    assert [Path(s.out) for s in recorded_settings] == [root / "mnist" / "epochs1-n300-val10000" / c.slug / "seed0"
                                                         for c in configs]
     del recorded_settings[:]
     edited = dataclasses.replace(other_device(), pink_alpha=0.01)
@@ -336,7 +338,7 @@ def test_a_preset_is_the_base_of_every_run_in_a_directory_of_its_own(tmp_path, r
     assert ablation.main([*common, "--preset", str(preset), "--study", "sensitivity", "--knob", "pink",
                           "--values", "2"]) == 0
     assert [(Path(s.out).parents[1].name, s.device_config) for s in recorded_settings] == \
-        [(f"epochs1-n300-preset-mine-{file_sha256(preset)[:8]}", c.device(edited)) for c in sweep.configs.values()]
+        [(f"epochs1-n300-val10000-preset-mine-{file_sha256(preset)[:8]}", c.device(edited)) for c in sweep.configs.values()]
     capsys.readouterr()
     assert ablation.main([*common, "--preset", str(tmp_path / "absent.json")]) == 2
     err = capsys.readouterr().err
@@ -349,7 +351,7 @@ def test_a_sensitivity_run_is_the_run_rramk_train_scale_makes(tmp_path):
     assert ablation.main(["mnist", *TINY, "--data-dir", str(DATA_ROOT), "--study", "sensitivity", "--knob", "rtn",
                           "--values", "3", "--configs", "mean + rtn x3", "--seeds", "1", "--out",
                           str(tmp_path / "runs"), "--summaries", str(tmp_path / "summaries")]) == 0
-    study = json.loads((tmp_path / "summaries" / "mnist" / "epochs1-n300-hidden32" / "mean-plus-rtn-x3" / "seed1" /
+    study = json.loads((tmp_path / "summaries" / "mnist" / "epochs1-n300-val10000-hidden32" / "mean-plus-rtn-x3" / "seed1" /
                         "summary.json").read_text())
     assert study["device_config"]["rtn_scale"] == 3.0 and study["settings"]["scale"] == "rtn=3"
     assert train.main(["mnist", *TINY, "--data-dir", str(DATA_ROOT), "--imperfections", "rtn,saturation",
@@ -450,13 +452,18 @@ def test_budget_directories_name_the_network_and_keep_the_old_names():
     from rramk.studies.runner import budget_tag
     from rramk.training.run_settings import RunSettings
 
-    assert budget_tag(RunSettings("mnist", epochs=3, limit_train=20000)) == "epochs3-n20000"
-    assert budget_tag(RunSettings("mnist", epochs=3, hidden=100)) == "epochs3-hidden100"
-    assert budget_tag(RunSettings("fashion-mnist", epochs=3)) == "epochs3"
-    assert budget_tag(RunSettings("fashion-mnist", network="vgg", width=0.125, epochs=2, limit_train=10000)) == \
-        "epochs2-n10000-vgg0.125"
-    assert budget_tag(RunSettings("cifar10", width=0.0625, epochs=1, limit_train=10000)) == \
+    # runs without a validation split keep the old names (the committed runs of before the split)
+    assert budget_tag(RunSettings("mnist", epochs=3, limit_train=20000, validation=0)) == "epochs3-n20000"
+    assert budget_tag(RunSettings("mnist", epochs=3, hidden=100, validation=0)) == "epochs3-hidden100"
+    assert budget_tag(RunSettings("fashion-mnist", epochs=3, validation=0)) == "epochs3"
+    assert budget_tag(RunSettings("fashion-mnist", network="vgg", width=0.125, epochs=2, limit_train=10000,
+                                  validation=0)) == "epochs2-n10000-vgg0.125"
+    assert budget_tag(RunSettings("cifar10", width=0.0625, epochs=1, limit_train=10000, validation=0)) == \
         "epochs1-n10000-width0.0625"
+    # runs that choose their epoch on validation never share a directory with them
+    assert budget_tag(RunSettings("mnist", epochs=20)) == "epochs20-val10000"
+    assert budget_tag(RunSettings("cifar10", width=0.0625, epochs=1, limit_train=10000)) == \
+        "epochs1-n10000-val5000-width0.0625"
     summary = {"epochs": 2, "settings": {"limit_train": 10000, "network": "vgg", "width": 0.125}}
     assert study_summaries.ablation_command("fashion-mnist", summary) == \
         "python -m rramk.ablation fashion-mnist --epochs 2 --limit-train 10000 --network vgg --width 0.125"

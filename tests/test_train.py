@@ -437,7 +437,7 @@ def test_tiny_cifar10_run_writes_the_documented_outputs(tmp_path, monkeypatch):
     out = tmp_path / "run"
     code = main(["cifar10", "--data-dir", str(tmp_path / "data"), "--no-download", "--width", "0.0625",
                  "--epochs", "1", "--batch-size", "20", "--backend", "reference", "--device", "cpu",
-                 "--no-progress", "--out", str(out)])
+                 "--no-progress", "--out", str(out), "--validation", "20"])
     assert code == 0
     lines = metrics(out)
     assert len(lines) == 1
@@ -456,7 +456,10 @@ def test_tiny_cifar10_run_writes_the_documented_outputs(tmp_path, monkeypatch):
     assert saved["format"] == loop.CHECKPOINT_FORMAT and (saved["epoch"], saved["batch"]) == (1, 0)
     assert len(device_states(saved)) == 9  # conv1..conv6, fc7..fc9
     start = updates_at_start(dataset="cifar10", width=0.0625)
-    assert [s["updates"] for s in device_states(saved)] == [u + 5 for u in start]  # 100 images in batches of 20
+    # 100 training images, the last 20 held out: 80 in batches of 20
+    assert [s["updates"] for s in device_states(saved)] == [u + 4 for u in start]
+    assert summary["validation"] == 20 and 0 <= record["validation_accuracy"] <= 1
+    assert abs(record["validation_accuracy"] * 20 - round(record["validation_accuracy"] * 20)) < 1e-9
     assert saved["model"]["conv1.weight"].shape == (24, 3, 3, 3)  # round(0.0625 * 384)
 
 
@@ -564,7 +567,7 @@ def test_data_parallel_matches_one_process(tmp_path):
     done = torchrun(["-m", "rramk.train", "mnist", *DDP_ARGS, "--out", str(ddp_out)], tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr[-4000:]
     # both ranks end with the same test accuracy (each prints its own summary line)
-    finals = re.findall(r"^mnist all: test accuracy (\S+) after", done.stdout, re.MULTILINE)
+    finals = re.findall(r"^mnist all: test accuracy (\S+) at", done.stdout, re.MULTILINE)
     assert len(finals) == 2 and finals[0] == finals[1], done.stdout
     summary = json.loads((ddp_out / loop.SUMMARY).read_text())
     assert summary["processes"] == 2
@@ -669,8 +672,8 @@ def test_a_fashion_mnist_run_loads_fashion_mnist_and_parses_the_imperfections_on
     out = tmp_path / "run"
     assert main(["fashion-mnist", "--hidden", "16", "--limit-train", "200", "--batch-size", "100", "--epochs", "1",
                  "--imperfections", "d2d,rtn", "--backend", "reference", "--device", "cpu", "--no-progress",
-                 "--no-download", "--data-dir", str(tmp_path / "data"), "--out", str(out)]) == 0
-    assert loads == [(str(tmp_path / "data"), False, 200)]
+                 "--no-download", "--data-dir", str(tmp_path / "data"), "--out", str(out), "--validation", "50"]) == 0
+    assert loads == [(str(tmp_path / "data"), False, None)]  # the whole training set, then split and limited
     assert parses == ["d2d,rtn"]
     summary = json.loads((out / loop.SUMMARY).read_text())
     assert summary["dataset"] == "fashion-mnist" and summary["imperfections"] == "d2d,rtn"

@@ -60,6 +60,10 @@ def ablation_command(dataset: str, summary: dict, study: str = "", seeds: list[i
         flags = "--full" + ("" if epochs == published_epochs(dataset) else f" --epochs {epochs}")
     else:
         flags = f"--epochs {epochs}" + (f" --limit-train {limit}" if limit else "")
+    from rramk.training.run_settings import PUBLISHED
+
+    if summary.get("validation") not in (None, PUBLISHED[dataset]["validation"]):
+        flags += f" --validation {summary['validation']}"
     network = settings.get("network") or ("vgg" if dataset == "cifar10" else "mlp")
     if network == "mlp" and settings.get("hidden", 3000) != 3000:
         flags += f" --hidden {settings['hidden']}"
