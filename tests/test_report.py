@@ -115,8 +115,8 @@ def test_report_says_when_d2d_is_not_the_most_damaging(tmp_path):
     assert report.main(["--reports", str(reports)]) == 0
     table = (reports / "ablation_mnist_epochs2-n500.md").read_text()
     assert "added alone to the mean model: **rtn** costs the most" in table
-    assert "one seed: no error bar" in table
-    assert "**Is d2d the most damaging? No**: rtn costs more (one seed: no error bar)" in table
+    assert "one seed: no interval" in table
+    assert "**Is d2d the most damaging? No**: rtn costs more (one seed: no interval)" in table
 
 
 def test_report_of_a_study_in_progress_names_what_is_missing(tmp_path):
@@ -198,7 +198,7 @@ def test_verdict_ranks_the_three_and_says_when_costs_are_unresolved():
     lines = _verdict(_cells({"d2d": 0.03, "pink": 0.028, "rtn": 0.0}, removed={"d2d": 0.03, "pink": 0.01, "rtn": 0.0}))
     assert "added alone to the mean model: **d2d** costs the most, +3.00 points (± 0.29, 95 % interval" in lines
     assert "ahead of **pink** by +0.20 (± 0.29, 95 % interval, p = 0.15), not resolved." in lines
-    assert "ahead of **pink** by +2.00 (± 0.29, 95 % interval, p = 1.6e-06)." in lines
+    assert "ahead of **pink** by +2.00 (± 0.29, 95 % interval, p = 2.6e-07)." in lines
     assert "Not resolved" in lines  # one view does not resolve the lead
     lines = _verdict(_cells({"d2d": 0.03, "pink": 0.01, "rtn": 0.0}))
     assert "**Is d2d the most damaging? Yes**: device-to-device variability costs the most" in lines

@@ -37,16 +37,23 @@ TOLERANCES = (0.005, 0.01)
 """Losses against the mean model a sensitivity report reads the tolerated knob at: 0.5 and 1 point."""
 
 
-def _accuracy_table(rows: list[dict], study: Study) -> str:
-    return tabulate([[r["config"], study.configs[r["config"]].slug, r["imperfections"], r["seeds"],
-                      f"{100 * r['mean']:.2f}", "" if math.isnan(r["std"]) else f"{100 * r['std']:.2f}",
-                      f"{100 * r['min']:.2f} - {100 * r['max']:.2f}", f"{100 * r['best']:.2f}",
-                      "" if math.isnan(r["drop"]) else f"{100 * r['drop']:+.2f}",
-                      "" if math.isnan(r["pulses"]) else f"{r['pulses']:.0f}",
-                      "" if math.isnan(r["past_t_star"]) else f"{100 * r['past_t_star']:.1f}"] for r in rows],
-                    headers=["configuration", "runs in", "imperfections on", "seeds", "test accuracy (%)", "std (%)",
-                             "range (%)", "best epoch (%)", "drop vs ideal (points)", "pulses/device",
-                             "past t* (%)"], tablefmt="github", disable_numparse=True)
+def _accuracy_table(rows: list[dict], study: Study, lrs: dict[str, float] | None = None) -> str:
+    """One row per configuration; ``lrs``: the pulse learning rate each configuration's runs used (tuned)."""
+    def lr_cell(r):
+        return ("" if study.configs[r["config"]].imperfections is None else f"{lrs[r['config']]:g}") if lrs else None
+
+    table = [[r["config"], study.configs[r["config"]].slug, r["imperfections"], lr_cell(r), r["seeds"],
+              f"{100 * r['mean']:.2f}", "" if math.isnan(r["std"]) else f"{100 * r['std']:.2f}",
+              f"{100 * r['min']:.2f} - {100 * r['max']:.2f}", f"{r['epoch']:.1f}", f"{100 * r['last']:.2f}",
+              f"{100 * r['best']:.2f}", "" if math.isnan(r["drop"]) else f"{100 * r['drop']:+.2f}",
+              "" if math.isnan(r["pulses"]) else f"{r['pulses']:.0f}",
+              "" if math.isnan(r["past_t_star"]) else f"{100 * r['past_t_star']:.1f}"] for r in rows]
+    headers = ["configuration", "runs in", "imperfections on", "lr_pulses", "seeds", "test accuracy (%)", "std (%)",
+               "range (%)", "reported epoch (mean)", "last epoch (%)", "best epoch (%)", "drop vs ideal (points)",
+               "pulses/device", "past t* (%)"]
+    if not lrs:
+        table, headers = [row[:3] + row[4:] for row in table], headers[:3] + headers[4:]
+    return tabulate(table, headers=headers, tablefmt="github", disable_numparse=True)
 
 
 # ----------------------------------------------------------------------------- the published study
@@ -63,15 +70,17 @@ def _welch_cell(c: dict, view: str) -> str:
             + ("" if abs(value) > half else ", not resolved"))
 
 
-def write_ablation(dataset: str, budget: str, runs: dict, out_dir: Path, study: Study = STUDIES["published"]
-                   ) -> tuple[list[Path], dict]:
-    """ablation_<dataset>_<budget>.md and .png (and _curves.png) of the published study; (paths, answers)."""
+def write_ablation(dataset: str, budget: str, runs: dict, out_dir: Path, study: Study = STUDIES["published"],
+                   variant: str = "", note: str = "", lrs: dict[str, float] | None = None) -> tuple[list[Path], dict]:
+    """ablation_<dataset>_<budget><variant>.md and .png (and _curves.png) of the published study; (paths,
+    answers). ``variant``/``note``: a file-name suffix and a sentence for one learning-rate choice of a
+    budget's runs (``_lr8``: every configuration at 8; ``_tuned``: each at the rate ``lrs`` names)."""
     ranked_labels = [label for label in study.labels if label not in study.no_saturation.values()]
     rows = ablation_rows(runs, study.labels)
     if not rows:
         return [], {}
     main_rows = [r for r in rows if r["config"] in ranked_labels]
-    name = f"ablation_{dataset}_{budget}"
+    name = f"ablation_{dataset}_{budget}{variant}"
     first = all_runs(runs)[0]
     seeds, seeds_line = seeds_of(runs)
     lines = [f"# Accuracy lost per device imperfection: {dataset}, {budget}\n",
@@ -85,12 +94,14 @@ def write_ablation(dataset: str, budget: str, runs: dict, out_dir: Path, study: 
              "variation, **d2d**, **pink** and **rtn**, each added alone to the mean model (`mean + X`) and "
              "removed alone from the full model (`full but X`); `ideal` is the software BNN. Saturation is a "
              "property of the device, shown separately below and never ranked.\n",
-             f"- Reported accuracy: {selection_rule(all_runs(runs))}\n",
-             "Reported test accuracy (above), mean over seeds; best epoch = mean over seeds of the best "
-             "epoch's test accuracy (chosen on the test set: optimistic, shown for comparison only); drop = ideal mean - this mean; pulses/device and past t* (devices beyond "
-             "their saturation onset) are read from the devices at the end of training; runs in = the run "
+             f"- Reported accuracy: {selection_rule(all_runs(runs))}",
+             f"- Pulse learning rate: {note or 'lr_pulses ' + format(first['settings']['lr_pulses'], 'g')}\n",
+             "Test accuracy: the reported one (above), mean over seeds; reported epoch: the mean of the epochs "
+             "the runs report; last epoch: the test accuracy after the last epoch; best epoch: the mean of each "
+             "run's best test accuracy (chosen on the test set: optimistic, for comparison only); drop = ideal "
+             "mean - this mean; pulses/device and past t* (devices beyond their saturation onset) are read from the devices at the end of training; runs in = the run "
              "directory under reports/ablation/summaries/<dataset>/<budget>/ (shared with the legacy study).\n",
-             _accuracy_table(main_rows, study), ""]
+             _accuracy_table(main_rows, study, lrs), ""]
     costs = imperfection_costs(rows, study)
     answers = {}
     if any(not math.isnan(c["added"]) or not math.isnan(c["removed"]) for c in costs):
@@ -131,7 +142,8 @@ def write_ablation(dataset: str, budget: str, runs: dict, out_dir: Path, study: 
         curves_png = out_dir / f"{name}_curves.png"
         plot_learning_curves(curves, curves_png, f"{dataset}, {budget}", study)
         written.append(curves_png)
-        lines.append(f"\nTraining curves, test accuracy and devices past t* per epoch (mean over seeds, band: "
+        shown = "validation" if all(c["accuracy"] == "validation_accuracy" for c in curves.values()) else "test"
+        lines.append(f"\nTraining curves, {shown} accuracy and devices past t* per epoch (mean over seeds, band: "
                      f"min-max): [{curves_png.name}]({curves_png.name}).")
     lines.append("\nThe first study's framing (base `none`, the one-slope mean device; saturation ranked as a fourth "
                  "imperfection) is retired from reports/, because MODEL.md section 4 ranks only the three sources "
@@ -151,7 +163,7 @@ def write_ablation(dataset: str, budget: str, runs: dict, out_dir: Path, study: 
 
 def plot_ablation(rows: list[dict], costs: list[dict], path: Path, title: str) -> None:
     """Left: the drop of every configuration against the ideal BNN (error bar: std over seeds).
-    Right: the cost of each ranked imperfection in both views of the study (error bar: standard error)."""
+    Right: the cost of each ranked imperfection in both views of the study (error bar: Welch's interval)."""
     plt = pyplot()
     rows = [r for r in rows if r["config"] != "ideal" and not math.isnan(r["drop"])]
     fig, (ax, ax_cost) = plt.subplots(1, 2, figsize=(11, 4.4), dpi=150, gridspec_kw={"width_ratios": [3, 2]})
@@ -171,13 +183,13 @@ def plot_ablation(rows: list[dict], costs: list[dict], path: Path, title: str) -
     for offset, key, color, label in ((-0.2, "added", "tab:gray", ADDED_VIEW), (0.2, "removed", "tab:red",
                                                                                 REMOVED_VIEW)):
         values = [0.0 if math.isnan(c[key]) else 100 * c[key] for c in costs]
-        err = [0.0 if math.isnan(c[f"{key}_se"]) else 100 * c[f"{key}_se"] for c in costs]
+        err = [0.0 if math.isnan(c[f"{key}_ci"]) else 100 * c[f"{key}_ci"] for c in costs]
         ax_cost.barh([i + offset for i in y], values, height=0.38, xerr=err, color=color, alpha=0.8, capsize=3,
                      label=label)
     ax_cost.set_yticks(y, names)
     ax_cost.invert_yaxis()
     ax_cost.axvline(0, color="k", lw=0.8)
-    ax_cost.set_xlabel("accuracy cost (points)\nerror bar: standard error over seeds")
+    ax_cost.set_xlabel(f"accuracy cost (points)\nerror bar: {100 * LEVEL:.0f} % interval (Welch) over seeds")
     ax_cost.set_title("cost of each imperfection", fontsize=10)
     ax_cost.legend(fontsize=8)
     ax_cost.grid(alpha=0.3, axis="x")
@@ -226,7 +238,8 @@ def plot_learning_curves(curves: dict[str, dict], path: Path, title: str, study:
         axes[1, col].xaxis.set_major_locator(MaxNLocator(integer=True))
         for ax in axes[:, col]:
             ax.grid(alpha=0.3)
-    axes[0, 0].set_ylabel("test accuracy (%)")
+    shown = "validation" if all(c.get("accuracy") == "validation_accuracy" for c in curves.values()) else "test"
+    axes[0, 0].set_ylabel(f"{shown} accuracy (%)")
     axes[1, 0].set_ylabel("devices past t* (%)")
     fig.suptitle(f"Training under each device imperfection ({title})")
     fig.tight_layout()

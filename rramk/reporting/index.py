@@ -7,6 +7,7 @@ the inputs, not from the clock).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -20,6 +21,7 @@ from rramk.reporting.refresh import refresh_sentence
 from rramk.reporting.runs import all_runs, dates, machine_names, per_cell
 from rramk.reporting.sweeps import lrs_found, sweeps_found, write_lr, write_sensitivity
 from rramk.studies.configs import STUDIES, lr_study
+from rramk.studies.statistics import choose_lr
 from rramk.studies.summaries import ablation_command, default_lr, directory_of, load_summaries, study_runs
 
 FULL_STUDIES = (
@@ -199,7 +201,37 @@ def _budget_rank(budget: str) -> tuple:
     """Sort key of budgets: more epochs, then all examples before a limit, then a larger limit."""
     epochs = int(re.match(r"epochs(\d+)", budget).group(1)) if re.match(r"epochs(\d+)", budget) else 0
     limit = re.search(r"-n(\d+)", budget)
-    return (epochs, math.inf if limit is None else int(limit.group(1)))
+    # runs that choose their epoch on validation first: the answers' method
+    return ("-val" in budget, epochs, math.inf if limit is None else int(limit.group(1)))
+
+
+def published_variants(directories: dict, default: float) -> list[tuple[str, dict, str, dict | None]]:
+    """The published study's reports of one budget: (file suffix, runs, the rate in words, {label: lr} or
+    None). Runs at one rate: one report. Runs at several: one per rate (``_lr8``) and ``_tuned``, each
+    configuration at the rate of its highest mean validation accuracy (``choose_lr``); the ideal BNN,
+    which has no pulses, is the same runs in each."""
+    published = STUDIES["published"]
+    devices = dataclasses.replace(published, configs={k: c for k, c in published.configs.items()
+                                                      if c.imperfections is not None})
+    lrs = lrs_found(directories, devices, default)
+    if len(lrs) <= 1:
+        runs = study_runs(directories, published, None, default)
+        return [("", runs, "", None)] if "ideal" in runs else []
+    by_lr = {lr: study_runs(directories, published, lr, default) for lr in lrs}
+    variants = [(f"_lr{lr:g}", runs, f"every configuration at lr_pulses {lr:g}", None)
+                for lr, runs in by_lr.items() if "ideal" in runs]
+    chosen = choose_lr({lr: {k: v for k, v in runs.items() if k != "ideal"} for lr, runs in by_lr.items()})
+    tuned = {}
+    for label in published.labels:
+        if label == "ideal" and "ideal" in by_lr[lrs[0]]:
+            tuned[label] = by_lr[lrs[0]][label]
+        elif label in chosen:
+            tuned[label] = by_lr[chosen[label]][label]
+    if "ideal" in tuned and chosen:
+        rates = ", ".join(f"{lr:g}" for lr in lrs)
+        variants.insert(0, ("_tuned", tuned, f"each configuration at the lr_pulses of its highest mean validation "
+                                             f"accuracy among {rates}", chosen))
+    return variants
 
 
 def write_ablation_reports(reports: Path) -> tuple[list[tuple[str, str, str, str]], dict]:
@@ -208,18 +240,21 @@ def write_ablation_reports(reports: Path) -> tuple[list[tuple[str, str, str, str
     entries, answers = [], {"published": [], "sensitivity": [], "lr": []}
     for (dataset, budget), directories in sorted(load_summaries(reports / "ablation" / "summaries").items()):
         default = default_lr(dataset)
-        published = study_runs(directories, STUDIES["published"], None, default)
-        if "ideal" in published:
-            files, said = write_ablation(dataset, budget, published, reports)
+        for variant, published, note, chosen in published_variants(directories, default):
+            files, said = write_ablation(dataset, budget, published, reports, variant=variant, note=note, lrs=chosen)
             runs = all_runs(published)
-            command = ablation_command(dataset, runs[0], seeds=sorted({s["seed"] for s in runs}))
+            flags = "" if not variant else "--lr-pulses " + " ".join(f"{lr:g}" for lr in sorted(
+                {s["settings"]["lr_pulses"] for s in runs if s["imperfections"] != "ideal"}))
+            command = ablation_command(dataset, runs[0], flags, seeds=sorted({s["seed"] for s in runs}))
             for f in files:
                 what = "training curves per imperfection" if f.stem.endswith("_curves") else \
                     "accuracy per imperfection (published framing)"
-                entries.append((f.name, f"{what}, {dataset} {budget} ({len(runs)} runs, {per_cell(published)})",
-                                f"{machine_names(runs)}, {dates(runs)}", f"{command} && {REPORT_COMMAND}"))
+                entries.append((f.name, f"{what}, {dataset} {budget}{', ' + note if note else ''} ({len(runs)} runs, "
+                                f"{per_cell(published)})", f"{machine_names(runs)}, {dates(runs)}",
+                                f"{command} && {REPORT_COMMAND}"))
             if said:
-                answers["published"].append({"dataset": dataset, "budget": budget, "file": files[0].name, **said})
+                answers["published"].append({"dataset": dataset, "budget": budget, "file": files[0].name,
+                                             "variant": variant, "note": note, **said})
         files, said = write_lr(dataset, budget, directories, reports)
         if files:
             study = lr_study(())

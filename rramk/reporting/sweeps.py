@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from rramk.studies.configs import KNOBS, NOISE, STUDIES, Study, lr_study, sensitivity_study
+from rramk.studies.configs import KNOBS, NOISE, Study, lr_study, sensitivity_study
 from rramk.reporting.ablation import TOLERANCES
 from rramk.reporting.runs import (all_runs, budget_words, dates,
                                   machine_names, machines, pct, seeds_of)
@@ -139,12 +139,11 @@ def plot_lr(table: list[dict], labels: tuple[str, str], default: float, path: Pa
 
 def sweeps_found(directories: dict) -> list[tuple[str, str, list[float]]]:
     """(knob, base, factors) of every sweep with a run of a scaled configuration in ``directories``."""
-    published = STUDIES["published"].configs
     found = []
     for knob, spec in KNOBS.items():
         for base in ("mean", "full"):
-            if base == "mean" and spec.imperfection in NOISE:
-                stem = published[f"mean + {spec.imperfection}"].slug + "-x"
+            if base == "mean" and spec.imperfection in NOISE:  # mean-plus-d2d-x0.5, mean-plus-d2d_m1-x0.5
+                stem = f"mean-plus-{knob}-x"
             else:
                 stem = f"{base}-{knob}-x"
             factors = sorted(float(name[len(stem):]) for name in directories

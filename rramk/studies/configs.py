@@ -200,7 +200,7 @@ SPREAD_SWEEP = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 1.5, 2.0)
 """Spread factors: dense below the fit, where the tolerances of the answers lie."""
 
 KNOBS: dict[str, Knob] = {
-    "d2d": Knob("d2d", "d2d", "sigma_ln_r_0", "every D2D spread; shown: sigma of ln R at t = 0 across devices",
+    "d2d": Knob("d2d", "d2d", "sigma_ln_r_0", "sigma of ln R at t = 0 across devices",
                 "mean", SPREAD_SWEEP),
     "d2d_r": Knob("d2d_r", "d2d", "sigma_ln_r_0", "sigma of ln R at t = 0 across devices (R0 and c1)", "mean",
                   SPREAD_SWEEP),

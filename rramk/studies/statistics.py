@@ -33,6 +33,26 @@ def reported_accuracy(summary: dict) -> float:
     return summary["final_test_accuracy"]
 
 
+def best_validation(summary: dict) -> float:
+    """A run's highest validation accuracy over its epochs (nan without a validation split)."""
+    values = [h["validation_accuracy"] for h in summary.get("history", []) if h.get("validation_accuracy") is not None]
+    return max(values) if values else math.nan
+
+
+def choose_lr(runs_by_lr: dict[float, dict]) -> dict[str, float]:
+    """Per configuration, the pulse learning rate of the highest mean validation accuracy over seeds
+    (``best_validation``; the smaller rate of equals): {label: lr}, for labels whose runs at every rate
+    have a validation split. Test accuracy never chooses."""
+    chosen = {}
+    labels = {label for runs in runs_by_lr.values() for label in runs}
+    for label in sorted(labels):
+        means = {lr: statistics.fmean(best_validation(s) for s in runs[label])
+                 for lr, runs in sorted(runs_by_lr.items()) if runs.get(label)}
+        if means and not any(math.isnan(v) for v in means.values()):
+            chosen[label] = max(means, key=lambda lr: (means[lr], -lr))
+    return chosen
+
+
 def selection_rule(summaries) -> str:
     """The rule of ``reported_accuracy`` for these runs in words (both, if they mix)."""
     rules = sorted({"validation" if s.get("selection") == "validation" else "last epoch" for s in summaries})
@@ -60,6 +80,9 @@ def ablation_rows(runs: dict, labels: list[str] | None = None, ideal: str = "ide
                      "std": std, "se": std / math.sqrt(len(acc)), "min": min(acc), "max": max(acc),
                      "drop": (ideal_mean - mean) if ideal_mean is not None else float("nan"),
                      "best": statistics.fmean([s.get("best_test_accuracy", float("nan")) for s in summaries]),
+                     "last": statistics.fmean([s["final_test_accuracy"] for s in summaries]),
+                     "epoch": statistics.fmean([s.get("selected_epoch") or s["epochs"] for s in summaries]),
+                     "validation": statistics.fmean([best_validation(s) for s in summaries]),
                      "past_t_star": statistics.fmean([h.get("fraction_past_t_star", float("nan")) for h in last])
                      if len(last) == len(summaries) else float("nan"),
                      "pulses": statistics.fmean([h.get("pulses_per_device", float("nan")) for h in last])
@@ -434,18 +457,21 @@ def best_lr(lrs: list[dict], label: str, default: float) -> list[str]:
 
 
 def learning_curves(runs: dict, labels: list[str] | None = None) -> dict[str, dict]:
-    """Per configuration: epoch numbers and, over seeds, the mean/min/max test accuracy and the mean
-    fraction of devices past t*, for the epochs every seed of that configuration has finished."""
+    """Per configuration: epoch numbers and, over seeds, the mean/min/max validation accuracy (test
+    accuracy for runs without a validation split; ``accuracy`` says which) and the mean fraction of
+    devices past t*, for the epochs every seed of that configuration has finished."""
     curves = {}
     for label in labels if labels is not None else list(runs):
         summaries = runs.get(label)
         if not summaries or not all(s["history"] for s in summaries):
             continue
         n = min(len(s["history"]) for s in summaries)
-        acc = [[s["history"][e]["test_accuracy"] for s in summaries] for e in range(n)]
+        validated = all(s["history"][0].get("validation_accuracy") is not None for s in summaries)
+        key = "validation_accuracy" if validated else "test_accuracy"  # validation where the runs have it
+        acc = [[s["history"][e][key] for s in summaries] for e in range(n)]
         past = [[s["history"][e].get("fraction_past_t_star", float("nan")) for s in summaries] for e in range(n)]
         curves[label] = {"epoch": [summaries[0]["history"][e]["epoch"] for e in range(n)],
                          "mean": [statistics.fmean(a) for a in acc], "min": [min(a) for a in acc],
                          "max": [max(a) for a in acc], "past_t_star": [statistics.fmean(p) for p in past],
-                         "seeds": len(summaries)}
+                         "seeds": len(summaries), "accuracy": key}
     return curves

@@ -47,6 +47,8 @@ def study_runs(directories: dict, study: Study, lr: float | None = None, default
     runs = {}
     for label, config in study.configs.items():
         found = directories.get(directory_of(config.slug, lr, default))
+        if not found and config.imperfections is None:  # the ideal BNN has no pulses: its runs serve every rate
+            found = directories.get(config.slug)
         if found:
             runs[label] = sorted(found, key=lambda s: s["seed"])
     return runs
