@@ -84,6 +84,14 @@ class RtnFit:
     offsets: list  # per device, what to subtract from every read for that fit (0 where RTN is not detected)
 
 
+def transition_factor(gaps: np.ndarray, p01: float, p10: float) -> np.ndarray:
+    """(1 - lambda^n) / (1 - lambda), lambda = 1 - p01 - p10, n = ``gaps``: the two-state trap's
+    P(state 1 after n pulses | state 0) is p01 times it and P(0 | 1) p10 times it (n = 1: p01 and
+    p10; n -> inf: the stationary occupancies)."""
+    lam = 1 - p01 - p10
+    return -np.expm1(gaps * math.log(lam)) / (1 - lam)
+
+
 def fit_rtn(pulses, residuals, *, sigma: float, order: int, p01: float, p10: float, rtn_threshold: float,
             temper=None, grid: int = 25, fine: int = 10, iterations: int = 12, tolerance: float = 1e-3,
             chunk_lanes: int = 1 << 13) -> RtnFit:
@@ -142,7 +150,6 @@ def fit_rtn(pulses, residuals, *, sigma: float, order: int, p01: float, p10: flo
         return e0, e1
 
     def forward_backward(ids, block, p01, p10, want_states, lanes=coarse, backward=True):
-        lam = 1 - p01 - p10
         grid = len(lanes)
         D, B = len(ids), max((len(block[d][0]) for d in ids), default=0)
         gaps = np.zeros((B, D))
@@ -155,7 +162,7 @@ def fit_rtn(pulses, residuals, *, sigma: float, order: int, p01: float, p10: flo
             gaps[:nb, k] = np.diff(np.concatenate([[0], tb]))
             le0[:nb, k] = e0s[k]
             le1[:nb, k, :] = e1s[k].T
-        eff = -np.expm1(gaps * math.log(lam)) / (1 - lam)  # (1 - lam^n) / (1 - lam): q01 = p01 eff
+        eff = transition_factor(gaps, p01, p10)
         q01, q10 = (p01 * eff)[..., None], (p10 * eff)[..., None]
         m = np.maximum(le0[..., None], le1)  # per lane, so that no lane underflows
         e0 = np.exp(le0[..., None] - m)

@@ -22,7 +22,7 @@ from rramk.reporting.runs import all_runs, dates, machine_names, per_cell
 from rramk.reporting.sweeps import lrs_found, sweeps_found, write_lr, write_sensitivity
 from rramk.studies.configs import STUDIES, lr_study
 from rramk.studies.statistics import choose_lr
-from rramk.studies.summaries import ablation_command, default_lr, directory_of, load_summaries, study_runs
+from rramk.studies.summaries import UNSUFFIXED_LR, ablation_command, directory_of, load_summaries, study_runs
 
 FULL_STUDIES = (
     ("published ablation: mean model, + each of d2d/pink/rtn, full model - each, ideal, saturation what-ifs",
@@ -125,7 +125,7 @@ def study_status(reports: Path) -> list[list[str]]:
         lrs = list(study.lrs) or [None]
         expected = [(c.slug, lr, seed) for c in study.configs.values() for lr in lrs for seed in (0, 1, 2)]
         done = sum(1 for slug, lr, seed in expected
-                   if any(s["seed"] == seed for s in directories.get(directory_of(slug, lr, 20.0), [])))
+                   if any(s["seed"] == seed for s in directories.get(directory_of(slug, lr), [])))
         state = "complete" if done == len(expected) else ("not started" if not done else "partial")
         rows.append([what, f"`{command}`", f"{done} of {len(expected)} runs ({state})"])
     return rows
@@ -239,7 +239,7 @@ def write_ablation_reports(reports: Path) -> tuple[list[tuple[str, str, str, str
     answers the index leads with ({"published": ..., "sensitivity": [...], "lr": ...}, largest budget first)."""
     entries, answers = [], {"published": [], "sensitivity": [], "lr": []}
     for (dataset, budget), directories in sorted(load_summaries(reports / "ablation" / "summaries").items()):
-        default = default_lr(dataset)
+        default = UNSUFFIXED_LR  # run directories: the rate whose directories carry no suffix
         for variant, published, note, chosen in published_variants(directories, default):
             files, said = write_ablation(dataset, budget, published, reports, variant=variant, note=note, lrs=chosen)
             runs = all_runs(published)

@@ -23,7 +23,7 @@ from rramk.studies.configs import KNOBS, NOISE, Study, lr_study, sensitivity_stu
 from rramk.reporting.ablation import TOLERANCES
 from rramk.reporting.runs import (all_runs, budget_words, dates,
                                   machine_names, machines, pct, seeds_of)
-from rramk.studies.summaries import ablation_command, default_lr, study_runs
+from rramk.studies.summaries import UNSUFFIXED_LR, ablation_command, default_lr, study_runs
 from rramk.studies.statistics import (ablation_rows, best_lr, lr_rows, reported_accuracy, selection_rule, sensitivity,
                                       tolerance)
 from rramk.device.config import HfOxWeakReset
@@ -48,12 +48,12 @@ FULL_BUDGET = "epochs20"  # the published budget's directory: 20 epochs, every t
 
 def write_lr(dataset: str, budget: str, directories: dict, out_dir: Path) -> tuple[list[Path], dict]:
     """ablation_<dataset>_<budget>_lr.md and .png, if runs at a learning rate other than the default exist."""
-    default = default_lr(dataset)
+    default = default_lr(dataset)  # rramk.train's rate, marked in the table; directories: UNSUFFIXED_LR
     study = lr_study(())
-    lrs = lrs_found(directories, study, default)
-    if lrs in ([], [default]):
+    lrs = lrs_found(directories, study, UNSUFFIXED_LR)
+    if len(lrs) <= 1:
         return [], {}
-    by_lr = {lr: study_runs(directories, study, lr, default) for lr in lrs}
+    by_lr = {lr: study_runs(directories, study, lr, UNSUFFIXED_LR) for lr in lrs}
     table = lr_rows(by_lr, (study.mean, study.full))
     runs = [s for r in by_lr.values() for s in all_runs(r)]
     first = runs[0]
@@ -161,7 +161,7 @@ def write_sensitivity(dataset: str, budget: str, directories: dict, knob: str, b
     spec = KNOBS[knob]
     extra = [0.0] if spec.zero_is_off or base == "mean" else []
     study = sensitivity_study(knob, tuple(sorted(set(factors) | {1.0, *extra})), base)
-    runs = study_runs(directories, study, None, default_lr(dataset))
+    runs = study_runs(directories, study, None, UNSUFFIXED_LR)
     rows = ablation_rows(runs, study.labels)
     any_run = next(iter(all_runs(runs)), {})  # the device of --preset, which its summary records (None: the fit)
     preset = HfOxWeakReset.from_dict(any_run["preset"]["device"]) if any_run.get("preset") else None

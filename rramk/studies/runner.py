@@ -17,9 +17,10 @@ from pathlib import Path
 from rramk import cli, provenance
 from rramk.studies.configs import ABLATIONS, STUDIES, AblationConfig, Study
 from rramk.studies.shards import Shard
+from rramk.studies.summaries import UNSUFFIXED_LR
 from rramk.training.loop import SUMMARY, train
 from rramk.cli import UsageError
-from rramk.training.run_settings import PUBLISHED, RunSettings
+from rramk.training.run_settings import RunSettings
 
 
 CONFIGS: dict[str, str] = {label: config.flag for label, config in STUDIES["legacy"].configs.items()}
@@ -47,10 +48,9 @@ def budget_tag(settings: RunSettings) -> str:
 
 
 def lr_suffix(settings: RunSettings) -> str:
-    """``-lr<rate>`` for a pulse learning rate other than the data set's default, else "": runs at
-    other rates never share a directory with the default's."""
-    default = PUBLISHED[settings.dataset]["lr_pulses"]
-    return "" if settings.lr_pulses == default else f"-lr{settings.lr_pulses:g}"
+    """``-lr<rate>`` for a pulse learning rate other than UNSUFFIXED_LR, else "": runs at other rates never
+    share a directory (whatever rramk.train's default is)."""
+    return "" if settings.lr_pulses == UNSUFFIXED_LR else f"-lr{settings.lr_pulses:g}"
 
 
 def run_directory(root: Path, settings: RunSettings, directory: str) -> Path:

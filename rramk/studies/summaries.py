@@ -37,12 +37,18 @@ def default_lr(dataset: str) -> float:
     return PUBLISHED[dataset]["lr_pulses"]
 
 
-def directory_of(slug: str, lr: float | None, default: float) -> str:
+UNSUFFIXED_LR = 20.0
+"""The pulse learning rate whose run directories carry no ``-lr<rate>`` suffix: rramk.train's default when
+the first studies ran, fixed here so that every committed directory keeps its meaning when the default
+changes."""
+
+
+def directory_of(slug: str, lr: float | None, default: float = UNSUFFIXED_LR) -> str:
     """The run directory of a configuration's slug at pulse learning rate ``lr`` (None: the default)."""
     return slug if lr is None or lr == default else f"{slug}-lr{lr:g}"
 
 
-def study_runs(directories: dict, study: Study, lr: float | None = None, default: float = 20.0) -> dict:
+def study_runs(directories: dict, study: Study, lr: float | None = None, default: float = UNSUFFIXED_LR) -> dict:
     """{label: [summary, ...]} of ``study``'s configurations that have runs, in the study's order."""
     runs = {}
     for label, config in study.configs.items():
