@@ -71,10 +71,12 @@ def _welch_cell(c: dict, view: str) -> str:
 
 
 def write_ablation(dataset: str, budget: str, runs: dict, out_dir: Path, study: Study = STUDIES["published"],
-                   variant: str = "", note: str = "", lrs: dict[str, float] | None = None) -> tuple[list[Path], dict]:
+                   variant: str = "", note: str = "", lrs: dict[str, float] | None = None,
+                   flags: str = "") -> tuple[list[Path], dict]:
     """ablation_<dataset>_<budget><variant>.md and .png (and _curves.png) of the published study; (paths,
     answers). ``variant``/``note``: a file-name suffix and a sentence for one learning-rate choice of a
-    budget's runs (``_lr8``: every configuration at 8; ``_tuned``: each at the rate ``lrs`` names)."""
+    budget's runs (``_lr8``: every configuration at 8; ``_tuned``: each at the rate ``lrs`` names);
+    ``flags``: what the runs' command adds (``--lr-pulses 8 100``)."""
     ranked_labels = [label for label in study.labels if label not in study.no_saturation.values()]
     rows = ablation_rows(runs, study.labels)
     if not rows:
@@ -82,60 +84,11 @@ def write_ablation(dataset: str, budget: str, runs: dict, out_dir: Path, study: 
     main_rows = [r for r in rows if r["config"] in ranked_labels]
     name = f"ablation_{dataset}_{budget}{variant}"
     first = all_runs(runs)[0]
-    seeds, seeds_line = seeds_of(runs)
-    lines = [f"# Accuracy lost per device imperfection: {dataset}, {budget}\n",
-             f"- Machine: {machines(all_runs(runs))}",
-             f"- Dates of the runs: {dates(all_runs(runs))}",
-             f"- Runs: `{ablation_command(dataset, first, seeds=seeds)}` ({budget_words(first)})",
-             f"- Seeds: {seeds_line}",
-             f"- This file: `{REPORT_COMMAND}`\n",
-             "The published study's framing (MODEL.md section 4): the base is the **mean model**, every device "
-             "with the mean parameters and both slopes; the three imperfections ranked are its sources of "
-             "variation, **d2d**, **pink** and **rtn**, each added alone to the mean model (`mean + X`) and "
-             "removed alone from the full model (`full but X`); `ideal` is the software BNN. Saturation is a "
-             "property of the device, shown separately below and never ranked.\n",
-             f"- Reported accuracy: {selection_rule(all_runs(runs))}",
-             f"- Pulse learning rate: {note or 'lr_pulses ' + format(first['settings']['lr_pulses'], 'g')}\n",
-             "Test accuracy: the reported one (above), mean over seeds; reported epoch: the mean of the epochs "
-             "the runs report; last epoch: the test accuracy after the last epoch; best epoch: the mean of each "
-             "run's best test accuracy (chosen on the test set: optimistic, for comparison only); drop = ideal "
-             "mean - this mean; pulses/device and past t* (devices beyond their saturation onset) are read from the devices at the end of training; runs in = the run "
-             "directory under reports/ablation/summaries/<dataset>/<budget>/ (shared with the legacy study).\n",
-             _accuracy_table(main_rows, study, lrs), ""]
+    seeds = seeds_of(runs)[0]
+    lines = _header(dataset, budget, runs, flags, note) + [_accuracy_table(main_rows, study, lrs), ""]
     costs = imperfection_costs(rows, study)
-    answers = {}
-    if any(not math.isnan(c["added"]) or not math.isnan(c["removed"]) for c in costs):
-        lines.append("## Which imperfection costs the most?\n")
-        lines.append(f"Cost of d2d, pink and rtn in accuracy points, ± the half-width of the {100 * LEVEL:.0f} % "
-                     f"interval of Welch's t-test over seeds, and its two-sided p: {ADDED_VIEW} "
-                     f"({study.mean} - {study.added.format('X')}), and {REMOVED_VIEW} "
-                     f"({study.removed.format('X')} - {study.full}); a cost whose interval holds 0 is not "
-                     "resolved.\n")
-        lines.append(tabulate([[c["imperfection"], *(_welch_cell(c, view) for view in ("added", "removed"))]
-                               for c in costs],
-                              headers=["imperfection", ADDED_VIEW, REMOVED_VIEW], tablefmt="github",
-                              disable_numparse=True))
-        lines.append("")
-        said = verdict(costs, rows=rows)
-        lines.extend(said)
-        lines.extend(interaction(rows, costs, study.mean, study.full, "the mean model"))
-        answers["costs"], answers["verdict"] = costs, said
-        answers["seeds"] = sorted({r["seeds"] for r in main_rows})
-    effects = saturation_effects(rows, study)
-    if effects:
-        lines.append("\n## Saturation: a property of the device, not ranked\n")
-        lines.append("Each configuration with its two slopes (as fitted) and without saturation (m2 = m1: one "
-                     "slope, the device never slows down); saturation costs = accuracy without - with "
-                     "(± standard error over seeds).\n")
-        lines.append(tabulate([[e["config"], f"{100 * e['with']['mean']:.2f}", f"{100 * e['without']['mean']:.2f}",
-                                pct(e["cost"], e["se"], True), f"{e['with']['seeds']} / {e['without']['seeds']}",
-                                "" if math.isnan(e["with"]["past_t_star"]) else
-                                f"{100 * e['with']['past_t_star']:.1f}"] for e in effects],
-                              headers=["configuration", "with saturation (%)", "without (%)",
-                                       "saturation costs (points)", "seeds (with / without)", "past t* (%)"],
-                              tablefmt="github", disable_numparse=True))
-        lines.append("")
-        lines.extend(saturation_sentences(runs, rows, study))
+    cost_lines, answers = _cost_section(rows, main_rows, costs, study)
+    lines += cost_lines + _saturation_section(runs, rows, study)
     curves = learning_curves(runs, ranked_labels)
     written = []
     if max((len(c["epoch"]) for c in curves.values()), default=0) >= 2:
@@ -159,6 +112,66 @@ def write_ablation(dataset: str, budget: str, runs: dict, out_dir: Path, study: 
     png = out_dir / f"{name}.png"
     plot_ablation(main_rows, costs, png, f"{dataset}, {budget}")
     return [md, png] + written, answers
+
+
+def _header(dataset: str, budget: str, runs: dict, flags: str, note: str) -> list[str]:
+    """The title, the provenance lines, the study's framing and the rules of the accuracy table."""
+    first = all_runs(runs)[0]
+    seeds, seeds_line = seeds_of(runs)
+    return [f"# Accuracy lost per device imperfection: {dataset}, {budget}\n",
+            f"- Machine: {machines(all_runs(runs))}",
+            f"- Dates of the runs: {dates(all_runs(runs))}",
+            f"- Runs: `{ablation_command(dataset, first, flags, seeds=seeds)}` ({budget_words(first)})",
+            f"- Seeds: {seeds_line}",
+            f"- Reported accuracy: {selection_rule(all_runs(runs))}",
+            f"- Pulse learning rate: {note or 'lr_pulses ' + format(first['settings']['lr_pulses'], 'g')}",
+            f"- This file: `{REPORT_COMMAND}`\n",
+            "The published study's framing (MODEL.md section 4): the base is the **mean model**, every device "
+            "with the mean parameters and both slopes; the three imperfections ranked are its sources of "
+            "variation, **d2d**, **pink** and **rtn**, each added alone to the mean model (`mean + X`) and "
+            "removed alone from the full model (`full but X`); `ideal` is the software BNN. Saturation is a "
+            "property of the device, shown separately below and never ranked.\n",
+            "Test accuracy: the reported one (above), mean over seeds; reported epoch: the mean of the epochs "
+            "the runs report; last epoch: the test accuracy after the last epoch; best epoch: the mean of each "
+            "run's best test accuracy (chosen on the test set: optimistic, for comparison only); drop = ideal "
+            "mean - this mean; pulses/device and past t* (devices beyond their saturation onset) are read from "
+            "the devices at the end of training; runs in = the run directory under "
+            "reports/ablation/summaries/<dataset>/<budget>/ (shared with the legacy study).\n"]
+
+
+def _cost_section(rows: list[dict], main_rows: list[dict], costs: list[dict], study: Study) -> tuple[list[str], dict]:
+    """'Which imperfection costs the most?': the costs with Welch's test, the verdict, the interaction;
+    and the answers the index leads with."""
+    if all(math.isnan(c["added"]) and math.isnan(c["removed"]) for c in costs):
+        return [], {}
+    lines = ["## Which imperfection costs the most?\n",
+             f"Cost of d2d, pink and rtn in accuracy points, ± the half-width of the {100 * LEVEL:.0f} % "
+             f"interval of Welch's t-test over seeds, and its two-sided p: {ADDED_VIEW} "
+             f"({study.mean} - {study.added.format('X')}), and {REMOVED_VIEW} "
+             f"({study.removed.format('X')} - {study.full}); a cost whose interval holds 0 is not resolved.\n",
+             tabulate([[c["imperfection"], *(_welch_cell(c, view) for view in ("added", "removed"))] for c in costs],
+                      headers=["imperfection", ADDED_VIEW, REMOVED_VIEW], tablefmt="github", disable_numparse=True),
+             ""]
+    said = verdict(costs, rows=rows)
+    lines += said + interaction(rows, costs, study.mean, study.full, "the mean model")
+    return lines, {"costs": costs, "verdict": said, "seeds": sorted({r["seeds"] for r in main_rows})}
+
+
+def _saturation_section(runs: dict, rows: list[dict], study: Study) -> list[str]:
+    """Saturation, shown beside the ranking: each configuration with and without its second slope."""
+    effects = saturation_effects(rows, study)
+    if not effects:
+        return []
+    table = tabulate([[e["config"], f"{100 * e['with']['mean']:.2f}", f"{100 * e['without']['mean']:.2f}",
+                       pct(e["cost"], e["se"], True), f"{e['with']['seeds']} / {e['without']['seeds']}",
+                       "" if math.isnan(e["with"]["past_t_star"]) else f"{100 * e['with']['past_t_star']:.1f}"]
+                      for e in effects],
+                     headers=["configuration", "with saturation (%)", "without (%)", "saturation costs (points)",
+                              "seeds (with / without)", "past t* (%)"], tablefmt="github", disable_numparse=True)
+    return ["\n## Saturation: a property of the device, not ranked\n",
+            "Each configuration with its two slopes (as fitted) and without saturation (m2 = m1: one slope, the "
+            "device never slows down); saturation costs = accuracy without - with (± standard error over seeds).\n",
+            table, "", *saturation_sentences(runs, rows, study)]
 
 
 def plot_ablation(rows: list[dict], costs: list[dict], path: Path, title: str) -> None:

@@ -241,10 +241,11 @@ def write_ablation_reports(reports: Path) -> tuple[list[tuple[str, str, str, str
     for (dataset, budget), directories in sorted(load_summaries(reports / "ablation" / "summaries").items()):
         default = UNSUFFIXED_LR  # run directories: the rate whose directories carry no suffix
         for variant, published, note, chosen in published_variants(directories, default):
-            files, said = write_ablation(dataset, budget, published, reports, variant=variant, note=note, lrs=chosen)
             runs = all_runs(published)
             flags = "" if not variant else "--lr-pulses " + " ".join(f"{lr:g}" for lr in sorted(
                 {s["settings"]["lr_pulses"] for s in runs if s["imperfections"] != "ideal"}))
+            files, said = write_ablation(dataset, budget, published, reports, variant=variant, note=note, lrs=chosen,
+                                         flags=flags)
             command = ablation_command(dataset, runs[0], flags, seeds=sorted({s["seed"] for s in runs}))
             for f in files:
                 what = "training curves per imperfection" if f.stem.endswith("_curves") else \

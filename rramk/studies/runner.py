@@ -145,11 +145,15 @@ def run_study(dataset: str, seeds: list[int], configs: list, root: Path, summari
     for config, seed, *lr in plan:
         label, config = resolve(config, study)
         run_overrides = dict(overrides)
-        if lr and lr[0] is not None:
+        if config.imperfections is None:  # the ideal BNN has no pulses: one run serves every rate
+            run_overrides.pop("lr_pulses", None)
+        elif lr and lr[0] is not None:
             run_overrides["lr_pulses"] = lr[0]
         settings = RunSettings(dataset=dataset, imperfections=config.flag, scale=config.scale_flag, seed=seed,
                                progress=progress, **run_overrides)
         out = run_directory(root, settings, config.slug)
+        if any(out == other for *_, other in runs):
+            continue
         settings.out = str(out)
         runs.append((label, seed, settings, out))
     # the whole study's finished runs, every shard's: their machine fingerprint is the one to match
