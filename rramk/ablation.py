@@ -72,7 +72,7 @@ def parser() -> argparse.ArgumentParser:
     p = cli.Parser(prog="python -m rramk.ablation",
                    description="Train the same BNN under every configuration of an ablation study and seed "
                                "(MODEL.md section 4).")
-    p.add_argument("dataset", choices=["mnist", "fashion-mnist", "cifar10"])
+    p.add_argument("dataset", choices=["mnist", "fashion-mnist", "cifar10", "cifar10-jpeg"])
     p.add_argument("--full", action="store_true",
                    help="the published budget: every training example and the published epochs (mnist: 20), or "
                         "--epochs N of them")

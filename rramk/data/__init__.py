@@ -1,4 +1,4 @@
-"""MNIST, Fashion-MNIST and CIFAR-10 in their official formats, verified, as in-memory uint8 tensors.
+"""MNIST, Fashion-MNIST and CIFAR-10 in their official formats, and image folders, verified, as in-memory uint8 tensors.
 
 Directory layout
 ----------------
@@ -29,9 +29,14 @@ Images are returned as uint8 tensors, (N, 1, 28, 28) for MNIST and Fashion-MNIST
 images into the usual standardized float32 and :func:`augment_cifar10` applies random crop and
 flip to a whole batch at once, on whatever device the batch lives.
 
+Image folders (torchvision's ImageFolder layout, ``train/<class>/*`` and ``test/<class>/*``, as a
+directory or a .tar/.tar.gz) load with :func:`load_image_folder`, decoded once and cached by content
+digest; the JPEG copy of CIFAR-10 (``<data dir>/cifar10-jpeg/cifar10-jpeg.tar.gz``, data set
+``"cifar10-jpeg"``, not the official pixels) with :func:`load_cifar10_jpeg`.
+
 Modules: :mod:`.files` (data directory, checksums, downloads, errors), :mod:`.dataset`
 (:class:`ImageDataset`, :func:`normalize`), :mod:`.idx` (MNIST and Fashion-MNIST),
-:mod:`.cifar10` (CIFAR-10 and its augmentation).
+:mod:`.cifar10` (CIFAR-10 and its augmentation), :mod:`.image_folder` (image folders, the JPEG copy).
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from __future__ import annotations
 import sys
 import types
 
-from . import cifar10, dataset, files, idx
+from . import cifar10, dataset, files, idx, image_folder
 from .cifar10 import (
     CIFAR10_ARCHIVE,
     CIFAR10_BATCHES,
@@ -66,6 +71,14 @@ from .files import (
     _urlopen,
     data_dir,
 )
+from .image_folder import (
+    CIFAR10_JPEG_DIGEST,
+    IMAGE_EXTENSIONS,
+    content_digest,
+    default_cache_dir,
+    load_cifar10_jpeg,
+    load_image_folder,
+)
 from .idx import (
     FASHION_MNIST_CLASSES,
     FASHION_MNIST_FOLDER,
@@ -90,12 +103,14 @@ from .idx import (
 
 __all__ = [
     "CIFAR10_CLASSES",
+    "CIFAR10_JPEG_DIGEST",
     "CIFAR10_MD5",
     "CIFAR10_URL",
     "DATA_ENV",
     "FASHION_MNIST_CLASSES",
     "FASHION_MNIST_MD5",
     "FASHION_MNIST_URLS",
+    "IMAGE_EXTENSIONS",
     "MNIST_CLASSES",
     "MNIST_MD5",
     "MNIST_URLS",
@@ -105,15 +120,19 @@ __all__ = [
     "DatasetNotFound",
     "ImageDataset",
     "augment_cifar10",
+    "content_digest",
     "data_dir",
+    "default_cache_dir",
     "load_cifar10",
+    "load_cifar10_jpeg",
     "load_fashion_mnist",
+    "load_image_folder",
     "load_mnist",
     "normalize",
     "validation_split",
 ]
 
-_SUBMODULES = (files, dataset, idx, cifar10)
+_SUBMODULES = (files, dataset, idx, cifar10, image_folder)
 _ABSENT = object()
 
 

@@ -75,7 +75,7 @@ from .files import (
 __all__ = [
     "CIFAR10_JPEG_DIGEST",
     "IMAGE_EXTENSIONS",
-    "cache_dir",
+    "default_cache_dir",
     "content_digest",
     "load_cifar10_jpeg",
     "load_image_folder",
@@ -104,7 +104,7 @@ NORMALIZATION.setdefault(CIFAR10_JPEG_FOLDER, ((0.4913, 0.4821, 0.4465), (0.2452
 # Reading a source: {path relative to the root: bytes}, and the class folders seen
 
 
-def cache_dir() -> Path:
+def default_cache_dir() -> Path:
     """The rramk cache directory: ``$RRAMK_CACHE_DIR``, else ``$XDG_CACHE_HOME/rramk``, else ``~/.cache/rramk``."""
     env = os.environ.get(CACHE_ENV, "")
     if env:
@@ -219,13 +219,11 @@ def _class_files(source: Path, files: dict[str, bytes], folders: set[str], split
 
 def _interleave(by_class: dict[str, list[str]], classes: Sequence[str]) -> list[tuple[str, int]]:
     """(path, label) with the classes interleaved: image k of class c ranks by ((k + 1/2) / n_c, c)."""
-    keyed = [
-        (Fraction(2 * k + 1, 2 * len(paths)), label, path)
+    keyed = sorted(
+        (Fraction(2 * k + 1, 2 * len(by_class[name])), label, path)
         for label, name in enumerate(classes)
-        for k, paths in [(None, by_class[name])]
-        for k, path in enumerate(paths)
-    ]
-    keyed.sort()
+        for k, path in enumerate(by_class[name])
+    )
     return [(path, label) for _, label, path in keyed]
 
 
@@ -328,7 +326,7 @@ def load_image_folder(
         classes: the class names in label order; they must be exactly the class folders.
             ``None``: the folder names sorted (torchvision's ImageFolder).
         cache_dir: where decoded tensors are cached (``image-folder/`` below it); ``None``:
-            :func:`cache_dir`.
+            :func:`default_cache_dir`.
         expected_digest: the :func:`content_digest` the images must have (``None``: not checked).
         what: the data set in words, for error messages (``None``: ``name``).
 
@@ -363,8 +361,7 @@ def load_image_folder(
         raise ChecksumMismatch(
             f"{what or name} {source} has content digest {digest}, expected {expected_digest.lower()} (SHA-256 over "
             f"the sorted lines 'path NUL sha256(file) LF' of its {len(files)} images): it is not the expected copy")
-    cache = _cache_path(Path(cache_dir).expanduser() if cache_dir is not None else globals()["cache_dir"](),
-                        digest, classes)
+    cache = _cache_path(Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir(), digest, classes)
     tensors = _read_cache(cache, digest, classes)
     if tensors is None:
         first: list = []
@@ -423,8 +420,11 @@ def load_cifar10_jpeg(
             f"{CIFAR10_JPEG_FOLDER}/ with {DATA_DIR_FLAG} DIR or the environment variable {DATA_ENV}=DIR; for the "
             f"official pixels use the data set cifar10 (cifar-10-python.tar.gz) instead."
         )
-    dataset = load_image_folder(source, name=CIFAR10_JPEG_FOLDER, classes=CIFAR10_CLASSES,
-                                expected_digest=CIFAR10_JPEG_DIGEST if verify else None, what=CIFAR10_JPEG_WORDS)
+    try:
+        dataset = load_image_folder(source, name=CIFAR10_JPEG_FOLDER, classes=CIFAR10_CLASSES,
+                                    expected_digest=CIFAR10_JPEG_DIGEST if verify else None, what=CIFAR10_JPEG_WORDS)
+    except ChecksumMismatch as exc:
+        raise ChecksumMismatch(f"{exc}; replace it with the shared copy, or pass verify=False to use it anyway") from None
     if limit is not None:
         dataset = ImageDataset(dataset.name, dataset.train_images[:limit].clone(), dataset.train_labels[:limit].clone(),
                                dataset.test_images, dataset.test_labels, dataset.classes)

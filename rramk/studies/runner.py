@@ -26,7 +26,7 @@ from rramk.training.run_settings import RunSettings
 CONFIGS: dict[str, str] = {label: config.flag for label, config in STUDIES["legacy"].configs.items()}
 """The legacy study's labels -> the --imperfections value of rramk.train that trains each (bench/ runs these)."""
 SHORT_BUDGET = {"mnist": {"epochs": 1, "limit_train": 10_000}, "fashion-mnist": {"epochs": 1, "limit_train": 10_000},
-                "cifar10": {"epochs": 2, "limit_train": 10_000}}
+                "cifar10": {"epochs": 2, "limit_train": 10_000}, "cifar10-jpeg": {"epochs": 2, "limit_train": 10_000}}
 
 
 def budget_tag(settings: RunSettings) -> str:

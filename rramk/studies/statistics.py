@@ -450,10 +450,13 @@ def best_lr(lrs: list[dict], label: str, default: float) -> list[str]:
         return [line + f"; the default {default:g} has no runs at this budget."]
     if lr == default:
         return [line + ": the default."]
-    gap = best["mean"] - at_default["mean"]
-    gap_se = math.sqrt(best["std"] ** 2 / best["seeds"] + at_default["std"] ** 2 / at_default["seeds"])
-    verdict = "within 2 standard errors of the best" if not _beyond_two_se(gap, gap_se) else "worse than the best"
-    return [line + f"; the default {default:g} is {100 * gap:.2f} ± {100 * gap_se:.2f} points below it ({verdict})."]
+    test = welch([(best["mean"], best["std"], best["seeds"]), (at_default["mean"], at_default["std"],
+                                                                at_default["seeds"])], [1, -1])
+    if math.isnan(test["half_width"]):
+        return [line + f"; the default {default:g} is {100 * test['value']:.2f} points below it (one seed: no test)."]
+    verdict = "worse than the best" if _resolved(test["value"], test) else "not resolved from the best"
+    return [line + f"; the default {default:g} is {100 * test['value']:.2f} points below it ({_ci_words(test)}: "
+            f"{verdict})."]
 
 
 def learning_curves(runs: dict, labels: list[str] | None = None) -> dict[str, dict]:

@@ -51,6 +51,11 @@ DATASETS: dict[str, DatasetRecipe] = {
     "cifar10": DatasetRecipe("load_cifar10", {"vgg": ("VGG (--width)", lambda s: models.cifar10_vgg(width=s.width))},
                              {"batch_size": 500, "epochs": 100, "lr_pulses": 20.0, "validation": 5_000},
                              augment="augment_cifar10"),
+    # the CIFAR-10 images re-encoded as JPEG (datasets/cifar10-jpeg), not the official pixels: same recipe
+    "cifar10-jpeg": DatasetRecipe("load_cifar10_jpeg",
+                                  {"vgg": ("VGG (--width)", lambda s: models.cifar10_vgg(width=s.width))},
+                                  {"batch_size": 500, "epochs": 100, "lr_pulses": 20.0, "validation": 5_000},
+                                  augment="augment_cifar10"),
     "fashion-mnist": DatasetRecipe("load_fashion_mnist", _MNIST_NETWORKS,
                                    {"batch_size": 1000, "epochs": 20, "lr_pulses": 20.0, "validation": 10_000}),
 }
