@@ -250,9 +250,11 @@ def test_interrupt_then_resume_equals_unbroken(tmp_path, monkeypatch, capsys, un
 
 
 @needs_mnist
-def test_ctrl_c_from_outside_the_cli(tmp_path):
-    """The real CLI in its own process, SIGINT sent from outside while it trains: status 130, a
-    mid-epoch checkpoint, and --resume reaches the state of an unbroken run."""
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_ctrl_c_from_outside_the_cli(tmp_path, stop):
+    """The real CLI in its own process, SIGINT (Ctrl-C) or SIGTERM (a scheduler's scancel or time limit)
+    sent from outside while it trains: status 130, a mid-epoch checkpoint, and --resume reaches the
+    state of an unbroken run."""
     tiny = [a if a != "300" else "600" for a in TINY]  # 6 batches an epoch: a wider window to hit
     epochs = "10"
     proc = subprocess.Popen([sys.executable, "-m", "rramk.train", "mnist", *tiny, "--epochs", epochs,
@@ -261,7 +263,7 @@ def test_ctrl_c_from_outside_the_cli(tmp_path):
     try:
         first = proc.stdout.readline()  # printed (flushed) after epoch 1: the handler is installed
         assert first.startswith("epoch 1/"), first + proc.stderr.read()
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         stdout, stderr = proc.communicate(timeout=300)
     finally:
         proc.kill()

@@ -175,11 +175,15 @@ def _read_source(source: Path) -> tuple[dict[str, bytes], set[str]]:
         elif source.exists():
             raise DatasetError(f"image folder source {source}: expected a directory or a .tar/.tar.gz of one")
         else:
-            raise DatasetNotFound(f"image folder source {source} does not exist (expected a directory or a .tar/.tar.gz)")
+            raise DatasetNotFound(f"image folder source {source} does not exist (expected a directory or a "
+                                  f".tar/.tar.gz)")
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
         if isinstance(exc, DatasetNotFound):
             raise
-        raise DatasetError(f"image folder source {source} could not be read ({type(exc).__name__}: {exc})") from exc
+        why = " ".join(str(exc).split())  # tarfile's reasons span lines
+        raise DatasetError(f"image folder source {source} could not be read ({type(exc).__name__}: {why}), expected "
+                           f"a readable directory or .tar/.tar.gz of train/<class>/<image> and test/<class>/<image>"
+                           ) from exc
     return {k: v for k, v in files.items() if k.split("/", 1)[0] in SPLITS}, folders
 
 
@@ -199,7 +203,7 @@ def _class_files(source: Path, files: dict[str, bytes], folders: set[str], split
         raise DatasetError(f"image folder {source} has no {split}/ folder: expected {split}/<class>/<image> "
                            f"(the ImageFolder layout, train/ and test/)")
     by_class: dict[str, list[str]] = {}
-    for path in files:
+    for path in sorted(files):
         parts = path.split("/")
         if parts[0] != split:
             continue
@@ -207,7 +211,7 @@ def _class_files(source: Path, files: dict[str, bytes], folders: set[str], split
             raise DatasetError(f"image folder {source}: {path} lies directly in {split}/, expected "
                                f"{split}/<class>/{parts[1]} (one folder per class)")
         by_class.setdefault(parts[1], []).append(path)
-    for folder in folders:
+    for folder in sorted(folders):  # the first empty class folder by name
         parts = folder.split("/")
         if len(parts) == 2 and parts[0] == split and parts[1] not in by_class:
             raise DatasetError(f"image folder {source}: class folder {folder}/ holds no images, expected at least "
@@ -236,7 +240,7 @@ def _decode(data: bytes, path: str) -> np.ndarray:
             image.load()
             return np.asarray(image.convert("RGB"))
     except Exception as exc:  # Pillow raises UnidentifiedImageError, OSError, ValueError, SyntaxError...
-        why = str(exc).splitlines()[0] if str(exc) else ""
+        why = " ".join(str(exc).split())
         raise DatasetError(f"{path} could not be decoded as an image ({type(exc).__name__}: {why}), "
                            f"expected a readable {', '.join(IMAGE_EXTENSIONS)} file") from exc
 
@@ -424,7 +428,8 @@ def load_cifar10_jpeg(
         dataset = load_image_folder(source, name=CIFAR10_JPEG_FOLDER, classes=CIFAR10_CLASSES,
                                     expected_digest=CIFAR10_JPEG_DIGEST if verify else None, what=CIFAR10_JPEG_WORDS)
     except ChecksumMismatch as exc:
-        raise ChecksumMismatch(f"{exc}; replace it with the shared copy, or pass verify=False to use it anyway") from None
+        raise ChecksumMismatch(f"{exc}; replace it with the shared copy, or pass verify=False to use it anyway"
+                               ) from None
     if limit is not None:
         dataset = ImageDataset(dataset.name, dataset.train_images[:limit].clone(), dataset.train_labels[:limit].clone(),
                                dataset.test_images, dataset.test_labels, dataset.classes)

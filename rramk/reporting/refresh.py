@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 from rramk.studies.statistics import reported_accuracy
+from rramk.training.run_settings import default_network
 
 REFRESH_MATCH = ("dataset", "network", "imperfections", "seed", "epochs", "limit_train", "hidden", "width", "lr_pulses",
                  "scale", "preset", "validation")
@@ -23,7 +24,7 @@ def _refresh_key(summary: dict) -> tuple:
     settings = {"hidden": 3000, "scale": "", "preset": "", "validation": None, **summary.get("settings", {})}
     settings.update({k: summary[k] for k in ("dataset", "imperfections", "seed", "epochs")})
     # summaries from before --network name none: the data set's own network
-    settings["network"] = settings.get("network") or ("vgg" if summary["dataset"] == "cifar10" else "mlp")
+    settings["network"] = settings.get("network") or default_network(summary["dataset"])
     if settings["network"] != "vgg":
         settings["width"] = None  # only the VGG has a width
     return tuple(settings.get(k) for k in REFRESH_MATCH)

@@ -20,7 +20,7 @@ from rramk.studies.shards import Shard
 from rramk.studies.summaries import UNSUFFIXED_LR
 from rramk.training.loop import SUMMARY, train
 from rramk.cli import UsageError
-from rramk.training.run_settings import RunSettings
+from rramk.training.run_settings import RunSettings, default_network
 
 
 CONFIGS: dict[str, str] = {label: config.flag for label, config in STUDIES["legacy"].configs.items()}
@@ -41,7 +41,7 @@ def budget_tag(settings: RunSettings) -> str:
     if settings.network == "mlp" and settings.hidden != 3000:
         tag += f"-hidden{settings.hidden}"
     if settings.network == "vgg":
-        tag += f"-width{settings.width:g}" if settings.dataset == "cifar10" else f"-vgg{settings.width:g}"
+        tag += f"-width{settings.width:g}" if default_network(settings.dataset) == "vgg" else f"-vgg{settings.width:g}"
     if settings.preset:
         tag += f"-preset-{Path(settings.preset).stem}-{settings.preset_sha256[:8]}"
     return tag

@@ -68,15 +68,15 @@ def ablation_command(dataset: str, summary: dict, study: str = "", seeds: list[i
         flags = "--full" + ("" if epochs == published_epochs(dataset) else f" --epochs {epochs}")
     else:
         flags = f"--epochs {epochs}" + (f" --limit-train {limit}" if limit else "")
-    from rramk.training.run_settings import PUBLISHED
+    from rramk.training.run_settings import PUBLISHED, default_network
 
     if summary.get("validation") not in (None, PUBLISHED[dataset]["validation"]):
         flags += f" --validation {summary['validation']}"
-    network = settings.get("network") or ("vgg" if dataset == "cifar10" else "mlp")
+    network = settings.get("network") or default_network(dataset)
     if network == "mlp" and settings.get("hidden", 3000) != 3000:
         flags += f" --hidden {settings['hidden']}"
-    if network == "vgg" and dataset != "cifar10":
-        flags += " --network vgg"
+    if network != default_network(dataset):
+        flags += f" --network {network}"
     if network == "vgg":
         flags += f" --width {settings.get('width', 1.0):g}"
     if settings.get("preset"):

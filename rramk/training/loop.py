@@ -214,6 +214,11 @@ def start_run(settings: RunSettings, device: torch.device, dist_info: Distribute
         run.running, run.history = checkpoint["running"], checkpoint["history"]
     if dist_info.main:
         Path(settings.out).mkdir(parents=True, exist_ok=True)
+        if checkpoint is not None:  # the checkpoint's epochs, whatever a kill between the two writes left
+            metrics = Path(settings.out) / METRICS
+            tmp = metrics.with_name(METRICS + ".tmp")
+            tmp.write_text("".join(json.dumps(record) + "\n" for record in run.history))
+            os.replace(tmp, metrics)
     return run
 
 
@@ -227,21 +232,27 @@ def save_checkpoint(run: Run) -> None:
                      "scheduler": run.scheduler.state_dict()}, run.checkpoint_path)
 
 
+STOP_SIGNALS = tuple(s for s in (signal.SIGINT, getattr(signal, "SIGTERM", None)) if s is not None)
+"""Ctrl-C, and the SIGTERM of a scheduler (Slurm's scancel and time limit, kill): a run saves and stops."""
+
+
 @contextlib.contextmanager
 def deferred_interrupt() -> Iterator[SimpleNamespace]:
-    """While training, Ctrl-C (SIGINT) only sets ``.requested``: the step in progress finishes,
-    then the run saves and stops. The previous handler comes back on exit."""
+    """While training, Ctrl-C or SIGTERM (``STOP_SIGNALS``) only sets ``.requested``: the step in
+    progress finishes, then the run saves and stops. The previous handlers come back on exit."""
     interrupt = SimpleNamespace(requested=False)
-    previous = signal.getsignal(signal.SIGINT)
+    previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
 
     def on_interrupt(signum, frame):
         interrupt.requested = True
 
-    signal.signal(signal.SIGINT, on_interrupt)
+    for s in STOP_SIGNALS:
+        signal.signal(s, on_interrupt)
     try:
         yield interrupt
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def training_batch(run: Run, order: torch.Tensor, b: int) -> tuple[torch.Tensor, torch.Tensor]:

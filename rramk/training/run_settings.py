@@ -62,6 +62,11 @@ DATASETS: dict[str, DatasetRecipe] = {
 PUBLISHED = {name: recipe.published for name, recipe in DATASETS.items()}
 
 
+def default_network(dataset: str) -> str:
+    """The network a data set trains when --network is not given (its published one): mlp or vgg."""
+    return next(iter(DATASETS[dataset].networks))
+
+
 # ----------------------------------------------------------------------------- settings
 
 CHECKS = (  # (setting, valid, what it expects), checked in this order
