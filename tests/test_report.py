@@ -380,3 +380,25 @@ def test_machine_names_say_the_fingerprint_where_recorded():
         "H200; test cpu, 2 cores (AuthenticAMD family 25 model 1 stepping 1, torch vector code AVX2), 2 torch threads; "
         "test cpu, 2 cores (CPU generation not recorded) (torch threads not recorded); "
         "test cpu, 2 cores (CPU generation not recorded), 2 torch threads")
+
+
+def test_tolerance_interval_is_the_point_without_spread_and_opens_where_the_sweep_ends():
+    st = ablation_statistics
+
+    def points(spread):
+        cells = [(0.0, [0.98, 0.98 + spread]), (0.5, [0.978, 0.978 + spread]), (1.0, [0.972, 0.972 + spread])]
+        mean = statistics.fmean(cells[0][1])
+        return [{"config": f"x{f}", "factor": f, "measure": 2 * f, "values": v, "is_mean": f == 0.0,
+                 "loss": 0.0 if f == 0.0 else mean - statistics.fmean(v), "loss_se": 0.0} for f, v in cells], cells[0][1]
+
+    exact, mean_values = points(0.0)
+    assert st.tolerance(exact, 0.005)["value"] == pytest.approx(0.75)  # 0.5 + (0.5 - 0.2) / (0.8 - 0.2) * 0.5
+    interval = st.tolerance_interval(exact, mean_values, 0.005)
+    assert interval["low"] == pytest.approx(0.75) and interval["high"] == pytest.approx(0.75)
+    noisy, mean_values = points(0.004)  # seeds 0.4 point apart: the tolerance moves with the resamples
+    interval = st.tolerance_interval(noisy, mean_values, 0.005)
+    assert interval["low"] < 0.75 < interval["high"] and not interval["open_low"]
+    assert st.tolerance_interval(noisy, mean_values, 0.005) == interval  # a fixed generator: the same interval
+    wide = st.tolerance_interval(noisy, mean_values, 0.009)  # 0.9 point: beyond the sweep in many resamples
+    assert wide["open_high"] and math.isinf(wide["high"])
+    assert math.isnan(st.tolerance_interval(noisy, mean_values[:1], 0.005)["low"])  # one seed: nothing to resample

@@ -24,8 +24,8 @@ from rramk.reporting.ablation import TOLERANCES
 from rramk.reporting.runs import (all_runs, budget_words, dates,
                                   machine_names, machines, pct, seeds_of)
 from rramk.studies.summaries import UNSUFFIXED_LR, ablation_command, default_lr, study_runs
-from rramk.studies.statistics import (ablation_rows, best_lr, lr_rows, reported_accuracy, selection_rule, sensitivity,
-                                      tolerance)
+from rramk.studies.statistics import (LEVEL, ablation_rows, best_lr, lr_rows, reported_accuracy, selection_rule,
+                                      sensitivity, tolerance, tolerance_interval)
 from rramk.device.config import HfOxWeakReset
 from rramk.reporting.files import PNG_METADATA, REPORT_COMMAND, pyplot
 
@@ -184,34 +184,16 @@ def write_sensitivity(dataset: str, budget: str, directories: dict, knob: str, b
                       *(f"{m[k]:.4g}" for k, _ in extra_cols)])
     lines.append(tabulate(cells, headers=header + [h for _, h in extra_cols], tablefmt="github",
                           disable_numparse=True))
-    lines.append("\n## How much is tolerable?\n")
-    answers = {}
-    for tol in TOLERANCES:
-        at = tolerance(points, tol)
-        sure, hopeful = tolerance(points, tol, shift=1.0), tolerance(points, tol, shift=-1.0)
-        in_unit = tolerance(points, tol, key="measure")
-        if at["kind"] == "none":
-            text = (f"even the smallest factor swept ({points[0]['factor']:g}) loses more than {100 * tol:.1f} "
-                    "point")
-        elif at["kind"] == "beyond":
-            text = (f"every factor swept keeps the loss within {100 * tol:.1f} point: the tolerance lies beyond "
-                    f"{at['value']:g} ({spec.unit} {in_unit['value']:.4g})")
-        else:
-            text = (f"up to factor **{at['value']:.2f}** ({spec.unit} ≈ {in_unit['value']:.3g}) the loss stays "
-                    f"within {100 * tol:.1f} point of the mean model (factor {_range(sure)} to {_range(hopeful)} "
-                    "when every loss moves by one standard error)")
-        lines.append(f"- within {100 * tol:.1f} point: {text}.")
-        answers[tol] = {"tolerance": at, "measure": in_unit, "text": text}
-    better = [p for p in points if p["loss"] < 0 and not math.isnan(p["loss_se"]) and p["loss"] < -2 * p["loss_se"]]
-    if better:
-        lines.append(f"- at this budget, {len(better)} of the {len(points)} factors swept train *better* than the mean "
-                     "model beyond 2 standard errors (negative loss): identical devices all read W = +1 at the start "
-                     "(a tie, MODEL.md section 2), so the mean model starts from a worse network, and a knob's cost "
-                     "shows only once devices pass t* (the past t* column). Read a tolerance at this budget as what "
-                     "early training tolerates, not as the answer at the published budget.")
+    mean_runs = runs.get(study.mean, [])
+    tolerance_lines, answers, better = _tolerance_section(points, [reported_accuracy(s) for s in mean_runs], spec)
+    lines += tolerance_lines
     lines.append("\nHow: going up the sweep from its smallest factor, the first swept value whose loss exceeds the "
                  "tolerance ends the range; the answer is interpolated linearly between that value and the one "
-                 "before it, in the factor and, separately, in the measured unit. The published fit is factor 1.")
+                 "before it, in the factor and, separately, in the measured unit. The published fit is factor 1. "
+                 f"The interval: the central {100 * LEVEL:.0f} % of the tolerances read from 2000 bootstrap "
+                 "resamples of the seeds of every cell (`rramk.studies.statistics.tolerance_interval`); an end the "
+                 "sweep does not bound (the tolerance below the smallest or beyond the largest factor swept in more "
+                 "than the tail's share of resamples) is said to be open.")
     png = out_dir / f"{name}.png"
     plot_sensitivity(points, runs, study, png, f"{dataset}, {budget}", knob, spec.unit)
     lines.append(f"\nAccuracy against the knob: [{png.name}]({png.name}).")
@@ -224,8 +206,41 @@ def write_sensitivity(dataset: str, budget: str, directories: dict, knob: str, b
                        "when": f"{machine_names(every_run)}, {dates(every_run)}"}
 
 
-def _range(t: dict) -> str:
-    return {"none": "none", "beyond": f">= {t['value']:g}"}.get(t["kind"], f"{t['value']:.2f}")
+def _tolerance_section(points: list[dict], mean_values: list[float], spec) -> tuple[list[str], dict, list[dict]]:
+    """'How much is tolerable?': at each tolerance, the largest factor (and measured value) within it with
+    its bootstrap interval; and the factors that train better than the mean model."""
+    lines, answers = ["\n## How much is tolerable?\n"], {}
+    for tol in TOLERANCES:
+        at, in_unit = tolerance(points, tol), tolerance(points, tol, key="measure")
+        interval = tolerance_interval(points, mean_values, tol)
+        if at["kind"] == "none":
+            text = (f"even the smallest factor swept ({points[0]['factor']:g}) loses more than {100 * tol:.1f} "
+                    "point")
+        elif at["kind"] == "beyond":
+            text = (f"every factor swept keeps the loss within {100 * tol:.1f} point: the tolerance lies beyond "
+                    f"{at['value']:g} ({spec.unit} {in_unit['value']:.4g})")
+        else:
+            text = (f"up to factor **{at['value']:.2f}** ({spec.unit} ≈ {in_unit['value']:.3g}) the loss stays "
+                    f"within {100 * tol:.1f} point of the mean model ({_interval_words(interval)})")
+        lines.append(f"- within {100 * tol:.1f} point: {text}.")
+        answers[tol] = {"tolerance": at, "measure": in_unit, "interval": interval, "text": text}
+    better = [p for p in points if p["loss"] < 0 and not math.isnan(p["loss_se"]) and p["loss"] < -2 * p["loss_se"]]
+    if better:
+        lines.append(f"- at this budget, {len(better)} of the {len(points)} factors swept train *better* than the mean "
+                     "model beyond 2 standard errors (negative loss): identical devices all read W = +1 at the start "
+                     "(a tie, MODEL.md section 2), so the mean model starts from a worse network, and a knob's cost "
+                     "shows only once devices pass t* (the past t* column). Read a tolerance at this budget as what "
+                     "early training tolerates, not as the answer at the published budget.")
+    return lines, answers, better
+
+
+def _interval_words(interval: dict) -> str:
+    """'95 % interval 0.52 to 0.97', with 'not bounded' for an open end, or why there is none."""
+    if math.isnan(interval["low"]):
+        return "one seed in a cell: no interval"
+    low = "not bounded below the sweep" if interval["open_low"] else f"{interval['low']:.2f}"
+    high = "not bounded within the sweep" if interval["open_high"] else f"{interval['high']:.2f}"
+    return f"{100 * LEVEL:.0f} % interval {low} to {high}"
 
 
 def plot_sensitivity(points: list[dict], runs: dict, study: Study, path: Path, title: str, knob: str,

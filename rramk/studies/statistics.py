@@ -15,6 +15,7 @@ degrees of freedom, computed here without scipy).
 from __future__ import annotations
 
 import math
+import random
 import statistics
 
 from rramk.studies.configs import STUDIES, Study
@@ -77,7 +78,7 @@ def ablation_rows(runs: dict, labels: list[str] | None = None, ideal: str = "ide
         std = statistics.stdev(acc) if len(acc) > 1 else float("nan")
         last = [s["history"][-1] for s in summaries if s.get("history")]
         rows.append({"config": label, "imperfections": summaries[0]["imperfections"], "seeds": len(acc), "mean": mean,
-                     "std": std, "se": std / math.sqrt(len(acc)), "min": min(acc), "max": max(acc),
+                     "std": std, "se": std / math.sqrt(len(acc)), "min": min(acc), "max": max(acc), "values": acc,
                      "drop": (ideal_mean - mean) if ideal_mean is not None else float("nan"),
                      "best": statistics.fmean([s.get("best_test_accuracy", float("nan")) for s in summaries]),
                      "last": statistics.fmean([s["final_test_accuracy"] for s in summaries]),
@@ -402,7 +403,8 @@ def sensitivity(rows: list[dict], study: Study, measures: dict[str, float]) -> l
         loss, loss_se = difference(rows, study.mean, r["config"]) if r["config"] != study.mean else (0.0, 0.0)
         points.append({"config": r["config"], "factor": study.values[r["config"]],
                        "measure": measures.get(r["config"], float("nan")), "mean": r["mean"], "se": r["se"],
-                       "seeds": r["seeds"], "loss": loss, "loss_se": loss_se, "past_t_star": r["past_t_star"]})
+                       "seeds": r["seeds"], "loss": loss, "loss_se": loss_se, "past_t_star": r["past_t_star"],
+                       "values": r["values"], "is_mean": r["config"] == study.mean})
     return sorted(points, key=lambda p: p["factor"])
 
 
@@ -426,6 +428,31 @@ def tolerance(points: list[dict], points_of_loss: float, key: str = "factor", sh
             return {"value": q[key] + t * (p[key] - q[key]), "kind": "interpolated"}
         previous = (p, loss)
     return {"value": points[-1][key] if points else float("nan"), "kind": "beyond" if points else "none"}
+
+
+def tolerance_interval(points: list[dict], mean_values: list[float], points_of_loss: float, key: str = "factor",
+                       draws: int = 2000, level: float = LEVEL, seed: int = 0) -> dict:
+    """The bootstrap interval of ``tolerance``: resample the seeds of every cell (the mean model's
+    ``mean_values`` and each point's ``values``, with replacement, independently), read the tolerance
+    again, ``draws`` times (a fixed generator: the same interval every time), and take the central
+    ``level`` of the values read. {"low", "high", "open_low", "open_high"}: an end is open when more
+    than (1 - level) / 2 of the draws read no tolerance at all (``none``: below the smallest factor
+    swept) or only a bound (``beyond``: past the largest): the data do not bound it on that side.
+    With one seed in a cell there is nothing to resample: nan."""
+    if len(mean_values) < 2 or any(len(p["values"]) < 2 for p in points):
+        return {"low": math.nan, "high": math.nan, "open_low": True, "open_high": True}
+    rng = random.Random(seed)
+    reads = []
+    for _ in range(draws):
+        base = statistics.fmean(rng.choices(mean_values, k=len(mean_values)))
+        resampled = [{**p, "loss_se": math.nan, "loss": 0.0 if p["is_mean"] else
+                      base - statistics.fmean(rng.choices(p["values"], k=len(p["values"])))} for p in points]
+        t = tolerance(resampled, points_of_loss, key)
+        reads.append(-math.inf if t["kind"] == "none" else math.inf if t["kind"] == "beyond" else t["value"])
+    reads.sort()
+    tail = (1 - level) / 2
+    low, high = reads[int(tail * draws)], reads[min(int((1 - tail) * draws), draws - 1)]
+    return {"low": low, "high": high, "open_low": math.isinf(low), "open_high": math.isinf(high)}
 
 
 def lr_rows(runs_by_lr: dict[float, dict], labels: tuple[str, ...]) -> list[dict]:
