@@ -187,6 +187,70 @@ def _distribution(family, theta, low, high):
     return dataclasses.replace(dist, mean_truncated=min(max(dist.truncated_mean(1 << 14), low), high))
 
 
+def _population_range(grid, p, n: int, values) -> tuple[float, float]:
+    """The range every family is truncated to: the devices' values without the outermost 0.5% on each side,
+    widened to where the population estimate ``p`` puts mass beyond them (censored devices)."""
+    cdf = np.cumsum(p)
+    tail = 0.5 / max(n, 1)
+    support = (float(grid[min(np.searchsorted(cdf, tail), len(grid) - 1)]),
+               float(grid[min(np.searchsorted(cdf, 1 - tail), len(grid) - 1)]))
+    finite = values[np.isfinite(values)]
+    if len(finite) >= 2:
+        low = min(float(np.quantile(finite, 0.005)), support[0])
+        high = max(float(np.quantile(finite, 0.995)), support[1])
+        low, high = max(low, float(grid[0])), min(high, float(grid[-1]))
+    else:
+        low, high = support
+    return low, high
+
+
+def _resolution(grid, ll, informative, n: int) -> float:
+    """The resolution of the data: the median half-width of the informative devices' profiles at -1/2."""
+    spacing = float(grid[1] - grid[0])
+    return float(np.median([(row > -0.5).sum() * spacing / 2 for row in ll[informative]])) if n else 0.0
+
+
+def _empirical_candidate(grid, lik, p, informative, n: int, low, high, resolution: float,
+                         folds: int) -> Candidate:
+    """The NPMLE smoothed (``_smooth``) as an ``Empirical`` of n values, scored by its ``folds``-fold
+    cross-validated log-likelihood (the folds: every folds-th informative device)."""
+    smooth, _ = _smooth(grid, p, n, low, high, resolution)
+    dist = Empirical(tuple(np.clip(_hazen_quantiles(grid, smooth, n), low, high)))
+    idx = np.flatnonzero(informative)
+    cv = 0.0
+    for fold in range(folds):
+        held = idx[fold::folds]
+        train = np.setdiff1d(np.arange(len(lik)), held)
+        pf = _npmle(lik[train], iterations=40, start=p)
+        sm, _ = _smooth(grid, pf, len(np.intersect1d(train, idx)), low, high, resolution)
+        cv += float(np.sum(np.log(np.maximum(lik[held] @ sm, 1e-300))))
+    return Candidate("Empirical", dist, cv, 0, -2 * cv, -2 * cv)
+
+
+def _family_candidate(family: str, lik_t, shift, edges, grid, p, low, high, n: int) -> Candidate | None:
+    """``family`` truncated to [low, high], fitted by maximum marginal likelihood on the grid's cells
+    (Nelder-Mead from each of ``_start``'s points; Uniform has no parameter); None where no fit is
+    finite or valid."""
+    if family == "Uniform":
+        ll_u = float(_marginal(lik_t, shift, _cell_masses(family, None, edges, low, high)))
+        return Candidate(family, _distribution(family, None, low, high), ll_u, 0, -2 * ll_u, -2 * ll_u)
+    best = None
+    with torch.no_grad():
+        for start in _start(family, grid, p, low, high):
+            objective = lambda th: -float(_marginal(lik_t, shift, _cell_masses(  # noqa: E731
+                family, torch.tensor(th, dtype=torch.float64), edges, low, high)))
+            theta, value = nelder_mead(objective, np.array(start, dtype=np.float64))
+            if math.isfinite(value) and (best is None or -value > best[1]):
+                best = (theta, -value)
+    if best is None:
+        return None
+    dist = _distribution(family, best[0], low, high)
+    if dist is None:
+        return None
+    k = len(best[0])
+    return Candidate(family, dist, best[1], k, -2 * best[1] + 2 * k, -2 * best[1] + k * math.log(n))
+
+
 def fit_distribution(name: str, grid, loglik, *, values=(), criterion: str = "aic", families=FAMILIES,
                      folds: int = 5) -> ParameterFit:
     """Choose the distribution of one parameter among ``families`` (module docstring).
@@ -201,68 +265,25 @@ def fit_distribution(name: str, grid, loglik, *, values=(), criterion: str = "ai
     values = np.sort(np.asarray(values, dtype=np.float64))
     lik = np.exp(ll)
     p = _npmle(lik)
-    cdf = np.cumsum(p)
-    tail = 0.5 / max(n, 1)
-    # the range: the devices' values without the outermost 0.5% on each side, widened to where the
-    # population estimate puts mass beyond them (censored devices)
-    support = (float(grid[min(np.searchsorted(cdf, tail), len(grid) - 1)]),
-               float(grid[min(np.searchsorted(cdf, 1 - tail), len(grid) - 1)]))
-    finite = values[np.isfinite(values)]
-    if len(finite) >= 2:
-        low = min(float(np.quantile(finite, 0.005)), support[0])
-        high = max(float(np.quantile(finite, 0.995)), support[1])
-        low, high = max(low, float(grid[0])), min(high, float(grid[-1]))
-    else:
-        low, high = support
-    # the resolution of the data: the median half-width of the informative devices' profiles at -1/2
-    spacing = float(grid[1] - grid[0])
-    resolution = float(np.median([(row > -0.5).sum() * spacing / 2 for row in ll[informative]])) if n else 0.0
+    low, high = _population_range(grid, p, n, values)
+    resolution = _resolution(grid, ll, informative, n)
     candidates = {}
     if n < 2 or high <= low:
         point = float(np.sum(p * grid))
         dist = Empirical((point,))
         candidates["Empirical"] = Candidate("Empirical", dist, math.nan, 0, math.nan, math.nan)
         return ParameterFit(name, dist, candidates, grid, ll, p, values, n, criterion)
-    edges_np = cell_edges(grid)
-    edges = torch.tensor(edges_np, dtype=torch.float64)
+    edges = torch.tensor(cell_edges(grid), dtype=torch.float64)
     lik_t = torch.tensor(lik[informative], dtype=torch.float64)
     shift = torch.zeros(n, dtype=torch.float64)
     for family in families:
-        if family == "Empirical":
-            smooth, _ = _smooth(grid, p, n, low, high, resolution)
-            dist = Empirical(tuple(np.clip(_hazen_quantiles(grid, smooth, n), low, high)))
-            idx = np.flatnonzero(informative)
-            cv = 0.0
-            for fold in range(folds):
-                held = idx[fold::folds]
-                train = np.setdiff1d(np.arange(len(ll)), held)
-                pf = _npmle(lik[train], iterations=40, start=p)
-                sm, _ = _smooth(grid, pf, len(np.intersect1d(train, idx)), low, high, resolution)
-                cv += float(np.sum(np.log(np.maximum(lik[held] @ sm, 1e-300))))
-            candidates[family] = Candidate(family, dist, cv, 0, -2 * cv, -2 * cv)
-            continue
         if family == "TruncatedLognormal" and low <= 0:
-            continue
-        if family == "Uniform":
-            ll_u = float(_marginal(lik_t, shift, _cell_masses(family, None, edges, low, high)))
-            candidates[family] = Candidate(family, _distribution(family, None, low, high), ll_u, 0, -2 * ll_u,
-                                           -2 * ll_u)
-            continue
-        best = None
-        with torch.no_grad():
-            for start in _start(family, grid, p, low, high):
-                objective = lambda th: -float(_marginal(lik_t, shift, _cell_masses(  # noqa: E731
-                    family, torch.tensor(th, dtype=torch.float64), edges, low, high)))
-                theta, value = nelder_mead(objective, np.array(start, dtype=np.float64))
-                if math.isfinite(value) and (best is None or -value > best[1]):
-                    best = (theta, -value)
-        if best is None:
-            continue
-        dist = _distribution(family, best[0], low, high)
-        if dist is None:
-            continue
-        k = len(best[0])
-        candidates[family] = Candidate(family, dist, best[1], k, -2 * best[1] + 2 * k, -2 * best[1] + k * math.log(n))
+            continue  # a lognormal lives on x > 0
+        if family == "Empirical":
+            candidate = _empirical_candidate(grid, lik, p, informative, n, low, high, resolution, folds)
+        else:
+            candidate = _family_candidate(family, lik_t, shift, edges, grid, p, low, high, n)
+        if candidate is not None:
+            candidates[family] = candidate
     chosen = min(candidates.values(), key=lambda cand: getattr(cand, criterion))
     return ParameterFit(name, chosen.distribution, candidates, grid, ll, p, values, n, criterion)
-

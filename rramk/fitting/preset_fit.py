@@ -134,6 +134,146 @@ class PresetFit:
 
 
 
+@dataclass
+class _DeviceReads:
+    """The traces as every mean fit reads them, with the settings those fits share."""
+
+    pulses: list  # per device, the pulse counts of its reads (float64)
+    logs: list  # per device, ln R of its reads
+    spacing: list  # per device, the median number of pulses between its reads
+    knee_grid: np.ndarray  # the common t* grid: 0 to the end of the longest trace
+    knee_threshold: float
+
+
+@dataclass
+class _NoiseFit:
+    """What the alternation of the mean and noise fits ends with: the 1/f term, the last RTN fit, and the
+    weight and offset of every read in the next fit of the lines (``RtnFit.line_weights``, ``offsets``)."""
+
+    alpha: float
+    pink_d: float
+    pink_d_estimated: bool
+    rtn: RtnFit | None
+    weights: list
+    offsets: list
+
+
+def _mean_fits(reads: _DeviceReads, weights, offsets, alpha: float, b: np.ndarray):
+    """Each device's line (step 1) after taking the 1/f mean off its reads; reads of a device with RTN count
+    minus their expected RTN term (``offsets``: the EM step). Returns the fits and the residuals."""
+    fits, residuals = [], []
+    for t, y, w, s, o in zip(reads.pulses, reads.logs, weights, reads.spacing, offsets):
+        s1, _ = pink_sums(b, t)
+        z = y - 0.5 * alpha * s1
+        f = fit_two_slope(t, z - o, w, noise_factor=correlation_factor(b, s), knee_threshold=reads.knee_threshold,
+                          knee_grid=reads.knee_grid)
+        fits.append(f)
+        residuals.append(z - two_slope_mean(t, f.best))
+    return fits, residuals
+
+
+def _robust_start(reads: _DeviceReads, residuals, offsets, alpha: float, b: np.ndarray):
+    """The first round's weights, before any RTN fit: twice, leave out the reads more than three lower-side
+    standard deviations above the pooled median residual (RTN state 1) and refit the lines. Returns the
+    weights and the residuals."""
+    for _ in range(2):
+        pooled = np.concatenate(residuals)
+        centre = np.median(pooled)
+        scale = centre - np.quantile(pooled, 0.1587)
+        weights = [(r < centre + 3 * scale).astype(np.float64) for r in residuals]
+        _, residuals = _mean_fits(reads, weights, offsets, alpha, b)
+    return weights, residuals
+
+
+def _estimate_alpha(pulses, residuals, states, b: np.ndarray, loss: float) -> float:
+    """The 1/f amplitude (step 2) from the residuals below the line only: RTN adds positive values, the 1/f
+    term is symmetric. ``loss``: the share of the 1/f variance that the lines' fits take away."""
+    num = den = reads = 0.0
+    for t, r, w in zip(pulses, residuals, states):
+        _, s2 = pink_sums(b, t)
+        ok = (t >= 1) & (r < 0)
+        num += np.sum(w[ok] * r[ok] ** 2)
+        den += np.sum(w[ok] * s2[ok]) / 12
+        reads += w.sum()
+    dof = reads - 4 * len(pulses)
+    return math.sqrt(num / den * reads / max(dof, 1.0) / (1 - loss)) if den > 0 else 0.0
+
+
+def _fit_noise(reads: _DeviceReads, base: HfOxWeakReset, *, rounds: int, rtn_threshold: float,
+               estimate_pink_d: bool, say) -> _NoiseFit:
+    """Steps 1 to 3 of the module docstring, ``rounds`` times: the lines, the 1/f noise, the RTN chain."""
+    order = base.pink_order
+    pink_d, pink_d_estimated = base.pink_d, False
+    pulses = reads.pulses
+    weights = [np.ones(len(t)) for t in pulses]  # of each read in the line's fit
+    offsets = [np.zeros(len(t)) for t in pulses]  # subtracted from each read in the line's fit
+    states = weights  # P(RTN state 0) of each read, for the 1/f noise
+    alpha, p01, p10 = 0.0, base.rtn_p01, base.rtn_p10
+    loss = 0.0  # the share of the 1/f variance that the lines' fits take away (``pink_noise.pink_d_and_loss``)
+    rtn = None
+    for round_ in range(rounds):
+        b = pink_coefficients(order, pink_d)
+        say(f"round {round_ + 1}/{rounds}: mean of {len(pulses)} devices")
+        _, residuals = _mean_fits(reads, weights, offsets, alpha, b)
+        if round_ == 0:
+            weights, residuals = _robust_start(reads, residuals, offsets, alpha, b)
+            states = weights
+        if estimate_pink_d:
+            found = pink_d_and_loss(pulses, residuals, states, order)
+            if found is not None:
+                (pink_d, loss), pink_d_estimated = found, True
+                b = pink_coefficients(order, pink_d)
+        alpha = _estimate_alpha(pulses, residuals, states, b, loss)
+        _, residuals = _mean_fits(reads, weights, offsets, alpha, b)
+        sigma = alpha * math.sqrt(np.sum(b * b) / 12)
+        if sigma <= 0:
+            sigma = float(np.std(np.concatenate(residuals))) or 1e-6
+        say(f"round {round_ + 1}/{rounds}: RTN (alpha {alpha:.4g}, d {pink_d:.3g})")
+        rtn = fit_rtn(pulses, residuals, sigma=sigma, order=order, p01=p01, p10=p10, rtn_threshold=rtn_threshold,
+                      temper=[1 / correlation_factor(b, s) for s in reads.spacing])
+        p01, p10 = rtn.p01, rtn.p10
+        weights, offsets, states = rtn.line_weights, rtn.offsets, rtn.state0
+    return _NoiseFit(alpha, pink_d, pink_d_estimated, rtn, weights, offsets)
+
+
+def _slope_populations(parameters: dict) -> list:
+    """The fitted populations of m1 and m2 as (grid, mass) on their profile grids (for ``knee_profile``)."""
+    slopes = []
+    for name in ("m1", "m2"):
+        grid = parameters[name].grid
+        mass = np.histogram(parameters[name].chosen.quantile_table(1 << 14).numpy(), bins=cell_edges(grid))[0]
+        slopes.append((grid, mass / max(mass.sum(), 1)))
+    return slopes
+
+
+def _fit_populations(fits, rtn: RtnFit, knee_grid: np.ndarray, r0: float, *, criterion: str, families) -> dict:
+    """The device-to-device distribution of each parameter of FITTED (module docstring), in that order."""
+    point = {k: np.array([getattr(f, k) for f in fits]) for k in ("b", "m1", "m2", "t_star")}
+    parameters = {}
+    observed = np.isfinite(point["t_star"])
+    best_se = np.array([f.se[int(np.argmin(f.cost))] for f in fits])  # (devices, 3): b, m1, m2
+    grids = {"m1": _value_grid(point["m1"], best_se[:, 1], floor=0.0),
+             "m2": _value_grid(point["m2"], np.where(observed, best_se[:, 2], np.nan), floor=0.0),
+             "c1": _value_grid(point["b"], best_se[:, 0]) - math.log(r0)}
+    shown = {"m1": point["m1"], "m2": point["m2"][observed], "c1": point["b"] - math.log(r0),
+             "t_star": point["t_star"][observed], "a_rtn": rtn.amplitudes[rtn.detected]}
+    for name, column in (("m1", 1), ("m2", 2), ("c1", 0)):
+        shifted = grids[name] + (math.log(r0) if name == "c1" else 0.0)
+        loglik = np.stack([profile(f, column, shifted) for f in fits])
+        parameters[name] = fit_distribution(name, grids[name], loglik, values=shown[name], criterion=criterion,
+                                            families=families)
+    slopes = _slope_populations(parameters)
+    parameters["t_star"] = fit_distribution("t_star", knee_grid, np.stack([knee_profile(f, slopes) for f in fits]),
+                                            values=shown["t_star"], criterion=criterion, families=families)
+    if rtn.detected.sum() >= 2:
+        parameters["a_rtn"] = fit_distribution("a_rtn", rtn.grid, rtn.loglik[rtn.detected], values=shown["a_rtn"],
+                                               criterion=criterion, families=families)
+    else:  # RTN in fewer than two devices: one profile that puts the bound at 0 (no RTN)
+        parameters["a_rtn"] = fit_distribution("a_rtn", rtn.grid, np.zeros((1, len(rtn.grid))) - (rtn.grid > 0)
+                                               * 1e3, criterion=criterion, families=families)
+    return {name: parameters[name] for name in FITTED}
+
+
 def fit_preset(traces: Traces, *, base: HfOxWeakReset | None = None, criterion: str = "aic", rounds: int = 3,
                knee_threshold: float = 30.0, rtn_threshold: float = 10.0, estimate_pink_d: bool = True,
                families=FAMILIES, progress=None) -> PresetFit:
@@ -154,105 +294,22 @@ def fit_preset(traces: Traces, *, base: HfOxWeakReset | None = None, criterion: 
         raise ValueError(f"criterion: expected 'aic' or 'bic', got {criterion!r}")
     base = base or HfOxWeakReset()
     say = progress or (lambda text: None)
-    order = base.pink_order
-    pink_d, pink_d_estimated = base.pink_d, False
     pulses = [np.asarray(t, dtype=np.float64) for t in traces.pulses]
-    logs = [traces.log_resistance(i) for i in range(len(traces))]
-    spacing = [float(np.median(np.diff(t))) if len(t) > 1 else 1.0 for t in pulses]
-    longest = float(max(t[-1] for t in pulses))
-    knee_grid = np.linspace(0.0, longest, GRID)
-    weights = [np.ones(len(t)) for t in pulses]  # of each read in the line's fit
-    offsets = [np.zeros(len(t)) for t in pulses]  # subtracted from each read in the line's fit
-    states = weights  # P(RTN state 0) of each read, for the 1/f noise
-    alpha, p01, p10 = 0.0, base.rtn_p01, base.rtn_p10
-    loss = 0.0  # the share of the 1/f variance that the lines' fits take away (``pink_noise.pink_d_and_loss``)
-    rtn = None
-
-    def mean_fits(alpha, b):
-        """Each device's line; reads of a device with RTN count minus their expected RTN term (the EM step)."""
-        fits, residuals = [], []
-        for t, y, w, s, o in zip(pulses, logs, weights, spacing, offsets):
-            s1, _ = pink_sums(b, t)
-            z = y - 0.5 * alpha * s1
-            f = fit_two_slope(t, z - o, w, noise_factor=correlation_factor(b, s), knee_threshold=knee_threshold,
-                              knee_grid=knee_grid)
-            fits.append(f)
-            residuals.append(z - two_slope_mean(t, f.best))
-        return fits, residuals
-
-    def estimate_alpha(residuals, b):
-        """From the residuals below the line only: RTN adds positive values, the 1/f term is symmetric."""
-        num = den = reads = 0.0
-        for t, r, w in zip(pulses, residuals, states):
-            _, s2 = pink_sums(b, t)
-            ok = (t >= 1) & (r < 0)
-            num += np.sum(w[ok] * r[ok] ** 2)
-            den += np.sum(w[ok] * s2[ok]) / 12
-            reads += w.sum()
-        dof = reads - 4 * len(pulses)
-        return math.sqrt(num / den * reads / max(dof, 1.0) / (1 - loss)) if den > 0 else 0.0
-
-    for round_ in range(rounds):
-        b = pink_coefficients(order, pink_d)
-        say(f"round {round_ + 1}/{rounds}: mean of {len(pulses)} devices")
-        fits, residuals = mean_fits(alpha, b)
-        if round_ == 0:  # robust start: leave out the reads far above the line (RTN state 1)
-            for _ in range(2):
-                pooled = np.concatenate(residuals)
-                centre = np.median(pooled)
-                scale = centre - np.quantile(pooled, 0.1587)
-                weights = states = [(r < centre + 3 * scale).astype(np.float64) for r in residuals]
-                fits, residuals = mean_fits(alpha, b)
-        if estimate_pink_d:
-            found = pink_d_and_loss(pulses, residuals, states, order)
-            if found is not None:
-                (pink_d, loss), pink_d_estimated = found, True
-                b = pink_coefficients(order, pink_d)
-        alpha = estimate_alpha(residuals, b)
-        fits, residuals = mean_fits(alpha, b)
-        sigma = alpha * math.sqrt(np.sum(b * b) / 12)
-        if sigma <= 0:
-            sigma = float(np.std(np.concatenate(residuals))) or 1e-6
-        say(f"round {round_ + 1}/{rounds}: RTN (alpha {alpha:.4g}, d {pink_d:.3g})")
-        rtn = fit_rtn(pulses, residuals, sigma=sigma, order=order, p01=p01, p10=p10, rtn_threshold=rtn_threshold,
-                      temper=[1 / correlation_factor(b, s) for s in spacing])
-        p01, p10 = rtn.p01, rtn.p10
-        weights, offsets, states = rtn.line_weights, rtn.offsets, rtn.state0
-    b = pink_coefficients(order, pink_d)
-    fits, residuals = mean_fits(alpha, b)
-    notes = []
+    reads = _DeviceReads(pulses=pulses, logs=[traces.log_resistance(i) for i in range(len(traces))],
+                         spacing=[float(np.median(np.diff(t))) if len(t) > 1 else 1.0 for t in pulses],
+                         knee_grid=np.linspace(0.0, float(max(t[-1] for t in pulses)), GRID),
+                         knee_threshold=knee_threshold)
+    noise = _fit_noise(reads, base, rounds=rounds, rtn_threshold=rtn_threshold, estimate_pink_d=estimate_pink_d,
+                       say=say)
+    fits, residuals = _mean_fits(reads, noise.weights, noise.offsets, noise.alpha,
+                                 pink_coefficients(base.pink_order, noise.pink_d))
+    rtn = noise.rtn
 
     say("device-to-device distributions")
-    point = {k: np.array([getattr(f, k) for f in fits]) for k in ("b", "m1", "m2", "t_star")}
-    r0 = round(math.exp(float(np.median(point["b"]))), 1)
-    parameters = {}
-    observed = np.isfinite(point["t_star"])
-    best_se = np.array([f.se[int(np.argmin(f.cost))] for f in fits])  # (devices, 3): b, m1, m2
-    grids = {"m1": _value_grid(point["m1"], best_se[:, 1], floor=0.0),
-             "m2": _value_grid(point["m2"], np.where(observed, best_se[:, 2], np.nan), floor=0.0),
-             "c1": _value_grid(point["b"], best_se[:, 0]) - math.log(r0)}
-    shown = {"m1": point["m1"], "m2": point["m2"][observed], "c1": point["b"] - math.log(r0),
-             "t_star": point["t_star"][observed], "a_rtn": rtn.amplitudes[rtn.detected]}
-    for name, column in (("m1", 1), ("m2", 2), ("c1", 0)):
-        shifted = grids[name] + (math.log(r0) if name == "c1" else 0.0)
-        loglik = np.stack([profile(f, column, shifted) for f in fits])
-        parameters[name] = fit_distribution(name, grids[name], loglik, values=shown[name], criterion=criterion,
-                                            families=families)
-    slopes = []
-    for name in ("m1", "m2"):
-        grid = parameters[name].grid
-        mass = np.histogram(parameters[name].chosen.quantile_table(1 << 14).numpy(), bins=cell_edges(grid))[0]
-        slopes.append((grid, mass / max(mass.sum(), 1)))
-    parameters["t_star"] = fit_distribution("t_star", knee_grid, np.stack([knee_profile(f, slopes) for f in fits]),
-                                            values=shown["t_star"], criterion=criterion, families=families)
-    if rtn.detected.sum() >= 2:
-        parameters["a_rtn"] = fit_distribution("a_rtn", rtn.grid, rtn.loglik[rtn.detected], values=shown["a_rtn"],
-                                               criterion=criterion, families=families)
-    else:
-        parameters["a_rtn"] = fit_distribution("a_rtn", rtn.grid, np.zeros((1, len(rtn.grid))) - (rtn.grid > 0)
-                                               * 1e3, criterion=criterion, families=families)
-    parameters = {name: parameters[name] for name in FITTED}
-    if not observed.any():
+    r0 = round(math.exp(float(np.median(np.array([f.b for f in fits])))), 1)
+    parameters = _fit_populations(fits, rtn, reads.knee_grid, r0, criterion=criterion, families=families)
+    notes = []
+    if not np.isfinite(np.array([f.t_star for f in fits])).any():
         notes.append("no device shows its knee within its trace: t* lies at the end of the longest trace and m2 "
                      "is not constrained by the data")
     if not rtn.detected.any():
@@ -260,8 +317,8 @@ def fit_preset(traces: Traces, *, base: HfOxWeakReset | None = None, criterion: 
     config = HfOxWeakReset(
         m1=parameters["m1"].chosen, t_star=parameters["t_star"].chosen, c1=parameters["c1"].chosen,
         m2=parameters["m2"].chosen, r0=Empirical((r0,)), a_rtn=parameters["a_rtn"].chosen,
-        pink_alpha=float(alpha), pink_order=order, pink_d=float(pink_d),
+        pink_alpha=float(noise.alpha), pink_order=base.pink_order, pink_d=float(noise.pink_d),
         rtn_p01=float(np.clip(rtn.p01, 1e-9, 0.5)), rtn_p10=float(np.clip(rtn.p10, 1e-9, 0.5)),
         max_pulses=base.max_pulses)
     return PresetFit(config=config, devices=fits, parameters=parameters, rtn=rtn, r0=r0,
-                     pink_d_estimated=pink_d_estimated, residuals=residuals, traces=traces, notes=notes)
+                     pink_d_estimated=noise.pink_d_estimated, residuals=residuals, traces=traces, notes=notes)

@@ -22,7 +22,7 @@ takes a Newton step of the full likelihood (``RtnFit.line_weights`` and ``offset
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -92,6 +92,226 @@ def transition_factor(gaps: np.ndarray, p01: float, p10: float) -> np.ndarray:
     return -np.expm1(gaps * math.log(lam)) / (1 - lam)
 
 
+@dataclass
+class _ChainReads:
+    """What the chain reads: per device, the pulse counts (int64) and residuals of its reads at t >= order
+    and its temper; sigma and the state-1 table of ``_rtn_table``; the caches of ``_blocks`` and
+    ``_block_emissions`` (the EM revisits the same blocks)."""
+
+    pulses: list
+    residuals: list
+    temper: np.ndarray
+    sigma: float
+    table_r: np.ndarray
+    table: np.ndarray
+    layouts: dict = field(default_factory=dict)  # span -> ``_blocks``
+    emissions: dict = field(default_factory=dict)  # (id(block), ids, lanes) -> ``_block_emissions``
+
+
+def _blocks(reads: _ChainReads, p01: float, p10: float) -> list:
+    """Per device, its reads grouped into blocks of span = 3% of 1 / (p01 + p10) pulses (1 to 64): the index
+    of each block's first read and that read's pulse count."""
+    span = int(np.clip(0.03 / (p01 + p10), 1, 64))
+    if span in reads.layouts:
+        return reads.layouts[span]
+    out = reads.layouts[span] = []
+    for t in reads.pulses:
+        if len(t) == 0:
+            out.append((np.zeros(0, np.int64), np.zeros(0, np.int64)))
+            continue
+        key = (t - t[0]) // span
+        starts = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
+        out.append((starts, t[starts]))
+    return out
+
+
+def _block_emissions(reads: _ChainReads, block, ids, lanes):
+    """Per device of ``ids``: log e0 (B,) and log e1 (lanes, B), its tempered log-likelihoods of the reads in
+    state 0 and in state 1 at each lane's bound, summed over each block."""
+    key = (id(block), tuple(ids), len(lanes))
+    if key in reads.emissions:
+        return reads.emissions[key]
+    sigma = reads.sigma
+    log_p0 = -0.5 * np.log(2 * np.pi * sigma * sigma)
+    e0, e1 = [], []
+    for d in ids:
+        starts, _ = block[d]
+        r = reads.residuals[d]
+        if len(r) == 0:
+            e0.append(np.zeros(0))
+            e1.append(np.zeros((len(lanes), 0)))
+            continue
+        lp0 = (log_p0 - 0.5 * (r / sigma) ** 2) * reads.temper[d]
+        lp1 = _lookup(reads.table_r, reads.table, lanes[:, None], r[None, :]) * reads.temper[d]
+        e0.append(np.add.reduceat(lp0, starts))
+        e1.append(np.add.reduceat(lp1, starts, axis=1))
+    reads.emissions[key] = (e0, e1)
+    return e0, e1
+
+
+def _stacked_emissions(reads: _ChainReads, ids, block, lanes):
+    """The chain's inputs for devices ``ids``, (blocks, devices[, lanes]), zero past a device's last block:
+    the pulses since the previous block, log e0 and log e1 (``_block_emissions``)."""
+    D, B = len(ids), max((len(block[d][0]) for d in ids), default=0)
+    gaps = np.zeros((B, D))
+    le0 = np.zeros((B, D))
+    le1 = np.zeros((B, D, len(lanes)))
+    e0s, e1s = _block_emissions(reads, block, ids, lanes)
+    for k, d in enumerate(ids):
+        starts, tb = block[d]
+        nb = len(starts)
+        gaps[:nb, k] = np.diff(np.concatenate([[0], tb]))
+        le0[:nb, k] = e0s[k]
+        le1[:nb, k, :] = e1s[k].T
+    return gaps, le0, le1
+
+
+def _forward(e0, e1, q01, q10):
+    """The scaled forward pass over (blocks, devices, lanes): a0[j + 1], a1[j + 1] = P(state 0, 1 at block j
+    | blocks 0..j) (a0[0] = 1: state 0 before the first) and c[j] = p(block j | the blocks before it)."""
+    B, shape = len(e0), e0.shape[1:]
+    a0 = np.zeros((B + 1, *shape))
+    a1 = np.zeros((B + 1, *shape))
+    c = np.ones((B, *shape))
+    a0[0] = 1.0
+    for j in range(B):
+        p0 = a0[j] * (1 - q01[j]) + a1[j] * q10[j]
+        p1 = a0[j] * q01[j] + a1[j] * (1 - q10[j])
+        x0, x1 = p0 * e0[j], p1 * e1[j]
+        c[j] = x0 + x1
+        a0[j + 1], a1[j + 1] = x0 / c[j], x1 / c[j]
+    return a0, a1, c
+
+
+def _backward(a0, a1, c, e0, e1, q01, q10, eff, want_states: bool):
+    """The backward pass, summing per device and lane the expected switches 0 -> 1 and 1 -> 0 and the
+    exposures exp0, exp1 (P(state 0, 1 at a gap's start) times its transition factor ``eff``: the EM's
+    p01 = n01 / exp0); and where ``want_states``, P(state 0 at block j | all blocks)."""
+    shape = c.shape[1:]
+    b0 = np.ones(shape)
+    b1 = np.ones(shape)
+    n01 = np.zeros(shape)
+    n10 = np.zeros(shape)
+    exp0 = np.zeros(shape)
+    exp1 = np.zeros(shape)
+    post0 = np.zeros(c.shape) if want_states else None
+    for j in range(len(c) - 1, -1, -1):
+        g0, g1 = e0[j] * b0 / c[j], e1[j] * b1 / c[j]
+        n01 += a0[j] * q01[j] * g1
+        n10 += a1[j] * q10[j] * g0
+        exp0 += (a0[j] * (1 - q01[j]) * g0 + a0[j] * q01[j] * g1) * eff[j][:, None]
+        exp1 += (a1[j] * (1 - q10[j]) * g1 + a1[j] * q10[j] * g0) * eff[j][:, None]
+        if want_states:
+            post0[j] = a0[j + 1] * b0
+        b0, b1 = (1 - q01[j]) * g0 + q01[j] * g1, q10[j] * g0 + (1 - q10[j]) * g1
+    return n01, n10, exp0, exp1, post0
+
+
+def _forward_backward(reads: _ChainReads, ids, block, p01, p10, lanes, *, want_states=False, backward=True):
+    """The chain over the blocks of devices ``ids`` at each lane's bound: the log-likelihoods (devices,
+    lanes), then unless not ``backward`` the expected counts and state posteriors of ``_backward``."""
+    gaps, le0, le1 = _stacked_emissions(reads, ids, block, lanes)
+    eff = transition_factor(gaps, p01, p10)
+    q01, q10 = (p01 * eff)[..., None], (p10 * eff)[..., None]
+    m = np.maximum(le0[..., None], le1)  # per lane, so that no lane underflows
+    e0 = np.exp(le0[..., None] - m)
+    e1 = np.exp(le1 - m)
+    a0, a1, c = _forward(e0, e1, q01, q10)
+    loglik = (np.log(c) + m).sum(0)  # (D, G)
+    if not backward:
+        return loglik
+    return (loglik, *_backward(a0, a1, c, e0, e1, q01, q10, eff, want_states))
+
+
+def _chunks(devices: int, lanes: int, chunk_lanes: int) -> list:
+    """The devices in runs of about ``chunk_lanes`` chains (device x lane) each, to bound the memory."""
+    per_chunk = max(chunk_lanes // lanes, 1)
+    return [list(range(i, min(i + per_chunk, devices))) for i in range(0, devices, per_chunk)]
+
+
+def _lane_posterior(loglik, pi):
+    """Each device's posterior over the grid of bounds: its likelihood there times the population pi."""
+    logw = loglik + np.log(np.maximum(pi, 1e-300))
+    w = np.exp(logw - logw.max(1, keepdims=True))
+    w /= w.sum(1, keepdims=True)
+    return w
+
+
+def _fit_rates(reads: _ChainReads, chunks, coarse, p01: float, p10: float, pi, iterations: int,
+               tolerance: float):
+    """EM of p01, p10 and the population pi over the coarse bounds, until both rates change by less than
+    ``tolerance`` (relative): (p01, p10, pi, iterations done)."""
+    devices = len(reads.pulses)
+    previous = None
+    for iteration in range(1, iterations + 1):
+        block = _blocks(reads, p01, p10)
+        totals = np.zeros(4)
+        weights_sum = np.zeros(len(coarse))
+        for ids in chunks:
+            loglik, n01, n10, exp0, exp1, _ = _forward_backward(reads, ids, block, p01, p10, coarse)
+            w = _lane_posterior(loglik, pi)
+            totals += [(w * n01).sum(), (w * n10).sum(), (w * exp0).sum(), (w * exp1).sum()]
+            weights_sum += w.sum(0)
+        p01 = float(np.clip(totals[0] / max(totals[2], 1e-300), 1e-8, 0.3))
+        p10 = float(np.clip(totals[1] / max(totals[3], 1e-300), 1e-8, 0.3))
+        pi = weights_sum / devices
+        if previous is not None and abs(p01 / previous[0] - 1) < tolerance and abs(p10 / previous[1] - 1) < tolerance:
+            break
+        previous = (p01, p10)
+    return p01, p10, pi, iteration
+
+
+def _read_states(reads: _ChainReads, chunks, block, p01: float, p10: float, pi, coarse, use):
+    """P(state 0) of every read of every device (1 where t < order, ``use`` false), and the expected
+    number of switches seen."""
+    state0 = [np.ones(len(u)) for u in use]
+    transitions = 0.0
+    for ids in chunks:
+        loglik, n01, n10, _, _, post0 = _forward_backward(reads, ids, block, p01, p10, coarse, want_states=True)
+        w = _lane_posterior(loglik, pi)
+        transitions += float((w * (n01 + n10)).sum())
+        for k, d in enumerate(ids):
+            starts, _ = block[d]
+            if len(starts) == 0:
+                continue
+            p_block = (post0[:len(starts), k, :] * w[k]).sum(-1)
+            counts = np.diff(np.concatenate([starts, [len(reads.residuals[d])]]))
+            state0[d][use[d]] = np.repeat(np.clip(p_block, 0.0, 1.0), counts)
+    return state0, transitions
+
+
+def _bound_loglik(reads: _ChainReads, block, p01: float, p10: float, rows, chunk_lanes: int) -> np.ndarray:
+    """Each device's log-likelihood of its residuals at the bounds of the table's ``rows`` (devices, rows)."""
+    devices = len(reads.pulses)
+    loglik = np.zeros((devices, len(rows)))
+    for ids in _chunks(devices, len(rows), chunk_lanes):
+        loglik[ids] = _forward_backward(reads, ids, block, p01, p10, rows, backward=False)
+    return loglik
+
+
+def _line_step(reads: _ChainReads, use, state0, detected, rows):
+    """The line's Newton step where RTN is detected (device d at its best bound, table row ``rows[d]``): per
+    device, each read's weight -d2 log p / d line2 (times sigma^2) and the offset that makes the read minus
+    it the working response line + g / H; elsewhere the weight P(state 0) and offset 0."""
+    sigma, table_r, table = reads.sigma, reads.table_r, reads.table
+    # state 0: weight 1, the read itself; state 1: the slope of log p(r | 1, A), steep only near r = 0
+    dr = table_r[1] - table_r[0]
+    slope1, curve1 = np.gradient(table, dr, axis=1), np.gradient(np.gradient(table, dr, axis=1), dr, axis=1)
+    line_weights = [w.copy() for w in state0]
+    offsets = [np.zeros(len(u)) for u in use]
+    for d in np.flatnonzero(detected):
+        row = rows[d]
+        r = reads.residuals[d]
+        x = np.clip((r - table_r[0]) / dr, 0, len(table_r) - 1)
+        at = lambda table_row: np.interp(x, np.arange(len(table_r)), table_row)  # noqa: E731
+        s0 = state0[d][use[d]]
+        g = s0 * r / sigma ** 2 - (1 - s0) * at(slope1[row])
+        h = s0 / sigma ** 2 + (1 - s0) * np.maximum(-at(curve1[row]), 1e-3 / sigma ** 2)
+        line_weights[d][use[d]] = h * sigma ** 2
+        offsets[d][use[d]] = r - g / h
+    return line_weights, offsets
+
+
 def fit_rtn(pulses, residuals, *, sigma: float, order: int, p01: float, p10: float, rtn_threshold: float,
             temper=None, grid: int = 25, fine: int = 10, iterations: int = 12, tolerance: float = 1e-3,
             chunk_lanes: int = 1 << 13) -> RtnFit:
@@ -105,161 +325,22 @@ def fit_rtn(pulses, residuals, *, sigma: float, order: int, p01: float, p10: flo
     t_h = [np.asarray(t)[u].astype(np.int64) for t, u in zip(pulses, use)]
     r_h = [np.asarray(r)[u] for r, u in zip(residuals, use)]
     a_max = max(max((float(r.max()) for r in r_h if len(r)), default=0.0) + 4 * sigma, 10 * sigma)
-    amps, table_r, table, expected = _rtn_table(sigma, a_max, (grid - 1) * fine + 1)
-    coarse = np.arange(grid) * fine
-    log_p0 = -0.5 * np.log(2 * np.pi * sigma * sigma)
-    pi = np.full(grid, 1.0 / grid)
-    state0 = [np.ones(len(t)) for t in pulses]
-
-    layouts = {}
-
-    def blocks(p01, p10):
-        span = int(np.clip(0.03 / (p01 + p10), 1, 64))
-        if span in layouts:
-            return layouts[span]
-        out = layouts[span] = []
-        for t in t_h:
-            if len(t) == 0:
-                out.append((np.zeros(0, np.int64), np.zeros(0, np.int64)))
-                continue
-            key = (t - t[0]) // span
-            starts = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
-            out.append((starts, t[starts]))
-        return out
-
-    cache = {}
-
-    def emissions(block, ids, lanes):
-        """Per device of ``ids``: log e0 (B,), log e1 (lanes, B) summed over each block's reads (cached)."""
-        key = (id(block), tuple(ids), len(lanes))
-        if key in cache:
-            return cache[key]
-        e0, e1 = [], []
-        for d in ids:
-            starts, _ = block[d]
-            r = r_h[d]
-            if len(r) == 0:
-                e0.append(np.zeros(0))
-                e1.append(np.zeros((len(lanes), 0)))
-                continue
-            lp0 = (log_p0 - 0.5 * (r / sigma) ** 2) * temper[d]
-            lp1 = _lookup(table_r, table, lanes[:, None], r[None, :]) * temper[d]
-            e0.append(np.add.reduceat(lp0, starts))
-            e1.append(np.add.reduceat(lp1, starts, axis=1))
-        cache[key] = (e0, e1)
-        return e0, e1
-
-    def forward_backward(ids, block, p01, p10, want_states, lanes=coarse, backward=True):
-        grid = len(lanes)
-        D, B = len(ids), max((len(block[d][0]) for d in ids), default=0)
-        gaps = np.zeros((B, D))
-        le0 = np.zeros((B, D))
-        le1 = np.zeros((B, D, grid))
-        e0s, e1s = emissions(block, ids, lanes)
-        for k, d in enumerate(ids):
-            starts, tb = block[d]
-            nb = len(starts)
-            gaps[:nb, k] = np.diff(np.concatenate([[0], tb]))
-            le0[:nb, k] = e0s[k]
-            le1[:nb, k, :] = e1s[k].T
-        eff = transition_factor(gaps, p01, p10)
-        q01, q10 = (p01 * eff)[..., None], (p10 * eff)[..., None]
-        m = np.maximum(le0[..., None], le1)  # per lane, so that no lane underflows
-        e0 = np.exp(le0[..., None] - m)
-        e1 = np.exp(le1 - m)
-        a0 = np.zeros((B + 1, D, grid))
-        a1 = np.zeros((B + 1, D, grid))
-        c = np.ones((B, D, grid))
-        a0[0] = 1.0
-        for j in range(B):
-            p0 = a0[j] * (1 - q01[j]) + a1[j] * q10[j]
-            p1 = a0[j] * q01[j] + a1[j] * (1 - q10[j])
-            x0, x1 = p0 * e0[j], p1 * e1[j]
-            c[j] = x0 + x1
-            a0[j + 1], a1[j + 1] = x0 / c[j], x1 / c[j]
-        loglik = (np.log(c) + m).sum(0)  # (D, G)
-        if not backward:
-            return loglik
-        b0 = np.ones((D, grid))
-        b1 = np.ones((D, grid))
-        n01 = np.zeros((D, grid))
-        n10 = np.zeros((D, grid))
-        exp0 = np.zeros((D, grid))
-        exp1 = np.zeros((D, grid))
-        post0 = np.zeros((B, D, grid)) if want_states else None
-        for j in range(B - 1, -1, -1):
-            g0, g1 = e0[j] * b0 / c[j], e1[j] * b1 / c[j]
-            n01 += a0[j] * q01[j] * g1
-            n10 += a1[j] * q10[j] * g0
-            exp0 += (a0[j] * (1 - q01[j]) * g0 + a0[j] * q01[j] * g1) * eff[j][:, None]
-            exp1 += (a1[j] * (1 - q10[j]) * g1 + a1[j] * q10[j] * g0) * eff[j][:, None]
-            if want_states:
-                post0[j] = a0[j + 1] * b0
-            b0, b1 = (1 - q01[j]) * g0 + q01[j] * g1, q10[j] * g0 + (1 - q10[j]) * g1
-        return loglik, n01, n10, exp0, exp1, post0
-
-    per_chunk = max(chunk_lanes // grid, 1)
-    chunks = [list(range(i, min(i + per_chunk, devices))) for i in range(0, devices, per_chunk)]
-    previous = None
-    for iteration in range(1, iterations + 1):
-        block = blocks(p01, p10)
-        totals = np.zeros(4)
-        weights_sum = np.zeros(grid)
-        for ids in chunks:
-            loglik, n01, n10, exp0, exp1, _ = forward_backward(ids, block, p01, p10, False)
-            logw = loglik + np.log(np.maximum(pi, 1e-300))
-            w = np.exp(logw - logw.max(1, keepdims=True))
-            w /= w.sum(1, keepdims=True)
-            totals += [(w * n01).sum(), (w * n10).sum(), (w * exp0).sum(), (w * exp1).sum()]
-            weights_sum += w.sum(0)
-        p01 = float(np.clip(totals[0] / max(totals[2], 1e-300), 1e-8, 0.3))
-        p10 = float(np.clip(totals[1] / max(totals[3], 1e-300), 1e-8, 0.3))
-        pi = weights_sum / devices
-        if previous is not None and abs(p01 / previous[0] - 1) < tolerance and abs(p10 / previous[1] - 1) < tolerance:
-            break
-        previous = (p01, p10)
+    amps, table_r, table, _ = _rtn_table(sigma, a_max, (grid - 1) * fine + 1)
+    reads = _ChainReads(t_h, r_h, temper, sigma, table_r, table)
+    coarse = np.arange(grid) * fine  # the EM's bounds: every ``fine``-th row of the table
+    chunks = _chunks(devices, grid, chunk_lanes)
+    p01, p10, pi, iteration = _fit_rates(reads, chunks, coarse, p01, p10, np.full(grid, 1.0 / grid), iterations,
+                                         tolerance)
     # final pass: states, then each device's likelihood over a fine grid of bounds: detection and the bound
-    block = blocks(p01, p10)
+    block = _blocks(reads, p01, p10)
+    state0, transitions = _read_states(reads, chunks, block, p01, p10, pi, coarse, use)
     fine_rows = np.arange(0, len(amps), max(fine // 4, 1))
-    loglik_fine = np.zeros((devices, len(fine_rows)))
-    transitions = 0.0
-    for ids in chunks:
-        loglik, n01, n10, _, _, post0 = forward_backward(ids, block, p01, p10, True)
-        logw = loglik + np.log(np.maximum(pi, 1e-300))
-        w = np.exp(logw - logw.max(1, keepdims=True))
-        w /= w.sum(1, keepdims=True)
-        transitions += float((w * (n01 + n10)).sum())
-        for k, d in enumerate(ids):
-            starts, _ = block[d]
-            if len(starts) == 0:
-                continue
-            p_block = (post0[:len(starts), k, :] * w[k]).sum(-1)
-            counts = np.diff(np.concatenate([starts, [len(r_h[d])]]))
-            state0[d][use[d]] = np.repeat(np.clip(p_block, 0.0, 1.0), counts)
-    for ids in [list(range(i, min(i + max(chunk_lanes // len(fine_rows), 1), devices)))
-                for i in range(0, devices, max(chunk_lanes // len(fine_rows), 1))]:
-        loglik_fine[ids] = forward_backward(ids, block, p01, p10, False, lanes=fine_rows, backward=False)
+    loglik_fine = _bound_loglik(reads, block, p01, p10, fine_rows, chunk_lanes)
     best = np.argmax(loglik_fine, axis=1)
     detected = (best > 0) & (loglik_fine[np.arange(devices), best] - loglik_fine[:, 0] >= rtn_threshold)
     amplitudes = np.where(detected, amps[fine_rows][best], np.nan)
-    # the line's Newton step where RTN is detected: weight -d2 log p / d line2, working response line + g / H
-    # (state 0: weight 1, the read itself; state 1: the slope of log p(r | 1, A), steep only near r = 0)
-    dr = table_r[1] - table_r[0]
-    slope1, curve1 = np.gradient(table, dr, axis=1), np.gradient(np.gradient(table, dr, axis=1), dr, axis=1)
-    line_weights = [w.copy() for w in state0]
-    offsets = [np.zeros(len(t)) for t in pulses]
-    for d in np.flatnonzero(detected):
-        row = fine_rows[best[d]]
-        r = r_h[d]
-        x = np.clip((r - table_r[0]) / dr, 0, len(table_r) - 1)
-        at = lambda table_row: np.interp(x, np.arange(len(table_r)), table_row)  # noqa: E731
-        s0 = state0[d][use[d]]
-        g = s0 * r / sigma ** 2 - (1 - s0) * at(slope1[row])
-        h = s0 / sigma ** 2 + (1 - s0) * np.maximum(-at(curve1[row]), 1e-3 / sigma ** 2)
-        line_weights[d][use[d]] = h * sigma ** 2
-        offsets[d][use[d]] = r - g / h
+    line_weights, offsets = _line_step(reads, use, state0, detected, fine_rows[best])
     return RtnFit(p01=p01, p10=p10, amplitudes=amplitudes, detected=detected, state0=state0,
                   transitions=transitions, population=(amps[coarse], pi), iterations=iteration,
                   grid=amps[fine_rows], loglik=loglik_fine - loglik_fine.max(1, keepdims=True),
                   line_weights=line_weights, offsets=offsets)
-

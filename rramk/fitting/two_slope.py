@@ -84,18 +84,11 @@ def _solve(t, y, w, knees):
     return beta, sse, M
 
 
-def fit_two_slope(t, y, w, *, noise_factor: float, knee_threshold: float, knee_grid: np.ndarray,
-                  min_side: int = 3, profile_knees: int = 48, min_tail: float = 50.0,
-                  tail_fraction: float = 0.1) -> TwoSlope:
-    """The mean fit of one device (module docstring); t ascending, w the state-0 weights."""
-    scale = max(float(t[-1]), 1.0)
-    ts = t / scale
-    A = np.stack([np.ones_like(ts), ts], 1)
-    G1 = A.T @ (w[:, None] * A)
-    beta1 = np.linalg.solve(G1, A.T @ (w * y))
-    sse1 = float(np.sum(w * (y - A @ beta1) ** 2))
-    n_eff = float(w.sum())
-    censor = float(t[-1] - max(min_tail, tail_fraction * (t[-1] - t[0])))
+def _knee_solutions(t, ts, y, w, knee_grid, scale: float, min_side: int):
+    """The least squares (``_solve``) at the candidate knees: every heavy read (weight > 1/2) but the
+    ``min_side`` at each end, then the best of a fine grid around the best of them; and at the knees of
+    the common t* grid between those reads. Returns (knees, beta, sse, M) and (grid_in, beta, sse, M) of
+    the grid's knees, empty where too few heavy reads allow a knee."""
     heavy = np.flatnonzero(w > 0.5)
     if len(heavy) > 2 * min_side + 4:
         candidates = ts[heavy[min_side:-min_side]]
@@ -113,20 +106,28 @@ def fit_two_slope(t, y, w, *, noise_factor: float, knee_threshold: float, knee_g
         knees, beta, sse, M = np.zeros(0), np.zeros((0, 3)), np.zeros(0), np.zeros((0, 3, 3))
         grid_in, sse_grid = np.zeros(len(knee_grid), dtype=bool), np.zeros(0)
         beta_grid, M_grid = np.zeros((0, 3)), np.zeros((0, 3, 3))
-    sse_min = min(float(sse.min()) if len(sse) else math.inf, sse1)
-    var = max(sse_min / max(n_eff - 4, 1.0), 1e-300) * noise_factor
-    # the profile's candidates: the best knees, then "no knee within the trace"
+    return (knees, beta, sse, M), (grid_in, beta_grid, sse_grid, M_grid)
+
+
+def _profile_candidates(knees, beta, sse, M, beta1, cov1, sse1: float, sse_min: float, var: float, scale: float,
+                        profile_knees: int):
+    """The knee profile's candidates, the ``profile_knees`` best knees then "no knee within the trace"
+    (inf): their knees, costs (SSE - min SSE) / (2 var), (b, m1, m2) and standard errors."""
     order = np.argsort(sse)[:profile_knees]
     cov = np.linalg.inv(M[order]) * var
     coef = np.stack([beta[order, 0], beta[order, 1] / scale, (beta[order, 1] + beta[order, 2]) / scale], 1)
     se = np.stack([np.sqrt(np.maximum(cov[:, 0, 0], 0)), np.sqrt(np.maximum(cov[:, 1, 1], 0)) / scale,
                    np.sqrt(np.maximum(cov[:, 1, 1] + cov[:, 2, 2] + 2 * cov[:, 1, 2], 0)) / scale], 1)
-    cov1 = np.linalg.inv(G1) * var
     coef = np.concatenate([coef, [[beta1[0], beta1[1] / scale, math.nan]]])
     se = np.concatenate([se, [[math.sqrt(cov1[0, 0]), math.sqrt(cov1[1, 1]) / scale, math.inf]]])
     cost = (np.concatenate([sse[order], [sse1]]) - sse_min) / (2 * var)
-    profile_knees_at = np.concatenate([knees[order] * scale, [math.inf]])
-    # at the knees of the common grid: the cost and the estimate of m2 with its standard error
+    return np.concatenate([knees[order] * scale, [math.inf]]), cost, coef, se
+
+
+def _grid_profile(knee_grid, grid_in, beta_grid, sse_grid, M_grid, sse1: float, sse_min: float, var: float,
+                  scale: float):
+    """At the knees of the common t* grid within the trace: the cost and (m1, se, m2, se) (nan elsewhere);
+    and ``t_profile``, minus the cost of the better of the knee there and no knee."""
     grid_cost = np.full(len(knee_grid), math.nan)
     grid_slopes = np.full((len(knee_grid), 4), math.nan)  # m1, its standard error, m2, its standard error
     if grid_in.any():
@@ -138,6 +139,29 @@ def fit_two_slope(t, y, w, *, noise_factor: float, knee_threshold: float, knee_g
             np.sqrt(np.maximum(cov_g[:, 1, 1] + cov_g[:, 2, 2] + 2 * cov_g[:, 1, 2], 0)) / scale], 1)
     t_profile = np.full(len(knee_grid), -(sse1 - sse_min) / (2 * var))
     t_profile[grid_in] = -(np.minimum(sse_grid, sse1) - sse_min) / (2 * var)
+    return grid_cost, grid_slopes, t_profile
+
+
+def fit_two_slope(t, y, w, *, noise_factor: float, knee_threshold: float, knee_grid: np.ndarray,
+                  min_side: int = 3, profile_knees: int = 48, min_tail: float = 50.0,
+                  tail_fraction: float = 0.1) -> TwoSlope:
+    """The mean fit of one device (module docstring); t ascending, w the state-0 weights."""
+    scale = max(float(t[-1]), 1.0)
+    ts = t / scale
+    # the one-slope line
+    A = np.stack([np.ones_like(ts), ts], 1)
+    G1 = A.T @ (w[:, None] * A)
+    beta1 = np.linalg.solve(G1, A.T @ (w * y))
+    sse1 = float(np.sum(w * (y - A @ beta1) ** 2))
+    n_eff = float(w.sum())
+    censor = float(t[-1] - max(min_tail, tail_fraction * (t[-1] - t[0])))
+    (knees, beta, sse, M), on_grid = _knee_solutions(t, ts, y, w, knee_grid, scale, min_side)
+    sse_min = min(float(sse.min()) if len(sse) else math.inf, sse1)
+    var = max(sse_min / max(n_eff - 4, 1.0), 1e-300) * noise_factor
+    cov1 = np.linalg.inv(G1) * var
+    profile_knees_at, cost, coef, se = _profile_candidates(knees, beta, sse, M, beta1, cov1, sse1, sse_min, var,
+                                                           scale, profile_knees)
+    grid_cost, grid_slopes, t_profile = _grid_profile(knee_grid, *on_grid, sse1, sse_min, var, scale)
     bend = (sse1 - sse_min) / (2 * var) * 2
     if len(sse):
         i = int(np.argmin(sse))
