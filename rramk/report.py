@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from rramk.reporting.index import characterization_entries, other_entries, write_ablation_reports, write_index
+from rramk.reporting.files import remove_stale
 from rramk.reporting.speed import write_speed_report
 
 
@@ -31,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     entries += other_entries(reports)
     index = write_index(reports, entries, answers)
     print(f"wrote {len(entries)} entries to {index}")
+    for stale in remove_stale(reports, {name for name, *_ in entries}):
+        print(f"removed {stale}: its runs are no longer under reports/ablation/summaries")
     return 0
 
 

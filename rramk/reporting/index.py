@@ -42,8 +42,8 @@ runs are (data set, budget directory)."""
 
 
 def _cost(c: dict, key: str) -> str:
-    value, se = c[key], c[f"{key}_se"]
-    return "n/a" if math.isnan(value) else f"{100 * value:+.2f}" + ("" if math.isnan(se) else f" ± {100 * se:.2f}")
+    value, half = c[key], c.get(f"{key}_ci", math.nan)
+    return "n/a" if math.isnan(value) else f"{100 * value:+.2f}" + ("" if math.isnan(half) else f" ± {100 * half:.2f}")
 
 
 def _sweep_seeds_per_cell(a: dict) -> str:
@@ -62,21 +62,57 @@ def _knob_tolerances(a: dict) -> str:
     return f"{a['knob']} ({a['unit']}) {' / '.join(words)} ({_sweep_seeds_per_cell(a)} seeds per cell, [{a['file']}]({a['file']}))"
 
 
+def _published_answer(a: dict, short: bool = False) -> str:
+    """The published study's answer in a sentence: the verdict, then the costs with their intervals."""
+    costs = ", ".join(f"{c['imperfection']} {_cost(c, 'added')} / {_cost(c, 'removed')}" for c in a["costs"])
+    plain = next((l.removeprefix("- ") for l in a["verdict"] if "Is d2d the most damaging?" in l), "")
+    seeds = f"{a['seeds'][0]}" if len(a["seeds"]) == 1 else f"{a['seeds'][0]} to {a['seeds'][-1]}"
+    seeds += " seed" if seeds == "1" else " seeds"
+    where = f"[{a['file']}]({a['file']})"
+    if short:
+        return f"{plain.split(':')[0].removeprefix('**Is d2d the most damaging? ').rstrip('*')} ({costs}; {where})."
+    return (f"{plain} Costs in accuracy points, added alone to the mean model / removed alone from the full model "
+            f"(± the half-width of Welch's 95 % interval, {seeds} per cell): {costs} ({a['dataset']}, "
+            f"{a['budget']}{', ' + a['note'] if a.get('note') else ''}: {where}).")
+
+
+def _budget_sentence(studies: list[dict]) -> str:
+    """How d2d's cost on the mean model changes with the training budget, over the budgets measured."""
+    points = []
+    for a in studies:
+        d2d = next((c for c in a["costs"] if c["imperfection"] == "d2d"), None)
+        if d2d is not None and not math.isnan(d2d["added"]):
+            points.append((_budget_rank(a["budget"])[1:], a["budget"], _cost(d2d, "added")))
+    if len(points) < 2:
+        return ""
+    points.sort()
+    return ("How the answer changes with the budget: d2d added to the mean model costs " + "; ".join(
+        f"{cost} points at {budget}" for _, budget, cost in points) + " (short budgets: indicative only; a "
+        "negative cost raises accuracy: identical devices all start from a tie, MODEL.md section 2).")
+
+
 def headline(answers: dict, reports: Path) -> list[str]:
     """Three sentences: which imperfection hurts most, what tolerance is enough, does refresh help."""
     lines = []
-    published = answers.get("published") or []
+    published = sorted(answers.get("published") or [], key=lambda a: a.get("variant", "") not in ("", "_tuned"))
     if published:
         a = published[0]
-        costs = ", ".join(f"{c['imperfection']} {_cost(c, 'added')} / {_cost(c, 'removed')}" for c in a["costs"])
-        plain = next((l.removeprefix("- ") for l in a["verdict"] if "Is d2d the most damaging?" in l), "")
-        seeds = f"{a['seeds'][0]}" if len(a["seeds"]) == 1 else f"{a['seeds'][0]} to {a['seeds'][-1]}"
-        lines.append(f"1. **Which imperfection hurts most?** {plain} Costs in accuracy points, added alone to the "
-                     f"mean model / removed alone from the full model (± standard error, {seeds} seeds per cell): "
-                     f"{costs} ({a['dataset']}, {a['budget']}: [{a['file']}]({a['file']})).")
+        lines.append(f"1. **Which imperfection hurts most?** {_published_answer(a)}")
+        fixed = [o for o in published if (o["dataset"], o["budget"]) == (a["dataset"], a["budget"]) and o is not a]
+        if fixed:
+            lines.append("   At the published fixed rates instead: " + " ".join(
+                f"{o['note']}: {_published_answer(o, short=True)}" for o in fixed))
+        budgets = _budget_sentence([o for o in published if o["dataset"] == a["dataset"]
+                                    and o.get("variant", "") in ("", "_tuned")])
+        if budgets:
+            lines.append(f"   {budgets}")
     else:
         lines.append("1. **Which imperfection hurts most?** Pending: `python -m rramk.ablation mnist --full`.")
     sweeps = sorted(answers.get("sensitivity") or [], key=lambda a: a["knob"] != "d2d")
+    spreads = "" if any(a["knob"].startswith("d2d") for a in sweeps) else (
+        "For device-to-device variability: pending, the sweeps of its per-parameter knobs (d2d, d2d_r, d2d_m1, "
+        "d2d_t_star, d2d_m2: `scripts/study-mnist-tolerances.sh`; the earlier d2d sweep was retired, its knob "
+        "clamped draws at 0). ")
     if sweeps:
         a = sweeps[0]
         parts = []
@@ -103,7 +139,7 @@ def headline(answers: dict, reports: Path) -> list[str]:
         also = (" The other imperfections at the same budget, the largest factor of the published fit within "
                 + " / ".join(f"{100 * tol:.1f}" for tol in a["tolerances"]) + " point: " + "; ".join(others) + "."
                 if others else "")
-        lines.append(f"2. **What tolerance is enough?** The accuracy stays {'; '.join(parts)} (1 = the published "
+        lines.append(f"2. **What tolerance is enough?** {spreads}The accuracy stays {'; '.join(parts)} (1 = the published "
                      f"fit; {a['dataset']}, {a['budget']}, {cell_seeds} seeds per cell{short}; "
                      f"[{a['file']}]({a['file']})).{also}")
     else:
@@ -211,9 +247,11 @@ def published_variants(directories: dict, default: float) -> list[tuple[str, dic
     configuration at the rate of its highest mean validation accuracy (``choose_lr``); the ideal BNN,
     which has no pulses, is the same runs in each."""
     published = STUDIES["published"]
-    devices = dataclasses.replace(published, configs={k: c for k, c in published.configs.items()
-                                                      if c.imperfections is not None})
-    lrs = lrs_found(directories, devices, default)
+    # a rate is a variant of the ablation where its ranked cells ran, not only the lr study's two configurations
+    ranked = dataclasses.replace(published, configs={k: c for k, c in published.configs.items()
+                                                     if c.imperfections is not None
+                                                     and k not in (published.mean, published.full)})
+    lrs = lrs_found(directories, ranked, default)
     if len(lrs) <= 1:
         runs = study_runs(directories, published, None, default)
         return [("", runs, "", None)] if "ideal" in runs else []

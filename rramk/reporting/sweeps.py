@@ -101,6 +101,8 @@ def plot_lr(table: list[dict], labels: tuple[str, str], default: float, path: Pa
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=150)
     for label, color in zip(labels, ("0.35", "tab:red")):
         pts = [(r["lr"], r["rows"][label]) for r in table if label in r["rows"]]
+        if not pts:  # a configuration of a study in progress with no finished run yet
+            continue
         ax.errorbar([p[0] for p in pts], [100 * p[1]["mean"] for p in pts],
                     yerr=[0 if math.isnan(p[1]["se"]) else 100 * p[1]["se"] for p in pts], color=color, marker="o",
                     capsize=3, label=f"{label} (n={max(p[1]['seeds'] for p in pts)})")

@@ -279,10 +279,13 @@ def verdict(costs: list[dict], views: tuple[str, str] = (ADDED_VIEW, REMOVED_VIE
     one_seed = any(math.isnan(w[f"{k}_se"]) for k, w in worst.items())
     costly = {k: one_seed or _resolved(w[k], _view_test(w, k)) for k, w in worst.items()}  # a cost worth naming
     others = sorted({w["imperfection"] for k, w in worst.items() if w["imperfection"] != "d2d" and costly[k]})
-    if others:
-        lines.append(f"- **Is d2d the most damaging? No**: {' and '.join(others)} costs more"
-                     + (" (one seed: no interval)" if one_seed else "") + "; the published study found "
-                     "device-to-device variability (d2d) most damaging.")
+    if one_seed:
+        largest = " and ".join(sorted({w["imperfection"] for w in worst.values()}))
+        lines.append(f"- **Is d2d the most damaging? Not resolved**: one seed per cell, no interval yet (largest cost "
+                     f"so far: {largest}).")
+    elif others:
+        lines.append(f"- **Is d2d the most damaging? No**: {' and '.join(others)} costs more; the published study "
+                     "found device-to-device variability (d2d) most damaging.")
     elif not any(costly.values()):
         lines.append("- **Is d2d the most damaging? Not resolved**: at this budget no imperfection's cost is "
                      f"resolved at {100 * LEVEL:.0f} % in any view.")
