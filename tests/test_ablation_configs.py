@@ -86,12 +86,19 @@ def test_a_sensitivity_sweep_scales_one_knob_of_its_base(knob, base):
     assert sorted(study.values.values()) == [0, 0.25, 0.5, 1, 1.5, 2]
     slugs = [c.slug for c in study.configs.values()]
     assert len(set(slugs)) == len(slugs)
+    alone = KNOBS[knob].isolated and base == "mean"  # one quantity's spread, every other spread at 0
+    others = {k: 0.0 for k in ("d2d_r", "d2d_m1", "d2d_t_star", "d2d_m2") if k != knob}
     for label, factor in study.values.items():
         config = study.configs[label]
-        if factor == 1:
+        if factor == 1 and not alone:
             assert config == on, label  # the unscaled configuration: shared with the published study
-        elif factor == 0 and imperfection in NOISE:
+        elif factor == 0 and imperfection in NOISE and (alone or not KNOBS[knob].isolated):
             assert config == published["mean model" if base == "mean" else f"full but {imperfection}"], label
+        elif alone:
+            assert dict(config.scales) == {**others, knob: factor}, label
+            assert config.device() == on.device().scaled(**others, **{knob: factor}), label
+            assert config.slug == f"mean-plus-{knob}-x{factor:g}" and config.slug not in {c.slug for c in
+                                                                                          ABLATIONS.values()}
         else:
             assert config.scales == ((knob, factor),) and config.scale_flag == f"{knob}={factor:g}"
             assert config.device() == on.device().scaled(**{knob: factor}), label
@@ -105,7 +112,7 @@ def test_sweep_labels_directories_and_refusals():
         "mean + d2d x1.5": "mean-plus-d2d-x1.5"}
     assert sensitivity_study("t_star").base == "full"  # saturation changes no weight on the mean model alone
     assert sensitivity_study("pink", base="full").configs["full model, pink x2"].slug == "full-pink-x2"
-    for kwargs, message in (({"knob": "alpha"}, "knob: expected one of d2d, pink, rtn, t_star"),
+    for kwargs, message in (({"knob": "alpha"}, "knob: expected one of d2d, d2d_r, d2d_m1, d2d_t_star, d2d_m2, pink, rtn, t_star"),
                             ({"knob": "d2d", "values": (0, 1, 1)}, "values: expected distinct factors"),
                             ({"knob": "d2d", "values": (-1, 1)}, "values: expected distinct factors >= 0"),
                             ({"knob": "d2d", "base": "half"}, "base: expected mean or full")):
@@ -129,7 +136,7 @@ def test_committed_runs_trained_the_device_of_their_configuration():
     assert len(summaries) >= 2 * 3 * len(LEGACY)  # the short and the full MNIST study, 3 seeds each
     sweeps = {}
     for (dataset, budget), directories in load_summaries(REPORTS / "ablation" / "summaries").items():
-        for knob, base, factors in sweeps_found(directories):
+        for knob, base, _, factors in sweeps_found(directories):
             for config in sensitivity_study(knob, tuple(factors), base).configs.values():
                 sweeps[(dataset, budget, config.slug)] = config
     for path in summaries:
@@ -186,3 +193,10 @@ def test_characterize_a_preset(tmp_path, monkeypatch, capsys):
     assert characterize.main([*small, "--preset", "absent.json"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("rramk.characterize: --preset: absent.json: cannot read")
+
+
+def test_sweeps_are_found_at_each_pulse_rate_and_a_per_parameter_knob_apart_from_d2d():
+    directories = {name: [] for name in ("only-saturation", "only-saturation-lr8", "mean-plus-d2d-x0.5",
+                                         "mean-plus-d2d_m1-x0.1-lr8", "mean-plus-d2d_m1-x2-lr8", "full-t_star-x2")}
+    assert sweeps_found(directories) == [("d2d", "mean", None, [0.5]), ("d2d_m1", "mean", 8.0, [0.1, 2.0]),
+                                         ("t_star", "full", None, [2.0])]

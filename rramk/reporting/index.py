@@ -307,8 +307,8 @@ def write_ablation_reports(reports: Path) -> tuple[list[tuple[str, str, str, str
                                 f"({len(runs)} runs)", f"{machine_names(runs)}, {dates(runs)}",
                                 f"{command} && {REPORT_COMMAND}"))
             answers["lr"].append({"dataset": dataset, "budget": budget, "file": files[0].name, **said})
-        for knob, base, factors in sweeps_found(directories):
-            files, said = write_sensitivity(dataset, budget, directories, knob, base, factors, reports)
+        for knob, base, lr, factors in sweeps_found(directories):
+            files, said = write_sensitivity(dataset, budget, directories, knob, base, factors, reports, lr)
             for f in files:
                 entries.append((f.name, f"accuracy against the {knob} knob, {dataset} {budget} ({said['runs']} runs)",
                                 said["when"], f"{said['command']} && {REPORT_COMMAND}"))

@@ -123,31 +123,37 @@ def plot_lr(table: list[dict], labels: tuple[str, str], default: float, path: Pa
 # ----------------------------------------------------------------------------- sensitivity sweeps
 
 
-def sweeps_found(directories: dict) -> list[tuple[str, str, list[float]]]:
-    """(knob, base, factors) of every sweep with a run of a scaled configuration in ``directories``."""
+def sweeps_found(directories: dict) -> list[tuple[str, str, float | None, list[float]]]:
+    """(knob, base, lr, factors) of every sweep with a run of a scaled configuration in ``directories``;
+    lr: the pulse learning rate of its ``-lr<rate>`` directories (None: the unsuffixed UNSUFFIXED_LR)."""
     found = []
     for knob, spec in KNOBS.items():
         for base in ("mean", "full"):
-            if base == "mean" and spec.imperfection in NOISE:  # mean-plus-d2d-x0.5, mean-plus-d2d_m1-x0.5
+            if base == "mean" and spec.imperfection in NOISE:  # mean-plus-d2d-x0.5, mean-plus-d2d_m1-x0.5-lr8
                 stem = f"mean-plus-{knob}-x"
             else:
                 stem = f"{base}-{knob}-x"
-            factors = sorted(float(name[len(stem):]) for name in directories
-                             if name.startswith(stem) and re.fullmatch(r"[0-9.e+-]+", name[len(stem):]))
-            if factors:
-                found.append((knob, base, factors))
+            by_lr: dict[float | None, list[float]] = {}
+            for name in directories:
+                match = re.fullmatch(re.escape(stem) + r"([0-9.e+]+)(?:-lr([0-9.e+]+))?", name)
+                if match:
+                    lr = float(match.group(2)) if match.group(2) else None
+                    by_lr.setdefault(lr, []).append(float(match.group(1)))
+            found += [(knob, base, lr, sorted(factors)) for lr, factors in
+                      sorted(by_lr.items(), key=lambda item: -1 if item[0] is None else item[0])]
     return found
 
 
 def write_sensitivity(dataset: str, budget: str, directories: dict, knob: str, base: str, factors: list[float],
-                      out_dir: Path) -> tuple[list[Path], dict]:
-    """ablation_<dataset>_<budget>_sensitivity-<knob>[-full].md and .png: accuracy against the knob."""
+                      out_dir: Path, lr: float | None = None) -> tuple[list[Path], dict]:
+    """ablation_<dataset>_<budget>_sensitivity-<knob>[-full][-lr<rate>].md and .png: accuracy against the
+    knob, of the runs at pulse rate ``lr`` (None: the unsuffixed directories)."""
     from rramk.device.model_tables import knob_measures
 
     spec = KNOBS[knob]
     extra = [0.0] if spec.zero_is_off or base == "mean" else []
     study = sensitivity_study(knob, tuple(sorted(set(factors) | {1.0, *extra})), base)
-    runs = study_runs(directories, study, None, UNSUFFIXED_LR)
+    runs = study_runs(directories, study, lr, UNSUFFIXED_LR)
     rows = ablation_rows(runs, study.labels)
     any_run = next(iter(all_runs(runs)), {})  # the device of --preset, which its summary records (None: the fit)
     preset = HfOxWeakReset.from_dict(any_run["preset"]["device"]) if any_run.get("preset") else None
@@ -159,8 +165,10 @@ def write_sensitivity(dataset: str, budget: str, directories: dict, knob: str, b
     first = every_run[0]
     seeds, seeds_line = seeds_of(runs)
     swept = ",".join(f"{v:g}" for v in sorted(study.values.values()))
-    flags = f"--study sensitivity --knob {knob} --values {swept}" + ("" if base == spec.base else f" --base {base}")
-    name = f"ablation_{dataset}_{budget}_sensitivity-{knob}" + ("" if base == spec.base else f"-{base}")
+    flags = f"--study sensitivity --knob {knob} --values {swept}" + ("" if base == spec.base else f" --base {base}") \
+        + ("" if lr is None else f" --lr-pulses {lr:g}")
+    name = f"ablation_{dataset}_{budget}_sensitivity-{knob}" + ("" if base == spec.base else f"-{base}") \
+        + ("" if lr is None else f"-lr{lr:g}")
     on = f"the mean model plus {spec.imperfection}" if base == "mean" and spec.imperfection in NOISE else \
         ("the mean model" if base == "mean" else "the full model")
     lines = [f"# Sensitivity to {knob}: {dataset}, {budget}\n",

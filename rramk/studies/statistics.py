@@ -275,31 +275,35 @@ def verdict(costs: list[dict], views: tuple[str, str] = (ADDED_VIEW, REMOVED_VIE
     if helps:
         lines.append(f"- at this budget, adding {', '.join(helps)} alone *raises* accuracy "
                      f"(resolved at {100 * LEVEL:.0f} %).")
+    lines.append(_d2d_answer(worst, lead_resolved, views))
+    if len(worst) < 2:
+        lines.append("- only one view is available yet: the other needs its runs (see 'Not finished yet').")
+    return lines
+
+
+def _d2d_answer(worst: dict, lead_resolved: dict, views: tuple[str, str]) -> str:
+    """The last sentence of ``verdict``: "is d2d the most damaging?", answered yes, no or not resolved."""
     views_done = " and ".join(v for v, k in zip(views, ("added", "removed")) if k in worst)
     one_seed = any(math.isnan(w[f"{k}_se"]) for k, w in worst.items())
     costly = {k: one_seed or _resolved(w[k], _view_test(w, k)) for k, w in worst.items()}  # a cost worth naming
     others = sorted({w["imperfection"] for k, w in worst.items() if w["imperfection"] != "d2d" and costly[k]})
     if one_seed:
         largest = " and ".join(sorted({w["imperfection"] for w in worst.values()}))
-        lines.append(f"- **Is d2d the most damaging? Not resolved**: one seed per cell, no interval yet (largest cost "
-                     f"so far: {largest}).")
-    elif others:
-        lines.append(f"- **Is d2d the most damaging? No**: {' and '.join(others)} costs more; the published study "
-                     "found device-to-device variability (d2d) most damaging.")
-    elif not any(costly.values()):
-        lines.append("- **Is d2d the most damaging? Not resolved**: at this budget no imperfection's cost is "
-                     f"resolved at {100 * LEVEL:.0f} % in any view.")
-    elif all(w["imperfection"] == "d2d" for w in worst.values()) and all(lead_resolved.values()):
+        return (f"- **Is d2d the most damaging? Not resolved**: one seed per cell, no interval yet (largest cost "
+                f"so far: {largest}).")
+    if others:
+        return (f"- **Is d2d the most damaging? No**: {' and '.join(others)} costs more; the published study "
+                "found device-to-device variability (d2d) most damaging.")
+    if not any(costly.values()):
+        return ("- **Is d2d the most damaging? Not resolved**: at this budget no imperfection's cost is "
+                f"resolved at {100 * LEVEL:.0f} % in any view.")
+    if all(w["imperfection"] == "d2d" for w in worst.values()) and all(lead_resolved.values()):
         answer = "Yes" if len(worst) == 2 else "Yes, in the one view measured so far"
-        lines.append(f"- **Is d2d the most damaging? {answer}**: device-to-device variability costs the most "
-                     f"{views_done}, and its cost and its lead over the runner-up are resolved at "
-                     f"{100 * LEVEL:.0f} % (Welch), as the published study found.")
-    else:
-        lines.append("- **Is d2d the most damaging? Not resolved**: these seeds do not single out d2d (its cost "
-                     f"and its lead over the runner-up resolved at {100 * LEVEL:.0f} %) in every view.")
-    if len(worst) < 2:
-        lines.append("- only one view is available yet: the other needs its runs (see 'Not finished yet').")
-    return lines
+        return (f"- **Is d2d the most damaging? {answer}**: device-to-device variability costs the most "
+                f"{views_done}, and its cost and its lead over the runner-up are resolved at "
+                f"{100 * LEVEL:.0f} % (Welch), as the published study found.")
+    return ("- **Is d2d the most damaging? Not resolved**: these seeds do not single out d2d (its cost "
+            f"and its lead over the runner-up resolved at {100 * LEVEL:.0f} %) in every view.")
 
 
 def interaction(rows: list[dict], costs: list[dict], mean: str = "none", full: str = "all",
