@@ -285,8 +285,11 @@ def test_full_with_epochs_trains_every_example_for_that_many_epochs(tmp_path, re
     (settings,) = recorded_settings
     assert (settings.epochs, settings.limit_train) == (10, None)
     assert Path(settings.out) == root / "mnist" / "epochs10-val10000" / "only-saturation" / "seed0"
-    summary = {"epochs": 10, "settings": {"limit_train": None, "hidden": 3000}}
+    summary = {"epochs": 10, "validation": 10000, "settings": {"limit_train": None, "hidden": 3000}}
     assert study_summaries.ablation_command("mnist", summary) == "python -m rramk.ablation mnist --full --epochs 10"
+    # a run of before the split (no "validation" recorded) had none: its command says so
+    assert study_summaries.ablation_command("mnist", {k: v for k, v in summary.items() if k != "validation"}) == \
+        "python -m rramk.ablation mnist --full --epochs 10 --validation 0"
     summary["epochs"] = 20
     assert study_summaries.ablation_command("mnist", summary) == "python -m rramk.ablation mnist --full"
 
@@ -324,7 +327,7 @@ def test_a_preset_is_the_base_of_every_run_in_a_directory_of_its_own(tmp_path, r
     assert [s.device_config for s in recorded_settings] == [c.device(other_device()) for c in configs]
     budget = root / "mnist" / f"epochs1-n300-val10000-preset-mine-{file_sha256(preset)[:8]}"
     assert [Path(s.out) for s in recorded_settings] == [budget / c.slug / "seed0" for c in configs]
-    assert study_summaries.ablation_command("mnist", {"epochs": 1,
+    assert study_summaries.ablation_command("mnist", {"epochs": 1, "validation": 10000,
                                                      "settings": dataclasses.asdict(recorded_settings[0])}) == \
         f"python -m rramk.ablation mnist --epochs 1 --limit-train 300 --preset {preset}"
     del recorded_settings[:]
@@ -467,4 +470,5 @@ def test_budget_directories_name_the_network_and_keep_the_old_names():
         "epochs1-n10000-val5000-width0.0625"
     summary = {"epochs": 2, "settings": {"limit_train": 10000, "network": "vgg", "width": 0.125}}
     assert study_summaries.ablation_command("fashion-mnist", summary) == \
-        "python -m rramk.ablation fashion-mnist --epochs 2 --limit-train 10000 --network vgg --width 0.125"
+        "python -m rramk.ablation fashion-mnist --epochs 2 --limit-train 10000 --validation 0 --network vgg " \
+        "--width 0.125"

@@ -76,7 +76,7 @@ def test_report_tables_verdict_and_determinism(tmp_path):
     assert "removed alone from the full model: **d2d** costs the most, +6.00 points" in table
     assert "**Is d2d the most damaging? Yes**" in table
     assert "- ranking, added alone to the mean model: d2d (+6.00) > pink (+0.50) > rtn (+0.20, not resolved)." in table
-    assert "python -m rramk.ablation mnist --epochs 2 --limit-train 500 --seeds 0 1" in table
+    assert "python -m rramk.ablation mnist --epochs 2 --limit-train 500 --validation 0 --seeds 0 1" in table
     ranked = table.split("## Which imperfection costs the most?")[1].split("## Saturation")[0]
     assert [l.split("|")[1].strip() for l in ranked.splitlines() if l.startswith("| ")][1:] == ["d2d", "pink", "rtn"]
     # mean model - full = 7.00 points; the costs alone sum to 6.0 + 0.5 + 0.2

@@ -70,8 +70,11 @@ def ablation_command(dataset: str, summary: dict, study: str = "", seeds: list[i
         flags = f"--epochs {epochs}" + (f" --limit-train {limit}" if limit else "")
     from rramk.training.run_settings import PUBLISHED, default_network
 
-    if summary.get("validation") not in (None, PUBLISHED[dataset]["validation"]):
-        flags += f" --validation {summary['validation']}"
+    held_out = summary.get("validation") or 0  # summaries from before the split record none: they had none
+    if held_out != PUBLISHED[dataset]["validation"]:
+        flags += f" --validation {held_out}"
+    if "--lr-pulses" not in study and settings.get("lr_pulses", UNSUFFIXED_LR) != PUBLISHED[dataset]["lr_pulses"]:
+        flags += f" --lr-pulses {settings['lr_pulses']:g}"
     network = settings.get("network") or default_network(dataset)
     if network == "mlp" and settings.get("hidden", 3000) != 3000:
         flags += f" --hidden {settings['hidden']}"
