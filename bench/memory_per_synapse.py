@@ -145,28 +145,27 @@ def kernel_stubs() -> list[tuple[object, str, object]]:
     return [(update_kernel, "weak_reset_update", update), (adam_kernel, "weak_reset_adam_step", adam)]
 
 
-def measure(operations: list[str], backend: str, numel: int, chunk: int | None, method: str = "torch",
-            stub: bool = True) -> list[dict]:
-    """Bytes of each of ``operations`` on ``numel`` synapses (module docstring), in this order.
-
-    ``chunk``: REFERENCE_CHUNK for the process (None: as it is); ``method``: "torch" (exact, the
-    profiler's allocation events) or "rss" (resident memory; in a process of its own, as the
-    profiler's own memory would disturb it); ``stub``: on "triton", replace the kernels by
-    :func:`kernel_stubs` for good.
-    """
-    import gc
-
+def _setup_process(backend: str, chunk: int | None, stub: bool):
+    """Threads, kernel stubs (on "triton" when ``stub``) and REFERENCE_CHUNK for this process; the backends module."""
     import torch
 
     torch.set_num_threads(min(2, torch.get_num_threads()))
     if backend == "triton" and stub:
         for module, name, fn in kernel_stubs():
             setattr(module, name, fn)
-    from rramk import DeviceArray
     from rramk.device import backends
 
     if chunk is not None:
         backends.REFERENCE_CHUNK = chunk
+    return backends
+
+
+def _operation_runner(backend: str, numel: int):
+    """``run(operation)``: one call of ``operation`` on an array of ``numel`` synapses and inputs built here, once."""
+    import torch
+
+    from rramk import DeviceArray
+
     g = torch.Generator().manual_seed(0)
     pulses = torch.randint(-14, 15, (numel,), generator=g, dtype=torch.int32)
     grad = torch.randn(numel, generator=g)
@@ -190,24 +189,44 @@ def measure(operations: list[str], backend: str, numel: int, chunk: int | None, 
             return DeviceArray.from_state_dict(state, backend=backend)
         return getattr(array, operation)()
 
+    return run
+
+
+def _measure_operation(run, operation: str, method: str) -> dict:
+    """The bytes of one call ``run(operation)``, by ``method`` ("torch" or "rss", as in :func:`measure`)."""
+    import gc
+
+    gc.collect()
+    if method == "rss":
+        _reset_peak()
+        base, _ = _memory_kb()
+        start = time.perf_counter()
+        result = run(operation)  # alive until the memory after the call is read: it counts as kept
+        seconds = round(time.perf_counter() - start, 3)
+        after, peak = _memory_kb()
+        del result
+        return {"seconds": seconds, "rss_peak": (peak - base) * 1024, "rss_kept": (after - base) * 1024}
+    result, peak = torch_peak(lambda: run(operation))
+    return {"torch_peak": peak, "torch_kept": result_bytes(result)}
+
+
+def measure(operations: list[str], backend: str, numel: int, chunk: int | None, method: str = "torch",
+            stub: bool = True) -> list[dict]:
+    """Bytes of each of ``operations`` on ``numel`` synapses (module docstring), in this order.
+
+    ``chunk``: REFERENCE_CHUNK for the process (None: as it is); ``method``: "torch" (exact, the
+    profiler's allocation events) or "rss" (resident memory; in a process of its own, as the
+    profiler's own memory would disturb it); ``stub``: on "triton", replace the kernels by
+    :func:`kernel_stubs` for good.
+    """
+    backends = _setup_process(backend, chunk, stub)
+    run = _operation_runner(backend, numel)
     rows = []
     for operation in operations:
         if backend == "compiled":  # compilation happens on the first call
             run(operation)
         row = {"operation": operation, "backend": backend, "numel": numel, "chunk": backends.REFERENCE_CHUNK}
-        gc.collect()
-        if method == "rss":
-            _reset_peak()
-            base, _ = _memory_kb()
-            start = time.perf_counter()
-            result = run(operation)
-            row["seconds"] = round(time.perf_counter() - start, 3)
-            after, peak = _memory_kb()
-            row.update(rss_peak=(peak - base) * 1024, rss_kept=(after - base) * 1024)
-        else:
-            result, peak = torch_peak(lambda: run(operation))
-            row.update(torch_peak=peak, torch_kept=result_bytes(result))
-        del result
+        row.update(_measure_operation(run, operation, method))  # its result is freed before the next one
         rows.append(row)
     return rows
 
@@ -273,12 +292,17 @@ def largest(persistent: float, transient: float, fixed: float) -> float:
     return (GB - fixed) / (persistent + transient)
 
 
-def report(results: dict, args, elapsed: float) -> str:
-    from rramk.device.backends import REFERENCE_CHUNK
+def _cell(results: dict, op: str, backend: str, key: str, fmt: str = "{:.1f}") -> str:
+    """``results[(op, backend)][key]`` formatted, or "-" when it was not measured."""
+    r = results.get((op, backend))
+    return "-" if r is None or key not in r else fmt.format(r[key])
+
+
+def _header(args, elapsed: float) -> list[str]:
+    """The title, the command, the machine and the method, up to the bytes table's heading."""
     from rramk.provenance import command_line, machine_line
 
-    chunk = 1 << args.chunk
-    lines = [
+    return [
         "# Memory per synapse of DeviceArray operations",
         "",
         f"Command: `{command_line()}` ({elapsed / 60:.1f} min). Date: {datetime.date.today().isoformat()}.",
@@ -293,28 +317,36 @@ def report(results: dict, args, elapsed: float) -> str:
         "fused kernels stubbed (a kernel allocates nothing): the bytes of a GPU run; its other operations run "
         "the reference's code (the reads go through the reference in chunks on every backend but compiled).",
         "",
+    ]
+
+
+def _bytes_table(results: dict, chunk: int) -> list[str]:
+    """The table of bytes per synapse, one row per operation (``chunk``: synapses per chunk in these runs)."""
+    lines = [
         "## Bytes per synapse",
         "",
         "| operation | result (B/syn) | reference: peak / kept | compiled: peak / kept | triton (GPU path): "
         "peak / kept | rss peak: reference / compiled | fixed: B per chunk synapse, reference / compiled |",
         "|---|---|---|---|---|---|---|",
     ]
-
-    def get(op, backend, key, fmt="{:.1f}"):
-        r = results.get((op, backend))
-        return "-" if r is None or key not in r else fmt.format(r[key])
-
     for op in OPERATIONS:
-        cells = [f"{get(op, b, 'torch_peak')} / {get(op, b, 'torch_kept')}" for b in BACKENDS]
+        cells = [f"{_cell(results, op, b, 'torch_peak')} / {_cell(results, op, b, 'torch_kept')}" for b in BACKENDS]
         if (op, "triton") not in results and (op, "reference") in results:
             cells[2] = "= reference"
-        rss = " / ".join(get(op, b, "rss_peak") for b in ("reference", "compiled"))
+        rss = " / ".join(_cell(results, op, b, "rss_peak") for b in ("reference", "compiled"))
         fixed = " / ".join("-" if (op, b) not in results else f"{results[(op, b)]['torch_peak_fixed'] / chunk:.0f}"
                            for b in ("reference", "compiled"))
         lines.append(f"| {op} | {RESULT_BYTES[op]} | " + " | ".join(cells) + f" | {rss} | {fixed} |")
+    return lines
+
+
+def _fixed_cost(results: dict, chunk: int) -> tuple[float, list[str]]:
+    """The shipped fixed cost in bytes (the largest per chunk synapse x REFERENCE_CHUNK), and its paragraph."""
+    from rramk.device.backends import REFERENCE_CHUNK
+
     per_chunk = max([r["torch_peak_fixed"] / chunk for (op, b), r in results.items() if b == "reference"] or [0.0])
     fixed = per_chunk * REFERENCE_CHUNK
-    lines += [
+    return fixed, [
         "",
         "The transient part of an operation is peak - kept. The fixed cost is one chunk's temporaries, given "
         "per synapse of the chunk: with the shipped REFERENCE_CHUNK of "
@@ -324,56 +356,73 @@ def report(results: dict, args, elapsed: float) -> str:
         "",
     ]
 
+
+def _capacity_section(results: dict, fixed: float) -> list[str]:
+    """Persistent bytes and the largest arrays in GB (GPU path); [] unless construct, apply_pulses, adam_step ran."""
+
     def gpu(op):
         return results.get((op, "triton")) or results.get((op, "reference"))
 
-    if all(gpu(op) is not None for op in ("construct", "apply_pulses", "adam_step")):
-        update = max(gpu("apply_pulses")["torch_peak"], 0.0)
-        adam = max(gpu("adam_step")["torch_peak"], 0.0)
-        construct = gpu("construct")["torch_peak"]
-        bare = 16 + 1 + 4  # state, weights cache, the caller's int32 pulses
-        layer = 16 + 1 + 4 + 4 + 8  # state, weights, parameter, gradient, Adam moments
-        layer_step = adam + 1  # the step's, plus the optimizer's (before != after) bool
-        allowance = fixed + CONTEXT
-        lines += [
-            "## Persistent bytes and the largest arrays in 140 GB (H200)",
-            "",
-            "| item | bytes per synapse |",
-            "|---|---|",
-            "| device state: pulse counts with RTN bits (int32 x 2), pink terms (float32 x 2) | 16 |",
-            "| weights cache (int8) | 1 |",
-            "| pulses passed to apply_pulses (int32, the caller's tensor) | 4 |",
-            "| WeakResetAdam: parameter (float32) + gradient (float32) | 8 |",
-            "| WeakResetAdam: Adam moments exp_avg, exp_avg_sq (float32) | 8 |",
-            "",
-            f"Synapses that fit in {GB / 1e9:.0f} GB ({GB:.3g} bytes) on the GPU path, after a fixed "
-            f"{allowance / 1e9:.2f} GB: one chunk's temporaries ({fixed / 1e9:.2f} GB, above) and "
-            f"{CONTEXT / 1e9:.0f} GB allowed for the CUDA context and the caching allocator's slack. "
-            f"Construction peaks at {construct:.1f} B per synapse (the new array), below either use:",
-            "",
-            "| use | persistent B/syn | transient B/syn (peak of a step) | synapses that fit | arrays needed |",
-            "|---|---|---|---|---|",
-            f"| (a) bare DeviceArray updated by apply_pulses | {bare} | {update:.1f} | "
-            f"{largest(bare, update, allowance):.3g} | {-(-largest(bare, update, allowance) // PHILOX_LIMIT):.0f} |",
-            f"| (b) layer trained by WeakResetAdam (parameter, gradient, moments, state) | {layer} | "
-            f"{layer_step:.1f} (adam_step, + 1 of the optimizer's flip count) | "
-            f"{largest(layer, layer_step, allowance):.3g} | "
-            f"{-(-largest(layer, layer_step, allowance) // PHILOX_LIMIT):.0f} |",
-            "",
-            f"One array holds fewer than 2**32 = {2**32:.3g} synapses (the Philox counter c0): (a) needs "
-            "several arrays (layers), each with its own seed. Reads a user asks for add their result on top "
-            "(weights() 4 B, log_resistance() 8 B, resistance() 16 B, d2d_parameters() 56 B per synapse, "
-            "d2d_parameters(\"t_star\") 8 B). Not counted: a network's activations. "
-            "WeakResetAdam.device_statistics(), once per epoch, reads DeviceArray.wear(): chunk by chunk, "
-            "nothing of the array's size (it used to stack the pulse counts in float64 with all seven D2D "
-            "parameters, ~100 B per synapse; tests/test_memory.py checks wear() against that).",
-            "",
-        ]
-    lines += ["## Raw measurements (bytes; rss from KiB)", "", "```"]
+    if not all(gpu(op) is not None for op in ("construct", "apply_pulses", "adam_step")):
+        return []
+    update = max(gpu("apply_pulses")["torch_peak"], 0.0)
+    adam = max(gpu("adam_step")["torch_peak"], 0.0)
+    construct = gpu("construct")["torch_peak"]
+    bare = 16 + 1 + 4  # state, weights cache, the caller's int32 pulses
+    layer = 16 + 1 + 4 + 4 + 8  # state, weights, parameter, gradient, Adam moments
+    layer_step = adam + 1  # the step's, plus the optimizer's (before != after) bool
+    allowance = fixed + CONTEXT
+    return [
+        "## Persistent bytes and the largest arrays in 140 GB (H200)",
+        "",
+        "| item | bytes per synapse |",
+        "|---|---|",
+        "| device state: pulse counts with RTN bits (int32 x 2), pink terms (float32 x 2) | 16 |",
+        "| weights cache (int8) | 1 |",
+        "| pulses passed to apply_pulses (int32, the caller's tensor) | 4 |",
+        "| WeakResetAdam: parameter (float32) + gradient (float32) | 8 |",
+        "| WeakResetAdam: Adam moments exp_avg, exp_avg_sq (float32) | 8 |",
+        "",
+        f"Synapses that fit in {GB / 1e9:.0f} GB ({GB:.3g} bytes) on the GPU path, after a fixed "
+        f"{allowance / 1e9:.2f} GB: one chunk's temporaries ({fixed / 1e9:.2f} GB, above) and "
+        f"{CONTEXT / 1e9:.0f} GB allowed for the CUDA context and the caching allocator's slack. "
+        f"Construction peaks at {construct:.1f} B per synapse (the new array), below either use:",
+        "",
+        "| use | persistent B/syn | transient B/syn (peak of a step) | synapses that fit | arrays needed |",
+        "|---|---|---|---|---|",
+        f"| (a) bare DeviceArray updated by apply_pulses | {bare} | {update:.1f} | "
+        f"{largest(bare, update, allowance):.3g} | {-(-largest(bare, update, allowance) // PHILOX_LIMIT):.0f} |",
+        f"| (b) layer trained by WeakResetAdam (parameter, gradient, moments, state) | {layer} | "
+        f"{layer_step:.1f} (adam_step, + 1 of the optimizer's flip count) | "
+        f"{largest(layer, layer_step, allowance):.3g} | "
+        f"{-(-largest(layer, layer_step, allowance) // PHILOX_LIMIT):.0f} |",
+        "",
+        f"One array holds fewer than 2**32 = {2**32:.3g} synapses (the Philox counter c0): (a) needs "
+        "several arrays (layers), each with its own seed. Reads a user asks for add their result on top "
+        "(weights() 4 B, log_resistance() 8 B, resistance() 16 B, d2d_parameters() 56 B per synapse, "
+        "d2d_parameters(\"t_star\") 8 B). Not counted: a network's activations. "
+        "WeakResetAdam.device_statistics(), once per epoch, reads DeviceArray.wear(): chunk by chunk, "
+        "nothing of the array's size (it used to stack the pulse counts in float64 with all seven D2D "
+        "parameters, ~100 B per synapse; tests/test_memory.py checks wear() against that).",
+        "",
+    ]
+
+
+def _raw_section(results: dict) -> list[str]:
+    """Every measured row, as JSON lines in a code block."""
+    lines = ["## Raw measurements (bytes; rss from KiB)", "", "```"]
     for key in sorted(results):
         for row in results[key]["raw"]:
             lines.append(json.dumps(row))
-    lines += ["```", ""]
+    return lines + ["```", ""]
+
+
+def report(results: dict, args, elapsed: float) -> str:
+    """reports/memory.md: header, bytes per synapse, fixed cost, capacity in 140 GB, raw rows."""
+    chunk = 1 << args.chunk
+    fixed, fixed_lines = _fixed_cost(results, chunk)
+    lines = _header(args, elapsed) + _bytes_table(results, chunk) + fixed_lines
+    lines += _capacity_section(results, fixed) + _raw_section(results)
     return "\n".join(lines)
 
 

@@ -166,6 +166,45 @@ def _extract_cifar10(archive: Path, root: Path) -> None:
         ) from exc
 
 
+def _absent_batches(folder: Path) -> list[str]:
+    """The batch files (:data:`CIFAR10_BATCHES`) that ``folder`` lacks, in order."""
+    return [b for b in CIFAR10_BATCHES if not (folder / b).is_file()]
+
+
+def _download_cifar10_archive(
+    root: Path, root_source: str, table: Mapping[str, str], *, download: bool, timeout: float
+) -> None:
+    """Fetch the missing archive into ``root`` when ``download`` allows; DatasetNotFound when it is still missing."""
+    archive = root / CIFAR10_ARCHIVE
+    why = "Downloading is disabled (download=False)."
+    if download:
+        try:
+            _download(CIFAR10_URL, archive, md5=table.get(CIFAR10_ARCHIVE), timeout=timeout)
+        except Exception as exc:  # network, HTTP, file system or checksum
+            why = f"Downloading failed:\n  {CIFAR10_URL}: {exc}"
+    if not archive.is_file():
+        missing = [CIFAR10_ARCHIVE] + [f"{CIFAR10_FOLDER}/{b}" for b in _absent_batches(root / CIFAR10_FOLDER)]
+        raise _not_found(
+            "CIFAR-10", missing, root, root, root_source, [CIFAR10_URL],
+            why + f"\nEither the archive {CIFAR10_ARCHIVE} or the extracted folder {CIFAR10_FOLDER}/ will do.",
+        )  # fmt: skip
+
+
+def _read_cifar10_split(
+    folder: Path, names: Sequence[str], table: Mapping[str, str]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The batches ``names`` of ``folder``, each verified then read, as uint8 (N, 3, 32, 32) and int64 (N,)."""
+    data, labels = [], []
+    for name in names:
+        path = folder / name
+        _verify(path, table, "CIFAR-10", CIFAR10_URL)
+        d, l = _read_cifar_batch(path)
+        data.append(d)
+        labels.append(l)
+    images = np.concatenate(data).reshape(-1, 3, CIFAR10_SIDE, CIFAR10_SIDE)
+    return torch.from_numpy(images), torch.from_numpy(np.concatenate(labels))
+
+
 def load_cifar10(
     data_dir: str | os.PathLike[str] | None = None,
     *,
@@ -203,40 +242,13 @@ def load_cifar10(
     root, root_source = _resolve_data_dir(data_dir)
     folder = root / CIFAR10_FOLDER
     archive = root / CIFAR10_ARCHIVE
-
-    def absent() -> list[str]:
-        return [b for b in CIFAR10_BATCHES if not (folder / b).is_file()]
-
-    if absent():
+    if _absent_batches(folder):
         if not archive.is_file():
-            why = "Downloading is disabled (download=False)."
-            if download:
-                try:
-                    _download(CIFAR10_URL, archive, md5=table.get(CIFAR10_ARCHIVE), timeout=timeout)
-                except Exception as exc:  # network, HTTP, file system or checksum
-                    why = f"Downloading failed:\n  {CIFAR10_URL}: {exc}"
-            if not archive.is_file():
-                missing = [CIFAR10_ARCHIVE] + [f"{CIFAR10_FOLDER}/{b}" for b in absent()]
-                raise _not_found(
-                    "CIFAR-10", missing, root, root, root_source, [CIFAR10_URL],
-                    why + f"\nEither the archive {CIFAR10_ARCHIVE} or the extracted folder {CIFAR10_FOLDER}/ will do.",
-                )  # fmt: skip
+            _download_cifar10_archive(root, root_source, table, download=download, timeout=timeout)
         _verify(archive, table, "CIFAR-10", CIFAR10_URL)
         _extract_cifar10(archive, root)
-
-    def split(names: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        data, labels = [], []
-        for name in names:
-            path = folder / name
-            _verify(path, table, "CIFAR-10", CIFAR10_URL)
-            d, l = _read_cifar_batch(path)
-            data.append(d)
-            labels.append(l)
-        images = np.concatenate(data).reshape(-1, 3, CIFAR10_SIDE, CIFAR10_SIDE)
-        return torch.from_numpy(images), torch.from_numpy(np.concatenate(labels))
-
-    train_images, train_labels = split(CIFAR10_TRAIN_BATCHES)
-    test_images, test_labels = split((CIFAR10_TEST_BATCH,))
+    train_images, train_labels = _read_cifar10_split(folder, CIFAR10_TRAIN_BATCHES, table)
+    test_images, test_labels = _read_cifar10_split(folder, (CIFAR10_TEST_BATCH,), table)
     if limit is not None:
         train_images, train_labels = train_images[:limit].clone(), train_labels[:limit].clone()
     return ImageDataset("cifar10", train_images, train_labels, test_images, test_labels, CIFAR10_CLASSES)

@@ -268,6 +268,83 @@ def _idx_split(
 # The loader
 
 
+def _find_idx(folder: Path, name: str) -> Path | None:
+    """The file ``name`` in ``folder``, gzip-compressed (``<name>.gz``) or not, or None."""
+    for candidate in (folder / f"{name}.gz", folder / name):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _missing_idx(folder: Path) -> list[str]:
+    """The ``.gz`` names of the :data:`MNIST_FILES` that ``folder`` holds in neither form."""
+    return [f"{name}.gz" for name in MNIST_FILES if _find_idx(folder, name) is None]
+
+
+def _download_idx(
+    spec: IdxDataset, folder: Path, missing: list[str], table: Mapping[str, str], timeout: float
+) -> list[str]:
+    """Fetch each of ``missing`` from the first source of ``spec.urls`` that serves it; the errors met."""
+    errors = []
+    for file in missing:
+        for base in spec.urls:
+            try:
+                _download(base + file, folder / file, md5=table.get(file), timeout=timeout)
+                break
+            except Exception as exc:  # network, HTTP, file system or checksum: try the next
+                errors.append(f"{base + file}: {exc}")
+        else:
+            break  # this file is unavailable, so the data set is: stop here
+    return errors
+
+
+def _ensure_idx_files(
+    spec: IdxDataset, root: Path, root_source: str, table: Mapping[str, str], *, download: bool, timeout: float
+) -> None:
+    """Download the files ``<root>/<spec.folder>/`` lacks when allowed; DatasetNotFound for those still missing."""
+    folder = root / spec.folder
+    missing = _missing_idx(folder)
+    if not missing:
+        return
+    why = "Downloading is disabled (download=False)."
+    if download:
+        errors = _download_idx(spec, folder, missing, table, timeout)
+        missing = _missing_idx(folder)
+        if missing:
+            why = "Downloading failed:\n" + "\n".join(f"  {e}" for e in errors)
+    if missing:
+        urls = [spec.urls[0] + f for f in missing]
+        raise _not_found(spec.title, missing, folder, root, root_source, urls, why, spec.urls[1:])
+
+
+def _read_checked_idx(
+    spec: IdxDataset, folder: Path, table: Mapping[str, str]
+) -> dict[str, tuple[Path, bytes, bytes | None]]:
+    """{name: (path, bytes, content if checking unzipped it)} of the four files, each checked against ``table``."""
+    # Every file is checked before any is parsed: a wrong file is reported as such first.
+    files: dict[str, tuple[Path, bytes, bytes | None]] = {}
+    for name in MNIST_FILES:
+        path = _find_idx(folder, name)
+        assert path is not None
+        raw = path.read_bytes()
+        files[name] = (path, raw, _check_idx(path, raw, table, spec.title, spec.urls[0] + f"{name}.gz"))
+    return files
+
+
+def _idx_contents(
+    files: dict[str, tuple[Path, bytes, bytes | None]], dataset: str
+) -> Callable[[str], tuple[Path, bytes]]:
+    """``content(name)`` for :func:`_idx_split`: a file's path and uncompressed bytes, taken out of ``files``."""
+
+    def content(name: str) -> tuple[Path, bytes]:
+        path, raw, unzipped = files.pop(name)  # pop: the compressed bytes can go once read
+        if unzipped is None:
+            unzipped = _gunzip(raw, path, dataset) if path.suffix == ".gz" else raw
+        return path, unzipped
+
+    return content
+
+
 def _load_idx(
     spec: IdxDataset,
     data_dir: str | os.PathLike[str] | None,
@@ -283,52 +360,8 @@ def _load_idx(
     _check_limit(limit)
     table = _checksum_table(verify, checksums, spec.md5)
     root, root_source = _resolve_data_dir(data_dir)
-    folder = root / spec.folder
-
-    def find(name: str) -> Path | None:
-        for candidate in (folder / f"{name}.gz", folder / name):
-            if candidate.is_file():
-                return candidate
-        return None
-
-    missing = [f"{name}.gz" for name in MNIST_FILES if find(name) is None]
-    if missing:
-        why = "Downloading is disabled (download=False)."
-        if download:
-            errors = []
-            for file in missing:
-                for base in spec.urls:
-                    try:
-                        _download(base + file, folder / file, md5=table.get(file), timeout=timeout)
-                        break
-                    except Exception as exc:  # network, HTTP, file system or checksum: try the next
-                        errors.append(f"{base + file}: {exc}")
-                else:
-                    break  # this file is unavailable, so the data set is: stop here
-            still = [f"{name}.gz" for name in MNIST_FILES if find(name) is None]
-            if still:
-                why = "Downloading failed:\n" + "\n".join(f"  {e}" for e in errors)
-                missing = still
-            else:
-                missing = []
-        if missing:
-            urls = [spec.urls[0] + f for f in missing]
-            raise _not_found(spec.title, missing, folder, root, root_source, urls, why, spec.urls[1:])
-
-    # Every file is checked before any is parsed: a wrong file is reported as such first.
-    files: dict[str, tuple[Path, bytes, bytes | None]] = {}
-    for name in MNIST_FILES:
-        path = find(name)
-        assert path is not None
-        raw = path.read_bytes()
-        files[name] = (path, raw, _check_idx(path, raw, table, spec.title, spec.urls[0] + f"{name}.gz"))
-
-    def content(name: str) -> tuple[Path, bytes]:
-        path, raw, unzipped = files.pop(name)  # pop: the compressed bytes can go once read
-        if unzipped is None:
-            unzipped = _gunzip(raw, path, spec.title) if path.suffix == ".gz" else raw
-        return path, unzipped
-
+    _ensure_idx_files(spec, root, root_source, table, download=download, timeout=timeout)
+    content = _idx_contents(_read_checked_idx(spec, root / spec.folder, table), spec.title)
     train_images, train_labels = _idx_split(spec, MNIST_TRAIN_IMAGES, MNIST_TRAIN_LABELS, content)
     test_images, test_labels = _idx_split(spec, MNIST_TEST_IMAGES, MNIST_TEST_LABELS, content)
     if limit is not None:

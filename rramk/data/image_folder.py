@@ -310,6 +310,70 @@ def _write_cache(path: Path, tensors: dict) -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# Steps of a load
+
+
+def _label_order(source: Path, by_split: dict[str, dict[str, list[str]]],
+                 classes: Sequence[str] | None) -> tuple[str, ...]:
+    """The class names in label order, after checking that train/ and test/ (and ``classes``) agree."""
+    train, test = set(by_split["train"]), set(by_split["test"])
+    if train != test:
+        raise DatasetError(
+            f"image folder {source}: the class folders of test/ do not match those of train/, expected the same "
+            f"classes in both (only in train/: {', '.join(sorted(train - test)) or 'none'}; "
+            f"only in test/: {', '.join(sorted(test - train)) or 'none'})")
+    if classes is None:
+        return tuple(sorted(train))
+    classes = tuple(classes)
+    if len(set(classes)) != len(classes) or set(classes) != train:
+        raise DatasetError(f"image folder {source} has the class folders {', '.join(sorted(train))} in train/, "
+                           f"expected exactly {', '.join(classes)}")
+    return classes
+
+
+def _checked_digest(source: Path, files: dict[str, bytes], expected_digest: str | None, what: str) -> str:
+    """The :func:`content_digest` of ``files``; ChecksumMismatch when it is not ``expected_digest`` (if given)."""
+    digest = content_digest(files)
+    if expected_digest is not None and digest != expected_digest.lower():
+        raise ChecksumMismatch(
+            f"{what} {source} has content digest {digest}, expected {expected_digest.lower()} (SHA-256 over "
+            f"the sorted lines 'path NUL sha256(file) LF' of its {len(files)} images): it is not the expected copy")
+    return digest
+
+
+def _decode_splits(source: Path, files: dict[str, bytes], by_split: dict[str, dict[str, list[str]]],
+                   classes: tuple[str, ...], digest: str) -> dict:
+    """The tensors of both splits, decoded in the interleaved order, as the cache holds them."""
+    first: list = []  # shared by the splits: test images must have the size of the first train image
+    tensors = {"format": CACHE_FORMAT, "digest": digest, "classes": list(classes)}
+    for split in SPLITS:
+        order = _interleave(by_split[split], classes)
+        tensors[f"{split}_images"], tensors[f"{split}_labels"] = _decode_split(source, files, order, first)
+    return tensors
+
+
+def _cifar10_jpeg_source(root: Path, root_source: str, download: bool) -> Path:
+    """The JPEG copy's archive in ``<root>/cifar10-jpeg/``, else its extracted tree; DatasetNotFound if neither."""
+    folder = root / CIFAR10_JPEG_FOLDER
+    archive = folder / CIFAR10_JPEG_ARCHIVE
+    if archive.is_file():
+        return archive
+    if all((folder / split).is_dir() for split in SPLITS):
+        return folder
+    raise DatasetNotFound(
+        f"{CIFAR10_JPEG_WORDS} not found: missing {CIFAR10_JPEG_FOLDER}/{CIFAR10_JPEG_ARCHIVE} (or an extracted "
+        f"{CIFAR10_JPEG_FOLDER}/train/ and {CIFAR10_JPEG_FOLDER}/test/) in {root}.\n"
+        f"The data directory {root} comes from {root_source}.\n"
+        f"There is no download source for this copy (download={download} changes nothing): it is the shared "
+        f"re-encoding of CIFAR-10 as JPEG (datasets/{CIFAR10_JPEG_FOLDER}/{CIFAR10_JPEG_ARCHIVE}, content digest "
+        f"{CIFAR10_JPEG_DIGEST}).\n"
+        f"To fix this, put {CIFAR10_JPEG_ARCHIVE} in {folder}, or point rramk at a data directory that holds "
+        f"{CIFAR10_JPEG_FOLDER}/ with {DATA_DIR_FLAG} DIR or the environment variable {DATA_ENV}=DIR; for the "
+        f"official pixels use the data set cifar10 (cifar-10-python.tar.gz) instead."
+    )
+
+
+# --------------------------------------------------------------------------------------------
 # Loaders
 
 
@@ -347,32 +411,12 @@ def load_image_folder(
     source = Path(source).expanduser()
     files, folders = _read_source(source)
     by_split = {split: _class_files(source, files, folders, split) for split in SPLITS}
-    train, test = set(by_split["train"]), set(by_split["test"])
-    if train != test:
-        raise DatasetError(
-            f"image folder {source}: the class folders of test/ do not match those of train/, expected the same "
-            f"classes in both (only in train/: {', '.join(sorted(train - test)) or 'none'}; "
-            f"only in test/: {', '.join(sorted(test - train)) or 'none'})")
-    if classes is None:
-        classes = tuple(sorted(train))
-    else:
-        classes = tuple(classes)
-        if len(set(classes)) != len(classes) or set(classes) != train:
-            raise DatasetError(f"image folder {source} has the class folders {', '.join(sorted(train))} in train/, "
-                               f"expected exactly {', '.join(classes)}")
-    digest = content_digest(files)
-    if expected_digest is not None and digest != expected_digest.lower():
-        raise ChecksumMismatch(
-            f"{what or name} {source} has content digest {digest}, expected {expected_digest.lower()} (SHA-256 over "
-            f"the sorted lines 'path NUL sha256(file) LF' of its {len(files)} images): it is not the expected copy")
+    classes = _label_order(source, by_split, classes)
+    digest = _checked_digest(source, files, expected_digest, what or name)
     cache = _cache_path(Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir(), digest, classes)
     tensors = _read_cache(cache, digest, classes)
     if tensors is None:
-        first: list = []
-        tensors = {"format": CACHE_FORMAT, "digest": digest, "classes": list(classes)}
-        for split in SPLITS:
-            order = _interleave(by_split[split], classes)
-            tensors[f"{split}_images"], tensors[f"{split}_labels"] = _decode_split(source, files, order, first)
+        tensors = _decode_splits(source, files, by_split, classes, digest)
         _write_cache(cache, tensors)
     return ImageDataset(name, tensors["train_images"], tensors["train_labels"], tensors["test_images"],
                         tensors["test_labels"], classes)
@@ -406,24 +450,7 @@ def load_cifar10_jpeg(
         raise TypeError(f"verify must be a bool, got {type(verify).__name__}")
     _check_limit(limit)
     root, root_source = _resolve_data_dir(data_dir)
-    folder = root / CIFAR10_JPEG_FOLDER
-    archive = folder / CIFAR10_JPEG_ARCHIVE
-    if archive.is_file():
-        source = archive
-    elif all((folder / split).is_dir() for split in SPLITS):
-        source = folder
-    else:
-        raise DatasetNotFound(
-            f"{CIFAR10_JPEG_WORDS} not found: missing {CIFAR10_JPEG_FOLDER}/{CIFAR10_JPEG_ARCHIVE} (or an extracted "
-            f"{CIFAR10_JPEG_FOLDER}/train/ and {CIFAR10_JPEG_FOLDER}/test/) in {root}.\n"
-            f"The data directory {root} comes from {root_source}.\n"
-            f"There is no download source for this copy (download={download} changes nothing): it is the shared "
-            f"re-encoding of CIFAR-10 as JPEG (datasets/{CIFAR10_JPEG_FOLDER}/{CIFAR10_JPEG_ARCHIVE}, content digest "
-            f"{CIFAR10_JPEG_DIGEST}).\n"
-            f"To fix this, put {CIFAR10_JPEG_ARCHIVE} in {folder}, or point rramk at a data directory that holds "
-            f"{CIFAR10_JPEG_FOLDER}/ with {DATA_DIR_FLAG} DIR or the environment variable {DATA_ENV}=DIR; for the "
-            f"official pixels use the data set cifar10 (cifar-10-python.tar.gz) instead."
-        )
+    source = _cifar10_jpeg_source(root, root_source, download)
     try:
         dataset = load_image_folder(source, name=CIFAR10_JPEG_FOLDER, classes=CIFAR10_CLASSES,
                                     expected_digest=CIFAR10_JPEG_DIGEST if verify else None, what=CIFAR10_JPEG_WORDS)
