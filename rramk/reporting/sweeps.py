@@ -181,19 +181,7 @@ def write_sensitivity(dataset: str, budget: str, directories: dict, knob: str, b
              f"{on}; in the unit a device engineer measures: {spec.unit} (`rramk.device.model_tables.knob_measures`, "
              "over the devices the configuration draws). Loss = mean model - this configuration, in accuracy "
              "points (means over seeds, ± standard error).\n"]
-    header = ["factor", spec.unit, "configuration", "seeds", "test accuracy (%)", "loss vs mean model (points)",
-              "past t* (%)"]
-    extra_cols = [("sigma_m1", "sigma of m1 (1/pulse)"), ("median_t_star", "median t* (pulses)")] \
-        if knob == "d2d" else []
-    cells = []
-    for p in points:
-        m = measures[p["config"]]
-        cells.append([f"{p['factor']:g}", f"{p['measure']:.4g}", p["config"], p["seeds"], pct(p["mean"], p["se"]),
-                      pct(p["loss"], p["loss_se"], True),
-                      "" if math.isnan(p["past_t_star"]) else f"{100 * p['past_t_star']:.1f}",
-                      *(f"{m[k]:.4g}" for k, _ in extra_cols)])
-    lines.append(tabulate(cells, headers=header + [h for _, h in extra_cols], tablefmt="github",
-                          disable_numparse=True))
+    lines.append(_sweep_table(points, measures, knob, spec.unit))
     mean_runs = runs.get(study.mean, [])
     tolerance_lines, answers, better = _tolerance_section(points, [reported_accuracy(s) for s in mean_runs], spec)
     lines += tolerance_lines
@@ -214,6 +202,23 @@ def write_sensitivity(dataset: str, budget: str, directories: dict, knob: str, b
                        "better": len(better),
                        "command": ablation_command(dataset, first, flags, seeds),
                        "when": f"{machine_names(every_run)}, {dates(every_run)}"}
+
+
+def _sweep_table(points: list[dict], measures: dict[str, dict], knob: str, unit: str) -> str:
+    """One row per factor: the measured value, the configuration, its accuracy and loss (and, for d2d, the
+    spreads of m1 and t* it implies)."""
+    header = ["factor", unit, "configuration", "seeds", "test accuracy (%)", "loss vs mean model (points)",
+              "past t* (%)"]
+    extra_cols = [("sigma_m1", "sigma of m1 (1/pulse)"), ("median_t_star", "median t* (pulses)")] \
+        if knob == "d2d" else []
+    cells = []
+    for p in points:
+        m = measures[p["config"]]
+        cells.append([f"{p['factor']:g}", f"{p['measure']:.4g}", p["config"], p["seeds"], pct(p["mean"], p["se"]),
+                      pct(p["loss"], p["loss_se"], True),
+                      "" if math.isnan(p["past_t_star"]) else f"{100 * p['past_t_star']:.1f}",
+                      *(f"{m[k]:.4g}" for k, _ in extra_cols)])
+    return tabulate(cells, headers=header + [h for _, h in extra_cols], tablefmt="github", disable_numparse=True)
 
 
 def _tolerance_section(points: list[dict], mean_values: list[float], spec) -> tuple[list[str], dict, list[dict]]:
