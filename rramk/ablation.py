@@ -108,7 +108,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--hidden", type=int, default=3000, help="mlp hidden units (default 3000)")
     p.add_argument("--width", type=float, default=0.125, help="vgg width multiplier (default 0.125)")
     p.add_argument("--lr-pulses", type=_positive, nargs="+", metavar="LR",
-                   help="pulse learning rate(s); each configuration runs at each (default: rramk.train's, 20; "
+                   help="pulse learning rate(s); each configuration runs at each (default: rramk.train's, 8 for mnist; "
                         "--study lr: 8 20 50 100)")
     p.add_argument("--device", default="auto")
     p.add_argument("--backend", default="auto", choices=BACKENDS)

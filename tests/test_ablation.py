@@ -30,8 +30,10 @@ from tests.test_train import _one_thread_no_network  # noqa: F401  (autouse: one
 from tests.test_train import DATA_ROOT, needs_mnist, other_device, write_tiny_cifar10
 
 SHORT_STUDY = Path(__file__).resolve().parents[1] / "reports" / "ablation" / "summaries" / "mnist" / "epochs1-n10000-val10000"
+# at lr_pulses 20, the rate whose run directories carry no -lr suffix (UNSUFFIXED_LR), so that the paths below
+# read as the study's configurations; rramk.train's default rate is tested in tests/test_train.py
 TINY = ["--epochs", "1", "--limit-train", "300", "--hidden", "32", "--backend", "reference", "--device", "cpu",
-        "--no-progress"]
+        "--no-progress", "--lr-pulses", "20"]
 
 
 def _computed(history: list[dict]) -> list[dict]:
@@ -111,7 +113,8 @@ def test_refuses_an_unknown_configuration(capsys):
 
 # ----------------------------------------------------------------------------- shards
 
-STUDY = ["mnist", "--epochs", "1", "--limit-train", "300", "--seeds", "0", "1", "--device", "cpu", "--no-progress"]
+STUDY = ["mnist", "--epochs", "1", "--limit-train", "300", "--seeds", "0", "1", "--device", "cpu", "--no-progress",
+         "--lr-pulses", "20"]
 PLAN = [(label_of(c.slug), seed) for seed in (0, 1) for c in STUDIES["published"].configs.values()]  # STUDY's runs
 
 
@@ -284,8 +287,9 @@ def test_full_with_epochs_trains_every_example_for_that_many_epochs(tmp_path, re
                           "cpu", "--no-progress", "--out", str(root), "--summaries", str(tmp_path / "s")]) == 0
     (settings,) = recorded_settings
     assert (settings.epochs, settings.limit_train) == (10, None)
-    assert Path(settings.out) == root / "mnist" / "epochs10-val10000" / "only-saturation" / "seed0"
-    summary = {"epochs": 10, "validation": 10000, "settings": {"limit_train": None, "hidden": 3000}}
+    # at rramk.train's default rate, 8, which is not the unsuffixed rate (UNSUFFIXED_LR = 20)
+    assert Path(settings.out) == root / "mnist" / "epochs10-val10000" / "only-saturation-lr8" / "seed0"
+    summary = {"epochs": 10, "validation": 10000, "settings": {"limit_train": None, "hidden": 3000, "lr_pulses": 8.0}}
     assert study_summaries.ablation_command("mnist", summary) == "python -m rramk.ablation mnist --full --epochs 10"
     # a run of before the split (no "validation" recorded) had none: its command says so
     assert study_summaries.ablation_command("mnist", {k: v for k, v in summary.items() if k != "validation"}) == \
@@ -329,7 +333,7 @@ def test_a_preset_is_the_base_of_every_run_in_a_directory_of_its_own(tmp_path, r
     assert [Path(s.out) for s in recorded_settings] == [budget / c.slug / "seed0" for c in configs]
     assert study_summaries.ablation_command("mnist", {"epochs": 1, "validation": 10000,
                                                      "settings": dataclasses.asdict(recorded_settings[0])}) == \
-        f"python -m rramk.ablation mnist --epochs 1 --limit-train 300 --preset {preset}"
+        f"python -m rramk.ablation mnist --epochs 1 --limit-train 300 --lr-pulses 20 --preset {preset}"
     del recorded_settings[:]
     assert ablation.main(common) == 0  # the published fit: none of its runs is done
     assert [Path(s.out) for s in recorded_settings] == [root / "mnist" / "epochs1-n300-val10000" / c.slug / "seed0"
@@ -470,5 +474,5 @@ def test_budget_directories_name_the_network_and_keep_the_old_names():
         "epochs1-n10000-val5000-width0.0625"
     summary = {"epochs": 2, "settings": {"limit_train": 10000, "network": "vgg", "width": 0.125}}
     assert study_summaries.ablation_command("fashion-mnist", summary) == \
-        "python -m rramk.ablation fashion-mnist --epochs 2 --limit-train 10000 --validation 0 --network vgg " \
-        "--width 0.125"
+        "python -m rramk.ablation fashion-mnist --epochs 2 --limit-train 10000 --validation 0 --lr-pulses 20 " \
+        "--network vgg --width 0.125"

@@ -282,7 +282,7 @@ def test_ctrl_c_from_outside_the_cli(tmp_path, stop):
 
 @needs_mnist
 @pytest.mark.parametrize("change, named", [
-    (["--lr-pulses", "10"], "--lr-pulses 20.0 (now 10.0)"),
+    (["--lr-pulses", "10"], "--lr-pulses 8.0 (now 10.0)"),
     (["--imperfections", "d2d"], "--imperfections 'all' (now 'd2d')"),
     (["--seed", "1"], "--seed 0 (now 1)"),
     (["--preset", str(PUBLISHED)], f"--preset '' (now '{PUBLISHED}')"),
@@ -486,7 +486,7 @@ def test_metrics_and_summary_agree_with_the_checkpoint(tmp_path):
     assert summary["train_seconds"] == pytest.approx(sum(m["seconds"] for m in lines))
 
     for record, saved in zip(lines, (first, second)):
-        assert record["lr"] == [20.0, 8e-3]  # pulse rate (decays every 7 epochs), float rate
+        assert record["lr"] == [8.0, 8e-3]  # pulse rate (decays every 7 epochs), float rate
         assert 0 < record["train_accuracy"] <= 1 and 0.1 < record["test_accuracy"] <= 1
         assert record["train_loss"] > 0 and record["test_loss"] > 0 and record["seconds"] > 0
         assert 0 <= record["fraction_past_t_star"] <= 1
@@ -637,8 +637,8 @@ def test_data_parallel_refuses_a_last_batch_that_does_not_split(tmp_path):
 
 def test_fashion_mnist_trains_the_mnist_network_on_the_published_budget():
     fashion, mnist = run_settings.RunSettings("fashion-mnist"), run_settings.RunSettings("mnist")
-    assert (fashion.epochs, fashion.batch_size, fashion.lr_pulses) == (20, 1000, 20.0)
-    assert (mnist.epochs, mnist.batch_size, mnist.lr_pulses) == (20, 1000, 20.0)
+    assert (fashion.epochs, fashion.batch_size, fashion.lr_pulses) == (20, 1000, 8.0)
+    assert (mnist.epochs, mnist.batch_size, mnist.lr_pulses) == (20, 1000, 8.0)
     assert fashion.out == str(Path("runs") / "fashion-mnist-all-seed0")
     model = loop.build_model(fashion)
     assert (model.fc1.weight.shape, model.fc2.weight.shape) == ((3000, 784), (10, 3000))

@@ -145,8 +145,8 @@ def run_study(dataset: str, seeds: list[int], configs: list, root: Path, summari
     for config, seed, *lr in plan:
         label, config = resolve(config, study)
         run_overrides = dict(overrides)
-        if config.imperfections is None:  # the ideal BNN has no pulses: one run serves every rate
-            run_overrides.pop("lr_pulses", None)
+        if config.imperfections is None:  # the ideal BNN has no pulses: one run, unsuffixed, serves every rate
+            run_overrides["lr_pulses"] = UNSUFFIXED_LR
         elif lr and lr[0] is not None:
             run_overrides["lr_pulses"] = lr[0]
         settings = RunSettings(dataset=dataset, imperfections=config.flag, scale=config.scale_flag, seed=seed,

@@ -73,8 +73,9 @@ def ablation_command(dataset: str, summary: dict, study: str = "", seeds: list[i
     held_out = summary.get("validation") or 0  # summaries from before the split record none: they had none
     if held_out != PUBLISHED[dataset]["validation"]:
         flags += f" --validation {held_out}"
-    if "--lr-pulses" not in study and settings.get("lr_pulses", UNSUFFIXED_LR) != PUBLISHED[dataset]["lr_pulses"]:
-        flags += f" --lr-pulses {settings['lr_pulses']:g}"
+    rate = settings.get("lr_pulses", UNSUFFIXED_LR)  # summaries that record none ran at the old default
+    if "--lr-pulses" not in study and summary.get("imperfections") != "ideal" and rate != PUBLISHED[dataset]["lr_pulses"]:
+        flags += f" --lr-pulses {rate:g}"
     network = settings.get("network") or default_network(dataset)
     if network == "mlp" and settings.get("hidden", 3000) != 3000:
         flags += f" --hidden {settings['hidden']}"

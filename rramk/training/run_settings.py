@@ -45,8 +45,12 @@ class DatasetRecipe:
 _MNIST_NETWORKS = {"mlp": ("784-3000-10 MLP (--hidden)", lambda s: models.mnist_mlp(hidden=s.hidden)),
                    "vgg": ("the VGG family for 28x28x1 images (--width, 1/8: 0.51 M synapses)",
                            lambda s: models.mnist_vgg(width=s.width))}
+# lr_pulses: 8 for the MLP data sets, the full model's best rate on validation at the published budget
+# (reports/ablation_mnist_epochs20-val10000_lr8.md against _lr100.md; the earlier lr study agreed: 8 > 100 > 20);
+# the published sources name 8 and 100, rramk's earlier default 20 none. CIFAR-10: 20, not measured yet (the
+# authors' README runs it at 100).
 DATASETS: dict[str, DatasetRecipe] = {
-    "mnist": DatasetRecipe("load_mnist", _MNIST_NETWORKS, {"batch_size": 1000, "epochs": 20, "lr_pulses": 20.0,
+    "mnist": DatasetRecipe("load_mnist", _MNIST_NETWORKS, {"batch_size": 1000, "epochs": 20, "lr_pulses": 8.0,
                                                                      "validation": 10_000}),
     "cifar10": DatasetRecipe("load_cifar10", {"vgg": ("VGG (--width)", lambda s: models.cifar10_vgg(width=s.width))},
                              {"batch_size": 500, "epochs": 100, "lr_pulses": 20.0, "validation": 5_000},
@@ -57,7 +61,7 @@ DATASETS: dict[str, DatasetRecipe] = {
                                   {"batch_size": 500, "epochs": 100, "lr_pulses": 20.0, "validation": 5_000},
                                   augment="augment_cifar10"),
     "fashion-mnist": DatasetRecipe("load_fashion_mnist", _MNIST_NETWORKS,
-                                   {"batch_size": 1000, "epochs": 20, "lr_pulses": 20.0, "validation": 10_000}),
+                                   {"batch_size": 1000, "epochs": 20, "lr_pulses": 8.0, "validation": 10_000}),
 }
 PUBLISHED = {name: recipe.published for name, recipe in DATASETS.items()}
 
