@@ -2,7 +2,8 @@
 
 Reads (all committed under reports/) ``bench/*.json``, ``ablation/summaries/.../summary.json`` and
 ``characterization/``, and writes the speed tables (``rramk.reporting.speed``), each study's report
-(``rramk.reporting.ablation``, ``sweeps``) and ``reports/README.md``, the index with the three answers
+(``rramk.reporting.ablation``, ``sweeps``), the refresh report (``rramk.reporting.refresh``) and
+``reports/README.md``, the index with the three answers
 (``rramk.reporting.index``; the refresh answer: ``rramk.reporting.refresh``).
 """
 
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from rramk.reporting.index import characterization_entries, other_entries, write_ablation_reports, write_index
 from rramk.reporting.files import remove_stale
+from rramk.reporting.refresh import write_refresh_report
 from rramk.reporting.speed import write_speed_report
 
 
@@ -28,8 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     entries = write_speed_report(reports)
     ablation_entries, answers = write_ablation_reports(reports)
     entries += ablation_entries
+    refresh_entries = write_refresh_report(reports)
+    entries += refresh_entries
     entries += characterization_entries(reports)
-    entries += other_entries(reports)
+    entries += other_entries(reports, written={name for name, *_ in refresh_entries})
     index = write_index(reports, entries, answers)
     print(f"wrote {len(entries)} entries to {index}")
     for stale in remove_stale(reports, {name for name, *_ in entries}):

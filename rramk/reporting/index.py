@@ -208,9 +208,10 @@ def characterization_entries(reports: Path) -> list[tuple[str, str, str, str]]:
     return out
 
 
-def other_entries(reports: Path) -> list[tuple[str, str, str, str]]:
-    """Hand-kept notes (reports/*.md and fit/*.md that rramk.report does not write) and raw results (listed
-    with the command that produced their numbers)."""
+def other_entries(reports: Path, written: set[str] = frozenset()) -> list[tuple[str, str, str, str]]:
+    """Hand-kept notes (reports/*.md and fit/*.md that rramk.report does not write; ``written``: the names it
+    wrote this time, listed by their writers) and raw results (listed with the command that produced their
+    numbers)."""
     out = []
     notes = reports / "perf-notes.md"
     if notes.is_file():
@@ -223,7 +224,7 @@ def other_entries(reports: Path) -> list[tuple[str, str, str, str]]:
                     session.get("command", "pytest bench --benchmark-only")))
     for path in sorted((reports / "gpu").glob("*")) if (reports / "gpu").is_dir() else []:
         out.append((f"gpu/{path.name}", "GPU check: kernel tests and timings", "see file", "bash bench/gpu_check.sh"))
-    generated = {"README.md", "speed.md", "perf-notes.md"}
+    generated = {"README.md", "speed.md", "perf-notes.md", *written}
     for path in sorted([*reports.glob("*.md"), *reports.glob("fit/*.md")]):
         name = str(path.relative_to(reports))
         if name in generated or name.startswith("ablation_"):

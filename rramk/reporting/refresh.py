@@ -1,18 +1,26 @@
-"""The refresh answer: each refresh policy's runs (reports/refresh/*/) against the same runs without refresh.
+"""The refresh answer and report: each refresh policy's runs (reports/refresh/*/) against the same runs without
+refresh.
 
-:func:`refresh_sentence` is the index's answer to "does refresh help?": the first ``Answer:`` line of
-``reports/refresh.md``, else the final accuracies of :func:`refresh_results`, else a pointer to the
-file, else "pending".
+:func:`refresh_sentence` is the index's answer to "does refresh help?": the final accuracies of
+:func:`refresh_results`, else a pointer to reports/refresh.md, else "pending". :func:`write_refresh_report` writes
+reports/refresh.md (per policy and setting: accuracy with and without refresh, the gain with Welch's test, the
+best pulse rate without refresh, the endurance the runs record, accuracy per epoch) and reports/refresh.png from
+the runs alone.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import statistics
 from pathlib import Path
 
-from rramk.studies.statistics import reported_accuracy
-from rramk.training.run_settings import default_network
+from tabulate import tabulate
+
+from rramk.reporting.files import PNG_METADATA, REPORT_COMMAND, pyplot
+from rramk.reporting.runs import dates, machine_names, machines, pct
+from rramk.studies.statistics import reported_accuracy, selection_rule, welch
+from rramk.training.run_settings import PUBLISHED, default_network
 
 REFRESH_MATCH = ("dataset", "network", "imperfections", "seed", "epochs", "limit_train", "hidden", "width", "lr_pulses",
                  "scale", "preset", "validation")
@@ -29,47 +37,74 @@ def _refresh_key(summary: dict) -> tuple:
     return tuple(settings.get(k) for k in REFRESH_MATCH)
 
 
+def _runs(reports: Path) -> list[tuple[Path, dict]]:
+    """(directory, summary) of every run that can take part: reports/refresh/*/ and the ablation summaries."""
+    paths = sorted((reports / "refresh").glob("*/summary.json"))
+    paths += sorted((reports / "ablation" / "summaries").glob("*/*/*/seed*/summary.json"))
+    return [(path.parent, json.loads(path.read_text())) for path in paths]
+
+
+def _policy(summary: dict) -> str:
+    return summary.get("settings", {}).get("refresh") or "off"
+
+
+def _budget(summary: dict) -> tuple:
+    return summary["epochs"], summary["settings"].get("limit_train") or math.inf
+
+
+def _pairs(runs: list[tuple[Path, dict]]) -> dict[str, dict[tuple, list[tuple]]]:
+    """{policy: {budget: [(refresh run, its run without refresh)]}}, runs as (directory, summary): the run
+    without refresh of the same settings and seed (``REFRESH_MATCH``; of several, the last found)."""
+    without = {_refresh_key(s): (d, s) for d, s in runs if _policy(s) == "off"}
+    paired: dict[str, dict[tuple, list[tuple]]] = {}
+    for d, s in runs:
+        if _policy(s) != "off" and _refresh_key(s) in without:
+            paired.setdefault(_policy(s), {}).setdefault(_budget(s), []).append(((d, s), without[_refresh_key(s)]))
+    return paired
+
+
+def _setting(summary: dict) -> str:
+    limit = summary["settings"].get("limit_train")
+    return (f"{summary['dataset']}, imperfections {summary['imperfections']}, {summary['epochs']} epochs, "
+            f"{'all' if not limit else limit} training examples")
+
+
 def refresh_results(reports: Path) -> list[dict]:
     """Each refresh policy measured in reports/refresh/*/summary.json at its largest budget, against the
     runs without refresh of the same settings and seeds (there, or among the ablation summaries):
     [{"policy", "with", "without", "seeds", "setting"}], accuracies as means over the shared seeds."""
-    runs = [json.loads(p.read_text()) for p in sorted((reports / "refresh").glob("*/summary.json"))]
-    runs += [json.loads(p.read_text()) for p in sorted((reports / "ablation" / "summaries").glob(
-        "*/*/*/seed*/summary.json"))]
-    policy = lambda s: (s.get("settings", {}).get("refresh") or "off")  # noqa: E731
-    without = {_refresh_key(s): reported_accuracy(s) for s in runs if policy(s) == "off"}
-    paired = {}
-    for s in runs:
-        if policy(s) != "off" and _refresh_key(s) in without:
-            budget = (s["epochs"], s["settings"].get("limit_train") or math.inf)
-            paired.setdefault(policy(s), {}).setdefault(budget, []).append(
-                (reported_accuracy(s), without[_refresh_key(s)], s))
+    runs = _runs(reports)
     results = []
-    for name, budgets in sorted(paired.items()):
+    for name, budgets in sorted(_pairs(runs).items()):
         budget, pairs = max(budgets.items())
-        first = pairs[0][2]
-        limit = first["settings"].get("limit_train")
-        results.append({"policy": name, "with": sum(p[0] for p in pairs) / len(pairs),
-                        "without": sum(p[1] for p in pairs) / len(pairs), "seeds": len(pairs),
-                        "lr": first["settings"]["lr_pulses"], "best_without": _best_rate_without(runs, first),
-                        "setting": f"{first['dataset']}, imperfections {first['imperfections']}, {first['epochs']} "
-                                   f"epochs, {'all' if not limit else limit} training examples"})
+        first = pairs[0][0][1]
+        results.append({"policy": name, "with": sum(reported_accuracy(w[1]) for w, _ in pairs) / len(pairs),
+                        "without": sum(reported_accuracy(o[1]) for _, o in pairs) / len(pairs), "seeds": len(pairs),
+                        "lr": first["settings"]["lr_pulses"],
+                        "best_without": _best_rate_without([s for _, s in runs], first), "setting": _setting(first)})
     return results
 
 
-def _best_rate_without(runs: list[dict], refreshed: dict) -> tuple[float, float, int] | None:
-    """(lr_pulses, mean accuracy, seeds) of the best pulse rate *without* refresh for the refreshed run's
-    other settings: the baseline a refresh must beat (None: no run at another rate)."""
-    free = {REFRESH_MATCH.index("lr_pulses"), REFRESH_MATCH.index("seed")}  # every rate, every seed
+def _rates_without(runs: list[dict], refreshed: dict) -> dict[float, list[dict]]:
+    """{lr_pulses: [summaries]} of the runs *without* refresh that share the refreshed run's other settings
+    (every rate, every seed)."""
+    free = {REFRESH_MATCH.index("lr_pulses"), REFRESH_MATCH.index("seed")}
 
     def rest(summary):
         return tuple(v for i, v in enumerate(_refresh_key(summary)) if i not in free)
 
     key = rest(refreshed)
-    by_lr: dict[float, list[float]] = {}
+    by_lr: dict[float, list[dict]] = {}
     for s in runs:
-        if (s.get("settings", {}).get("refresh") or "off") == "off" and rest(s) == key:
-            by_lr.setdefault(s["settings"]["lr_pulses"], []).append(reported_accuracy(s))
+        if _policy(s) == "off" and rest(s) == key:
+            by_lr.setdefault(s["settings"]["lr_pulses"], []).append(s)
+    return by_lr
+
+
+def _best_rate_without(runs: list[dict], refreshed: dict) -> tuple[float, float, int] | None:
+    """(lr_pulses, mean accuracy, seeds) of the best pulse rate *without* refresh for the refreshed run's
+    other settings: the baseline a refresh must beat (None: no run at another rate)."""
+    by_lr = {lr: [reported_accuracy(s) for s in group] for lr, group in _rates_without(runs, refreshed).items()}
     if len(by_lr) < 2:
         return None
     lr, accuracies = max(by_lr.items(), key=lambda item: sum(item[1]) / len(item[1]))
@@ -105,3 +140,351 @@ def refresh_sentence(reports: Path) -> str:
         return "**Does refresh help?** See [refresh.md](refresh.md) (no refresh runs with a baseline to read)."
     return ("**Does refresh help?** Pending: no refresh study has been reported yet (reports/refresh.md does "
             "not exist).")
+# ----------------------------------------------------------------------------- reports/refresh.md and .png
+
+INTRO = ("Weak-RESET pulses only raise a device's resistance, so every device drifts past its t* into the slow "
+         "regime (slope m2 << m1) and its synapse stops learning. A refresh re-programs such a synapse as a chip "
+         "would: SET both devices back to low resistance (a new cycle) and write the weight it held again by "
+         "program and verify. It is an extension of MODEL.md (section 3 names it; the authors' code has it "
+         "commented out), off by default (`python -m rramk.train --refresh CONDITION`).")
+POLICIES = {"past_t_star": "SET a synapse as soon as either device has t >= its t*",
+            "window": "SET a synapse when both devices are past (1 - margin) t* (default margin 0)"}
+CAVEAT = ("Caveat: the refresh conditions read each device's true t* (not observable by a chip), and every refresh "
+          "run uses the lr_pulses of its baseline (not tuned with refresh).")
+KEPT = "<!-- hand-written notes below: kept verbatim by python -m rramk.report, not computed from the runs -->"
+ENDURANCE = (("pulses_per_device", "RESET pulses/device since last SET"),
+             ("fraction_past_t_star", "devices past t* (%)"),
+             ("sets_per_device", "SETs/device (mean over devices)"),
+             ("max_sets_per_device", "SETs on the worst device"),
+             ("reset_pulses_per_device", "RESET pulses/device in all"),
+             ("failed_rewrites", "failed re-writes (cumulative)"),
+             ("sign_flips_per_synapse", "sign flips/synapse (last epoch)"))
+"""The endurance read from the last metrics record of each run (rramk.optim.WeakResetAdam.device_statistics)."""
+NOT_RECORDED = ("the energy and the duration of a SET or of a re-write (no time or energy model of the pulses); "
+                "the number of write pulses each re-write took (only whether it failed); the distribution of SET "
+                "counts over devices beyond its mean and its maximum; the number of devices, so failed re-writes "
+                "are counts, not a share of the SETs; how many SETs a real cell survives (the model has no "
+                "endurance limit); any cycle-to-cycle data (a SET draws c1 and R0 from the device-to-device "
+                "distributions)")
+
+
+def _records(directory: Path, summary: dict) -> list[dict]:
+    """A run's per-epoch records: its metrics.jsonl (the last record of each epoch), else its summary's history."""
+    path = directory / "metrics.jsonl"
+    records = ([json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file()
+               else summary.get("history", []))
+    by_epoch = {r["epoch"]: r for r in records}
+    return [by_epoch[e] for e in sorted(by_epoch)]
+
+
+def _mean_se(values: list[float]) -> tuple[float, float, float]:
+    """Mean, standard deviation and standard error over seeds (nan spread with one seed)."""
+    mean = statistics.fmean(values)
+    std = statistics.stdev(values) if len(values) > 1 else math.nan
+    return mean, std, std / math.sqrt(len(values))
+
+
+def _test_cell(test: dict) -> str:
+    """'+1.91 ± 0.63 (95 % interval, p = 0.0021)', ', not resolved' where the interval holds 0."""
+    if math.isnan(test["half_width"]):
+        return f"{100 * test['value']:+.2f} ({'no spread' if test['se'] == 0 else 'one seed'}: no test)"
+    return (f"{100 * test['value']:+.2f} ± {100 * test['half_width']:.2f} (p = {test['p']:.2g})"
+            + ("" if abs(test["value"]) > test["half_width"] else ", not resolved"))
+
+
+def _gain(with_acc: list[float], without_acc: list[float]) -> dict:
+    a, b = _mean_se(with_acc), _mean_se(without_acc)
+    return welch([(a[0], a[1], len(with_acc)), (b[0], b[1], len(without_acc))], [1, -1])
+
+
+def _rerun(summary: dict) -> str:
+    """The run's recorded command, with what today's defaults need to make the same run again: ``--validation 0``
+    where the run had no validation split and the data set's default now holds some out, ``--lr-pulses`` where
+    the run's rate is not the default (not for the learning-rate study, whose command names every rate)."""
+    command = summary["command"]
+    published = PUBLISHED.get(summary["dataset"], {})
+    if not summary.get("validation") and published.get("validation") and "--validation" not in command:
+        command += " --validation 0"
+    lr = summary.get("settings", {}).get("lr_pulses")
+    if lr is not None and lr != published.get("lr_pulses", lr) and "--lr-pulses" not in command \
+            and "--study lr" not in command:
+        command += f" --lr-pulses {lr:g}"
+    return command
+
+
+def _cell_key(summary: dict) -> tuple:
+    """A section of the report: everything a refresh run shares with its baseline but the seed."""
+    seed = REFRESH_MATCH.index("seed")
+    return tuple(v for i, v in enumerate(_refresh_key(summary)) if i != seed)
+
+
+def _sections(runs: list[tuple[Path, dict]]) -> list[dict]:
+    """One section per setting with refresh runs and baselines, the largest budget first: the policies' pairs
+    (by seed), the runs without refresh of the setting and the best pulse rate without refresh."""
+    sections: dict[tuple, dict] = {}
+    for policy, budgets in sorted(_pairs(runs).items()):
+        for pairs in budgets.values():
+            for (w, o) in pairs:
+                section = sections.setdefault(_cell_key(w[1]), {"first": w[1], "policies": {}})
+                section["policies"].setdefault(policy, []).append((w, o))
+    summaries = [s for _, s in runs]
+    directory = {id(s): d for d, s in runs}
+    out = []
+    for section in sections.values():
+        for policy, pairs in section["policies"].items():
+            pairs.sort(key=lambda pair: pair[0][1]["seed"])
+        off = {o[1]["seed"]: o for pairs in section["policies"].values() for _, o in pairs}
+        section["off"] = [off[seed] for seed in sorted(off)]
+        by_lr = _rates_without(summaries, section["first"])
+        lr, best = max(by_lr.items(), key=lambda item: statistics.fmean(reported_accuracy(s) for s in item[1])) \
+            if len(by_lr) > 1 else (None, [])
+        section.update(best_lr=lr, best=[(directory[id(s)], s) for s in sorted(best, key=lambda s: s["seed"])])
+        out.append(section)
+    return sorted(out, key=lambda sec: (tuple(-v for v in _budget(sec["first"])), _setting(sec["first"])))
+
+
+def _accuracy_table(section: dict) -> str:
+    rows = []
+    best = [reported_accuracy(s) for _, s in section["best"]]
+    for policy, pairs in section["policies"].items():
+        with_acc = [reported_accuracy(w[1]) for w, _ in pairs]
+        without_acc = [reported_accuracy(o[1]) for _, o in pairs]
+        (m, _, se), (m0, _, se0) = _mean_se(with_acc), _mean_se(without_acc)
+        if section["best_lr"] is None:
+            best_cells = ["no runs at other rates", ""]
+        else:
+            b = _mean_se(best)
+            best_cells = [f"{pct(b[0], b[2])} at lr_pulses {section['best_lr']:g} ({len(best)} seeds)",
+                          _test_cell(_gain(with_acc, best))]
+        rows.append([policy, " ".join(str(w[1]["seed"]) for w, _ in pairs),
+                     " / ".join(f"{100 * a:.2f}" for a in with_acc), pct(m, se),
+                     " / ".join(f"{100 * a:.2f}" for a in without_acc), pct(m0, se0),
+                     _test_cell(_gain(with_acc, without_acc)), *best_cells])
+    return tabulate(rows, headers=["refresh", "seeds", "with refresh (%) per seed", "with refresh (%), mean ± s.e.",
+                                   "without (%) per seed", "without (%), mean ± s.e.",
+                                   "gain (points), Welch 95 %", "best rate without refresh (%)",
+                                   "refresh - best rate (points), Welch 95 %"],
+                    tablefmt="github", disable_numparse=True)
+
+
+def _endurance_value(key: str, values: list[float]) -> str:
+    if key == "max_sets_per_device":
+        return f"{max(values):.0f} (per seed: {' / '.join(f'{v:.0f}' for v in values)})"
+    if key == "failed_rewrites":
+        return f"{statistics.fmean(values):.0f} (per seed: {' / '.join(f'{v:.0f}' for v in values)})"
+    scale, digits = (100, 1) if key == "fraction_past_t_star" else (1, 0 if "pulses" in key else 2)
+    mean, _, se = _mean_se(values)
+    return f"{scale * mean:.{digits}f}" + ("" if math.isnan(se) else f" ± {scale * se:.{digits}f}")
+
+
+def _endurance_table(section: dict) -> tuple[str, list[str]]:
+    """The endurance of each condition from the last record of each run; the keys that no run records."""
+    groups = [("off", [o for o in section["off"]])] + [(p, [w for w, _ in pairs])
+                                                       for p, pairs in section["policies"].items()]
+    rows, missing = [], set()
+    for name, runs in groups:
+        last = [_records(d, s)[-1] for d, s in runs]
+        row = [name, str(len(runs))]
+        for key, _ in ENDURANCE:
+            if all(key in r for r in last):
+                row.append(_endurance_value(key, [r[key] for r in last]))
+            elif name == "off" and key in ("sets_per_device", "max_sets_per_device", "failed_rewrites"):
+                row.append("none (refresh off: no SET)")
+            elif name == "off" and key == "reset_pulses_per_device" and all("pulses_per_device" in r for r in last):
+                row.append(_endurance_value("pulses_per_device", [r["pulses_per_device"] for r in last]) + " *")
+            else:
+                row.append("not recorded")
+                missing.add(key)
+        seconds = [r["seconds"] for d, s in runs for r in _records(d, s) if "seconds" in r]
+        row.append(f"{statistics.median(seconds):.0f}" if seconds else "not recorded")
+        rows.append(row)
+    table = tabulate(rows, headers=["refresh", "runs", *(label for _, label in ENDURANCE), "s/epoch (median)"],
+                     tablefmt="github", disable_numparse=True)
+    return table, [label for key, label in ENDURANCE if key in missing]
+
+
+def _curves(runs: list[tuple[Path, dict]]) -> dict:
+    """Test accuracy per epoch over the runs (the epochs every run has): epochs, mean, min, max."""
+    records = [_records(d, s) for d, s in runs]
+    n = min(len(r) for r in records)
+    acc = [[r[e]["test_accuracy"] for r in records] for e in range(n)]
+    return {"epoch": [records[0][e]["epoch"] for e in range(n)], "mean": [statistics.fmean(a) for a in acc],
+            "min": [min(a) for a in acc], "max": [max(a) for a in acc], "seeds": len(runs)}
+
+
+def _best_label(section: dict) -> str | None:
+    """The curve of the best pulse rate without refresh, where it is not the refresh runs' own rate."""
+    lr = section["best_lr"]
+    return None if lr is None or lr == section["first"]["settings"]["lr_pulses"] else f"off, lr_pulses {lr:g} (best)"
+
+
+def _section_curves(section: dict) -> dict[str, dict]:
+    """Without refresh, each policy, and the best pulse rate without refresh where it is another rate."""
+    best = _best_label(section)
+    return {"off": _curves(section["off"]), **{p: _curves([w for w, _ in pairs])
+                                               for p, pairs in section["policies"].items()},
+            **({best: _curves(section["best"])} if best else {})}
+
+
+def _epoch_table(curves: dict[str, dict]) -> str:
+    epochs = sorted({e for c in curves.values() for e in c["epoch"]})
+    rows = [[str(e), *(f"{100 * c['mean'][c['epoch'].index(e)]:.2f}" if e in c["epoch"] else ""
+                       for c in curves.values())] for e in epochs]
+    return tabulate(rows, headers=["epoch", *(f"{name} (n={c['seeds']}): test acc (%)" for name, c in curves.items())],
+                    tablefmt="github", disable_numparse=True)
+
+
+CURVE_COLORS = {"off": "k", "past_t_star": "tab:red", "window": "tab:blue"}
+
+
+def plot_refresh(sections: list[dict], path: Path) -> None:
+    """Test accuracy per epoch, without refresh and with each policy (mean over seeds, band: min-max), one panel
+    per setting; the caveat under the panels."""
+    plt = pyplot()
+    from matplotlib.ticker import MaxNLocator
+
+    fig, axes = plt.subplots(1, len(sections), figsize=(6.4 * len(sections), 4.6), dpi=150, squeeze=False)
+    others = iter(("tab:green", "tab:purple", "tab:orange", "tab:brown", "tab:olive", "tab:cyan"))
+    colors = dict(CURVE_COLORS)
+    for ax, section in zip(axes[0], sections):
+        for name, c in _section_curves(section).items():
+            best = name == _best_label(section)
+            color = "0.55" if best else colors.setdefault(name, next(others, "0.5"))
+            label = ("without refresh" if name == "off" else
+                     f"without refresh, lr_pulses {section['best_lr']:g} (best rate)" if best else name)
+            ax.plot(c["epoch"], [100 * v for v in c["mean"]], color=color, lw=1.8 if name == "off" else 1.4,
+                    ls="--" if name == "off" else (":" if best else "-"), label=f"{label} (n={c['seeds']})")
+            if c["seeds"] > 1:
+                ax.fill_between(c["epoch"], [100 * v for v in c["min"]], [100 * v for v in c["max"]], color=color,
+                                alpha=0.15, lw=0)
+        first = section["first"]
+        ax.set_title(f"{_setting(first)}, lr_pulses {first['settings']['lr_pulses']:g}", fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel("test accuracy (%)\nmean over seeds, band: min-max")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+    fig.suptitle("Refresh: test accuracy per epoch with and without")
+    fig.text(0.5, 0.01, CAVEAT, ha="center", va="bottom", fontsize=7, wrap=True)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    fig.savefig(path, metadata=PNG_METADATA)
+    plt.close(fig)
+
+
+def _kept_notes(path: Path) -> list[str]:
+    """The hand-written notes of an existing refresh.md (design, tests: no numbers of the runs), kept verbatim:
+    what follows the KEPT marker, or in a file written by hand, its sections from ``## Design`` on."""
+    if not path.is_file():
+        return []
+    text = path.read_text()
+    if KEPT in text:
+        tail = text.split(KEPT, 1)[1].strip("\n")
+    elif "\n## Design" in text:
+        tail = text[text.index("\n## Design") + 1:].strip("\n")
+    else:
+        return []
+    return ["", KEPT, tail]
+
+
+def _off_checks(runs: list[tuple[Path, dict]], used: set[Path]) -> list[str]:
+    """Runs of reports/refresh/ that no table uses, and for each run without refresh there, whether its epochs
+    equal those of a committed run of the same settings but the epochs (every key but the seconds)."""
+    lines = []
+    for d, s in runs:
+        if d.parent.name != "refresh" or d in used:
+            continue
+        line = f"`{d.name}` ({_policy(s)}, {_setting(s)}, seed {s['seed']}): no run to compare it with in the tables"
+        epochs = REFRESH_MATCH.index("epochs")
+        key = tuple(v for i, v in enumerate(_refresh_key(s)) if i != epochs)
+        mine = _records(d, s)
+        for d2, s2 in runs:
+            if d2 == d or _policy(s2) != "off" or tuple(v for i, v in enumerate(_refresh_key(s2)) if i != epochs) \
+                    != key or s2["epochs"] <= s["epochs"]:
+                continue
+            theirs = _records(d2, s2)[:len(mine)]
+            same = all({k: v for k, v in a.items() if k != "seconds"} == {k: v for k, v in b.items() if k != "seconds"}
+                       for a, b in zip(mine, theirs)) and len(theirs) == len(mine)
+            line += (f"; its {len(mine)} epochs {'equal' if same else 'DIFFER from'} the first {len(mine)} of "
+                     f"`{d2.relative_to(d.parent.parent)}` in every recorded metric but the seconds")
+            break
+        lines.append(f"  - {line}.")
+    return lines
+
+
+def write_refresh_report(reports: Path) -> list[tuple[str, str, str, str]]:
+    """reports/refresh.md and refresh.png from the refresh runs (reports/refresh/*/) and their baselines without
+    refresh (there or among the ablation summaries); their rows of the index ([] and nothing written without a
+    refresh run that has a baseline). Hand-written notes of the file (design, tests) are kept below its tables."""
+    runs = _runs(reports)
+    sections = _sections(runs)
+    if not sections:
+        return []
+    used = [r for sec in sections for r in [*sec["off"], *(w for pairs in sec["policies"].values() for w, _ in pairs)]]
+    best_runs = [s for sec in sections for _, s in sec["best"]]
+    summaries = [s for _, s in used] + best_runs
+    md, png = reports / "refresh.md", reports / "refresh.png"
+    kept = _kept_notes(md)
+    commands = list(dict.fromkeys(s["command"] for s in summaries))
+    reruns = list(dict.fromkeys(_rerun(s) for s in summaries))
+    lines = ["# Refresh: SET the synapses that can no longer move\n", INTRO, "",
+             "Policies: " + "; ".join(f"`{p}`: {POLICIES.get(p, 'see rramk.device.refresh')}"
+                                      for p in dict.fromkeys(p for sec in sections for p in sec["policies"])) + ".\n",
+             f"- Machine: {machines(summaries)}",
+             f"- Dates of the runs: {dates(summaries)}",
+             "- Commands that made the runs (each run's summary.json, `command`):",
+             *(f"  - `{c}`" for c in commands)]
+    if reruns != commands:
+        lines += ["- The same commands for today's defaults (`--validation 0` where a run had no validation split, "
+                  "`--lr-pulses` where its rate is not today's default; the index's command column):",
+                  *(f"  - `{c}`" for c in reruns)]
+    lines += [f"- Reported accuracy: {selection_rule(summaries)}",
+              "- Runs read: `reports/refresh/<run>/` (refresh runs, and runs without refresh there) and "
+              "`reports/ablation/summaries/<dataset>/<budget>/<config>/seed<k>/` (runs without refresh); a refresh "
+              "run's baseline is the run without refresh of the same settings and seed "
+              f"({', '.join(REFRESH_MATCH)}).",
+              f"- This file and [{png.name}]({png.name}): `{REPORT_COMMAND}`",
+              f"- {CAVEAT}\n"]
+    unused = _off_checks(runs, {d for d, _ in used})
+    if unused:
+        lines += ["Runs under reports/refresh/ not in the tables:", *unused, ""]
+    lines += ["Accuracies: the reported test accuracy of each run, mean ± standard error over seeds; gain = mean with "
+              "refresh - mean without, ± the half-width of the 95 % interval of Welch's t-test over seeds (the "
+              "seeds as independent samples; the pairing by seed is not used) and its two-sided p; a gain whose "
+              "interval holds 0 is not resolved. Best rate without refresh: the lr_pulses of the highest mean "
+              "reported accuracy among the runs without refresh at other rates (chosen on the test accuracy: "
+              "optimistic for the baseline).\n",
+              "Endurance: the last record of each run's metrics.jsonl (the summary's history where a run has "
+              "none), mean ± standard error over seeds; `RESET pulses/device since last SET` is "
+              "`pulses_per_device` (t, reset by a SET); `RESET pulses/device in all` is `reset_pulses_per_device` "
+              "(before and since the SETs, the re-write pulses included), and for the runs without refresh (*) "
+              "their `pulses_per_device`, which without a SET counts every RESET pulse; SETs are per device (both "
+              "devices of a synapse are SET together, so per synapse too); `SETs on the worst device` is "
+              "`max_sets_per_device`, the largest over seeds; `failed re-writes`: SETs after which the pair did "
+              "not read the weight held within the write-pulse bound (a count over the whole network, mean over "
+              "seeds); s/epoch: median over the epochs of the runs, on a machine shared with other jobs (not "
+              "comparable between runs).\n",
+              f"Not recorded by these runs: {NOT_RECORDED}.\n"]
+    for section in sections:
+        first = section["first"]
+        curves = _section_curves(section)
+        endurance, missing = _endurance_table(section)
+        lines += [f"## {_setting(first)}, lr_pulses {first['settings']['lr_pulses']:g}\n",
+                  _accuracy_table(section), "", endurance, ""]
+        if missing:
+            lines.append(f"Not recorded by some of these runs: {', '.join(missing)}.\n")
+        mismatched = [d.name for d, s in [*section["off"], *(w for p in section["policies"].values() for w, _ in p)]
+                      if _records(d, s) and _records(d, s)[-1]["test_accuracy"] != s["final_test_accuracy"]]
+        lines += ["Test accuracy per epoch (mean over seeds):\n", _epoch_table(curves), ""]
+        if mismatched:
+            lines.append(f"The last record of {', '.join(mismatched)} differs from its summary's final accuracy.\n")
+    lines += [f"Figure: [{png.name}]({png.name}), test accuracy per epoch without refresh and with each policy "
+              "(and without refresh at the best other pulse rate, where there is one; mean over seeds, band: "
+              "min-max).", "", CAVEAT]
+    md.write_text("\n".join(lines + kept) + "\n")
+    plot_refresh(sections, png)
+    count = f"{len({id(s) for s in summaries})} runs"
+    when = f"{machine_names(summaries)}, {dates(summaries)}"
+    command = " && ".join([*reruns, REPORT_COMMAND])
+    return [(md.name, f"refresh: accuracy with and without, gain (Welch), endurance, per-epoch accuracy ({count})",
+             when, command),
+            (png.name, f"refresh: test accuracy per epoch with and without ({count})", when, command)]
