@@ -26,6 +26,7 @@ import rramk.training.loop as loop
 from rramk import provenance
 from rramk.studies.configs import ABLATIONS, STUDIES, label_of, sensitivity_study
 from rramk.device.traces import file_sha256
+from rramk.training.run_settings import PUBLISHED
 from tests.test_train import _one_thread_no_network  # noqa: F401  (autouse: one thread, no downloads)
 from tests.test_train import DATA_ROOT, needs_mnist, other_device, write_tiny_cifar10
 
@@ -415,7 +416,10 @@ def test_the_committed_short_study_repeats(tmp_path, label, request):
     on another one (another CPU generation, or ATEN_CPU_CAPABILITY / ONEDNN_MAX_CPU_ISA set) torch's
     float rounding differs, so each field must lie within the seed-to-seed spread of the committed
     seeds (:func:`_within_seed_spread`). The test says which comparison it made."""
-    runs = {seed: json.loads((SHORT_STUDY / ABLATIONS[label].slug / f"seed{seed}" / loop.SUMMARY).read_text())
+    config = ABLATIONS[label]  # at rramk.train's default rate (the ideal BNN, which has none: unsuffixed)
+    directory = config.slug if config.imperfections is None else study_summaries.directory_of(
+        config.slug, PUBLISHED["mnist"]["lr_pulses"])
+    runs = {seed: json.loads((SHORT_STUDY / directory / f"seed{seed}" / loop.SUMMARY).read_text())
             for seed in (0, 1, 2)}
     committed = runs[0]
     assert "gpu" not in committed["machine"] and committed["settings"]["device"] == "auto"
@@ -426,7 +430,7 @@ def test_the_committed_short_study_repeats(tmp_path, label, request):
     assert ablation.main([*command[3:], "--configs", label, "--seeds", "0", "--device", "cpu", "--no-progress",
                           "--data-dir", str(DATA_ROOT), "--out", str(tmp_path / "runs"),
                           "--summaries", str(tmp_path / "summaries")]) == 0
-    (path,) = (tmp_path / "summaries").glob(f"mnist/*/{ABLATIONS[label].slug}/seed0/{loop.SUMMARY}")
+    (path,) = (tmp_path / "summaries").glob(f"mnist/*/{directory}/seed0/{loop.SUMMARY}")
     rerun = json.loads(path.read_text())
     assert {k: rerun["settings"].get(k) for k in committed["settings"] if k not in RERUN_DIFFERS} == \
         {k: v for k, v in committed["settings"].items() if k not in RERUN_DIFFERS}
