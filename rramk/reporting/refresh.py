@@ -411,6 +411,65 @@ def _off_checks(runs: list[tuple[Path, dict]], used: set[Path]) -> list[str]:
     return lines
 
 
+METHOD_ACCURACY = (
+    "Accuracies: the reported test accuracy of each run, mean ± standard error over seeds; gain = mean with "
+    "refresh - mean without, ± the half-width of the 95 % interval of Welch's t-test over seeds (the "
+    "seeds as independent samples; the pairing by seed is not used) and its two-sided p; a gain whose "
+    "interval holds 0 is not resolved. Best rate without refresh: the lr_pulses of the highest mean "
+    "reported accuracy among the runs without refresh at other rates (chosen on the test accuracy: "
+    "optimistic for the baseline).\n")
+METHOD_ENDURANCE = (
+    "Endurance: the last record of each run's metrics.jsonl (the summary's history where a run has "
+    "none), mean ± standard error over seeds; `RESET pulses/device since last SET` is "
+    "`pulses_per_device` (t, reset by a SET); `RESET pulses/device in all` is `reset_pulses_per_device` "
+    "(before and since the SETs, the re-write pulses included), and for the runs without refresh (*) "
+    "their `pulses_per_device`, which without a SET counts every RESET pulse; SETs are per device (both "
+    "devices of a synapse are SET together, so per synapse too); `SETs on the worst device` is "
+    "`max_sets_per_device`, the largest over seeds; `failed re-writes`: SETs after which the pair did "
+    "not read the weight held within the write-pulse bound (a count over the whole network, mean over "
+    "seeds); s/epoch: median over the epochs of the runs, on a machine shared with other jobs (not "
+    "comparable between runs).\n")
+
+
+def _refresh_header(sections: list[dict], summaries: list[dict], reruns: list[str], png: str) -> list[str]:
+    """The title, the policies, the machine, the dates, the commands that made the runs and their reruns."""
+    commands = list(dict.fromkeys(s["command"] for s in summaries))
+    lines = ["# Refresh: SET the synapses that can no longer move\n", INTRO, "",
+             "Policies: " + "; ".join(f"`{p}`: {POLICIES.get(p, 'see rramk.device.refresh')}"
+                                      for p in dict.fromkeys(p for sec in sections for p in sec["policies"])) + ".\n",
+             f"- Machine: {machines(summaries)}",
+             f"- Dates of the runs: {dates(summaries)}",
+             "- Commands that made the runs (each run's summary.json, `command`):",
+             *(f"  - `{c}`" for c in commands)]
+    if reruns != commands:
+        lines += ["- The same commands for today's defaults (`--validation 0` where a run had no validation split, "
+                  "`--lr-pulses` where its rate is not today's default; the index's command column):",
+                  *(f"  - `{c}`" for c in reruns)]
+    return lines + [f"- Reported accuracy: {selection_rule(summaries)}",
+                    "- Runs read: `reports/refresh/<run>/` (refresh runs, and runs without refresh there) and "
+                    "`reports/ablation/summaries/<dataset>/<budget>/<config>/seed<k>/` (runs without refresh); a "
+                    "refresh run's baseline is the run without refresh of the same settings and seed "
+                    f"({', '.join(REFRESH_MATCH)}).",
+                    f"- This file and [{png}]({png}): `{REPORT_COMMAND}`",
+                    f"- {CAVEAT}\n"]
+
+
+def _section_lines(section: dict) -> list[str]:
+    """One setting's tables: accuracy and gains, endurance, accuracy per epoch."""
+    first = section["first"]
+    endurance, missing = _endurance_table(section)
+    lines = [f"## {_setting(first)}, lr_pulses {first['settings']['lr_pulses']:g}\n",
+             _accuracy_table(section), "", endurance, ""]
+    if missing:
+        lines.append(f"Not recorded by some of these runs: {', '.join(missing)}.\n")
+    mismatched = [d.name for d, s in [*section["off"], *(w for p in section["policies"].values() for w, _ in p)]
+                  if _records(d, s) and _records(d, s)[-1]["test_accuracy"] != s["final_test_accuracy"]]
+    lines += ["Test accuracy per epoch (mean over seeds):\n", _epoch_table(_section_curves(section)), ""]
+    if mismatched:
+        lines.append(f"The last record of {', '.join(mismatched)} differs from its summary's final accuracy.\n")
+    return lines
+
+
 def write_refresh_report(reports: Path) -> list[tuple[str, str, str, str]]:
     """reports/refresh.md and refresh.png from the refresh runs (reports/refresh/*/) and their baselines without
     refresh (there or among the ablation summaries); their rows of the index ([] and nothing written without a
@@ -424,59 +483,14 @@ def write_refresh_report(reports: Path) -> list[tuple[str, str, str, str]]:
     summaries = [s for _, s in used] + best_runs
     md, png = reports / "refresh.md", reports / "refresh.png"
     kept = _kept_notes(md)
-    commands = list(dict.fromkeys(s["command"] for s in summaries))
     reruns = list(dict.fromkeys(_rerun(s) for s in summaries))
-    lines = ["# Refresh: SET the synapses that can no longer move\n", INTRO, "",
-             "Policies: " + "; ".join(f"`{p}`: {POLICIES.get(p, 'see rramk.device.refresh')}"
-                                      for p in dict.fromkeys(p for sec in sections for p in sec["policies"])) + ".\n",
-             f"- Machine: {machines(summaries)}",
-             f"- Dates of the runs: {dates(summaries)}",
-             "- Commands that made the runs (each run's summary.json, `command`):",
-             *(f"  - `{c}`" for c in commands)]
-    if reruns != commands:
-        lines += ["- The same commands for today's defaults (`--validation 0` where a run had no validation split, "
-                  "`--lr-pulses` where its rate is not today's default; the index's command column):",
-                  *(f"  - `{c}`" for c in reruns)]
-    lines += [f"- Reported accuracy: {selection_rule(summaries)}",
-              "- Runs read: `reports/refresh/<run>/` (refresh runs, and runs without refresh there) and "
-              "`reports/ablation/summaries/<dataset>/<budget>/<config>/seed<k>/` (runs without refresh); a refresh "
-              "run's baseline is the run without refresh of the same settings and seed "
-              f"({', '.join(REFRESH_MATCH)}).",
-              f"- This file and [{png.name}]({png.name}): `{REPORT_COMMAND}`",
-              f"- {CAVEAT}\n"]
+    lines = _refresh_header(sections, summaries, reruns, png.name)
     unused = _off_checks(runs, {d for d, _ in used})
     if unused:
         lines += ["Runs under reports/refresh/ not in the tables:", *unused, ""]
-    lines += ["Accuracies: the reported test accuracy of each run, mean ± standard error over seeds; gain = mean with "
-              "refresh - mean without, ± the half-width of the 95 % interval of Welch's t-test over seeds (the "
-              "seeds as independent samples; the pairing by seed is not used) and its two-sided p; a gain whose "
-              "interval holds 0 is not resolved. Best rate without refresh: the lr_pulses of the highest mean "
-              "reported accuracy among the runs without refresh at other rates (chosen on the test accuracy: "
-              "optimistic for the baseline).\n",
-              "Endurance: the last record of each run's metrics.jsonl (the summary's history where a run has "
-              "none), mean ± standard error over seeds; `RESET pulses/device since last SET` is "
-              "`pulses_per_device` (t, reset by a SET); `RESET pulses/device in all` is `reset_pulses_per_device` "
-              "(before and since the SETs, the re-write pulses included), and for the runs without refresh (*) "
-              "their `pulses_per_device`, which without a SET counts every RESET pulse; SETs are per device (both "
-              "devices of a synapse are SET together, so per synapse too); `SETs on the worst device` is "
-              "`max_sets_per_device`, the largest over seeds; `failed re-writes`: SETs after which the pair did "
-              "not read the weight held within the write-pulse bound (a count over the whole network, mean over "
-              "seeds); s/epoch: median over the epochs of the runs, on a machine shared with other jobs (not "
-              "comparable between runs).\n",
-              f"Not recorded by these runs: {NOT_RECORDED}.\n"]
+    lines += [METHOD_ACCURACY, METHOD_ENDURANCE, f"Not recorded by these runs: {NOT_RECORDED}.\n"]
     for section in sections:
-        first = section["first"]
-        curves = _section_curves(section)
-        endurance, missing = _endurance_table(section)
-        lines += [f"## {_setting(first)}, lr_pulses {first['settings']['lr_pulses']:g}\n",
-                  _accuracy_table(section), "", endurance, ""]
-        if missing:
-            lines.append(f"Not recorded by some of these runs: {', '.join(missing)}.\n")
-        mismatched = [d.name for d, s in [*section["off"], *(w for p in section["policies"].values() for w, _ in p)]
-                      if _records(d, s) and _records(d, s)[-1]["test_accuracy"] != s["final_test_accuracy"]]
-        lines += ["Test accuracy per epoch (mean over seeds):\n", _epoch_table(curves), ""]
-        if mismatched:
-            lines.append(f"The last record of {', '.join(mismatched)} differs from its summary's final accuracy.\n")
+        lines += _section_lines(section)
     lines += [f"Figure: [{png.name}]({png.name}), test accuracy per epoch without refresh and with each policy "
               "(and without refresh at the best other pulse rate, where there is one; mean over seeds, band: "
               "min-max).", "", CAVEAT]
