@@ -7,6 +7,7 @@ import os
 import platform
 import shlex
 import sys
+from pathlib import Path
 
 
 def _cpuinfo() -> dict:
@@ -160,6 +161,27 @@ def command_line() -> str:
         module = spec.name[:-9] if spec.name.endswith(".__main__") else spec.name
         return "python -m " + " ".join([module] + [shlex.quote(a) for a in argv[1:]])
     return " ".join(shlex.quote(a) for a in argv)
+
+
+def code_version() -> dict:
+    """rramk's version and, in a git checkout, its commit and whether files differ from it: which code made a
+    run (a table that mixes code versions can say so)."""
+    import subprocess
+
+    from rramk import __version__
+
+    root = Path(__file__).resolve().parents[1]
+    info = {"version": __version__}
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=10)
+        if commit.returncode == 0:
+            dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                                   capture_output=True, text=True, timeout=10)
+            info |= {"commit": commit.stdout.strip(), "modified": bool(dirty.stdout.strip())}
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return info
 
 
 def today() -> str:

@@ -66,3 +66,21 @@ def test_the_epoch_is_chosen_on_validation_never_on_test():
     assert reported_accuracy(summary) == 0.91 and reported_accuracy({"final_test_accuracy": 0.92}) == 0.92
     assert selection_rule([summary]) == "test accuracy at the epoch of highest validation accuracy"
     assert "; " in selection_rule([summary, {"final_test_accuracy": 0.9}])  # a table that mixes says both
+
+
+def test_a_summary_names_the_code_that_made_it(tmp_path):
+    """provenance.code_version: rramk's version, and in a git checkout its commit (what `git rev-parse HEAD`
+    says, asked independently here) and whether tracked files differ from it."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    import rramk
+    from rramk import provenance
+
+    info = provenance.code_version()
+    assert info["version"] == rramk.__version__
+    root = Path(rramk.__file__).resolve().parents[1]
+    if shutil.which("git") and (root / ".git").exists():
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True).stdout
+        assert info["commit"] == head.strip() and isinstance(info["modified"], bool)

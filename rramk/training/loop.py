@@ -369,7 +369,7 @@ def write_summary(run: Run) -> dict:
         "best_test_accuracy": max((h["test_accuracy"] for h in history), default=None),
         "train_seconds": sum(h["seconds"] for h in history), "history": history,
         "settings": dataclasses.asdict(settings), "machine": provenance.machine(), "date": provenance.today(),
-        "command": provenance.command_line(), "processes": run.dist.world_size,
+        "command": provenance.command_line(), "code": provenance.code_version(), "processes": run.dist.world_size,
     }
     if run.dist.main:
         with open(Path(settings.out) / SUMMARY, "w") as f:
