@@ -70,6 +70,7 @@ def test_report_tables_verdict_and_determinism(tmp_path):
     assert f"{100 * (ideal - full):+.2f}" in table  # the drop of the full model, computed independently
     assert "| mean model      | only-saturation |" in table  # the runs of the first study's 'only saturation'
     assert "- Seeds: 2 seeds per cell (seeds 0, 1" in table
+    assert "- Code: not recorded (" in table  # these summaries, like those of before 2026-12-07, name no code
     # two seeds 0.1 point apart per cell: se 0.07 points, df 2, t(0.975, 2) = 4.303: half-width 0.30
     assert "added alone to the mean model: **d2d** costs the most, +6.00 points (± 0.30, 95 % interval" in table
     assert "- Reported accuracy: test accuracy at the last epoch (these runs have no validation split)" in table
@@ -419,3 +420,12 @@ def test_the_report_removes_study_files_whose_runs_are_gone(tmp_path):
     assert report.main(["--reports", str(reports)]) == 0
     assert not (reports / "ablation_mnist_epochs9_sensitivity-d2d.md").exists()
     assert (reports / "refresh.md").is_file() and (reports / "ablation_mnist_epochs2-n500.md").is_file()
+
+
+def test_a_table_says_which_code_made_its_runs():
+    from rramk.reporting.runs import code_versions
+
+    runs = [{"code": {"version": "0.2.0", "commit": "a" * 40, "modified": False}}] * 2 + \
+        [{"code": {"version": "0.2.0", "commit": "b" * 40, "modified": True}}, {}]
+    assert code_versions(runs) == ("not recorded (1 runs); rramk 0.2.0 at commit aaaaaaaa (2 runs); rramk 0.2.0 at "
+                                   "commit bbbbbbbb with local changes (1 runs)")

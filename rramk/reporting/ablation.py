@@ -29,7 +29,7 @@ from rramk.studies.configs import STUDIES, Study
 from rramk.studies.statistics import (ADDED_VIEW, LEVEL, REMOVED_VIEW, ablation_rows, imperfection_costs, interaction,
                                       learning_curves, saturation_effects, saturation_sentences, selection_rule, verdict)
 from rramk.reporting.files import PNG_METADATA, REPORT_COMMAND, pyplot
-from rramk.reporting.runs import all_runs, budget_words, dates, machines, pct, seeds_of
+from rramk.reporting.runs import all_runs, budget_words, code_versions, dates, machines, pct, seeds_of
 from rramk.studies.summaries import ablation_command
 
 DEFAULT_SEEDS = [0, 1, 2]
@@ -121,6 +121,7 @@ def _header(dataset: str, budget: str, runs: dict, flags: str, note: str) -> lis
     return [f"# Accuracy lost per device imperfection: {dataset}, {budget}\n",
             f"- Machine: {machines(all_runs(runs))}",
             f"- Dates of the runs: {dates(all_runs(runs))}",
+            f"- Code: {code_versions(all_runs(runs))}",
             f"- Runs: `{ablation_command(dataset, first, flags, seeds=seeds)}` ({budget_words(first)})",
             f"- Seeds: {seeds_line}",
             f"- Reported accuracy: {selection_rule(all_runs(runs))}",

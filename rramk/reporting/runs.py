@@ -34,6 +34,21 @@ def dates(runs: list[dict]) -> str:
     return f"{min(s['date'] for s in runs)} to {max(s['date'] for s in runs)}"
 
 
+def code_versions(runs: list[dict]) -> str:
+    """Which code made the runs: 'rramk 0.2.0 at commit 1a2b3c4d (12 runs)', one entry per version (a table
+    that mixes versions says so), 'not recorded' for summaries from before 2026-12-07."""
+    counts: dict[str, int] = {}
+    for s in runs:
+        code = s.get("code")
+        if not code:
+            key = "not recorded"
+        else:
+            key = f"rramk {code['version']}" + (f" at commit {code['commit'][:8]}" if code.get("commit") else "") + (
+                " with local changes" if code.get("modified") else "")
+        counts[key] = counts.get(key, 0) + 1
+    return "; ".join(f"{key} ({n} runs)" for key, n in sorted(counts.items()))
+
+
 def per_cell(runs: dict) -> str:
     """How many seeds each cell (configuration) has: ``3 seeds per cell``, ``1 to 3 seeds per cell``."""
     counts = sorted({len(v) for v in runs.values()})

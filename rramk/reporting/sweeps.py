@@ -21,7 +21,7 @@ from tabulate import tabulate
 
 from rramk.studies.configs import KNOBS, NOISE, Study, lr_study, sensitivity_study
 from rramk.reporting.ablation import TOLERANCES
-from rramk.reporting.runs import (all_runs, budget_words, dates,
+from rramk.reporting.runs import (all_runs, budget_words, code_versions, dates,
                                   machine_names, machines, pct, seeds_of)
 from rramk.studies.summaries import UNSUFFIXED_LR, ablation_command, default_lr, study_runs
 from rramk.studies.statistics import (LEVEL, ablation_rows, best_lr, lr_rows, reported_accuracy, selection_rule,
@@ -174,6 +174,7 @@ def write_sensitivity(dataset: str, budget: str, directories: dict, knob: str, b
     lines = [f"# Sensitivity to {knob}: {dataset}, {budget}\n",
              f"- Machine: {machines(every_run)}",
              f"- Dates of the runs: {dates(every_run)}",
+             f"- Code: {code_versions(every_run)}",
              f"- Runs: `{ablation_command(dataset, first, flags, seeds)}` ({budget_words(first)})",
              f"- Seeds: {seeds_line}",
              f"- This file: `{REPORT_COMMAND}`\n",
