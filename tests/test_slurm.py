@@ -39,6 +39,8 @@ import pytest
 import torch
 
 from tests.test_train import DATA_ROOT, REPO_ROOT, needs_mnist
+from rramk.studies.summaries import directory_of
+from rramk.training.run_settings import PUBLISHED
 
 pytestmark = [pytest.mark.slow, needs_mnist]
 
@@ -355,11 +357,11 @@ def uninterrupted(tmp_path_factory) -> Path:
 def test_a_cancelled_task_submitted_again_resumes_and_loses_nothing(slurm, tmp_path, uninterrupted, cancel):
     """Cancel task 0 of an --array=0-1 after its run's first epoch, let task 1 finish, submit the same
     array again: task 0 resumes from its checkpoint, task 1 is done already, and both runs equal
-    uninterrupted ones bit for bit. Plain scancel (SIGTERM) kills the process at once, losing the
-    epoch in progress since the last per-epoch checkpoint, which the resumed run trains again; with
-    --signal=INT --full the training loop sees a Ctrl-C, saves the step it is in and exits 130."""
+    uninterrupted ones bit for bit. Plain scancel sends SIGTERM, which the training loop handles like a
+    Ctrl-C: it saves the step it is in and stops (the task shows CANCELLED); with --signal=INT --full
+    it sees the Ctrl-C itself, saves and exits 130."""
     runs, summaries, logs = tmp_path / "runs", tmp_path / "summaries", tmp_path / "logs"
-    run = runs / "mnist" / LONGER_BUDGET / "all" / "seed0"
+    run = runs / "mnist" / LONGER_BUDGET / directory_of("all", PUBLISHED["mnist"]["lr_pulses"]) / "seed0"
     job = _submit_array(slurm, 2, LONGER, runs, summaries, logs)
     deadline = time.monotonic() + JOB_TIMEOUT
     while not ((run / "metrics.jsonl").is_file() and (run / "metrics.jsonl").read_text().count("\n") >= 1):
@@ -373,8 +375,10 @@ def test_a_cancelled_task_submitted_again_resumes_and_loses_nothing(slurm, tmp_p
     assert 1 <= checkpoint["epoch"] < 8
     output = _task_output(logs, job, 0)
     if cancel == ["scancel"]:
+        # SIGTERM: the training loop saves the step it is in and stops, as on Ctrl-C (rramk.training.loop)
         assert tasks[0]["JobState"] == "CANCELLED", tasks[0]
-        assert checkpoint["batch"] == 0  # the per-epoch checkpoint: the epoch in progress is lost
+        assert "interrupted; run the same command again to continue" in output, output
+        assert checkpoint["batch"] >= 1  # saved after the step the SIGTERM arrived in
     else:
         # python saves the step it is in and exits 130; the batch shell got the SIGINT too: Debian's /bin/sh
         # (dash) dies of it at once ("0:2"; bash would wait for python: "130:0"), but the task ends only once
@@ -387,7 +391,8 @@ def test_a_cancelled_task_submitted_again_resumes_and_loses_nothing(slurm, tmp_p
     again = _submit_array(slurm, 2, LONGER, runs, summaries, logs)
     _assert_completed(slurm, slurm.wait(again), logs, again, 2)
     resumed, skipped = _task_output(logs, again, 0), _task_output(logs, again, 1)
-    assert f"full model, seed 0: resuming -> {run}" in resumed, resumed
-    assert "full model, seed 1: done already" in skipped and ": training -> " not in skipped, skipped
+    rate = f"lr {PUBLISHED['mnist']['lr_pulses']:g}"  # rramk.train's default, named in the runner's lines
+    assert f"full model, {rate}, seed 0: resuming -> {run}" in resumed, resumed
+    assert f"full model, {rate}, seed 1: done already" in skipped and ": training -> " not in skipped, skipped
     assert not (run / "checkpoint.pt").exists()  # a finished run's checkpoint is deleted
     _assert_same_runs(summaries, uninterrupted, count=2)
