@@ -102,7 +102,8 @@ def test_report_tables_verdict_and_determinism(tmp_path):
     assert "d2d +6.00 ± 0.30 / +6.00 ± 0.30" in index and "2 seeds per cell" in index
     assert "2. **What tolerance is enough?** Pending" in index
     assert "3. **Does refresh help?** Pending" in index
-    assert "| sensitivity to d2d " in index and "`python -m rramk.ablation mnist --full --study lr`" in index
+    assert "| tolerance of the d2d_m1 spread" in index and "`scripts/study-mnist-answers.sh`" in index
+    assert "0 of 85 runs (not started)" in index  # the answers: 8 configurations x 2 rates + the ideal BNN, x 5 seeds
     before = {p.name: p.read_bytes() for p in reports.iterdir() if p.is_file()}
     assert report.main(["--reports", str(reports)]) == 0
     after = {p.name: p.read_bytes() for p in reports.iterdir() if p.is_file()}

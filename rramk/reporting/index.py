@@ -24,21 +24,25 @@ from rramk.studies.configs import STUDIES, lr_study
 from rramk.studies.statistics import choose_lr
 from rramk.studies.summaries import UNSUFFIXED_LR, ablation_command, directory_of, load_summaries, study_runs
 
+ANSWER_CONFIGS = ("ideal", "mean model", "mean + d2d", "mean + pink", "mean + rtn", "full model", "full but d2d",
+                  "full but pink", "full but rtn")
+SEEDS = (0, 1, 2, 3, 4)
 FULL_STUDIES = (
-    ("published ablation: mean model, + each of d2d/pink/rtn, full model - each, ideal, saturation what-ifs",
-     "python -m rramk.ablation mnist --full", "published", {}, ("mnist", "epochs20")),
-    ("pulse learning rate: mean and full model at 8, 20, 50, 100", "python -m rramk.ablation mnist --full --study lr",
-     "lr", {}, ("mnist", "epochs20")),
-    *((f"sensitivity to {knob}", f"python -m rramk.ablation mnist --full --study sensitivity --knob {knob}",
-       "sensitivity", {"knob": knob}, ("mnist", "epochs20")) for knob in ("d2d", "pink", "rtn", "t_star")),
-    ("Fashion-MNIST published ablation, MLP", "python -m rramk.ablation fashion-mnist --full", "published", {},
-     ("fashion-mnist", "epochs20")),
+    ("the answers: the published ablation (ideal, mean model, + each of d2d/pink/rtn, full model - each) at "
+     "lr_pulses 8 and 100, 20 epochs, validation split", "scripts/study-mnist-answers.sh", "published", {},
+     ("mnist", "epochs20-val10000"), ANSWER_CONFIGS, (8.0, 100.0)),
+    *((f"tolerance of the {knob} spread, alone on the mean model, lr_pulses 8", "scripts/study-mnist-tolerances.sh",
+       "sensitivity", {"knob": knob}, ("mnist", "epochs20-val10000"), None, (8.0,))
+      for knob in ("d2d", "d2d_r", "d2d_m1", "d2d_t_star", "d2d_m2")),
+    ("Fashion-MNIST published ablation, MLP", "python -m rramk.ablation fashion-mnist --full --seeds 0 1 2 3 4",
+     "published", {}, ("fashion-mnist", "epochs20-val10000"), ANSWER_CONFIGS, (8.0,)),
     ("Fashion-MNIST published ablation, binary CNN (VGG at width 1/8)",
-     "python -m rramk.ablation fashion-mnist --full --network vgg --width 0.125", "published", {},
-     ("fashion-mnist", "epochs20-vgg0.125")),
+     "python -m rramk.ablation fashion-mnist --full --network vgg --width 0.125 --seeds 0 1 2 3 4", "published", {},
+     ("fashion-mnist", "epochs20-val10000-vgg0.125"), ANSWER_CONFIGS, (8.0,)),
 )
-"""The full studies (20 epochs, all examples, seeds 0 1 2): what, the command, the study, its options and where its
-runs are (data set, budget directory)."""
+"""The full studies (20 epochs, every training example but the validation split, SEEDS): what, the command,
+the study, its options, where its runs are (data set, budget directory), its configurations (None: all of the
+study's) and its pulse rates."""
 
 
 def _cost(c: dict, key: str) -> str:
@@ -155,11 +159,12 @@ def study_status(reports: Path) -> list[list[str]]:
 
     summaries = load_summaries(reports / "ablation" / "summaries")
     rows = []
-    for what, command, name, options, budget in FULL_STUDIES:
+    for what, command, name, options, budget, labels, lrs in FULL_STUDIES:
         directories = summaries.get(budget, {})
         study = study_by_name(name, **options)
-        lrs = list(study.lrs) or [None]
-        expected = [(c.slug, lr, seed) for c in study.configs.values() for lr in lrs for seed in (0, 1, 2)]
+        configs = [study.configs[label] for label in (labels or study.labels)]
+        expected = {(c.slug, None if c.imperfections is None else lr, seed)  # the ideal BNN: one run for every rate
+                    for c in configs for lr in lrs for seed in SEEDS}
         done = sum(1 for slug, lr, seed in expected
                    if any(s["seed"] == seed for s in directories.get(directory_of(slug, lr), [])))
         state = "complete" if done == len(expected) else ("not started" if not done else "partial")
@@ -175,9 +180,10 @@ def write_index(reports: Path, entries: list[tuple[str, str, str, str]], answers
              "saved results: `python -m rramk.report`.\n",
              "## What a device engineer asks first\n", *headline(answers or {}, reports), "",
              "## The full studies, one command each\n",
-             "20 epochs, all training examples, seeds 0 1 2 (hours on a CPU each; resumable: run the same "
-             "command again to continue, runs shared between studies are trained once; `--shard i/n` splits a "
-             "study among tasks); then `python -m rramk.report`.\n",
+             "20 epochs, every training example but the last 10 000 (the validation split), seeds 0 to 4 (hours "
+             "on a CPU each; resumable anywhere: run the same command again to continue, runs already committed "
+             "and runs shared between studies are trained once; `--shard i/n` splits a study among tasks); then "
+             "`python -m rramk.report`.\n",
              tabulate(study_status(reports), headers=["study", "command", "finished"], tablefmt="github"), "",
              "## Files\n",
              tabulate([[f"[{f}]({f})", what, when, f"`{cmd}`"] for f, what, when, cmd in entries],
