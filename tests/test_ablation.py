@@ -378,8 +378,8 @@ RERUN_DIFFERS = {
 
 
 # Per-epoch fields that depend on the float rounding of the network (all but the schedule and the clock).
-STATISTICAL_FIELDS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "pulses_per_device",
-                      "fraction_past_t_star", "sign_flips_per_synapse")
+STATISTICAL_FIELDS = ("train_loss", "train_accuracy", "validation_loss", "validation_accuracy", "test_loss",
+                      "test_accuracy", "pulses_per_device", "fraction_past_t_star", "sign_flips_per_synapse")
 SEED_SPREADS = 4  # a rerun elsewhere may differ from its committed run by 4 sd of a difference of two seeds
 
 
