@@ -430,3 +430,16 @@ def test_a_table_says_which_code_made_its_runs():
         [{"code": {"version": "0.2.0", "commit": "b" * 40, "modified": True}}, {}]
     assert code_versions(runs) == ("not recorded (1 runs); rramk 0.2.0 at commit aaaaaaaa (2 runs); rramk 0.2.0 at "
                                    "commit bbbbbbbb with local changes (1 runs)")
+
+
+def test_budget_words_name_the_rate_of_device_runs_only():
+    """The software BNN has no pulse rate: its budget words leave it out, a device run's name it (a table
+    headed by the ideal run once said 'lr_pulses 20', the default, for a study run at 8 and 100)."""
+    from rramk.reporting.runs import budget_words
+
+    ideal = {"epochs": 20, "validation": 10000, "settings": {"imperfections": "ideal", "lr_pulses": 20.0}}
+    device = {"epochs": 3, "validation": None, "settings": {"imperfections": "all", "lr_pulses": 8.0,
+                                                            "limit_train": 5000}}
+    assert budget_words(ideal) == ("20 epochs, all training examples (the last 10000 of the training set "
+                                   "held out for validation)")
+    assert budget_words(device) == "3 epochs, 5000 training examples, lr_pulses 8"

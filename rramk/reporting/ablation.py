@@ -117,6 +117,7 @@ def write_ablation(dataset: str, budget: str, runs: dict, out_dir: Path, study: 
 def _header(dataset: str, budget: str, runs: dict, flags: str, note: str) -> list[str]:
     """The title, the provenance lines, the study's framing and the rules of the accuracy table."""
     first = all_runs(runs)[0]
+    device_run = next((s for s in all_runs(runs) if s["settings"].get("imperfections") != "ideal"), first)
     seeds, seeds_line = seeds_of(runs)
     return [f"# Accuracy lost per device imperfection: {dataset}, {budget}\n",
             f"- Machine: {machines(all_runs(runs))}",
@@ -125,7 +126,7 @@ def _header(dataset: str, budget: str, runs: dict, flags: str, note: str) -> lis
             f"- Runs: `{ablation_command(dataset, first, flags, seeds=seeds)}` ({budget_words(first)})",
             f"- Seeds: {seeds_line}",
             f"- Reported accuracy: {selection_rule(all_runs(runs))}",
-            f"- Pulse learning rate: {note or 'lr_pulses ' + format(first['settings']['lr_pulses'], 'g')}",
+            f"- Pulse learning rate: {note or 'lr_pulses ' + format(device_run['settings']['lr_pulses'], 'g')}",
             f"- This file: `{REPORT_COMMAND}`\n",
             "The published study's framing (MODEL.md section 4): the base is the **mean model**, every device "
             "with the mean parameters and both slopes; the three imperfections ranked are its sources of "
@@ -205,7 +206,8 @@ def plot_ablation(rows: list[dict], costs: list[dict], path: Path, title: str) -
     ax_cost.axvline(0, color="k", lw=0.8)
     ax_cost.set_xlabel(f"accuracy cost (points)\nerror bar: {100 * LEVEL:.0f} % interval (Welch) over seeds")
     ax_cost.set_title("cost of each imperfection", fontsize=10)
-    ax_cost.legend(fontsize=8)
+    # below the axis label: inside, it hides the error bars of the last row
+    ax_cost.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2, frameon=False)
     ax_cost.grid(alpha=0.3, axis="x")
     fig.suptitle(f"Accuracy lost per device imperfection ({title})")
     fig.tight_layout()

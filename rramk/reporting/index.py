@@ -172,6 +172,11 @@ def study_status(reports: Path) -> list[list[str]]:
     return rows
 
 
+def _code(command: str) -> str:
+    """A command as code; a sentence that names commands (it holds code spans itself) as it is."""
+    return command if "`" in command else f"`{command}`"
+
+
 def write_index(reports: Path, entries: list[tuple[str, str, str, str]], answers: dict | None = None) -> Path:
     """reports/README.md: the three answers, the full studies' commands, then one row per file: file, what it
     is, machine and date, the command."""
@@ -186,7 +191,7 @@ def write_index(reports: Path, entries: list[tuple[str, str, str, str]], answers
              "`python -m rramk.report`.\n",
              tabulate(study_status(reports), headers=["study", "command", "finished"], tablefmt="github"), "",
              "## Files\n",
-             tabulate([[f"[{f}]({f})", what, when, f"`{cmd}`"] for f, what, when, cmd in entries],
+             tabulate([[f"[{f}]({f})", what, when, _code(cmd)] for f, what, when, cmd in entries],
                       headers=["file", "what", "machine, date", "command that regenerates it"], tablefmt="github"),
              ""]
     path = reports / "README.md"

@@ -62,10 +62,13 @@ def seeds_of(runs: dict) -> tuple[list[int], str]:
 
 
 def budget_words(summary: dict) -> str:
+    """The budget of a run in words; the pulse rate only for a device run (the software BNN has none)."""
     limit, held_out = summary["settings"].get("limit_train"), summary.get("validation")
     examples = f"{'all' if not limit else limit} training examples" + (
         f" (the last {held_out} of the training set held out for validation)" if held_out else "")
-    return f"{summary['epochs']} epochs, {examples}, lr_pulses {summary['settings']['lr_pulses']:g}"
+    rate = "" if summary["settings"].get("imperfections") == "ideal" else \
+        f", lr_pulses {summary['settings']['lr_pulses']:g}"
+    return f"{summary['epochs']} epochs, {examples}{rate}"
 
 
 def pct(value: float, se: float = float("nan"), signed: bool = False) -> str:
