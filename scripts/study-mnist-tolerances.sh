@@ -6,14 +6,15 @@
 # answers study chose for mean + d2d on validation; scripts/study-mnist-answers.sh), seed by seed. Two
 # processes of one thread each; finished runs (also committed ones) are skipped, so it continues anywhere.
 #
-#     LR=8 scripts/study-mnist-tolerances.sh [SEEDS...]      (default 0 1 2 3 4)
+#     LR=8 KNOBS="d2d d2d_r" scripts/study-mnist-tolerances.sh [SEEDS...]   (default: every knob, seeds 0-4)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 LR=${LR:-8}
+KNOBS=${KNOBS:-d2d d2d_r d2d_m1 d2d_t_star d2d_m2}
 export OMP_NUM_THREADS=1
 for s in ${@:-0 1 2 3 4}; do
-  for knob in d2d d2d_r d2d_m1 d2d_t_star d2d_m2; do
+  for knob in $KNOBS; do
     for shard in 0 1; do
       $PY -m rramk.ablation mnist --full --study sensitivity --knob "$knob" --lr-pulses "$LR" --seeds "$s" \
         --shard "$shard/2" --no-progress &
