@@ -56,6 +56,7 @@ def fit_file(args) -> int:
     from .device.preset import save_preset
     from .device.traces import TraceError, read_traces
     from rramk.fitting.report import write_report
+    from .fitting.adequacy import check_family
     from .fitting.preset_fit import fit_preset
 
     try:
@@ -71,13 +72,18 @@ def fit_file(args) -> int:
         return 2
     fit = fit_preset(traces, criterion=args.criterion, progress=lambda text: print(f"  {text}", flush=True))
     print(fit.summary())
+    adequacy = check_family(traces, fit.config)
+    if adequacy.describes:
+        print(f"Check: {adequacy.sentence()}.")
+    else:
+        print(f"rramk.fit: warning: {adequacy.sentence()}.", file=sys.stderr)
     source = {"source": str(args.traces), "sha256": traces.sha256, "fit_date": provenance.today(),
               "command": provenance.command_line(), "machine": provenance.machine_line()}
     save_preset(fit.config, args.out, description=f"fitted by rramk.fit to {args.traces.name}", provenance=source,
-                fit=fit.record())
+                fit={**fit.record(), "adequacy": adequacy.record()})
     print(f"wrote {args.out}")
     if args.report:
-        files = write_report(args.report, fit, name=args.out.stem, title=args.out.stem)
+        files = write_report(args.report, fit, name=args.out.stem, title=args.out.stem, adequacy=adequacy)
         print(f"wrote {len(files)} files to {args.report}")
     return 0
 
@@ -86,7 +92,8 @@ def demo(args) -> int:
     from .device.preset import save_preset
     from rramk.fitting.report import write_recovery, write_report
     from .fitting.preset_fit import fit_preset
-    from .fitting.recovery import DEMO_CASES, band_counts, noise_recovery, recovery, statistics
+    from .fitting.adequacy import check_family
+    from .fitting.recovery import DEMO_CASES, noise_recovery, recovery
 
     out = args.demo
     out.mkdir(parents=True, exist_ok=True)
@@ -98,13 +105,14 @@ def demo(args) -> int:
             print(f"wrote {traces.write_csv(out / f'{case.name}_traces.csv')}", flush=True)
         fit = fit_preset(traces, progress=lambda text: print(f"  {text}", flush=True))
         print(fit.summary())
+        adequacy = check_family(traces, fit.config)
         save_preset(fit.config, out / f"{case.name}.json", description=f"fitted to simulated devices: {case.name}",
                     provenance={"source": f"simulated: rramk.fit DEMO_CASES[{case.name!r}]", "sha256": None,
                                 "fit_date": provenance.today(), "command": provenance.command_line(),
-                                "machine": provenance.machine_line()}, fit=fit.record())
-        write_report(out, fit, name=case.name, title=case.name, true=case.config)
-        stats = statistics(traces, fit.config, band_counts(traces, points=8))
-        results.append((case, fit, recovery(case.config, fit), noise_recovery(case.config, fit), stats))
+                                "machine": provenance.machine_line()},
+                    fit={**fit.record(), "adequacy": adequacy.record()})
+        write_report(out, fit, name=case.name, title=case.name, true=case.config, adequacy=adequacy)
+        results.append((case, fit, recovery(case.config, fit), noise_recovery(case.config, fit), list(adequacy.rows)))
     path = write_recovery(out, results)
     print(f"wrote {path}")
     return 0

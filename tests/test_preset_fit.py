@@ -7,6 +7,7 @@ within bounds derived from the number of devices (``rramk.fitting.recovery.recov
 quantile x_q read through the true CDF, |F_true(x_q) - q| <= 4 sqrt(q (1 - q) / n)).
 """
 
+import json
 import math
 
 import numpy as np
@@ -18,7 +19,9 @@ from rramk import HfOxWeakReset, load_preset
 from rramk.device.distributions import TruncatedExponential
 from rramk.fitting.pink_noise import correlation_factor, pink_autocorrelation, pink_coefficients, pink_sums
 from rramk.fitting.populations import fit_distribution
-from rramk.fitting.recovery import DEMO_CASES, noise_recovery, recovery, statistics
+from rramk.device.traces import Traces
+from rramk.fitting.adequacy import FAMILY, FLOOR, POINTS, Adequacy, check_family, fails, quantile_checks
+from rramk.fitting.recovery import DEMO_CASES, noise_recovery, recovery
 from rramk.fitting.two_slope import fit_two_slope
 
 # ---------------------------------------------------------------------------------------------- pieces
@@ -162,7 +165,7 @@ def test_simulated_statistics_match_the_data(case):
     spec, traces, truth, fit = case
     at = [0, 100, 300, spec.lengths[0], (spec.lengths[0] + spec.lengths[1]) // 2]
     at = sorted({c - c % (spec.pulses_per_update * spec.read_every[1]) for c in at})
-    rows = statistics(traces, fit.config, at)
+    rows = quantile_checks(traces, fit.config, at)
     assert {r["pulses"] for r in rows} == set(at)
     bad = [r for r in rows if abs(r["error"]) > r["bound"]]
     assert not bad, "\n".join(f"{r['pulses']} pulses q={r['level']}: traces {r['data']:.4f}, simulated "
@@ -178,3 +181,59 @@ def test_fitted_preset_saves_and_loads(case, tmp_path):
     assert loaded == fit.config
     assert loaded.without("d2d", "rtn").imperfections == ("pink", "saturation")
     assert loaded.r0.values == (fit.r0,)  # R0 fixed; c1 carries ln R0 + c1's spread
+
+
+# ---------------------------------------------------------------------------------------------- adequacy
+
+
+def test_the_family_describes_its_own_traces(case):
+    """Traces of rramk's own family pass every check of rramk.fitting.adequacy (the demo cases' fits)."""
+    spec, traces, truth, fit = case
+    adequacy = check_family(traces, fit.config)
+    assert len(adequacy.rows) == 3 * POINTS and adequacy.describes, adequacy.sentence()
+    assert adequacy.record()["failed"] == 0 and adequacy.sentence().startswith(f"the {FAMILY} family describes")
+
+
+def soft_bound_traces(devices: int, pulses: int, seed: int = 0) -> Traces:
+    """PCM-like traces from a generator that is not rramk's: each SET pulse moves the conductance a fraction
+    alpha (lognormal across devices, median 1 %) of the way to G_max = 1/40 kOhm from 1 MOhm, 1 % read noise."""
+    rng = np.random.default_rng(seed)
+    g_min, g_max = 1e-6, 1 / 40e3
+    alpha = rng.lognormal(math.log(0.01), 0.3, devices)
+    n = np.arange(pulses + 1)
+    conductance = g_max - (g_max - g_min) * (1 - alpha[:, None]) ** n
+    resistance = np.exp(rng.normal(0.0, 0.01, conductance.shape)) / conductance
+    return Traces(tuple(f"pcm{i}" for i in range(devices)), tuple(n.copy() for _ in range(devices)),
+                  tuple(resistance))
+
+
+def test_the_fit_says_when_its_family_does_not_describe_the_traces(tmp_path, capsys):
+    """Soft-bound traces (another family) go through python -m rramk.fit: the fit warns on stderr, the preset
+    records the failed checks, and loading the preset warns; most checks fail, far beyond their bounds."""
+    from rramk import fit as fit_command
+    from rramk.device.preset import PresetWarning
+
+    csv = soft_bound_traces(200, 200).write_csv(tmp_path / "pcm.csv")
+    preset = tmp_path / "pcm.json"
+    assert fit_command.main([str(csv), "--out", str(preset)]) == 0
+    err = capsys.readouterr().err
+    assert "rramk.fit: warning: the HfOx weak RESET" in err and "does NOT describe these traces" in err
+    record = json.loads(preset.read_text())["fit"]["adequacy"]
+    assert record["describes"] is False and record["checks"] == 3 * POINTS
+    assert record["failed"] >= record["checks"] // 2 and record["worst_error"] > 0.4
+    with pytest.warns(PresetWarning, match="does not describe the traces this preset was fitted to"):
+        config = load_preset(preset)
+    assert isinstance(config, HfOxWeakReset)
+
+
+def test_a_check_fails_beyond_its_bound_and_the_floor():
+    """The rule: |error| > max(bound, FLOOR); no rows is no verdict of 'describes'."""
+    row = {"pulses": 10, "level": 0.5, "data": 0.0, "simulated": 0.0, "devices": 50}
+    assert not fails({**row, "error": 0.9 * FLOOR, "bound": 0.01})  # inside the floor
+    assert fails({**row, "error": -1.1 * FLOOR, "bound": 0.01})
+    assert not fails({**row, "error": 0.2, "bound": 0.25})  # inside a wide bound (few devices)
+    assert fails({**row, "error": 0.3, "bound": 0.25})
+    assert Adequacy(({**row, "error": 0.0, "bound": 0.1},)).describes
+    assert not Adequacy(()).describes and "not checked" in Adequacy(()).sentence()
+    two = Adequacy(({**row, "error": 0.0, "bound": 0.1}, {**row, "error": 0.5, "bound": 0.1}))
+    assert not two.describes and two.record()["failed"] == 1 and "1 of 2" in two.sentence()

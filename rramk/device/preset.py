@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 from pathlib import Path
 
 from .config import D2D_PARAMETERS, IMPERFECTIONS, SCALES, HfOxWeakReset
@@ -32,6 +33,10 @@ UNITS = {
     "pink_d": "dimensionless", "rtn_p01": "per pulse", "rtn_p10": "per pulse", "max_pulses": "pulses per step",
 }
 """The unit of every parameter of HfOxWeakReset, as written into preset files."""
+
+
+class PresetWarning(UserWarning):
+    """A preset that loads but should not be trusted (its fit did not describe its traces)."""
 
 
 class PresetError(ValueError):
@@ -122,6 +127,19 @@ def load_preset(path) -> HfOxWeakReset:
     if not isinstance(scales, dict) or set(scales) - set(SCALES):
         raise PresetError(f"{path}: \"scales\" maps some of {', '.join(SCALES)} to factors")
     try:
-        return HfOxWeakReset(**values, **switches, **{SCALES[k]: v for k, v in scales.items()})
+        config = HfOxWeakReset(**values, **switches, **{SCALES[k]: v for k, v in scales.items()})
     except ValueError as e:
         raise PresetError(f"{path}: {e}") from None
+    _warn_if_inadequate(path, document.get("fit"))
+    return config
+
+
+def _warn_if_inadequate(path: Path, fit) -> None:
+    """rramk.fit records whether its family described the traces (rramk.fitting.adequacy); a preset whose
+    family did not still loads, with a warning, since its results would be about another device."""
+    adequacy = fit.get("adequacy") if isinstance(fit, dict) else None
+    if isinstance(adequacy, dict) and adequacy.get("describes") is False:
+        warnings.warn(f"{path}: rramk.fit found that the {adequacy.get('family', 'fitted')} family does not describe "
+                      f"the traces this preset was fitted to ({adequacy.get('failed')} of {adequacy.get('checks')} "
+                      f"ln R quantile checks failed): what it answers is about another device than the one measured",
+                      PresetWarning, stacklevel=3)

@@ -3,9 +3,8 @@
 ``DEMO_CASES``: the published preset and two far from it, simulated by rramk (the truth is known).
 ``recovery``: each fitted parameter's quantiles q read through the true CDF, F_true(x_q) - q,
 against k sqrt(q (1 - q) / n) with n the devices that inform it; ``noise_recovery``: the 1/f and
-RTN numbers against the truth; ``statistics``: ln R of traces against devices simulated from a
-preset, quantile by quantile at chosen pulse counts (``band_counts``), within bounds from the
-numbers of devices.
+RTN numbers against the truth. (ln R of traces against devices simulated from a preset, which
+needs no truth: ``rramk.fitting.adequacy``.)
 """
 
 from __future__ import annotations
@@ -119,35 +118,3 @@ def noise_recovery(true: HfOxWeakReset, fit, k: float = 4.0) -> list[dict]:
         error = f - t if name == "pink_d" else math.log(f / t)
         rows.append({"parameter": name, "true": t, "fitted": f, "error": error, "bound": bound})
     return rows
-
-
-def statistics(traces, config: HfOxWeakReset, at, *, devices: int = 4000, seed: int = 1, k: float = 4.0):
-    """ln R of the traces against ``devices`` simulated from ``config`` at the pulse counts ``at``: per count
-    and q in (0.1, 0.5, 0.9), F_sim(data quantile) - q and its bound k sqrt(q (1 - q) (1/n + 1/N))."""
-    from ..device.traces import reads_at, simulate_reads
-
-    data = reads_at(traces, at)
-    sim = simulate_reads(config, [c for c in at if len(data[c])], devices, seed=seed)
-    rows = []
-    for count, values in data.items():
-        if len(values) < 20:
-            continue
-        s = np.sort(sim[count])
-        for q in (0.1, 0.5, 0.9):
-            x = np.quantile(values, q)
-            f = np.searchsorted(s, x) / len(s)
-            rows.append({"pulses": count, "level": q, "data": x, "simulated": float(np.quantile(s, q)),
-                         "error": f - q, "bound": k * math.sqrt(q * (1 - q) * (1 / len(values) + 1 / len(s))),
-                         "devices": len(values)})
-    return rows
-
-
-
-def band_counts(traces, points: int = 80, min_devices: int = 20) -> list[int]:
-    """Pulse counts where at least ``min_devices`` devices have a read, at most ``points`` of them."""
-    counts, n = np.unique(np.concatenate(traces.pulses), return_counts=True)
-    counts = counts[n >= min_devices]
-    if len(counts) > points:
-        counts = counts[np.unique(np.linspace(0, len(counts) - 1, points).round().astype(int))]
-    return [int(c) for c in counts]
-

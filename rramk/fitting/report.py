@@ -17,7 +17,8 @@ import numpy as np
 
 from rramk import provenance
 from rramk.device.config import HfOxWeakReset
-from rramk.fitting.recovery import LEVELS, band_counts, statistics
+from rramk.fitting.adequacy import Adequacy, band_counts, check_family, fails
+from rramk.fitting.recovery import LEVELS
 
 UNITS = {"m1": "1/pulse", "t_star": "pulses", "m2": "1/pulse", "c1": "ln R", "a_rtn": "ln R"}
 
@@ -195,8 +196,9 @@ def plot_dwells(path: Path, fit, title: str) -> None:
 
 
 def write_report(out: Path, fit, *, name: str, title: str, command: str | None = None,
-                 true: HfOxWeakReset | None = None) -> list[Path]:
-    """The goodness-of-fit report of one fit: ``{name}_report.md`` and four figures in ``out``."""
+                 true: HfOxWeakReset | None = None, adequacy: Adequacy | None = None) -> list[Path]:
+    """The goodness-of-fit report of one fit: ``{name}_report.md`` and four figures in ``out`` (``adequacy``:
+    the fit's checks against its traces, computed here when not given)."""
     from tabulate import tabulate
 
     out.mkdir(parents=True, exist_ok=True)
@@ -205,17 +207,19 @@ def write_report(out: Path, fit, *, name: str, title: str, command: str | None =
     plot_parameters(files[1], fit, f"{title}: per-device fits and the chosen distributions", true)
     slope, model_slope = plot_spectrum(files[2], fit, f"{title}: residual power spectrum")
     plot_dwells(files[3], fit, f"{title}: RTN dwell times")
-    at = band_counts(fit.traces, points=8)
-    rows = statistics(fit.traces, fit.config, at)
+    adequacy = adequacy or check_family(fit.traces, fit.config)
+    rows = adequacy.rows
     lines = [provenance.header(f"Fit of a weak-RESET preset: {title}", command), ""]
     lines.append(f"Traces: {fit.traces.source or 'simulated'}"
                  + (f" (SHA-256 {fit.traces.sha256})" if fit.traces.sha256 else "") + "\n")
     lines.append("## Preset\n\n```\n" + fit.summary() + "\n```\n")
     lines.append("## ln R of the traces against 4000 devices simulated from the fitted preset\n")
     lines.append("Per pulse count and level q: the traces' quantile, the simulation's, and F_sim(traces' quantile) "
-                 "- q against 4 sqrt(q(1-q)(1/n + 1/N)).\n")
+                 "- q against 4 sqrt(q(1-q)(1/n + 1/N)); a check fails beyond that bound and beyond 0.05 "
+                 "(rramk.fitting.adequacy).\n")
+    lines.append(f"**Verdict:** {adequacy.sentence()}.\n")
     lines.append(tabulate([[r["pulses"], r["devices"], r["level"], f"{r['data']:.4f}", f"{r['simulated']:.4f}",
-                            f"{r['error']:+.3f}", f"{r['bound']:.3f}", "yes" if abs(r["error"]) <= r["bound"] else "NO"]
+                            f"{r['error']:+.3f}", f"{r['bound']:.3f}", "NO" if fails(r) else "yes"]
                            for r in rows], headers=["pulses", "devices", "q", "traces", "simulated", "error",
                                                     "bound", "within"], tablefmt="github"))
     lines.append(f"\nResidual spectrum: log-log slope {slope:.2f} measured, {model_slope:.2f} for the fitted 1/f "
