@@ -237,3 +237,53 @@ def test_a_check_fails_beyond_its_bound_and_the_floor():
     assert not Adequacy(()).describes and "not checked" in Adequacy(()).sentence()
     two = Adequacy(({**row, "error": 0.0, "bound": 0.1}, {**row, "error": 0.5, "bound": 0.1}))
     assert not two.describes and two.record()["failed"] == 1 and "1 of 2" in two.sentence()
+
+
+def measurement_like_traces(devices: int = 300, seed: int = 0) -> Traces:
+    """Traces from a generator that is not rramk's simulator, as a measurement gives them: m1 and t*
+    lognormal and correlated across devices (rho = -0.5 in log space; medians 5e-4 per pulse and 550
+    pulses), m2 = 3 % of m1 (x lognormal 0.3), ln R0 normal (7 kOhm, sd 0.055), a smooth knee (softplus, width
+    0.1 t*), white read noise (1 % in R) on every read, reads every 2 to 8 pulses, devices stopped at
+    600 to 2000 pulses; no 1/f noise and no RTN."""
+    rng = np.random.default_rng(seed)
+    z = rng.multivariate_normal([0.0, 0.0], [[1.0, -0.5], [-0.5, 1.0]], devices)
+    m1, t_star = 5e-4 * np.exp(0.8 * z[:, 0]), 550.0 * np.exp(0.7 * z[:, 1])
+    m2 = 0.03 * m1 * np.exp(rng.normal(0.0, 0.3, devices))
+    ln_r0 = math.log(7000.0) + rng.normal(0.0, 0.055, devices)
+    pulses, resistance = [], []
+    for i in range(devices):
+        t = np.concatenate([[0], np.cumsum(rng.integers(2, 9, 1000))])
+        t = t[t <= rng.integers(600, 2001)]
+        width = 0.1 * t_star[i]
+        smooth = m2[i] * t + (m1[i] - m2[i]) * (t_star[i] - width * np.logaddexp(0.0, (t_star[i] - t) / width))
+        pulses.append(t.astype(np.int64))
+        resistance.append(np.exp(ln_r0[i] + smooth + rng.normal(0.0, 0.01, t.size)))
+    return Traces(tuple(f"m{i}" for i in range(devices)), tuple(pulses), tuple(resistance))
+
+
+@pytest.fixture(scope="module")
+def measured():
+    traces = measurement_like_traces()
+    torch.manual_seed(0)
+    fit = rramk.fit_preset(traces)
+    return traces, fit, check_family(traces, fit.config)
+
+
+def test_measurement_like_traces_are_reproduced_after_the_first_pulses(measured):
+    """On the independent generator the fitted preset reproduces ln R from 100 pulses on (every check of
+    rramk.fitting.adequacy there passes) and the medians of m1 and t* (within 10 %)."""
+    traces, fit, adequacy = measured
+    later = [r for r in adequacy.rows if r["pulses"] >= 100]
+    assert len(later) >= 18 and not [r for r in later if fails(r)], [r for r in later if fails(r)]
+    medians = {name: float(fit.parameters[name].chosen.quantile_table(1024)[512]) for name in ("m1", "t_star")}
+    assert medians["m1"] == pytest.approx(5e-4, rel=0.1) and medians["t_star"] == pytest.approx(550, rel=0.1)
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="known (studies issue, point 8): the white read noise and the smooth knee "
+                   "are fitted as 1/f noise (alpha ~0.036, d ~0.86), whose mean rramk's model adds once pulses "
+                   "are applied (MODEL.md 1.3); the intercepts b = ln R0 + c1 come out ~0.024 low, so ln R at "
+                   "t = 0 sits ~2 % below the data's. rramk.fit says so (the adequacy check fails at t = 0).")
+def test_measurement_like_traces_are_reproduced_at_t0(measured):
+    traces, fit, adequacy = measured
+    at_zero = [r for r in adequacy.rows if r["pulses"] == 0]
+    assert len(at_zero) == 3 and not [r for r in at_zero if fails(r)]

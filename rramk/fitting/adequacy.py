@@ -84,7 +84,7 @@ class Adequacy:
         """One line for the fit's output: the verdict, the worst check, and what to do when it fails."""
         if not self.rows:
             return "not checked: no pulse count has reads of 20 devices"
-        worst = max(self.rows, key=lambda r: abs(r["error"]))
+        worst = max(self.rows, key=lambda r: abs(r["error"]) / max(r["bound"], FLOOR))  # nearest to failing
         where = (f"worst at {worst['pulses']} pulses, q = {worst['level']:g}: the traces' quantile lies at the "
                  f"simulated population's {100 * (worst['level'] + worst['error']):.0f} % "
                  f"(bound ±{100 * max(worst['bound'], FLOOR):.0f} points)")
