@@ -203,7 +203,7 @@ class WeakResetAdam(torch.optim.Optimizer):
                 array.adam_step(p.grad.to(torch.float32).contiguous(), state["exp_avg"], state["exp_avg_sq"],
                                 step=state["step"], lr_pulses=group["lr"], betas=group["betas"], eps=group["eps"])
                 if self.refresh is not None and self.refresh.due_at(state["step"]):
-                    array.refresh(self.refresh.condition, margin=self.refresh.margin,
+                    array.refresh(self.refresh.condition, margin=self.refresh.margin, limit=self.refresh.limit,
                                   max_write_pulses=self.refresh.max_write_pulses)
                 after = array.weights_int8()
                 p.copy_(after.view(p.shape))

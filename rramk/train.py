@@ -59,9 +59,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--refresh", default="off", metavar="CONDITION[:KEY=VALUE,...]",
                    help="re-program synapses that can no longer move: after a step, SET both devices of those "
                         "whose condition holds (past_t_star: a device past its t*; window: both devices past "
-                        "(1 - margin) t*) and re-write their weights, e.g. past_t_star or "
-                        "window:margin=0.1,every=10 "
-                        "(keys margin, every, max_write_pulses; rramk.device.refresh; default off)")
+                        "(1 - margin) t*; pulses: a device with limit pulses since its last SET, a count a chip "
+                        "can keep) and re-write their weights, e.g. past_t_star, window:margin=0.1,every=10 or "
+                        "pulses:limit=542 "
+                        "(keys margin, limit, every, max_write_pulses; rramk.device.refresh; default off)")
     p.add_argument("--epochs", type=int, help="epochs (default: published, mnist and fashion-mnist 20, cifar10 100)")
     p.add_argument("--batch-size", type=int,
                    help="global batch size (default: published, mnist and fashion-mnist 1000, cifar10 500)")

@@ -207,16 +207,19 @@ def _wear(shape, updates, seed, scale=8):
     return [torch.randint(-14, 15, shape, generator=g, dtype=torch.int32) * scale for _ in range(updates)]
 
 
-def _due_by_hand(array, condition="past_t_star", margin=0.0):
+def _due_by_hand(array, condition="past_t_star", margin=0.0, limit=0):
     t = torch.stack(array.pulse_counts()).float()
+    if condition == "pulses":
+        return (t >= limit).any(0)
     t_star = array.d2d_parameters()["t_star"]
     if condition == "past_t_star":
         return (t >= t_star).any(0)
     return (t >= (1.0 - margin) * t_star).all(0)
 
 
-@pytest.mark.parametrize("condition,margin", [("past_t_star", 0.0), ("window", 0.1)])
-def test_refresh_sets_exactly_the_synapses_due_and_leaves_the_others_bit_for_bit(condition, margin):
+@pytest.mark.parametrize("condition,options", [("past_t_star", {}), ("window", {"margin": 0.1}),
+                                               ("pulses", {"limit": 200})])
+def test_refresh_sets_exactly_the_synapses_due_and_leaves_the_others_bit_for_bit(condition, options):
     """An array refreshed after every update against the same array never refreshed: the synapses
     never due keep every bit (state words, pink terms, weights, ln R); the ones due start a new cycle
     with their weight re-written; SETs and RESET pulses equal an independent count."""
@@ -231,10 +234,10 @@ def test_refresh_sets_exactly_the_synapses_due_and_leaves_the_others_bit_for_bit
         refreshed.apply_pulses(n)
         plain.apply_pulses(n)
         pulses += int(n.abs().sum())
-        due = _due_by_hand(refreshed, condition, margin)
+        due = _due_by_hand(refreshed, condition, **options)
         held = refreshed.weights()
         cycles_before = torch.stack(refreshed.set_counts())
-        assert refreshed.refresh(condition, margin=margin) == int(due.sum())
+        assert refreshed.refresh(condition, **options) == int(due.sum())
         total_due += int(due.sum())
         ever |= due
         sets += due.to(torch.int32)
@@ -259,7 +262,7 @@ def test_refresh_sets_exactly_the_synapses_due_and_leaves_the_others_bit_for_bit
 
 def test_refreshed_array_resumes_bit_for_bit_and_every_backend_agrees(fused):
     """A refreshed array's state_dict continues bit for bit; the fused kernel (and the kernels' cycle
-    counters) give the reference's bits through updates, refreshes and Adam steps."""
+    counters) give the reference's bits through updates, refreshes (past_t_star, then pulses) and Adam steps."""
     from rramk import DeviceArray
 
     shape = (37, 5)
@@ -274,6 +277,7 @@ def test_refreshed_array_resumes_bit_for_bit_and_every_backend_agrees(fused):
         for name, a in arrays.items():
             a.apply_pulses(n.to(a.device))
             a.refresh("past_t_star", max_write_pulses=300)
+            a.refresh("pulses", limit=250, max_write_pulses=300)  # the counters' condition, on the state as it is
             a.adam_step(grad.to(a.device), *moments[name], step=i + 1, lr_pulses=30.0)
         if i == 4:
             saved = arrays["reference"].state_dict()
@@ -282,6 +286,7 @@ def test_refreshed_array_resumes_bit_for_bit_and_every_backend_agrees(fused):
         if i > 4:
             resumed.apply_pulses(n)
             resumed.refresh("past_t_star", max_write_pulses=300)
+            resumed.refresh("pulses", limit=250, max_write_pulses=300)
             resumed.adam_step(grad, *resumed_moments, step=i + 1, lr_pulses=30.0)
         for name in ("_state", "_pink", "_weights"):
             _first_mismatch(name, getattr(arrays["reference"], name), getattr(arrays["triton"], name).cpu(),
@@ -405,7 +410,11 @@ def test_policy_reads_its_command_line_form():
     assert policy == Refresh("window", margin=0.05, every=10, max_write_pulses=255)
     assert Refresh.parse(str(policy)) == policy and str(Refresh()) == "past_t_star"
     assert [policy.due_at(step) for step in (1, 10, 15, 20)] == [False, True, False, True]
-    for bad, match in (("sometimes", "unknown condition"), ("window:margin", "key=value"),
+    counted = Refresh.parse("pulses:limit=542,every=2")
+    assert counted == Refresh("pulses", limit=542, every=2) and str(counted) == "pulses:limit=542,every=2"
+    for bad, match in (("pulses", "expected limit=N"), ("pulses:limit=0", "expected limit=N"),
+                       ("window:limit=5", "'pulses' condition only"), ("pulses:limit=x", "limit: expected an integer"),
+                       ("sometimes", "unknown condition"), ("window:margin", "key=value"),
                        ("window:every=x", "every: expected an integer"), ("past_t_star:margin=0.1", "window"),
                        ("window:every=0", "every"), ("window:margin=1", "fraction"),
                        ("window:max_write_pulses=-1", "max_write_pulses")):

@@ -22,6 +22,7 @@ import math
 import torch
 
 from . import backends, streams, model_tables, weak_reset, weak_reset_adam
+from . import refresh as refresh_policy
 from .backends import BACKENDS
 from .config import HfOxWeakReset
 
@@ -167,11 +168,13 @@ class DeviceArray:
             scalars=scalars)
         self.updates += 1
 
-    def refresh(self, condition: str = "past_t_star", *, margin: float = 0.0, max_write_pulses: int = 1023) -> int:
+    def refresh(self, condition: str = "past_t_star", *, margin: float = 0.0, limit: int = 0,
+                max_write_pulses: int = 1023) -> int:
         """SET the synapses whose ``condition`` holds and re-write the weights they hold; returns how many.
 
-        ``condition`` and ``margin``: ``rramk.device.refresh`` (``past_t_star``: either device past
-        its t_star; ``window``: both past (1 - ``margin``) t_star). Each synapse SET starts its next cycle
+        ``condition``, ``margin`` and ``limit``: ``rramk.device.refresh`` (``past_t_star``: either device
+        past its t_star; ``window``: both past (1 - ``margin``) t_star; ``pulses``: either device with
+        ``limit`` pulses since its last SET). Each synapse SET starts its next cycle
         (``weak_reset.weak_reset_set``: c1 and R0 drawn afresh, t = 0, no pink history, trap state 0)
         and its weight is re-written with at most ``max_write_pulses`` pulses; the others keep every
         bit. Not an update: ``updates`` and the RTN draws of the next update stay as they were. The
@@ -179,11 +182,17 @@ class DeviceArray:
         """
         if not (isinstance(max_write_pulses, int) and 0 <= max_write_pulses <= streams.PULSES_MASK):
             raise ValueError(f"max_write_pulses: expected an integer in [0, {streams.PULSES_MASK}], got {max_write_pulses!r}")
-        if condition not in ("past_t_star", "window"):
-            raise ValueError(f"condition: expected 'past_t_star' or 'window', got {condition!r}")
+        if condition not in refresh_policy.CONDITIONS:
+            raise ValueError(f"condition: expected one of {', '.join(refresh_policy.CONDITIONS)}, got {condition!r}")
         if not 0 <= margin < 1:
             raise ValueError(f"margin: expected a fraction in [0, 1) of the fast window, got {margin!r}")
-        due = self._run(backends.DUE, [], condition=condition, margin=float(margin))[0]
+        if condition == "pulses":
+            if not (isinstance(limit, int) and 1 <= limit <= streams.PULSES_MASK):
+                raise ValueError(f"limit: expected an integer in [1, {streams.PULSES_MASK}] (pulses since the last "
+                                 f"SET) for the 'pulses' condition, got {limit!r}")
+            due = refresh_policy.pulses_due(self._state, limit)  # the counters only: no kernel, the same on every backend
+        else:
+            due = self._run(backends.DUE, [], condition=condition, margin=float(margin))[0]
         index = due.nonzero().squeeze(1)
         if index.numel() == 0:
             return 0

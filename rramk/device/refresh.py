@@ -13,10 +13,16 @@ Conditions (``Refresh.condition``), on the device parameters regenerated from th
   m1 * (t_star - t) <= margin * m1 * t_star, i.e. t >= (1 - margin) * t_star: the synapse's
   resistance window is used up on both sides (margin 0: both past t_star). A fraction rather than
   an amount of ln R, so that a device whose whole fast window is small is not SET over and over.
+* ``pulses``: either device has received ``limit`` RESET pulses since its last SET. The two
+  conditions above read each device's own t_star, which a chip cannot observe; a pulse count it
+  can (a counter per device, or per synapse), with ``limit`` taken from the population (e.g. the
+  preset's median t_star). It needs no device model, so it is the same torch comparison of the
+  state's counters on every backend.
 
 Written on the command line (``python -m rramk.train --refresh``) as
-``CONDITION[:key=value,...]`` with keys ``margin``, ``every`` and ``max_write_pulses``, e.g.
-``past_t_star``, ``window:margin=0.05,every=10``; ``off`` (the default) is no refresh.
+``CONDITION[:key=value,...]`` with keys ``margin``, ``limit``, ``every`` and ``max_write_pulses``,
+e.g. ``past_t_star``, ``window:margin=0.05,every=10``, ``pulses:limit=542``; ``off`` (the default)
+is no refresh.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import torch
 
 from . import streams, model_tables, weak_reset
 
-CONDITIONS = ("past_t_star", "window")
+CONDITIONS = ("past_t_star", "window", "pulses")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +46,9 @@ class Refresh:
 
     margin: float = 0.0
     """``window``: the fraction of its fast window, (t_star - t) / t_star, at or below which a device counts as used up."""
+
+    limit: int = 0
+    """``pulses``: the RESET pulses since its last SET at which a device makes its synapse due (>= 1)."""
 
     every: int = 1
     """Check the condition after every ``every``-th step of a weight tensor (1: every step)."""
@@ -54,6 +63,11 @@ class Refresh:
             raise ValueError(f"refresh: margin: expected a fraction in [0, 1) of the fast window, got {self.margin!r}")
         if self.condition != "window" and self.margin != 0:
             raise ValueError(f"refresh: margin applies to the 'window' condition only, not {self.condition!r}")
+        if self.condition == "pulses" and not (isinstance(self.limit, int) and 1 <= self.limit <= streams.PULSES_MASK):
+            raise ValueError(f"refresh: pulses: expected limit=N, an integer in [1, {streams.PULSES_MASK}] (RESET "
+                             f"pulses since the last SET), got {self.limit!r}; e.g. 'pulses:limit=542'")
+        if self.condition != "pulses" and self.limit != 0:
+            raise ValueError(f"refresh: limit applies to the 'pulses' condition only, not {self.condition!r}")
         if not (isinstance(self.every, int) and self.every >= 1):
             raise ValueError(f"refresh: every: expected an integer >= 1 (steps), got {self.every!r}")
         if not (isinstance(self.max_write_pulses, int) and 0 <= self.max_write_pulses <= streams.PULSES_MASK):
@@ -66,7 +80,7 @@ class Refresh:
         if text is None or text.strip().lower() == "off":
             return None
         condition, _, options = text.strip().partition(":")
-        kinds = {"margin": float, "every": int, "max_write_pulses": int}
+        kinds = {"margin": float, "limit": int, "every": int, "max_write_pulses": int}
         values = {}
         for item in filter(None, (o.strip() for o in options.split(","))):
             key, eq, value = item.partition("=")
@@ -82,9 +96,8 @@ class Refresh:
         return cls(condition.strip().lower(), **values)
 
     def __str__(self) -> str:
-        defaults = Refresh(self.condition)
         options = [f"{f.name}={getattr(self, f.name)}" for f in dataclasses.fields(self)
-                   if f.name != "condition" and getattr(self, f.name) != getattr(defaults, f.name)]
+                   if f.name != "condition" and getattr(self, f.name) != f.default]
         return self.condition + (":" + ",".join(options) if options else "")
 
     def due_at(self, step: int) -> bool:
@@ -92,9 +105,15 @@ class Refresh:
         return step % self.every == 0
 
 
+def pulses_due(device_state: torch.Tensor, limit: int) -> torch.Tensor:
+    """bool (N,): the ``pulses`` condition, either device with t >= ``limit`` (reads the counters only)."""
+    return (weak_reset.unpack_device_state(device_state)[0] >= limit).any(0)
+
+
 def refresh_due(device_state: torch.Tensor, *, config, seed, condition: str, margin: float, first=0,
                 constants: model_tables.ModelConstants | None = None) -> torch.Tensor:
-    """bool (N,): the synapses of a slice (flat indices first ..) whose ``condition`` holds.
+    """bool (N,): the synapses of a slice (flat indices first ..) whose ``condition`` (``past_t_star`` or
+    ``window``) holds.
 
     t_star is the devices' own (cycle 0), regenerated from the counters; t is the pulse count
     since the last SET.

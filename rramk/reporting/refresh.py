@@ -133,9 +133,11 @@ def refresh_sentence(reports: Path) -> str:
                           f"{100 * b[1]:.2f} % at lr_pulses {b[0]:g} ({b[2]} seeds), so refresh {r['policy']} is "
                           f"{100 * (r['with'] - b[1]):+.2f} points from the best rate without it."
                           for r, b in best[:1])
-        return (f"**Does refresh help?** {word}, on the runs measured so far: {parts}{caveat}.{against} The "
-                "conditions read each device's true t*, which a chip cannot observe (the studies issue's open "
-                f"point){link}.")
+        hidden = sorted({r["policy"].partition(":")[0] for r in results} - {"pulses"})
+        observed = (f" The conditions {', '.join(hidden)} read each device's true t*, which a chip cannot observe "
+                    "(`pulses`, a count a chip keeps, does not)" if hidden else "")
+        return (f"**Does refresh help?** {word}, on the runs measured so far: {parts}{caveat}.{against}"
+                f"{observed}{link}.")
     if path.is_file():
         return "**Does refresh help?** See [refresh.md](refresh.md) (no refresh runs with a baseline to read)."
     return ("**Does refresh help?** Pending: no refresh study has been reported yet (reports/refresh.md does "
@@ -148,8 +150,11 @@ INTRO = ("Weak-RESET pulses only raise a device's resistance, so every device dr
          "program and verify. It is an extension of MODEL.md (section 3 names it; the authors' code has it "
          "commented out), off by default (`python -m rramk.train --refresh CONDITION`).")
 POLICIES = {"past_t_star": "SET a synapse as soon as either device has t >= its t*",
-            "window": "SET a synapse when both devices are past (1 - margin) t* (default margin 0)"}
-CAVEAT = ("Caveat: the refresh conditions read each device's true t* (not observable by a chip), and every refresh "
+            "window": "SET a synapse when both devices are past (1 - margin) t* (default margin 0)",
+            "pulses": "SET a synapse when either device has had `limit` pulses since its last SET (a count a chip "
+                      "can keep)"}
+CAVEAT = ("Caveat: the past_t_star and window conditions read each device's true t* (not observable by a chip; "
+          "pulses reads a pulse count, which a chip can keep), and every refresh "
           "run uses the lr_pulses of its baseline (not tuned with refresh).")
 KEPT = "<!-- hand-written notes below: kept verbatim by python -m rramk.report, not computed from the runs -->"
 ENDURANCE = (("pulses_per_device", "RESET pulses/device since last SET"),
