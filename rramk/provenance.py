@@ -176,8 +176,10 @@ def code_version() -> dict:
         commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
                                 timeout=10)
         if commit.returncode == 0:
-            dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                                   capture_output=True, text=True, timeout=10)
+            # results and reports are not code: a study's worktree may link them elsewhere
+            dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--",
+                                    ".", ":(exclude)reports", ":(exclude)runs"], capture_output=True, text=True,
+                                   timeout=10)
             info |= {"commit": commit.stdout.strip(), "modified": bool(dirty.stdout.strip())}
     except (OSError, subprocess.SubprocessError):
         pass

@@ -443,3 +443,14 @@ def test_budget_words_name_the_rate_of_device_runs_only():
     assert budget_words(ideal) == ("20 epochs, all training examples (the last 10000 of the training set "
                                    "held out for validation)")
     assert budget_words(device) == "3 epochs, 5000 training examples, lr_pulses 8"
+
+
+def test_the_published_budget_is_recognised_with_a_validation_split():
+    """A sweep at 20 epochs on every example is the full study, with or without the validation split; a
+    limit on the training examples or fewer epochs is a short budget (the index said 'indicative only' of
+    the full tolerance sweeps once they held out a validation split)."""
+    from rramk.reporting.index import _is_full
+
+    assert _is_full("epochs20") and _is_full("epochs20-val10000") and _is_full("epochs20-preset-mine-1a2b3c4d")
+    assert not _is_full("epochs20-n10000") and not _is_full("epochs3-n20000") and not _is_full("epochs1-n10000-val10000")
+    assert not _is_full("epochs200")

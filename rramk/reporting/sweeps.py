@@ -245,8 +245,8 @@ def _tolerance_section(points: list[dict], mean_values: list[float], spec) -> tu
         lines.append(f"- at this budget, {len(better)} of the {len(points)} factors swept train *better* than the mean "
                      "model beyond 2 standard errors (negative loss): identical devices all read W = +1 at the start "
                      "(a tie, MODEL.md section 2), so the mean model starts from a worse network, and a knob's cost "
-                     "shows only once devices pass t* (the past t* column). Read a tolerance at this budget as what "
-                     "early training tolerates, not as the answer at the published budget.")
+                     "shows only once devices pass t* (the past t* column). The tolerance is read against that "
+                     "baseline, which a small spread beats.")
     return lines, answers, better
 
 
