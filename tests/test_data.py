@@ -825,6 +825,31 @@ def test_augment_fill_value(seed):
     assert set(out.unique().tolist()) == {1.0, -3.0}
 
 
+@pytest.mark.parametrize("name", ["cifar10", "cifar10-jpeg"])
+def test_augmenting_normalized_images_with_black_is_the_published_crop(seed, name):
+    """The published recipe crops (padding black) before it normalizes; rramk normalizes once and augments
+    each batch: with fill=normalized_black the two give the same tensor, bit for bit, for every draw."""
+    from rramk.data import normalize, normalized_black
+
+    g = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (64, 3, 32, 32), generator=g, dtype=torch.uint8)
+    ours = augment_cifar10(normalize(images, name), torch.Generator().manual_seed(seed), fill=normalized_black(name))
+    cropped = augment_cifar10(images.float(), torch.Generator().manual_seed(seed), fill=0.0)  # black, in 0..255
+    published = normalize(cropped.to(torch.uint8), name)
+    assert torch.equal(ours, published)
+    black = torch.tensor(normalized_black(name)).view(1, 3, 1, 1)
+    assert (ours == black).all(1).float().mean() > 0.05  # not vacuous: padding crops in
+    mean, std = data.NORMALIZATION[name]
+    assert normalized_black(name) == pytest.approx([-m / s for m, s in zip(mean, std)], rel=1e-6)
+
+
+def test_augment_fill_per_channel(seed):
+    out = augment_cifar10(torch.ones(100, 2, 4, 4), torch.Generator().manual_seed(seed), padding=2, fill=(-3.0, 5.0))
+    assert set(out[:, 0].unique().tolist()) == {1.0, -3.0} and set(out[:, 1].unique().tolist()) == {1.0, 5.0}
+    with pytest.raises(ValueError, match="one per channel"):
+        augment_cifar10(torch.ones(2, 2, 4, 4), torch.Generator().manual_seed(seed), fill=(1.0, 2.0, 3.0))
+
+
 def test_augment_rejects_bad_input(seed):
     g = torch.Generator().manual_seed(seed)
     with pytest.raises(ValueError, match="floating-point"):

@@ -57,6 +57,7 @@ from .cifar10 import (
     CIFAR10_TRAIN_BATCHES,
     CIFAR10_URL,
     augment_cifar10,
+    normalized_black,
     load_cifar10,
 )
 from .dataset import NORMALIZATION, ImageDataset, normalize, validation_split
@@ -120,6 +121,7 @@ __all__ = [
     "DatasetNotFound",
     "ImageDataset",
     "augment_cifar10",
+    "normalized_black",
     "content_digest",
     "data_dir",
     "default_cache_dir",

@@ -28,9 +28,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from .dataset import ImageDataset
+from .dataset import NORMALIZATION, ImageDataset, normalize
 from .files import (
     DOWNLOAD_TIMEOUT_S,
     DatasetError,
@@ -258,8 +257,14 @@ def load_cifar10(
 # Augmentation
 
 
+def normalized_black(dataset_name: str) -> list[float]:
+    """The value of a black pixel after :func:`normalize`, per channel: the padding of the published crop."""
+    mean, _ = NORMALIZATION[dataset_name]
+    return normalize(torch.zeros(len(mean), 1, 1, dtype=torch.uint8), dataset_name).flatten().tolist()
+
+
 def augment_cifar10(
-    images: torch.Tensor, generator: torch.Generator, *, padding: int = 4, fill: float = 0.0
+    images: torch.Tensor, generator: torch.Generator, *, padding: int = 4, fill: float | Sequence[float] = 0.0
 ) -> torch.Tensor:
     """Random crop with zero padding and random horizontal flip, for a whole batch at once.
 
@@ -268,14 +273,15 @@ def augment_cifar10(
     left-right with probability 1/2: the standard CIFAR-10 augmentation (crop 32, padding 4).
     One gather does it all, with no loop over images. The draws come from ``generator`` in the
     order dy, dx, flip (on the generator's device), so a given generator state gives the same
-    output. Padding with zero after :func:`normalize` pads with the mean colour; augment before
-    normalizing to pad with black.
+    output. Padding with zero after :func:`normalize` pads with the mean colour; the published
+    recipe (torchvision's RandomCrop before Normalize) pads with black: after normalizing, pass
+    ``fill=normalized_black(name)``, which gives the same tensor bit for bit.
 
     Args:
         images: floating point (N, C, H, W), on any device.
         generator: the source of randomness.
         padding: pixels added on each side before cropping (0: flip only).
-        fill: value of the padding pixels.
+        fill: value of the padding pixels, one for every channel or one per channel.
 
     Returns:
         a new tensor like ``images``.
@@ -288,13 +294,18 @@ def augment_cifar10(
     if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
         raise ValueError(f"padding must be a non-negative int, got {padding!r}")
     n, c, h, w = images.shape
+    fills = [float(fill)] * c if isinstance(fill, (int, float)) else [float(v) for v in fill]
+    if len(fills) != c:
+        raise ValueError(f"fill must be one number or one per channel ({c}), got {len(fills)} values")
     gdev = generator.device
     dy = torch.randint(0, 2 * padding + 1, (n,), generator=generator, device=gdev).to(images.device)
     dx = torch.randint(0, 2 * padding + 1, (n,), generator=generator, device=gdev).to(images.device)
     flip = torch.randint(0, 2, (n,), generator=generator, device=gdev).to(device=images.device, dtype=torch.bool)
 
-    padded = F.pad(images, (padding, padding, padding, padding), value=fill)
     wp = w + 2 * padding
+    padded = torch.tensor(fills, dtype=images.dtype, device=images.device).view(1, c, 1, 1).repeat(
+        n, 1, h + 2 * padding, wp)
+    padded[:, :, padding:padding + h, padding:padding + w] = images
     i = torch.arange(h, device=images.device)
     j = torch.arange(w, device=images.device)
     rows = dy[:, None] + i  # (N, H)

@@ -264,7 +264,9 @@ def training_batch(run: Run, order: torch.Tensor, b: int) -> tuple[torch.Tensor,
     if augment is not None:
         from rramk import data
 
-        x = getattr(data, augment)(x, augment_generator(settings, run.epoch, b, run.device))
+        # padded with black, as the published recipe crops before it normalizes (the data are normalized here)
+        x = getattr(data, augment)(x, augment_generator(settings, run.epoch, b, run.device),
+                                   fill=data.normalized_black(settings.dataset))
     return x, y
 
 
