@@ -153,14 +153,15 @@ class WeakResetAdam(torch.optim.Optimizer):
         ``sets_per_device`` (mean SET operations per device, cumulative), ``max_sets_per_device``,
         ``reset_pulses_per_device`` (mean RESET pulses per device in all, before and since its SETs,
         the re-write pulses included; ``pulses_per_device`` counts those since the last SET) and
-        ``failed_rewrites`` (SETs whose re-write did not read the weight held within
-        ``max_write_pulses``, cumulative).
+        ``failed_rewrites`` (refreshes whose re-write did not read the weight held within
+        ``max_write_pulses``, after the policy's retries, cumulative) and, with retries,
+        ``retried_rewrites`` (the SETs that retried).
         """
         params = [p for g in self.param_groups if g["kind"] == "binary" for p in g["params"]]
         if not params:
             return {}
         pulses, past, devices, flips = 0.0, 0.0, 0, 0
-        sets, most_sets, reset_pulses, failed = 0, 0, 0, 0
+        sets, most_sets, reset_pulses, failed, retried = 0, 0, 0, 0, 0
         for p in params:
             state = self.state[p]
             total, worn = state["device"].wear()  # chunk by chunk: no copy of the array's size
@@ -175,12 +176,15 @@ class WeakResetAdam(torch.optim.Optimizer):
                 most_sets = max(most_sets, int(k.max()))
                 reset_pulses += state["device"].reset_pulses()
                 failed += state["device"].failed_rewrites
+                retried += state["device"].retried_rewrites
         synapses = devices // 2
         stats = {"pulses_per_device": pulses / devices, "fraction_past_t_star": past / devices,
                  "sign_flips_per_synapse": flips / synapses}
         if self.refresh is not None:
             stats.update(sets_per_device=sets / devices, max_sets_per_device=most_sets,
                          reset_pulses_per_device=reset_pulses / devices, failed_rewrites=failed)
+            if self.refresh.retries:  # only then: the metrics of runs without retries keep their fields
+                stats["retried_rewrites"] = retried
         return stats
 
     @torch.no_grad()
@@ -204,7 +208,7 @@ class WeakResetAdam(torch.optim.Optimizer):
                                 step=state["step"], lr_pulses=group["lr"], betas=group["betas"], eps=group["eps"])
                 if self.refresh is not None and self.refresh.due_at(state["step"]):
                     array.refresh(self.refresh.condition, margin=self.refresh.margin, limit=self.refresh.limit,
-                                  max_write_pulses=self.refresh.max_write_pulses)
+                                  max_write_pulses=self.refresh.max_write_pulses, retries=self.refresh.retries)
                 after = array.weights_int8()
                 p.copy_(after.view(p.shape))
                 # count_nonzero: a bool tensor's sum() first copies it to int64 (~6 ms per step on the MNIST layer)

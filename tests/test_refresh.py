@@ -260,6 +260,44 @@ def test_refresh_sets_exactly_the_synapses_due_and_leaves_the_others_bit_for_bit
     assert plain.reset_pulses() == sum(int(n.abs().sum()) for n in _wear(shape, 10, seed=4))
 
 
+def test_retries_set_again_only_the_failed_rewrites():
+    """refresh(retries=k): the first attempt is refresh(retries=0)'s, bit for bit; a synapse SET again is one
+    whose re-write failed, each retry one more cycle, at most k; it stops at the first re-write that reads
+    its weight; failed_rewrites counts those still wrong after k retries (a subset of the failures without
+    retries), retried_rewrites the retries; the synapses not due keep every bit."""
+    import copy
+
+    from rramk import DeviceArray
+
+    shape = (40, 25)
+    base = DeviceArray(shape, seed=17, backend="reference")
+    for n in _wear(shape, 6, seed=9, scale=30):
+        base.apply_pulses(n)
+    once, retried = copy.deepcopy(base), copy.deepcopy(base)
+    due = _due_by_hand(base)
+    held = base.weights()
+    cycles = torch.stack(base.set_counts())
+    assert once.refresh(max_write_pulses=3) == retried.refresh(max_write_pulses=3, retries=2) == int(due.sum())
+    failed_once = once.weights() != held
+    assert int(failed_once.sum()) == once.failed_rewrites > 20  # not vacuous: 3 write pulses often fail
+    extra = (torch.stack(retried.set_counts()) - cycles)[0]  # SETs each synapse had in this refresh
+    assert torch.equal(extra[~due], torch.zeros_like(extra[~due]))
+    assert torch.equal(extra[due] >= 2, failed_once[due])  # retried exactly where the first attempt failed
+    assert int(extra.max()) == 3 and retried.retried_rewrites == int((extra[due] - 1).sum())
+    wrong = retried.weights() != held
+    assert bool((~wrong[due & (extra < 3)]).all())  # a retry stops at the first re-write that reads the weight
+    assert retried.failed_rewrites == int(wrong.sum()) < once.failed_rewrites
+    assert bool((wrong <= failed_once).all())  # still wrong after retries: wrong after the first attempt too
+    first = due & ~failed_once  # one SET only: the same bits as without retries
+    keep = (first | ~due).reshape(-1)
+    for name in ("_state", "_pink"):
+        _first_mismatch(name, getattr(retried, name)[:, keep], getattr(once, name)[:, keep], "retries")
+    restored = DeviceArray.from_state_dict(retried.state_dict(), backend="reference")
+    assert restored.retried_rewrites == retried.retried_rewrites and restored.failed_rewrites == retried.failed_rewrites
+    with pytest.raises(ValueError, match="retries: expected an integer >= 0"):
+        retried.refresh(retries=-1)
+
+
 def test_refreshed_array_resumes_bit_for_bit_and_every_backend_agrees(fused):
     """A refreshed array's state_dict continues bit for bit; the fused kernel (and the kernels' cycle
     counters) give the reference's bits through updates, refreshes (past_t_star, then pulses) and Adam steps."""
@@ -410,9 +448,11 @@ def test_policy_reads_its_command_line_form():
     assert policy == Refresh("window", margin=0.05, every=10, max_write_pulses=255)
     assert Refresh.parse(str(policy)) == policy and str(Refresh()) == "past_t_star"
     assert [policy.due_at(step) for step in (1, 10, 15, 20)] == [False, True, False, True]
+    assert Refresh.parse("window:retries=3") == Refresh("window", retries=3) and str(Refresh(retries=2)) == \
+        "past_t_star:retries=2"
     counted = Refresh.parse("pulses:limit=542,every=2")
     assert counted == Refresh("pulses", limit=542, every=2) and str(counted) == "pulses:limit=542,every=2"
-    for bad, match in (("pulses", "expected limit=N"), ("pulses:limit=0", "expected limit=N"),
+    for bad, match in (("past_t_star:retries=-1", "retries: expected an integer >= 0"), ("pulses", "expected limit=N"), ("pulses:limit=0", "expected limit=N"),
                        ("window:limit=5", "'pulses' condition only"), ("pulses:limit=x", "limit: expected an integer"),
                        ("sometimes", "unknown condition"), ("window:margin", "key=value"),
                        ("window:every=x", "every: expected an integer"), ("past_t_star:margin=0.1", "window"),

@@ -79,6 +79,7 @@ class DeviceArray:
         self._pulse_bound = 0  # at least the largest pulse count t of any device (t <= streams.PULSES_MASK)
         self._retired_pulses = torch.zeros((), dtype=torch.int64, device=self.device)  # t of devices at their SETs
         self._failed_rewrites = torch.zeros((), dtype=torch.int64, device=self.device)
+        self._retried_rewrites = torch.zeros((), dtype=torch.int64, device=self.device)
         self._weights = self._read_weights()
 
     # ------------------------------------------------------------------ backends
@@ -169,7 +170,7 @@ class DeviceArray:
         self.updates += 1
 
     def refresh(self, condition: str = "past_t_star", *, margin: float = 0.0, limit: int = 0,
-                max_write_pulses: int = 1023) -> int:
+                max_write_pulses: int = 1023, retries: int = 0) -> int:
         """SET the synapses whose ``condition`` holds and re-write the weights they hold; returns how many.
 
         ``condition``, ``margin`` and ``limit``: ``rramk.device.refresh`` (``past_t_star``: either device
@@ -177,9 +178,14 @@ class DeviceArray:
         ``limit`` pulses since its last SET). Each synapse SET starts its next cycle
         (``weak_reset.weak_reset_set``: c1 and R0 drawn afresh, t = 0, no pink history, trap state 0)
         and its weight is re-written with at most ``max_write_pulses`` pulses; the others keep every
-        bit. Not an update: ``updates`` and the RTN draws of the next update stay as they were. The
-        SET runs the reference on the synapses it SETs, on every backend; the weights are a new tensor.
+        bit. A synapse whose re-write does not read the weight held is SET and re-written again, up to
+        ``retries`` times (each retry a new cycle); ``failed_rewrites`` counts those still wrong after the
+        last, ``retried_rewrites`` the retries. Not an update: ``updates`` and the RTN draws of the next
+        update stay as they were. The SET runs the reference on the synapses it SETs, on every backend;
+        the weights are a new tensor.
         """
+        if not (isinstance(retries, int) and retries >= 0):
+            raise ValueError(f"retries: expected an integer >= 0 (SETs after a failed re-write), got {retries!r}")
         if not (isinstance(max_write_pulses, int) and 0 <= max_write_pulses <= streams.PULSES_MASK):
             raise ValueError(f"max_write_pulses: expected an integer in [0, {streams.PULSES_MASK}], got {max_write_pulses!r}")
         if condition not in refresh_policy.CONDITIONS:
@@ -196,19 +202,26 @@ class DeviceArray:
         index = due.nonzero().squeeze(1)
         if index.numel() == 0:
             return 0
-        state, pink, held = self._state[:, index], self._pink[:, index], self._weights[index]
-        if int(weak_reset.unpack_cycle(state[streams.SIDE_BL]).max()) >= streams.MAX_CYCLE:
-            raise OverflowError(f"refresh: a synapse has had {streams.MAX_CYCLE} SETs, the most its state word holds "
-                                "(rramk.device.streams)")
-        new_state, new_pink, weights, _ = backends.run(
-            backends.SET, "reference", [index, held], state, pink, config=self.config, seed=self.seed,
-            updates=self.updates, max_write_pulses=max_write_pulses)
-        self._retired_pulses += weak_reset.unpack_device_state(state)[0].sum()
-        self._failed_rewrites += (weights != held).sum()
-        self._state[:, index] = new_state
-        self._pink[:, index] = new_pink
         written = self._weights.clone()
-        written[index] = weights
+        todo, held = index, self._weights[index]
+        for attempt in range(retries + 1):
+            state, pink = self._state[:, todo], self._pink[:, todo]
+            if int(weak_reset.unpack_cycle(state[streams.SIDE_BL]).max()) >= streams.MAX_CYCLE:
+                raise OverflowError(f"refresh: a synapse has had {streams.MAX_CYCLE} SETs, the most its state word "
+                                    "holds (rramk.device.streams)")
+            new_state, new_pink, weights, _ = backends.run(
+                backends.SET, "reference", [todo, held], state, pink, config=self.config, seed=self.seed,
+                updates=self.updates, max_write_pulses=max_write_pulses)
+            self._retired_pulses += weak_reset.unpack_device_state(state)[0].sum()
+            self._state[:, todo] = new_state
+            self._pink[:, todo] = new_pink
+            written[todo] = weights
+            failed = weights != held
+            if attempt == retries or not bool(failed.any()):
+                break
+            self._retried_rewrites += failed.sum()
+            todo, held = todo[failed], held[failed]
+        self._failed_rewrites += failed.sum()
         self._weights = written
         self._pulse_bound = max(self._pulse_bound, max_write_pulses)
         self._cycles_on = True
@@ -263,8 +276,13 @@ class DeviceArray:
 
     @property
     def failed_rewrites(self) -> int:
-        """SETs whose re-write ended at ``max_write_pulses`` without reading the weight held."""
+        """Refreshes whose re-write (after its retries) ended at ``max_write_pulses`` without reading the weight held."""
         return int(self._failed_rewrites)
+
+    @property
+    def retried_rewrites(self) -> int:
+        """SETs that retried a failed re-write (``refresh(retries=...)``)."""
+        return int(self._retried_rewrites)
 
     def pink_terms(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(w_pink BL, w_pink BLb): the 1/f term of each device, of the array's shape."""
@@ -344,7 +362,7 @@ class DeviceArray:
         for part in self._chunks():
             cycles[part] = weak_reset.unpack_cycle(self._state[streams.SIDE_BL, part])
         return {"cycles": cycles, "retired_pulses": int(self._retired_pulses),
-                "failed_rewrites": int(self._failed_rewrites)}
+                "failed_rewrites": int(self._failed_rewrites), "retried_rewrites": int(self._retried_rewrites)}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore a ``state_dict()``; refuses one made with another shape, seed or config."""
@@ -370,6 +388,7 @@ class DeviceArray:
         self._cycles_on = "cycles" in state
         self._retired_pulses.fill_(int(state.get("retired_pulses", 0)))
         self._failed_rewrites.fill_(int(state.get("failed_rewrites", 0)))
+        self._retried_rewrites.fill_(int(state.get("retried_rewrites", 0)))
         self._pulse_bound = self._largest_pulse_count()
         backends.map_chunks(lambda p: (p.to(device=self.device, dtype=self.dtype),), [self._pink], pink)
         self.updates = updates

@@ -20,7 +20,7 @@ Conditions (``Refresh.condition``), on the device parameters regenerated from th
   state's counters on every backend.
 
 Written on the command line (``python -m rramk.train --refresh``) as
-``CONDITION[:key=value,...]`` with keys ``margin``, ``limit``, ``every`` and ``max_write_pulses``,
+``CONDITION[:key=value,...]`` with keys ``margin``, ``limit``, ``every``, ``max_write_pulses`` and ``retries``,
 e.g. ``past_t_star``, ``window:margin=0.05,every=10``, ``pulses:limit=542``; ``off`` (the default)
 is no refresh.
 """
@@ -56,6 +56,9 @@ class Refresh:
     max_write_pulses: int = 1023
     """Most RESET pulses that re-write a weight after a SET (program and verify; bisection depth)."""
 
+    retries: int = 0
+    """SETs after a re-write that does not read the weight held (each a new cycle); 0: a failure stays."""
+
     def __post_init__(self):
         if self.condition not in CONDITIONS:
             raise ValueError(f"refresh: unknown condition {self.condition!r}; expected one of {', '.join(CONDITIONS)}")
@@ -70,6 +73,9 @@ class Refresh:
             raise ValueError(f"refresh: limit applies to the 'pulses' condition only, not {self.condition!r}")
         if not (isinstance(self.every, int) and self.every >= 1):
             raise ValueError(f"refresh: every: expected an integer >= 1 (steps), got {self.every!r}")
+        if not (isinstance(self.retries, int) and self.retries >= 0):
+            raise ValueError(f"refresh: retries: expected an integer >= 0 (SETs after a failed re-write), "
+                             f"got {self.retries!r}")
         if not (isinstance(self.max_write_pulses, int) and 0 <= self.max_write_pulses <= streams.PULSES_MASK):
             raise ValueError(f"refresh: max_write_pulses: expected an integer in [0, {streams.PULSES_MASK}], "
                              f"got {self.max_write_pulses!r}")
@@ -80,7 +86,7 @@ class Refresh:
         if text is None or text.strip().lower() == "off":
             return None
         condition, _, options = text.strip().partition(":")
-        kinds = {"margin": float, "limit": int, "every": int, "max_write_pulses": int}
+        kinds = {"margin": float, "limit": int, "every": int, "max_write_pulses": int, "retries": int}
         values = {}
         for item in filter(None, (o.strip() for o in options.split(","))):
             key, eq, value = item.partition("=")
