@@ -2,7 +2,8 @@
 # The MNIST refresh study behind reports/refresh.md at the answers study's settings: the full model at
 # lr_pulses 8 (the rate validation chose for it), 20 epochs, the validation split, with each refresh policy:
 # past_t_star and window (they read each device's true t*, which a chip cannot) and pulses:limit=542 (a pulse
-# count a chip keeps; 542 is the published preset's median t*), seeds 0-4. The baseline without refresh is
+# count a chip keeps; 542 is the published preset's median t*), each retrying a failed re-write up to 3 times
+# (a chip's program and verify would), seeds 0-4. The baseline without refresh is
 # the answers study's `full model` at lr 8 (reports/ablation/summaries/mnist/epochs20-val10000/all-lr8, the
 # same seeds), which python -m rramk.report pairs with each run. Each finished run's summary and metrics are
 # copied to reports/refresh/<run>/; a run already there is skipped, an interrupted one resumed. Two processes
@@ -13,10 +14,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 export OMP_NUM_THREADS=1
-POLICIES=("past_t_star" "window" "pulses:limit=542")
+POLICIES=("past_t_star:retries=3" "window:retries=3" "pulses:limit=542,retries=3")
 
 run() {  # POLICY SEED
-    local name="val-lr8-${1//[:=]/-}-seed$2"
+    local name="val-lr8-${1//[:=,]/-}-seed$2"
     local out="runs/refresh/$name" kept="reports/refresh/$name"
     [ -f "$kept/summary.json" ] && return 0
     if [ ! -f "$out/summary.json" ]; then
