@@ -454,3 +454,18 @@ def test_the_published_budget_is_recognised_with_a_validation_split():
     assert _is_full("epochs20") and _is_full("epochs20-val10000") and _is_full("epochs20-preset-mine-1a2b3c4d")
     assert not _is_full("epochs20-n10000") and not _is_full("epochs3-n20000") and not _is_full("epochs1-n10000-val10000")
     assert not _is_full("epochs200")
+
+
+def test_study_status_counts_the_runs_of_each_full_study(tmp_path):
+    """The index's table of full studies: 85 runs for the answers (8 device configurations x 2 rates x 5
+    seeds, and the ideal BNN's 5), 50 per tolerance knob, 15 for refresh (3 policies x 5 seeds), counted
+    from the run files."""
+    from rramk.reporting.index import study_status
+
+    for name in ("val-lr8-window-retries-3-seed0", "val-lr8-past_t_star-retries-3-seed1", "full-window"):
+        (tmp_path / "refresh" / name).mkdir(parents=True)
+        (tmp_path / "refresh" / name / "summary.json").write_text("{}")
+    rows = {row[1]: row[2] for row in study_status(tmp_path)}
+    assert rows["`scripts/study-mnist-answers.sh`"] == "0 of 85 runs (not started)"
+    assert rows["`scripts/study-mnist-tolerances.sh`"] == "0 of 50 runs (not started)"
+    assert rows["`scripts/study-mnist-refresh.sh`"] == "2 of 15 runs (partial)"  # full-window is another study's

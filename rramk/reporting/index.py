@@ -43,6 +43,10 @@ FULL_STUDIES = (
 """The full studies (20 epochs, every training example but the validation split, SEEDS): what, the command,
 the study, its options, where its runs are (data set, budget directory), its configurations (None: all of the
 study's) and its pulse rates."""
+REFRESH_STUDY = ("refresh: the full model at lr_pulses 8 with refresh past_t_star, window and pulses:limit=542 "
+                 "(each retries=3), 20 epochs, validation split", "scripts/study-mnist-refresh.sh", "val-lr8-", 15)
+"""The refresh study: what, its command, the prefix of its runs under reports/refresh/, its runs (3 policies x
+5 seeds, as the script writes them)."""
 
 
 def _cost(c: dict, key: str) -> str:
@@ -174,6 +178,9 @@ def study_status(reports: Path) -> list[list[str]]:
                    if any(s["seed"] == seed for s in directories.get(directory_of(slug, lr), [])))
         state = "complete" if done == len(expected) else ("not started" if not done else "partial")
         rows.append([what, f"`{command}`", f"{done} of {len(expected)} runs ({state})"])
+    done = len(list((reports / "refresh").glob(f"{REFRESH_STUDY[2]}*/summary.json")))
+    state = "complete" if done >= REFRESH_STUDY[3] else ("not started" if not done else "partial")
+    rows.append([REFRESH_STUDY[0], f"`{REFRESH_STUDY[1]}`", f"{done} of {REFRESH_STUDY[3]} runs ({state})"])
     return rows
 
 
