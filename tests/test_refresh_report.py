@@ -134,3 +134,14 @@ def test_refresh_report_keeps_the_hand_written_notes_and_nothing_without_runs(tm
     assert "a table by hand" not in first and first.endswith(refresh_report.KEPT + "\n## Design\n\nThe state word.\n")
     refresh_report.write_refresh_report(reports)
     assert (reports / "refresh.md").read_text() == first
+
+
+def test_a_setting_names_its_validation_split_and_a_policy_its_condition():
+    """Runs with and without the validation split are different settings (the headline kept them apart only by
+    their budget once); a policy with options is described by its condition."""
+    base = {"dataset": "mnist", "imperfections": "all", "epochs": 20, "settings": {"limit_train": None}}
+    assert refresh_report._setting(base) == "mnist, imperfections all, 20 epochs, all training examples"
+    assert refresh_report._setting({**base, "validation": 10000}) == (
+        "mnist, imperfections all, 20 epochs, all training examples but the 10000 held out for validation")
+    assert refresh_report.policy_words("pulses:limit=542,retries=3") == refresh_report.POLICIES["pulses"]
+    assert refresh_report.policy_words("window") == refresh_report.POLICIES["window"]

@@ -336,13 +336,15 @@ def test_index_reads_the_refresh_runs_against_the_same_runs_without_refresh(tmp_
      "summary.json").write_text(json.dumps(other))
     sentence = refresh_report.refresh_sentence(tmp_path)
     assert sentence.startswith("**Does refresh help?** It depends on the policy, on the runs measured so far: on "
-                               "mnist, imperfections all, 2 epochs, 500 training examples: refresh past_t_star ends "
+                               "mnist, imperfections all, 2 epochs, 500 training examples, lr_pulses 20: refresh "
+                               "past_t_star ends "
                                "at 96.50 % against 94.05 % without (+2.45 points), refresh window ends at 93.00 % "
                                "against 94.00 % without (-1.00 points) (1/2 seeds per cell).")
     assert "without refresh the same device reaches" not in sentence  # no run at another rate
     _write(tmp_path, "all-lr8", "all", 0.97, seeds=(0, 1), lr=8.0)  # without refresh at lr 8: 0.97, 0.971
     sentence = refresh_report.refresh_sentence(tmp_path)
-    assert "Both at lr_pulses 20; without refresh the same device reaches 97.05 % at lr_pulses 8 (2 seeds), so " \
+    assert "The runs of past_t_star are at lr_pulses 20; without refresh the same device reaches 97.05 % at " \
+           "lr_pulses 8 (2 seeds), so " \
            "refresh past_t_star is -0.55 points from the best rate without it." in sentence
 
 

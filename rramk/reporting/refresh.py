@@ -65,8 +65,10 @@ def _pairs(runs: list[tuple[Path, dict]]) -> dict[str, dict[tuple, list[tuple]]]
 
 def _setting(summary: dict) -> str:
     limit = summary["settings"].get("limit_train")
+    held_out = summary.get("validation") or summary["settings"].get("validation")
     return (f"{summary['dataset']}, imperfections {summary['imperfections']}, {summary['epochs']} epochs, "
-            f"{'all' if not limit else limit} training examples")
+            f"{'all' if not limit else limit} training examples"
+            + (f" but the {held_out} held out for validation" if held_out else ""))
 
 
 def refresh_results(reports: Path) -> list[dict]:
@@ -81,7 +83,8 @@ def refresh_results(reports: Path) -> list[dict]:
         results.append({"policy": name, "with": sum(reported_accuracy(w[1]) for w, _ in pairs) / len(pairs),
                         "without": sum(reported_accuracy(o[1]) for _, o in pairs) / len(pairs), "seeds": len(pairs),
                         "lr": first["settings"]["lr_pulses"],
-                        "best_without": _best_rate_without([s for _, s in runs], first), "setting": _setting(first)})
+                        "best_without": _best_rate_without([s for _, s in runs], first),
+                        "setting": f"{_setting(first)}, lr_pulses {first['settings']['lr_pulses']:g}"})
     return results
 
 
@@ -129,7 +132,7 @@ def refresh_sentence(reports: Path) -> str:
         caveat = (" — one seed per cell: no error bar yet, run more seeds before quoting a gain to a tenth of a "
                   "point" if seeds == [1] else f" ({'/'.join(map(str, seeds))} seeds per cell)")
         best = [(r, r["best_without"]) for r in results if r["best_without"] and r["best_without"][0] != r["lr"]]
-        against = "".join(f" Both at lr_pulses {r['lr']:g}; without refresh the same device reaches "
+        against = "".join(f" The runs of {r['policy']} are at lr_pulses {r['lr']:g}; without refresh the same device reaches "
                           f"{100 * b[1]:.2f} % at lr_pulses {b[0]:g} ({b[2]} seeds), so refresh {r['policy']} is "
                           f"{100 * (r['with'] - b[1]):+.2f} points from the best rate without it."
                           for r, b in best[:1])
@@ -436,11 +439,16 @@ METHOD_ENDURANCE = (
     "comparable between runs).\n")
 
 
+def policy_words(policy: str) -> str:
+    """What a policy does, by its condition (its options, e.g. limit=542,retries=3, are in its name)."""
+    return POLICIES.get(policy.partition(":")[0], "see rramk.device.refresh")
+
+
 def _refresh_header(sections: list[dict], summaries: list[dict], reruns: list[str], png: str) -> list[str]:
     """The title, the policies, the machine, the dates, the commands that made the runs and their reruns."""
     commands = list(dict.fromkeys(s["command"] for s in summaries))
     lines = ["# Refresh: SET the synapses that can no longer move\n", INTRO, "",
-             "Policies: " + "; ".join(f"`{p}`: {POLICIES.get(p, 'see rramk.device.refresh')}"
+             "Policies: " + "; ".join(f"`{p}`: {policy_words(p)}"
                                       for p in dict.fromkeys(p for sec in sections for p in sec["policies"])) + ".\n",
              f"- Machine: {machines(summaries)}",
              f"- Dates of the runs: {dates(summaries)}",
