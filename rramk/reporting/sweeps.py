@@ -259,6 +259,16 @@ def _interval_words(interval: dict) -> str:
     return f"{100 * LEVEL:.0f} % interval {low} to {high}"
 
 
+def _spaced_ticks(x: list[float], labels: list[str], gap: float = 0.07) -> tuple[list[float], list[str]]:
+    """The ticks at least ``gap`` of the axis' span apart, from the left (dense sweep points overprint)."""
+    span = (max(x) - min(x)) or 1.0
+    kept: list[tuple[float, str]] = []
+    for value, label in sorted(zip(x, labels)):
+        if not kept or value - kept[-1][0] >= gap * span:
+            kept.append((value, label))
+    return [v for v, _ in kept], [label for _, label in kept]
+
+
 def plot_sensitivity(points: list[dict], runs: dict, study: Study, path: Path, title: str, knob: str,
                      unit: str) -> None:
     """Accuracy (mean ± standard error) against the knob's factor, the measured unit on the top axis,
@@ -282,7 +292,7 @@ def plot_sensitivity(points: list[dict], runs: dict, study: Study, path: Path, t
     ax.legend(fontsize=7)
     top = ax.twiny()
     top.set_xlim(ax.get_xlim())
-    top.set_xticks(x, [f"{p['measure']:.3g}" for p in points], fontsize=7)
+    top.set_xticks(*_spaced_ticks(x, [f"{p['measure']:.3g}" for p in points]), fontsize=7)
     top.set_xlabel(unit, fontsize=8)
     fig.suptitle(f"Sensitivity to {knob} ({title})", fontsize=10)
     fig.tight_layout()
