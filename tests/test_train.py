@@ -786,3 +786,29 @@ def test_the_published_preset_file_trains_the_run_without_a_preset(tmp_path, cap
     assert run(tmp_path / "mine", "--epochs", "2", "--preset", str(mine), "--resume") == 2
     assert "changed since the checkpoint" in one_line_error(capsys.readouterr().err)
     assert len(metrics(tmp_path / "mine")) == 1
+
+
+def test_summaries_are_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    """A summary a writer dies in the middle of keeps its old content, and a finished one leaves no
+    temporary: a study's other shard read a half-written summary.json once and stopped
+    (json.decoder.JSONDecodeError in warn_other_machines)."""
+    from pathlib import Path
+
+    from rramk.training.loop import atomic_write_text
+
+    target = tmp_path / "summary.json"
+    atomic_write_text(target, '{"old": 1}')
+    real = Path.write_text
+
+    def dies_halfway(self, text, *args, **kwargs):
+        real(self, text[: len(text) // 2], *args, **kwargs)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Path, "write_text", dies_halfway)
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write_text(target, '{"new": 2, "padding": "' + "x" * 100 + '"}')
+    monkeypatch.setattr(Path, "write_text", real)
+    assert json.loads(target.read_text()) == {"old": 1}
+    atomic_write_text(target, '{"new": 2}')
+    assert json.loads(target.read_text()) == {"new": 2}
+    assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]  # no temporary left, also after the failure

@@ -9,7 +9,6 @@ are copied to ``summaries`` (reports/ablation/summaries), which the reports read
 
 from __future__ import annotations
 
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -18,7 +17,7 @@ from rramk import cli, provenance
 from rramk.studies.configs import ABLATIONS, STUDIES, AblationConfig, Study
 from rramk.studies.shards import Shard
 from rramk.studies.summaries import UNSUFFIXED_LR
-from rramk.training.loop import SUMMARY, train
+from rramk.training.loop import SUMMARY, atomic_write_text, train
 from rramk.cli import UsageError
 from rramk.training.run_settings import RunSettings, default_network
 
@@ -63,8 +62,8 @@ def publish(run: Path, root: Path, summaries: Path) -> Path:
     target = summaries / run.relative_to(root)
     target.mkdir(parents=True, exist_ok=True)
     for name in (SUMMARY, "metrics.jsonl"):
-        if (run / name).is_file():
-            shutil.copyfile(run / name, target / name)
+        if (run / name).is_file():  # whole or not at all: the study's other shards read these
+            atomic_write_text(target / name, (run / name).read_text())
     return target / SUMMARY
 
 

@@ -124,6 +124,17 @@ def atomic_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that a reader (a study's other shard) sees the old file or the new one,
+    never a part: a temporary of this process beside it, then a rename."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 class NonFiniteLoss(RuntimeError):
     pass
 
@@ -374,8 +385,7 @@ def write_summary(run: Run) -> dict:
         "command": provenance.command_line(), "code": provenance.code_version(), "processes": run.dist.world_size,
     }
     if run.dist.main:
-        with open(Path(settings.out) / SUMMARY, "w") as f:
-            json.dump(summary, f, indent=1)
+        atomic_write_text(Path(settings.out) / SUMMARY, json.dumps(summary, indent=1))
     return summary
 
 
