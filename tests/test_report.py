@@ -8,6 +8,8 @@ import pytest
 
 from rramk.reporting import speed as speed_report
 from rramk.studies import statistics as ablation_statistics
+from rramk.studies import tolerance as study_tolerance
+from rramk.studies import welch as study_welch
 from rramk import report
 from rramk.reporting import refresh as refresh_report
 from rramk.studies import summaries as study_summaries
@@ -172,7 +174,7 @@ def _verdict(rows):
 def test_welch_test_against_closed_forms_and_scipy():
     from scipy import stats
 
-    st = ablation_statistics
+    st = study_welch
     for t in (0.0, 0.5, 1.0, 3.0, 12.7):  # Student's t: df = 1 is Cauchy, df = 2 has a closed form
         assert st.t_two_sided_p(t, 1) == pytest.approx(1 - 2 * math.atan(t) / math.pi, rel=1e-12, abs=1e-15)
         assert st.t_two_sided_p(t, 2) == pytest.approx(1 - t / math.sqrt(2 + t * t), rel=1e-12, abs=1e-15)
@@ -271,12 +273,12 @@ def test_the_tolerance_answer_names_every_knob_swept_at_the_same_budget(tmp_path
 def test_tolerance_beyond_the_sweep_and_before_it():
     points = [{"factor": f, "measure": 2 * f, "loss": loss, "loss_se": 0.001} for f, loss in
               ((0.0, 0.0), (1.0, 0.004), (2.0, 0.02))]
-    t = ablation_statistics.tolerance(points, 0.005)
+    t = study_tolerance.tolerance(points, 0.005)
     assert t["kind"] == "interpolated" and t["value"] == pytest.approx(1 + 0.001 / 0.016)
-    assert ablation_statistics.tolerance(points, 0.005, key="measure")["value"] == pytest.approx(2 * t["value"])
-    assert ablation_statistics.tolerance(points, 0.05) == {"value": 2.0, "kind": "beyond"}
-    assert ablation_statistics.tolerance(points[1:], 0.001) == {"value": 1.0, "kind": "none"}
-    assert ablation_statistics.tolerance(points, 0.005, shift=1.0)["value"] < t["value"]  # one standard error worse
+    assert study_tolerance.tolerance(points, 0.005, key="measure")["value"] == pytest.approx(2 * t["value"])
+    assert study_tolerance.tolerance(points, 0.05) == {"value": 2.0, "kind": "beyond"}
+    assert study_tolerance.tolerance(points[1:], 0.001) == {"value": 1.0, "kind": "none"}
+    assert study_tolerance.tolerance(points, 0.005, shift=1.0)["value"] < t["value"]  # one standard error worse
 
 
 def test_lr_report_states_the_default_and_what_was_measured(tmp_path):
@@ -394,7 +396,7 @@ def test_machine_names_say_the_fingerprint_where_recorded():
 
 
 def test_tolerance_interval_is_the_point_without_spread_and_opens_where_the_sweep_ends():
-    st = ablation_statistics
+    st = study_tolerance
 
     def points(spread):
         cells = [(0.0, [0.98, 0.98 + spread]), (0.5, [0.978, 0.978 + spread]), (1.0, [0.972, 0.972 + spread])]

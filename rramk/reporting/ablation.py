@@ -26,8 +26,9 @@ from pathlib import Path
 from tabulate import tabulate
 
 from rramk.studies.configs import STUDIES, Study
-from rramk.studies.statistics import (ADDED_VIEW, LEVEL, REMOVED_VIEW, ablation_rows, imperfection_costs, interaction,
+from rramk.studies.statistics import (ADDED_VIEW, REMOVED_VIEW, ablation_rows, imperfection_costs, interaction,
                                       learning_curves, saturation_effects, saturation_sentences, selection_rule, verdict)
+from rramk.studies.welch import LEVEL
 from rramk.reporting.files import PNG_METADATA, REPORT_COMMAND, pyplot
 from rramk.reporting.runs import all_runs, budget_words, code_versions, dates, machines, pct, seeds_of
 from rramk.studies.summaries import ablation_command

@@ -19,7 +19,8 @@ from tabulate import tabulate
 
 from rramk.reporting.files import PNG_METADATA, REPORT_COMMAND, pyplot
 from rramk.reporting.runs import dates, machine_names, machines, pct
-from rramk.studies.statistics import reported_accuracy, selection_rule, welch
+from rramk.studies.statistics import reported_accuracy, selection_rule
+from rramk.studies.welch import welch
 from rramk.training.run_settings import PUBLISHED, default_network
 
 REFRESH_MATCH = ("dataset", "network", "imperfections", "seed", "epochs", "limit_train", "hidden", "width", "lr_pulses",

@@ -24,8 +24,9 @@ from rramk.reporting.ablation import TOLERANCES
 from rramk.reporting.runs import (all_runs, budget_words, code_versions, dates,
                                   machine_names, machines, pct, seeds_of)
 from rramk.studies.summaries import UNSUFFIXED_LR, ablation_command, default_lr, study_runs
-from rramk.studies.statistics import (LEVEL, ablation_rows, best_lr, lr_rows, reported_accuracy, selection_rule,
-                                      sensitivity, tolerance, tolerance_interval)
+from rramk.studies.statistics import ablation_rows, best_lr, lr_rows, reported_accuracy, selection_rule
+from rramk.studies.tolerance import sensitivity, tolerance, tolerance_interval
+from rramk.studies.welch import LEVEL
 from rramk.device.config import HfOxWeakReset
 from rramk.reporting.files import PNG_METADATA, REPORT_COMMAND, pyplot
 
@@ -190,7 +191,7 @@ def write_sensitivity(dataset: str, budget: str, directories: dict, knob: str, b
                  "tolerance ends the range; the answer is interpolated linearly between that value and the one "
                  "before it, in the factor and, separately, in the measured unit. The published fit is factor 1. "
                  f"The interval: the central {100 * LEVEL:.0f} % of the tolerances read from 2000 bootstrap "
-                 "resamples of the seeds of every cell (`rramk.studies.statistics.tolerance_interval`); an end the "
+                 "resamples of the seeds of every cell (`rramk.studies.tolerance.tolerance_interval`); an end the "
                  "sweep does not bound (the tolerance below the smallest or beyond the largest factor swept in more "
                  "than the tail's share of resamples) is said to be open.")
     png = out_dir / f"{name}.png"

@@ -5,20 +5,19 @@ the labels of a ``Study`` (rramk.studies.configs). Rows give each configuration'
 accuracy over seeds and its drop against the ideal BNN; costs give each ranked imperfection's cost
 in both views of the study (added alone to the mean model, removed alone from the full model) with
 standard errors over seeds; the verdict, the interaction and the saturation sentences say in words
-what the costs show; ``sensitivity`` and ``tolerance`` read a knob's sweep; ``lr_rows`` a learning-
-rate study; curves follow accuracy per epoch. Every standard error is over seeds, sqrt(s1^2/n1 +
-s2^2/n2 + ...) for a difference of means (nan with one seed: no error bar); a claim is "resolved"
-when Welch's two-sided 95 % interval excludes 0 (``welch``; Student's t with Welch-Satterthwaite
-degrees of freedom, computed here without scipy).
+what the costs show; ``lr_rows`` reads a learning-rate study (a knob's sweep: rramk.studies.tolerance);
+curves follow accuracy per epoch. Every standard error is over seeds, sqrt(s1^2/n1 + s2^2/n2 + ...)
+for a difference of means (nan with one seed: no error bar); a claim is "resolved" when Welch's
+two-sided 95 % interval excludes 0 (rramk.studies.welch).
 """
 
 from __future__ import annotations
 
 import math
-import random
 import statistics
 
 from rramk.studies.configs import STUDIES, Study
+from rramk.studies.welch import LEVEL, welch
 
 ADDED_VIEW = "added alone to the mean model"
 SELECTION_RULES = {"validation": "test accuracy at the epoch of highest validation accuracy",
@@ -92,79 +91,6 @@ def ablation_rows(runs: dict, labels: list[str] | None = None, ideal: str = "ide
 
 
 # ----------------------------------------------------------------------------- Welch's t-test
-
-LEVEL = 0.95
-"""The confidence level of every interval and test of the reports (two-sided)."""
-
-
-def _incomplete_beta(x: float, a: float, b: float) -> float:
-    """The regularized incomplete beta function I_x(a, b), by its continued fraction (modified Lentz)."""
-    if x <= 0.0:
-        return 0.0
-    if x >= 1.0:
-        return 1.0
-    if x > (a + 1) / (a + b + 2):  # the fraction converges fast below the mean: use the symmetry
-        return 1.0 - _incomplete_beta(1.0 - x, b, a)
-    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)) / a
-    tiny, f, c, d = 1e-300, 1.0, 1.0, 0.0
-    for i in range(400):
-        m = i // 2
-        if i == 0:
-            numerator = 1.0
-        elif i % 2:
-            numerator = -((a + m) * (a + b + m) * x) / ((a + 2 * m) * (a + 2 * m + 1))
-        else:
-            numerator = (m * (b - m) * x) / ((a + 2 * m - 1) * (a + 2 * m))
-        d = 1.0 + numerator * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + numerator / c
-        c = c if abs(c) > tiny else tiny
-        f *= c * d
-        if abs(1.0 - c * d) < 1e-15:
-            break
-    return front * (f - 1.0)
-
-
-def t_two_sided_p(t: float, df: float) -> float:
-    """P(|T| >= |t|) for Student's t with ``df`` degrees of freedom (df may be fractional: Welch)."""
-    if math.isnan(t) or math.isnan(df) or df <= 0:
-        return math.nan
-    if math.isinf(t):
-        return 0.0
-    return _incomplete_beta(df / (df + t * t), df / 2, 0.5)
-
-
-def t_critical(df: float, level: float = LEVEL) -> float:
-    """The two-sided critical value: P(|T| >= t) = 1 - level (nan without degrees of freedom)."""
-    if math.isnan(df) or df <= 0:
-        return math.nan
-    lo, hi = 0.0, 1.0
-    while t_two_sided_p(hi, df) > 1 - level:
-        hi *= 2
-    for _ in range(200):  # bisection: p falls monotonically in t
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if t_two_sided_p(mid, df) > 1 - level else (lo, mid)
-    return (lo + hi) / 2
-
-
-def welch(cells: list[tuple[float, float, int]], signs: list[int]) -> dict:
-    """A signed sum of cell means (mean, std, n per cell; signs +1/-1) with Welch's test that it is 0:
-    value, standard error sqrt(sum s^2/n), Welch-Satterthwaite degrees of freedom
-    (sum s^2/n)^2 / sum (s^2/n)^2 / (n - 1), two-sided p and the half-width of the LEVEL interval.
-    With a cell of one seed, or no spread at all, there is no test (se, df, p, half_width nan)."""
-    value = sum(sign * mean for sign, (mean, _, _) in zip(signs, cells))
-    nan = {"value": value, "se": math.nan, "df": math.nan, "p": math.nan, "half_width": math.nan}
-    if any(n < 2 or math.isnan(std) for _, std, n in cells):
-        return nan
-    variances = [std ** 2 / n for _, std, n in cells]
-    se2 = sum(variances)
-    if se2 == 0:
-        return {**nan, "se": 0.0}
-    df = se2 ** 2 / sum(v ** 2 / (n - 1) for v, (_, _, n) in zip(variances, cells))
-    se = math.sqrt(se2)
-    return {"value": value, "se": se, "df": df, "p": t_two_sided_p(value / se, df),
-            "half_width": t_critical(df) * se}
-
 
 def difference_test(rows: list[dict], plus: str, minus: str) -> dict:
     """mean(plus) - mean(minus) with Welch's test (``welch``); value nan if either has no runs."""
@@ -397,69 +323,6 @@ def saturation_sentences(runs: dict, rows: list[dict], study: Study) -> list[str
                      f"± {100 * i['without_se']:.2f} without it: saturation changes its cost by "
                      f"{100 * i['interaction']:+.2f} ± {100 * i['interaction_se']:.2f} ({resolved}).")
     return lines
-
-
-def sensitivity(rows: list[dict], study: Study, measures: dict[str, float]) -> list[dict]:
-    """The sweep of a sensitivity study by factor: accuracy (mean, standard error, seeds), its measure
-    (``measures``: label -> the knob in the unit a device engineer measures) and the loss against the
-    mean model, mean(mean model) - mean(this), with its standard error."""
-    points = []
-    for r in rows:
-        if r["config"] not in study.values:
-            continue
-        loss, loss_se = difference(rows, study.mean, r["config"]) if r["config"] != study.mean else (0.0, 0.0)
-        points.append({"config": r["config"], "factor": study.values[r["config"]],
-                       "measure": measures.get(r["config"], float("nan")), "mean": r["mean"], "se": r["se"],
-                       "seeds": r["seeds"], "loss": loss, "loss_se": loss_se, "past_t_star": r["past_t_star"],
-                       "values": r["values"], "is_mean": r["config"] == study.mean})
-    return sorted(points, key=lambda p: p["factor"])
-
-
-def tolerance(points: list[dict], points_of_loss: float, key: str = "factor", shift: float = 0.0) -> dict:
-    """The largest knob value whose loss stays within ``points_of_loss`` (a fraction: 0.005 = 0.5 point).
-
-    Going up the sweep from its smallest factor, the first point whose loss (+ ``shift`` standard
-    errors) exceeds the tolerance ends the range; the answer is interpolated linearly between it and
-    the point before, in ``key`` (``factor`` or ``measure``). Returns {"value", "kind"}: kind
-    ``interpolated``, ``beyond`` (no point exceeds it: value is the largest swept, a lower bound) or
-    ``none`` (the smallest swept point already exceeds it).
-    """
-    previous = None
-    for p in points:
-        loss = p["loss"] + shift * (0.0 if math.isnan(p["loss_se"]) else p["loss_se"])
-        if loss > points_of_loss:
-            if previous is None:
-                return {"value": p[key], "kind": "none"}
-            q, q_loss = previous
-            t = (points_of_loss - q_loss) / (loss - q_loss)
-            return {"value": q[key] + t * (p[key] - q[key]), "kind": "interpolated"}
-        previous = (p, loss)
-    return {"value": points[-1][key] if points else float("nan"), "kind": "beyond" if points else "none"}
-
-
-def tolerance_interval(points: list[dict], mean_values: list[float], points_of_loss: float, key: str = "factor",
-                       draws: int = 2000, level: float = LEVEL, seed: int = 0) -> dict:
-    """The bootstrap interval of ``tolerance``: resample the seeds of every cell (the mean model's
-    ``mean_values`` and each point's ``values``, with replacement, independently), read the tolerance
-    again, ``draws`` times (a fixed generator: the same interval every time), and take the central
-    ``level`` of the values read. {"low", "high", "open_low", "open_high"}: an end is open when more
-    than (1 - level) / 2 of the draws read no tolerance at all (``none``: below the smallest factor
-    swept) or only a bound (``beyond``: past the largest): the data do not bound it on that side.
-    With one seed in a cell there is nothing to resample: nan."""
-    if len(mean_values) < 2 or any(len(p["values"]) < 2 for p in points):
-        return {"low": math.nan, "high": math.nan, "open_low": True, "open_high": True}
-    rng = random.Random(seed)
-    reads = []
-    for _ in range(draws):
-        base = statistics.fmean(rng.choices(mean_values, k=len(mean_values)))
-        resampled = [{**p, "loss_se": math.nan, "loss": 0.0 if p["is_mean"] else
-                      base - statistics.fmean(rng.choices(p["values"], k=len(p["values"])))} for p in points]
-        t = tolerance(resampled, points_of_loss, key)
-        reads.append(-math.inf if t["kind"] == "none" else math.inf if t["kind"] == "beyond" else t["value"])
-    reads.sort()
-    tail = (1 - level) / 2
-    low, high = reads[int(tail * draws)], reads[min(int((1 - tail) * draws), draws - 1)]
-    return {"low": low, "high": high, "open_low": math.isinf(low), "open_high": math.isinf(high)}
 
 
 def lr_rows(runs_by_lr: dict[float, dict], labels: tuple[str, ...]) -> list[dict]:
