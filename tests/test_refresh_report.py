@@ -9,6 +9,7 @@ from scipy import stats
 
 from rramk import report
 from rramk.reporting import refresh as refresh_report
+from rramk.reporting import refresh_runs
 from tests.test_report import _summary, _write
 
 BASELINE = {0: 0.940, 1: 0.942}  # without refresh, per seed (final = epoch 2)
@@ -140,8 +141,8 @@ def test_a_setting_names_its_validation_split_and_a_policy_its_condition():
     """Runs with and without the validation split are different settings (the headline kept them apart only by
     their budget once); a policy with options is described by its condition."""
     base = {"dataset": "mnist", "imperfections": "all", "epochs": 20, "settings": {"limit_train": None}}
-    assert refresh_report._setting(base) == "mnist, imperfections all, 20 epochs, all training examples"
-    assert refresh_report._setting({**base, "validation": 10000}) == (
+    assert refresh_runs.setting_words(base) == "mnist, imperfections all, 20 epochs, all training examples"
+    assert refresh_runs.setting_words({**base, "validation": 10000}) == (
         "mnist, imperfections all, 20 epochs, all training examples but the 10000 held out for validation")
     assert refresh_report.policy_words("pulses:limit=542,retries=3") == refresh_report.POLICIES["pulses"]
     assert refresh_report.policy_words("window") == refresh_report.POLICIES["window"]

@@ -10,7 +10,6 @@ the runs alone.
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 from pathlib import Path
@@ -18,101 +17,28 @@ from pathlib import Path
 from tabulate import tabulate
 
 from rramk.reporting.files import PNG_METADATA, REPORT_COMMAND, pyplot
+from rramk.reporting.refresh_runs import (REFRESH_MATCH, best_curve_label, best_rate_without, load_runs, pair_runs,
+                                         policy_of, epoch_records, refresh_key, section_curves, sections_of, setting_words)
 from rramk.reporting.runs import dates, machine_names, machines, pct
 from rramk.studies.statistics import reported_accuracy, selection_rule
 from rramk.studies.welch import welch
-from rramk.training.run_settings import PUBLISHED, default_network
-
-REFRESH_MATCH = ("dataset", "network", "imperfections", "seed", "epochs", "limit_train", "hidden", "width", "lr_pulses",
-                 "scale", "preset", "validation")
-"""What a run without refresh must share with a refresh run to be its baseline."""
-
-
-def _refresh_key(summary: dict) -> tuple:
-    settings = {"hidden": 3000, "scale": "", "preset": "", "validation": None, **summary.get("settings", {})}
-    settings.update({k: summary[k] for k in ("dataset", "imperfections", "seed", "epochs")})
-    # summaries from before --network name none: the data set's own network
-    settings["network"] = settings.get("network") or default_network(summary["dataset"])
-    if settings["network"] != "vgg":
-        settings["width"] = None  # only the VGG has a width
-    return tuple(settings.get(k) for k in REFRESH_MATCH)
-
-
-def _runs(reports: Path) -> list[tuple[Path, dict]]:
-    """(directory, summary) of every run that can take part: reports/refresh/*/ and the ablation summaries."""
-    paths = sorted((reports / "refresh").glob("*/summary.json"))
-    paths += sorted((reports / "ablation" / "summaries").glob("*/*/*/seed*/summary.json"))
-    return [(path.parent, json.loads(path.read_text())) for path in paths]
-
-
-def _policy(summary: dict) -> str:
-    return summary.get("settings", {}).get("refresh") or "off"
-
-
-def _budget(summary: dict) -> tuple:
-    return summary["epochs"], summary["settings"].get("limit_train") or math.inf
-
-
-def _pairs(runs: list[tuple[Path, dict]]) -> dict[str, dict[tuple, list[tuple]]]:
-    """{policy: {budget: [(refresh run, its run without refresh)]}}, runs as (directory, summary): the run
-    without refresh of the same settings and seed (``REFRESH_MATCH``; of several, the last found)."""
-    without = {_refresh_key(s): (d, s) for d, s in runs if _policy(s) == "off"}
-    paired: dict[str, dict[tuple, list[tuple]]] = {}
-    for d, s in runs:
-        if _policy(s) != "off" and _refresh_key(s) in without:
-            paired.setdefault(_policy(s), {}).setdefault(_budget(s), []).append(((d, s), without[_refresh_key(s)]))
-    return paired
-
-
-def _setting(summary: dict) -> str:
-    limit = summary["settings"].get("limit_train")
-    held_out = summary.get("validation") or summary["settings"].get("validation")
-    return (f"{summary['dataset']}, imperfections {summary['imperfections']}, {summary['epochs']} epochs, "
-            f"{'all' if not limit else limit} training examples"
-            + (f" but the {held_out} held out for validation" if held_out else ""))
-
+from rramk.training.run_settings import PUBLISHED
 
 def refresh_results(reports: Path) -> list[dict]:
     """Each refresh policy measured in reports/refresh/*/summary.json at its largest budget, against the
     runs without refresh of the same settings and seeds (there, or among the ablation summaries):
     [{"policy", "with", "without", "seeds", "setting"}], accuracies as means over the shared seeds."""
-    runs = _runs(reports)
+    runs = load_runs(reports)
     results = []
-    for name, budgets in sorted(_pairs(runs).items()):
+    for name, budgets in sorted(pair_runs(runs).items()):
         budget, pairs = max(budgets.items())
         first = pairs[0][0][1]
         results.append({"policy": name, "with": sum(reported_accuracy(w[1]) for w, _ in pairs) / len(pairs),
                         "without": sum(reported_accuracy(o[1]) for _, o in pairs) / len(pairs), "seeds": len(pairs),
                         "lr": first["settings"]["lr_pulses"],
-                        "best_without": _best_rate_without([s for _, s in runs], first),
-                        "setting": f"{_setting(first)}, lr_pulses {first['settings']['lr_pulses']:g}"})
+                        "best_without": best_rate_without([s for _, s in runs], first),
+                        "setting": f"{setting_words(first)}, lr_pulses {first['settings']['lr_pulses']:g}"})
     return results
-
-
-def _rates_without(runs: list[dict], refreshed: dict) -> dict[float, list[dict]]:
-    """{lr_pulses: [summaries]} of the runs *without* refresh that share the refreshed run's other settings
-    (every rate, every seed)."""
-    free = {REFRESH_MATCH.index("lr_pulses"), REFRESH_MATCH.index("seed")}
-
-    def rest(summary):
-        return tuple(v for i, v in enumerate(_refresh_key(summary)) if i not in free)
-
-    key = rest(refreshed)
-    by_lr: dict[float, list[dict]] = {}
-    for s in runs:
-        if _policy(s) == "off" and rest(s) == key:
-            by_lr.setdefault(s["settings"]["lr_pulses"], []).append(s)
-    return by_lr
-
-
-def _best_rate_without(runs: list[dict], refreshed: dict) -> tuple[float, float, int] | None:
-    """(lr_pulses, mean accuracy, seeds) of the best pulse rate *without* refresh for the refreshed run's
-    other settings: the baseline a refresh must beat (None: no run at another rate)."""
-    by_lr = {lr: [reported_accuracy(s) for s in group] for lr, group in _rates_without(runs, refreshed).items()}
-    if len(by_lr) < 2:
-        return None
-    lr, accuracies = max(by_lr.items(), key=lambda item: sum(item[1]) / len(item[1]))
-    return lr, sum(accuracies) / len(accuracies), len(accuracies)
 
 
 def refresh_sentence(reports: Path) -> str:
@@ -177,15 +103,6 @@ NOT_RECORDED = ("the energy and the duration of a SET or of a re-write (no time 
                 "distributions)")
 
 
-def _records(directory: Path, summary: dict) -> list[dict]:
-    """A run's per-epoch records: its metrics.jsonl (the last record of each epoch), else its summary's history."""
-    path = directory / "metrics.jsonl"
-    records = ([json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file()
-               else summary.get("history", []))
-    by_epoch = {r["epoch"]: r for r in records}
-    return [by_epoch[e] for e in sorted(by_epoch)]
-
-
 def _mean_se(values: list[float]) -> tuple[float, float, float]:
     """Mean, standard deviation and standard error over seeds (nan spread with one seed)."""
     mean = statistics.fmean(values)
@@ -219,37 +136,6 @@ def _rerun(summary: dict) -> str:
             and "--study lr" not in command:
         command += f" --lr-pulses {lr:g}"
     return command
-
-
-def _cell_key(summary: dict) -> tuple:
-    """A section of the report: everything a refresh run shares with its baseline but the seed."""
-    seed = REFRESH_MATCH.index("seed")
-    return tuple(v for i, v in enumerate(_refresh_key(summary)) if i != seed)
-
-
-def _sections(runs: list[tuple[Path, dict]]) -> list[dict]:
-    """One section per setting with refresh runs and baselines, the largest budget first: the policies' pairs
-    (by seed), the runs without refresh of the setting and the best pulse rate without refresh."""
-    sections: dict[tuple, dict] = {}
-    for policy, budgets in sorted(_pairs(runs).items()):
-        for pairs in budgets.values():
-            for (w, o) in pairs:
-                section = sections.setdefault(_cell_key(w[1]), {"first": w[1], "policies": {}})
-                section["policies"].setdefault(policy, []).append((w, o))
-    summaries = [s for _, s in runs]
-    directory = {id(s): d for d, s in runs}
-    out = []
-    for section in sections.values():
-        for policy, pairs in section["policies"].items():
-            pairs.sort(key=lambda pair: pair[0][1]["seed"])
-        off = {o[1]["seed"]: o for pairs in section["policies"].values() for _, o in pairs}
-        section["off"] = [off[seed] for seed in sorted(off)]
-        by_lr = _rates_without(summaries, section["first"])
-        lr, best = max(by_lr.items(), key=lambda item: statistics.fmean(reported_accuracy(s) for s in item[1])) \
-            if len(by_lr) > 1 else (None, [])
-        section.update(best_lr=lr, best=[(directory[id(s)], s) for s in sorted(best, key=lambda s: s["seed"])])
-        out.append(section)
-    return sorted(out, key=lambda sec: (tuple(-v for v in _budget(sec["first"])), _setting(sec["first"])))
 
 
 def _accuracy_table(section: dict) -> str:
@@ -292,7 +178,7 @@ def _endurance_table(section: dict) -> tuple[str, list[str]]:
                                                        for p, pairs in section["policies"].items()]
     rows, missing = [], set()
     for name, runs in groups:
-        last = [_records(d, s)[-1] for d, s in runs]
+        last = [epoch_records(d, s)[-1] for d, s in runs]
         row = [name, str(len(runs))]
         for key, _ in ENDURANCE:
             if all(key in r for r in last):
@@ -304,35 +190,12 @@ def _endurance_table(section: dict) -> tuple[str, list[str]]:
             else:
                 row.append("not recorded")
                 missing.add(key)
-        seconds = [r["seconds"] for d, s in runs for r in _records(d, s) if "seconds" in r]
+        seconds = [r["seconds"] for d, s in runs for r in epoch_records(d, s) if "seconds" in r]
         row.append(f"{statistics.median(seconds):.0f}" if seconds else "not recorded")
         rows.append(row)
     table = tabulate(rows, headers=["refresh", "runs", *(label for _, label in ENDURANCE), "s/epoch (median)"],
                      tablefmt="github", disable_numparse=True)
     return table, [label for key, label in ENDURANCE if key in missing]
-
-
-def _curves(runs: list[tuple[Path, dict]]) -> dict:
-    """Test accuracy per epoch over the runs (the epochs every run has): epochs, mean, min, max."""
-    records = [_records(d, s) for d, s in runs]
-    n = min(len(r) for r in records)
-    acc = [[r[e]["test_accuracy"] for r in records] for e in range(n)]
-    return {"epoch": [records[0][e]["epoch"] for e in range(n)], "mean": [statistics.fmean(a) for a in acc],
-            "min": [min(a) for a in acc], "max": [max(a) for a in acc], "seeds": len(runs)}
-
-
-def _best_label(section: dict) -> str | None:
-    """The curve of the best pulse rate without refresh, where it is not the refresh runs' own rate."""
-    lr = section["best_lr"]
-    return None if lr is None or lr == section["first"]["settings"]["lr_pulses"] else f"off, lr_pulses {lr:g} (best)"
-
-
-def _section_curves(section: dict) -> dict[str, dict]:
-    """Without refresh, each policy, and the best pulse rate without refresh where it is another rate."""
-    best = _best_label(section)
-    return {"off": _curves(section["off"]), **{p: _curves([w for w, _ in pairs])
-                                               for p, pairs in section["policies"].items()},
-            **({best: _curves(section["best"])} if best else {})}
 
 
 def _epoch_table(curves: dict[str, dict]) -> str:
@@ -356,8 +219,8 @@ def plot_refresh(sections: list[dict], path: Path) -> None:
     others = iter(("tab:green", "tab:purple", "tab:orange", "tab:brown", "tab:olive", "tab:cyan"))
     colors = dict(CURVE_COLORS)
     for ax, section in zip(axes[0], sections):
-        for name, c in _section_curves(section).items():
-            best = name == _best_label(section)
+        for name, c in section_curves(section).items():
+            best = name == best_curve_label(section)
             color = "0.55" if best else colors.setdefault(name, next(others, "0.5"))
             label = ("without refresh" if name == "off" else
                      f"without refresh, lr_pulses {section['best_lr']:g} (best rate)" if best else name)
@@ -367,7 +230,7 @@ def plot_refresh(sections: list[dict], path: Path) -> None:
                 ax.fill_between(c["epoch"], [100 * v for v in c["min"]], [100 * v for v in c["max"]], color=color,
                                 alpha=0.15, lw=0)
         first = section["first"]
-        ax.set_title(f"{_setting(first)}, lr_pulses {first['settings']['lr_pulses']:g}", fontsize=9)
+        ax.set_title(f"{setting_words(first)}, lr_pulses {first['settings']['lr_pulses']:g}", fontsize=9)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("test accuracy (%)\nmean over seeds, band: min-max")
@@ -402,15 +265,15 @@ def _off_checks(runs: list[tuple[Path, dict]], used: set[Path]) -> list[str]:
     for d, s in runs:
         if d.parent.name != "refresh" or d in used:
             continue
-        line = f"`{d.name}` ({_policy(s)}, {_setting(s)}, seed {s['seed']}): no run to compare it with in the tables"
+        line = f"`{d.name}` ({policy_of(s)}, {setting_words(s)}, seed {s['seed']}): no run to compare it with in the tables"
         epochs = REFRESH_MATCH.index("epochs")
-        key = tuple(v for i, v in enumerate(_refresh_key(s)) if i != epochs)
-        mine = _records(d, s)
+        key = tuple(v for i, v in enumerate(refresh_key(s)) if i != epochs)
+        mine = epoch_records(d, s)
         for d2, s2 in runs:
-            if d2 == d or _policy(s2) != "off" or tuple(v for i, v in enumerate(_refresh_key(s2)) if i != epochs) \
+            if d2 == d or policy_of(s2) != "off" or tuple(v for i, v in enumerate(refresh_key(s2)) if i != epochs) \
                     != key or s2["epochs"] <= s["epochs"]:
                 continue
-            theirs = _records(d2, s2)[:len(mine)]
+            theirs = epoch_records(d2, s2)[:len(mine)]
             same = all({k: v for k, v in a.items() if k != "seconds"} == {k: v for k, v in b.items() if k != "seconds"}
                        for a, b in zip(mine, theirs)) and len(theirs) == len(mine)
             line += (f"; its {len(mine)} epochs {'equal' if same else 'DIFFER from'} the first {len(mine)} of "
@@ -472,13 +335,13 @@ def _section_lines(section: dict) -> list[str]:
     """One setting's tables: accuracy and gains, endurance, accuracy per epoch."""
     first = section["first"]
     endurance, missing = _endurance_table(section)
-    lines = [f"## {_setting(first)}, lr_pulses {first['settings']['lr_pulses']:g}\n",
+    lines = [f"## {setting_words(first)}, lr_pulses {first['settings']['lr_pulses']:g}\n",
              _accuracy_table(section), "", endurance, ""]
     if missing:
         lines.append(f"Not recorded by some of these runs: {', '.join(missing)}.\n")
     mismatched = [d.name for d, s in [*section["off"], *(w for p in section["policies"].values() for w, _ in p)]
-                  if _records(d, s) and _records(d, s)[-1]["test_accuracy"] != s["final_test_accuracy"]]
-    lines += ["Test accuracy per epoch (mean over seeds):\n", _epoch_table(_section_curves(section)), ""]
+                  if epoch_records(d, s) and epoch_records(d, s)[-1]["test_accuracy"] != s["final_test_accuracy"]]
+    lines += ["Test accuracy per epoch (mean over seeds):\n", _epoch_table(section_curves(section)), ""]
     if mismatched:
         lines.append(f"The last record of {', '.join(mismatched)} differs from its summary's final accuracy.\n")
     return lines
@@ -488,8 +351,8 @@ def write_refresh_report(reports: Path) -> list[tuple[str, str, str, str]]:
     """reports/refresh.md and refresh.png from the refresh runs (reports/refresh/*/) and their baselines without
     refresh (there or among the ablation summaries); their rows of the index ([] and nothing written without a
     refresh run that has a baseline). Hand-written notes of the file (design, tests) are kept below its tables."""
-    runs = _runs(reports)
-    sections = _sections(runs)
+    runs = load_runs(reports)
+    sections = sections_of(runs)
     if not sections:
         return []
     used = [r for sec in sections for r in [*sec["off"], *(w for pairs in sec["policies"].values() for w, _ in pairs)]]
