@@ -74,12 +74,11 @@ from .files import (
 )
 from .image_folder import (
     CIFAR10_JPEG_DIGEST,
-    IMAGE_EXTENSIONS,
-    content_digest,
     default_cache_dir,
     load_cifar10_jpeg,
     load_image_folder,
 )
+from .image_sources import IMAGE_EXTENSIONS, content_digest
 from .idx import (
     FASHION_MNIST_CLASSES,
     FASHION_MNIST_FOLDER,
