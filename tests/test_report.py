@@ -483,3 +483,19 @@ def test_dense_sweep_points_keep_their_top_axis_labels_apart():
     ticks, labels = _spaced_ticks(x, [str(v) for v in x])
     assert ticks == [0, 0.15, 0.3, 0.5, 1, 1.5, 2] and labels == ["0", "0.15", "0.3", "0.5", "1", "1.5", "2"]
     assert _spaced_ticks([3.0], ["a"]) == ([3.0], ["a"])
+
+
+def test_a_study_at_one_rate_other_than_the_unsuffixed_is_reported_whole():
+    """The committed short study ran at lr_pulses 8 (directories -lr8): its one report holds every
+    configuration at that rate (it once held the ideal BNN alone, and its d2d cost left the index)."""
+    from rramk.reporting.index import published_variants
+
+    from pathlib import Path
+
+    committed = Path(__file__).resolve().parents[1] / "reports" / "ablation" / "summaries"
+    directories = study_summaries.load_summaries(committed)[("mnist", "epochs1-n10000-val10000")]
+    ((variant, runs, note, chosen),) = published_variants(directories, study_summaries.UNSUFFIXED_LR)
+    assert variant == "" and note == "" and chosen is None
+    assert set(runs) >= {"ideal", "mean model", "mean + d2d", "mean + pink", "mean + rtn", "full model",
+                         "full but d2d", "full but pink", "full but rtn"}
+    assert {s["settings"]["lr_pulses"] for label, v in runs.items() if label != "ideal" for s in v} == {8.0}

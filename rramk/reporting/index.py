@@ -276,8 +276,8 @@ def published_variants(directories: dict, default: float) -> list[tuple[str, dic
                                                      if c.imperfections is not None
                                                      and k not in (published.mean, published.full)})
     lrs = lrs_found(directories, ranked, default)
-    if len(lrs) <= 1:
-        runs = study_runs(directories, published, None, default)
+    if len(lrs) <= 1:  # at its one rate (the short study's directories carry -lr8)
+        runs = study_runs(directories, published, lrs[0] if lrs else None, default)
         return [("", runs, "", None)] if "ideal" in runs else []
     by_lr = {lr: study_runs(directories, published, lr, default) for lr in lrs}
     variants = [(f"_lr{lr:g}", runs, f"every configuration at lr_pulses {lr:g}", None)
