@@ -19,7 +19,7 @@ from rramk.reporting.ablation import write_ablation
 from rramk.reporting.files import REPORT_COMMAND
 from rramk.reporting.refresh import refresh_sentence
 from rramk.reporting.runs import all_runs, dates, machine_names, per_cell
-from rramk.reporting.sweeps import lrs_found, sweeps_found, write_lr, write_sensitivity
+from rramk.reporting.sweeps import interval_words, lrs_found, sweeps_found, write_lr, write_sensitivity
 from rramk.studies.configs import STUDIES, lr_study
 from rramk.studies.statistics import choose_lr
 from rramk.studies.summaries import UNSUFFIXED_LR, ablation_command, directory_of, load_summaries, study_runs
@@ -133,8 +133,9 @@ def headline(answers: dict, reports: Path) -> list[str]:
         for tol, t in a["tolerances"].items():
             at, measure = t["tolerance"], t["measure"]
             if at["kind"] == "interpolated":
+                interval = f"{interval_words(t['interval'])} of the factor; " if t.get("interval") else ""
                 parts.append(f"within {100 * tol:.1f} point of the mean model up to {a['knob']} factor "
-                             f"{at['value']:.2f} ({a['unit']} ≈ {measure['value']:.3g})")
+                             f"{at['value']:.2f} ({interval}{a['unit']} ≈ {measure['value']:.3g})")
             elif at["kind"] == "beyond":
                 parts.append(f"within {100 * tol:.1f} point for every factor swept, up to {at['value']:g}")
             else:

@@ -238,7 +238,7 @@ def _tolerance_section(points: list[dict], mean_values: list[float], spec) -> tu
                     f"{at['value']:g} ({spec.unit} {in_unit['value']:.4g})")
         else:
             text = (f"up to factor **{at['value']:.2f}** ({spec.unit} ≈ {in_unit['value']:.3g}) the loss stays "
-                    f"within {100 * tol:.1f} point of the mean model ({_interval_words(interval)})")
+                    f"within {100 * tol:.1f} point of the mean model ({interval_words(interval)})")
         lines.append(f"- within {100 * tol:.1f} point: {text}.")
         answers[tol] = {"tolerance": at, "measure": in_unit, "interval": interval, "text": text}
     better = [p for p in points if p["loss"] < 0 and not math.isnan(p["loss_se"]) and p["loss"] < -2 * p["loss_se"]]
@@ -251,7 +251,7 @@ def _tolerance_section(points: list[dict], mean_values: list[float], spec) -> tu
     return lines, answers, better
 
 
-def _interval_words(interval: dict) -> str:
+def interval_words(interval: dict) -> str:
     """'95 % interval 0.52 to 0.97', with 'not bounded' for an open end, or why there is none."""
     if math.isnan(interval["low"]):
         return "one seed in a cell: no interval"
