@@ -17,6 +17,7 @@ on whatever device the batch lives.
 
 from __future__ import annotations
 
+import functools
 import os
 import pickle
 import shutil
@@ -257,10 +258,11 @@ def load_cifar10(
 # Augmentation
 
 
-def normalized_black(dataset_name: str) -> list[float]:
+@functools.lru_cache(maxsize=None)  # read once per training batch: computed once per data set
+def normalized_black(dataset_name: str) -> tuple[float, ...]:
     """The value of a black pixel after :func:`normalize`, per channel: the padding of the published crop."""
     mean, _ = NORMALIZATION[dataset_name]
-    return normalize(torch.zeros(len(mean), 1, 1, dtype=torch.uint8), dataset_name).flatten().tolist()
+    return tuple(normalize(torch.zeros(len(mean), 1, 1, dtype=torch.uint8), dataset_name).flatten().tolist())
 
 
 def augment_cifar10(

@@ -196,7 +196,9 @@ class DeviceArray:
             if not (isinstance(limit, int) and 1 <= limit <= streams.PULSES_MASK):
                 raise ValueError(f"limit: expected an integer in [1, {streams.PULSES_MASK}] (pulses since the last "
                                  f"SET) for the 'pulses' condition, got {limit!r}")
-            due = refresh_policy.pulses_due(self._state, limit)  # the counters only: no kernel, the same on every backend
+            # the counters only: no kernel, the same on every backend; chunk by chunk, no temporary of the array's size
+            due = torch.empty(self.numel, dtype=torch.bool, device=self.device)
+            backends.map_chunks(lambda words: (refresh_policy.pulses_due(words, limit),), [due], self._state)
         else:
             due = self._run(backends.DUE, [], condition=condition, margin=float(margin))[0]
         index = due.nonzero().squeeze(1)

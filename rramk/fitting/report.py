@@ -207,7 +207,8 @@ def write_report(out: Path, fit, *, name: str, title: str, command: str | None =
     plot_parameters(files[1], fit, f"{title}: per-device fits and the chosen distributions", true)
     slope, model_slope = plot_spectrum(files[2], fit, f"{title}: residual power spectrum")
     plot_dwells(files[3], fit, f"{title}: RTN dwell times")
-    adequacy = adequacy or check_family(fit.traces, fit.config)
+    if adequacy is None:
+        adequacy = check_family(fit.traces, fit.config)
     rows = adequacy.rows
     lines = [provenance.header(f"Fit of a weak-RESET preset: {title}", command), ""]
     lines.append(f"Traces: {fit.traces.source or 'simulated'}"
