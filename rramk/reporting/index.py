@@ -86,8 +86,8 @@ def _published_answer(a: dict, short: bool = False) -> str:
 
 def _is_full(budget: str) -> bool:
     """The published budget: 20 epochs on every training example (a validation split or not)."""
-    epochs, *rest = budget.split("-")
-    return epochs == "epochs20" and not any(part.startswith("n") and part[1:].isdigit() for part in rest)
+    _, epochs, limit = _budget_rank(budget)
+    return epochs == 20 and limit == math.inf
 
 
 def _budget_sentence(studies: list[dict]) -> str:
