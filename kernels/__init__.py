@@ -1,19 +1,15 @@
-"""Triton kernels of rramk, and their C twins for CPUs, installed as ``rramk.kernels`` (never as a
-top-level ``kernels``).
-
-Each kernel module has a PyTorch reference with the same signatures in ``rramk`` (its oracle):
+"""Triton kernels of rramk and their C twins for CPUs, installed as ``rramk.kernels`` (never as a
+top-level ``kernels``). Each has a PyTorch reference with the same signatures (its oracle):
 
 * ``weak_reset``       <- ``rramk.device.weak_reset``       the device update of a DeviceArray
 * ``weak_reset_adam``  <- ``rramk.device.weak_reset_adam``  the fused optimizer step (Adam -> pulses -> update)
-* ``xnor``             <- ``rramk.nn.xnor``                    sign packing and XNOR-popcount / int8 products
+* ``xnor``             <- ``rramk.nn.xnor``                 sign packing and XNOR-popcount / int8 products
 
-(``xnor_args``: the argument checks that ``xnor`` and ``rramk.nn.xnor`` share; ``native``: the C kernels
-of ``weak_reset`` and ``weak_reset_adam`` for CPU tensors, same launchers, same bits, built once per
-machine from ``native_weak_reset.c``.) Triton kernels run on CUDA tensors, or on CPU tensors under
-TRITON_INTERPRET=1 (slowly; for tests). Importing this package
-does not import Triton: the functions below are loaded from their modules on first use. No
-function shares its name with a module, so ``rramk.kernels.xnor_matmul`` is the function
-whatever was imported before.
+``xnor_args`` and ``weak_reset_args`` hold the launch checks shared with the references and the C path;
+``native``: the C kernels for CPU tensors (same launchers, same bits). Triton kernels run on CUDA
+tensors, or on CPU tensors under TRITON_INTERPRET=1 (slowly; for tests). Importing this package does
+not import Triton: the functions below load from their modules on first use, and no function shares
+its name with a module, so ``rramk.kernels.xnor_matmul`` is the function whatever was imported before.
 """
 
 _EXPORTS = {

@@ -1,19 +1,14 @@
 """Fused CPU kernels (C): the device update and the optimizer step, in place, with the reference's bits.
 
-The CPU twin of ``rramk.kernels.weak_reset`` / ``weak_reset_adam`` (same launchers, same checks:
-``weak_reset_args``; source: native_weak_reset.c beside this file). It keeps a synapse in registers
-from its load to its store and draws the pink window only for pulsed synapses (reports/perf-notes.md).
-
-Built once per instruction-set level with the C compiler (``CC``, else ``cc``/``gcc``/``clang``) and
-cached under ``RRAMK_CACHE_DIR`` (default ``~/.cache/rramk``). The level is chosen at run time from
-the CPU's feature flags (x86-64-v4 = AVX-512, v3 = AVX2, v2, baseline; aarch64 baseline), never
-``-march=native``, and it is part of the file name: a library built for a wider instruction set is
-never loaded on a CPU that lacks it, also from a cache shared between machines. Without OpenMP
-(Apple's clang) it builds single-threaded; without a compiler, :func:`available` is False.
-
-Exactness: IEEE float32 in the reference's order, no contracted multiply-add
-(``-ffp-contract=off``), no fast-math, a correctly rounded ``sqrtf``, ``rintf`` (ties to even): the
-same bits at every level.
+The CPU twin of ``rramk.kernels.weak_reset`` / ``weak_reset_adam`` (same launchers and checks:
+``weak_reset_args``; source: native_weak_reset.c beside this file), built once per instruction-set
+level with the C compiler (``CC``, else ``cc``/``gcc``/``clang``) and cached under ``RRAMK_CACHE_DIR``
+(default ``~/.cache/rramk``). The level comes from the CPU's feature flags at run time (x86-64-v4 =
+AVX-512, v3 = AVX2, v2, baseline; aarch64 baseline), never ``-march=native``, and is part of the
+file name, so a library built for a wider instruction set is never loaded on a CPU that lacks it.
+Without OpenMP (Apple's clang) it builds single-threaded; without a compiler :func:`available` is
+False. Exactness: IEEE float32 in the reference's order, ``-ffp-contract=off``, no fast-math, a
+correctly rounded ``sqrtf``, ``rintf`` (ties to even): the same bits at every level.
 """
 
 from __future__ import annotations

@@ -1,29 +1,14 @@
 """Fused Triton kernel of the weak-RESET device update: one launch updates a whole DeviceArray.
 
-Math: ``rramk.device.weak_reset`` (the PyTorch reference, the oracle of this kernel), MODEL.md 1-2.
-Each program handles BLOCK synapses; for each it
-
-    loads n (int32), the packed state words of BL and BLb (bits 0-19: t, bits 20-30: SET
-    cycle k, bit 31: RTN state) and their pink terms (float32);
-    regenerates the pink window of the pulsed device (BL if n >= 0, else BLb) from Philox
-    (5 calls of 4 uniforms for the 15-pulse window);
-    regenerates both devices' D2D parameters (1 Philox call, 10-bit quantile indices into the
-    (7, 1024) lookup table; with CYCLES, a 2nd call with c2 = k for c1 and R0 of the synapse's
-    SET cycle) and draws both devices' RTN step (1 Philox call: flip tests, v, v');
-    stores the new state words, pink terms and int8 weights W = +1 if ln R_BL >= ln R_BLb.
-
-Memory layout: device_state int32 (2, N) and pink float32 (2, N), row 0 = BL, row 1 = BLb,
-contiguous; pulses int32 (N,); weights int8 (N,). Random counters (``rramk.device.streams``):
-c0 = flat synapse index, c1 = 2 * stream + side, c2/c3 = time (pink block and cycle, or update
-index) or the cycle (D2D).
-
-Bytes per synapse: 4 (n) + 2 * (4 + 4) read, 2 * (4 + 4) + 1 written = 37 B. Operations per
-synapse: 7 Philox4x32-10 calls (about 80 integer operations each) plus ~150 others, so on a
-GPU the update is bound by integer arithmetic (umulhi), not by memory.
-
-Exactness: the float arithmetic repeats the reference's float32 operations in the same order
-(launched with enable_fp_fusion=False, so no multiply-add is contracted), and every other
-quantity is an integer or a table entry; the kernel's bits equal the reference's.
+Math: ``rramk.device.weak_reset`` (the PyTorch reference and oracle), MODEL.md 1-2. Each program
+handles BLOCK synapses: it loads n (int32), both devices' packed state words (t, SET cycle k, RTN
+state; ``streams``) and pink terms, regenerates the pulsed device's pink window (5 Philox calls),
+both devices' D2D parameters (1 call into the (7, 1024) quantile table; with CYCLES a 2nd, c2 = k,
+for c1 and R0) and their RTN step (1 call), and stores the new state, pink terms and int8 weights
+W = +1 if ln R_BL >= ln R_BLb. Layout: device_state int32 and pink float32 (2, N), row 0 = BL,
+contiguous; pulses int32 (N,); weights int8 (N,). Bytes and operations per synapse:
+reports/perf-notes.md. Exactness: the reference's float32 operations in its order, launched with
+enable_fp_fusion=False (no multiply-add contracted); everything else is an integer or a table entry.
 """
 
 from __future__ import annotations

@@ -1,21 +1,16 @@
 """Binary (XNOR/popcount) products in Triton: sign packing, XNOR GEMM and convolution, int8 tensor cores.
 
-Math: with ``s(x) = +1 if x >= 0 else -1`` (a tie reads +1, NaN -1) and +1 stored as bit 1, two
-rows of K signs give ``s(a) . s(b) = K - 2 * popcount(bits(a) XOR bits(b))``; popcount is the
-SWAR bit trick on uint32 (Hacker's Delight 5-2: ``tl`` has no portable popcount).
-
-Layout: :func:`pack_signs` puts element k of the packed dimension in int32 word ``k // 32``, bit
-``k % 32``, least significant bit first, padding bits 0: (OUTER, K, INNER) -> (OUTER, ceil(K/32),
-INNER), contiguous. :func:`xnor_matmul` takes row-major packed a (M, W) and b (N, W) and masks
-the padding bits; :func:`xnor_conv2d` packs x (N, C, H, W) and w (O, C, kh, kw) along C and
-counts a tap on the zero padding as 0; :func:`sign_matmul_tc` multiplies the int8 signs of
-row-major a (M, K) and b (N, K) on the tensor cores. Every output is exact int32.
-
-Contract: the signatures and results of the PyTorch reference ``rramk.nn.xnor`` (the
-specification); CUDA tensors, or CPU tensors under TRITON_INTERPRET=1. Loop bounds are
-``tl.constexpr``: one compilation per layer shape (Triton 3.6's interpreter cannot loop to a
-runtime bound under numpy >= 2.4). Which path a layer takes: ``rramk.nn.binary_products``; the
-cost of each path: reports/perf-notes.md.
+Math: with ``s(x) = +1 if x >= 0 else -1`` (a tie reads +1, NaN -1) and +1 stored as bit 1, two rows
+of K signs give ``s(a) . s(b) = K - 2 * popcount(bits(a) XOR bits(b))``; popcount is the SWAR trick on
+uint32 (Hacker's Delight 5-2: ``tl`` has no portable popcount). :func:`pack_signs` puts element k of
+the packed dimension in int32 word ``k // 32``, bit ``k % 32`` (LSB first, padding bits 0):
+(OUTER, K, INNER) -> (OUTER, ceil(K/32), INNER). :func:`xnor_matmul` takes packed a (M, W), b (N, W)
+and masks the padding; :func:`xnor_conv2d` packs x (N, C, H, W) and w (O, C, kh, kw) along C and
+counts a tap on the zero padding as 0; :func:`sign_matmul_tc` multiplies int8 signs on the tensor
+cores. Every output is exact int32, with the signatures and results of ``rramk.nn.xnor`` (the
+specification). Loop bounds are ``tl.constexpr``: one compilation per layer shape (Triton 3.6's
+interpreter cannot loop to a runtime bound under numpy >= 2.4). Which path a layer takes:
+``rramk.nn.binary_products``; the cost of each path: reports/perf-notes.md.
 """
 
 from __future__ import annotations

@@ -30,7 +30,8 @@ from pathlib import Path
 import torch
 
 from . import provenance
-from .device.array import BACKENDS, DeviceArray
+from .device.array import DeviceArray
+from .device.backends import BACKENDS
 from rramk.studies.configs import CHARACTERIZED
 from .device.config import D2D_PARAMETERS, HfOxWeakReset
 from .device.preset import PresetError, load_preset

@@ -23,7 +23,6 @@ import torch
 
 from . import backends, streams, model_tables, weak_reset, weak_reset_adam
 from . import refresh as refresh_policy
-from .backends import BACKENDS
 from .config import HfOxWeakReset
 
 STATE_FORMAT = "rramk.DeviceArray/1"

@@ -1,34 +1,17 @@
 """The one backend dispatcher of the device model: every operation on a DeviceArray's state.
 
-An operation is a reference function on a slice of synapses (``first`` = flat index of the
-slice's first synapse) that reads (N,) inputs and the (2, N) state and returns its outputs:
-
-    UPDATE  (pulses)             -> device_state, pink, weights        ``weak_reset_update``
-    ADAM    (grad, m, v)         -> m, v, device_state, pink, weights  ``weak_reset_adam_step``
-    DUE     ()                   -> due (bool)                         ``refresh.refresh_due``
-    SET     (index, held)        -> device_state, pink, weights, n     ``weak_reset_set`` (on the state of
-                                    the synapses ``index``, gathered: the few a refresh SETs)
-    READ    ()                   -> log_r                              ``read_log_resistance``
-    READ_WEIGHTS, READ_RESISTANCE: READ, each chunk's ln R then turned into the weights (int8 (N,))
-                                   or the resistances (float64 (2, N)) by a ``finish`` function
-
-UPDATE and ADAM write the new state (and ADAM the new moments) into their inputs, in place;
-only the weights are a new tensor. Four backends compute every operation with the same bits:
-
-* ``"reference"``: the eager reference, over chunks of ``REFERENCE_CHUNK`` synapses, so that its
-  temporaries (a few hundred bytes per synapse) stay bounded whatever the array's size;
-* ``"compiled"``: the same chunk functions through ``torch.compile`` (``compiled.py``; CPU), over
-  the same chunks (each a contiguous copy, so that compiled code sees one layout);
-* ``"native"``: the fused C kernels of ``rramk.kernels.native`` (CPU; built once per machine):
-  UPDATE, ADAM in place, the reads and DUE, else (SET: the few synapses a refresh SETs) the
-  reference over chunks;
-* ``"triton"``: the fused kernel of ``rramk.kernels`` where the operation has one (UPDATE, ADAM),
-  in place, else the reference over chunks (the reads).
-
-``"auto"`` picks ``"triton"`` for float32 CUDA arrays and, on a CPU, ``"native"`` for float32 arrays
-(where a C compiler builds it; else ``"compiled"`` for arrays of at least ``COMPILE_THRESHOLD``
-synapses where torch.compile finds its C++ compiler, else ``"reference"``, with a one-line notice),
-and ``"reference"`` otherwise.
+An operation is a reference function on a slice of synapses (``first``: the slice's first flat
+index) reading (N,) inputs and the (2, N) state: UPDATE (pulses; ``weak_reset_update``), ADAM (grad,
+m, v; ``weak_reset_adam_step``), DUE (``refresh.refresh_due``), SET (index, held; ``weak_reset_set`` on
+the gathered few a refresh SETs), READ (ln R; ``read_log_resistance``) and READ_WEIGHTS /
+READ_RESISTANCE (READ, then a ``finish`` per chunk). UPDATE and ADAM write state (and moments) in
+place; only the weights are new. Four backends compute every operation with the same bits:
+``"reference"`` (eager, over chunks of ``REFERENCE_CHUNK`` so temporaries stay bounded), ``"compiled"``
+(the same chunks through ``torch.compile``, CPU), ``"native"`` (the fused C kernels of
+``rramk.kernels.native``: UPDATE, ADAM, reads, DUE; SET by the reference) and ``"triton"`` (the fused
+GPU kernels for UPDATE and ADAM, else the reference). ``"auto"``: Triton for float32 CUDA arrays; on
+a CPU native for float32 where a C compiler builds it, else compiled from ``COMPILE_THRESHOLD``
+synapses where torch.compile finds its compiler, else the reference (with a one-line notice).
 """
 
 from __future__ import annotations

@@ -1,28 +1,19 @@
 """Refresh: when a synapse can no longer move, SET both its devices and re-write its weight.
 
-Weak-RESET pulses only raise a device's resistance, so every device drifts into its slow,
-saturated regime (t >= t_star, slope m2 << m1) and its synapse stops learning (MODEL.md 3, 4).
-A chip would re-program such a synapse: SET both devices back to low resistance (a new cycle,
-``rramk.device.weak_reset.weak_reset_set``) and write the weight it held again. This module is
-the policy: which synapses are due, and how often to look.
+Weak-RESET pulses only raise resistance, so every device drifts into its saturated regime
+(t >= t_star, slope m2 << m1) and its synapse stops learning (MODEL.md 3, 4). A chip would SET
+both devices back to low resistance (a new cycle, ``weak_reset.weak_reset_set``) and write the
+weight again. This module is the policy: which synapses are due, and how often to look.
+Conditions (``Refresh.condition``; syntax in :meth:`Refresh.parse`):
 
-Conditions (``Refresh.condition``), on the device parameters regenerated from the counters:
-
-* ``past_t_star``: either device of the synapse has t >= its t_star;
-* ``window``: both devices have used all but a fraction ``margin`` of their fast window,
-  m1 * (t_star - t) <= margin * m1 * t_star, i.e. t >= (1 - margin) * t_star: the synapse's
-  resistance window is used up on both sides (margin 0: both past t_star). A fraction rather than
-  an amount of ln R, so that a device whose whole fast window is small is not SET over and over.
-* ``pulses``: either device has received ``limit`` RESET pulses since its last SET. The two
-  conditions above read each device's own t_star, which a chip cannot observe; a pulse count it
-  can (a counter per device, or per synapse), with ``limit`` taken from the population (e.g. the
-  preset's median t_star). It needs no device model, so it is the same torch comparison of the
-  state's counters on every backend.
-
-Written on the command line (``python -m rramk.train --refresh``) as
-``CONDITION[:key=value,...]`` with keys ``margin``, ``limit``, ``every``, ``max_write_pulses`` and ``retries``,
-e.g. ``past_t_star``, ``window:margin=0.05,every=10``, ``pulses:limit=542``; ``off`` (the default)
-is no refresh.
+* ``past_t_star``: either device has t >= its t_star;
+* ``window``: both devices have t >= (1 - margin) * t_star, i.e. used all but a fraction ``margin``
+  of their fast window m1 * t_star (a fraction, so a device with a small window is not SET over
+  and over; margin 0: both past t_star);
+* ``pulses``: either device has had ``limit`` pulses since its SET. The two above read each
+  device's own t_star, which a chip cannot observe; a pulse counter it can, with ``limit`` from
+  the population (e.g. the preset's median t_star). It needs no device model: one torch
+  comparison of the counters on every backend.
 """
 
 from __future__ import annotations
@@ -82,7 +73,10 @@ class Refresh:
 
     @classmethod
     def parse(cls, text: str | None) -> "Refresh | None":
-        """The policy a command line writes (module docstring); None for ``off`` or None."""
+        """The policy a command line (``python -m rramk.train --refresh``) writes as
+        ``CONDITION[:key=value,...]`` with keys ``margin``, ``limit``, ``every``, ``max_write_pulses`` and
+        ``retries``, e.g. ``past_t_star``, ``window:margin=0.05,every=10``, ``pulses:limit=542``; None for
+        ``off`` (the default: no refresh) or None."""
         if text is None or text.strip().lower() == "off":
             return None
         condition, _, options = text.strip().partition(":")

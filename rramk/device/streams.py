@@ -1,37 +1,22 @@
 """The contract between the reference and the kernels: Philox counters and the state layout.
 
-Which Philox counter names which random number (the randomness contract of DESIGN.md):
+Every random number of a device array is ``philox4x32(seed, c0, c1, c2, c3)`` (DESIGN.md's
+randomness contract) with c0 = flat synapse index (arrays hold < 2**32 synapses), c1 = 2 * stream
++ side (side 0 = BL, 1 = BLb; 0 for streams serving both), c2/c3 = time, low/high 32 bits:
 
-Every random number of a device array is ``philox4x32(seed, c0, c1, c2, c3)`` with
+    D2D  (c2 = cycle k, c3 = 0): one call per synapse; side s uses words 2s (m1, t_star, c1) and
+         2s+1 (m2, R0, A_rtn), three 10-bit quantile indices each (bits 0-9, 10-19, 20-29). c1 and
+         R0 (the state a SET leaves, D2D_CYCLE_PARAMETERS) come from the call of the synapse's SET
+         cycle k, the others from cycle 0 (k = 0 until the first SET: the same call)
+    PINK (side of the device, c2 = block, c3 = cycle k): pulse j >= 1 of the cycle uses word
+         (j - 1) % 4 of block (j - 1) // 4 as a 32-bit uniform (tl.rand's conversion)
+    RTN  (c2/c3 = update index): word s -> side s's flip test (32-bit uniform); word 2 + s -> its
+         amplitude draws v (bits 0-15), v' (bits 16-31) as 16-bit uniforms (h + 1/2) / 2**16
+    SET  (c2 = the new cycle k >= 1): word s -> side s's RTN flip test over the re-write pulses
 
-    c0 = flat synapse index in the array (0 .. numel-1, so arrays hold < 2**32 synapses)
-    c1 = 2 * stream + side            side 0 = BL, 1 = BLb (0 for streams that serve both)
-    c2 = time, low 32 bits            (stream-specific, below)
-    c3 = time, high 32 bits
-
-and the four words of one call are used as follows:
-
-    stream D2D  (side 0, c2 = cycle k, c3 = 0), one call per synapse for both devices:
-        device of side s uses words 2s and 2s+1, each holding three 10-bit quantile indices
-        (bits 0-9, 10-19, 20-29): word 2s -> m1, t_star, c1; word 2s+1 -> m2, R0, A_rtn.
-        m1, t_star, m2 and A_rtn always come from the call of cycle 0; c1 and R0 (the state a
-        SET leaves, D2D_CYCLE_PARAMETERS) from the call of the synapse's SET cycle k
-        (k = 0 until the first SET: the same call, so arrays never SET draw as before)
-    stream PINK (side of the device, c2 = block, c3 = cycle k): pulse j >= 1 of a device in
-        its cycle k uses word (j - 1) % 4 of block (j - 1) // 4, as a 32-bit uniform (tl.rand's
-        conversion); j counts from the cycle's SET, so a SET leaves no pink history
-    stream RTN  (side 0, c2/c3 = update index), one call per synapse for both devices:
-        word s -> the flip test of side s (32-bit uniform); word 2 + s -> the amplitude draws
-        of side s, v from bits 0-15 and v' from bits 16-31 (16-bit uniforms, (h + 1/2) / 2**16)
-    stream SET  (side 0, c2 = the new cycle k >= 1, c3 = 0), one call per synapse and SET:
-        word s -> the RTN flip test of side s over the pulses that re-write the weight
-
-So the D2D parameters and the whole pink-noise history are functions of the counters and
-need not be stored, and switching one imperfection off leaves the draws of the others as
-they were (common random numbers across an ablation). Serving both devices of a synapse
-from one D2D call and one RTN call keeps the Philox work at 7 calls per synapse and update
-(2 + 5 for the pulsed device's pink window), the cost that bounds the update on any machine;
-an array that has had a SET (refresh) adds the D2D call of its cycle: 8.
+So the D2D parameters and the pink history need not be stored, and switching one imperfection off
+leaves the others' draws as they were (common random numbers across an ablation). The Philox cost
+of this layout (7 calls per synapse and update): reports/perf-notes.md.
 """
 
 STREAM_D2D = 1

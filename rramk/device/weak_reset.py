@@ -1,39 +1,20 @@
-"""PyTorch reference of the weak-RESET device update (MODEL.md sections 1 and 2).
+"""PyTorch reference of the weak-RESET device update (MODEL.md 1-2): the specification in code
+and the oracle of the kernels (``rramk.kernels.weak_reset``, the C path), which give its bits.
 
-This is the specification in code and the oracle of the Triton kernel
-(``rramk.kernels.weak_reset``), which has the same signature and gives the same bits.
-
-State of an array of N synapses (flat; dimension 0 is the side: 0 = BL, 1 = BLb):
+State of N synapses (flat; dimension 0 is the side: 0 = BL, 1 = BLb), 16 bytes per synapse:
 
     device_state int32   (2, N)   bits 0-19: RESET pulses t since the last SET; bits 20-30: the
-                                  synapse's SET cycle k; bit 31: RTN trap state s (``streams``)
-    pink         float32 (2, N)   the pink term w_pink(t) of each device (a function of t and k)
-    updates      int              how many updates the array has received
+                                  SET cycle k; bit 31: RTN trap state s (``streams``)
+    pink         float32 (2, N)   w_pink(t) of each device, kept because only a pulse changes it
 
-That is 16 bytes per synapse. The D2D parameters, the pink-noise history and the RTN
-amplitudes are not stored: they are regenerated from Philox counters (``rramk.device.streams``).
-The pink term is kept because it changes only when its device is pulsed: an update
-regenerates the 15-pulse window of the pulsed device of each synapse only. One update with
-signed pulse counts n (n > 0: n pulses to BL, n < 0: |n| pulses to BLb, 0: none):
-
-    1. each device's trap flips with P = pi_s (1 - lambda**n_side),  pi_0 = p01 / (p01 + p10),
-       pi_1 = p10 / (p01 + p10), lambda = 1 - p01 - p10, tested against the update's own uniform;
-    2. t_side += n_side, and the pulsed device's pink term is recomputed;
-    3. ln R = ln R0 + ((w_mean(t) + w_pink) + w_rtn),  w_rtn = s * v * (v' * A_rtn) with this
-       update's v, v' (so a device that gets no pulse still has its RTN term redrawn);
-    4. W = +1 if ln R_BL >= ln R_BLb else -1 (W = sign(R_BL - R_BLb), a tie reads +1).
-
-A SET (``weak_reset_set``, an extension of MODEL.md, used by the optimizer's refresh) returns
-both devices of a synapse to a fresh low-resistance state, a new cycle k + 1, and re-writes the
-weight the synapse held. c1 and R0 of cycle k come from the D2D call with counter c2 = k (k = 0:
-the array's first draw), the other parameters stay those of cycle 0; pass ``cycles=True`` to the
-operations once an array has had a SET (with ``cycles=False`` they read every cycle as 0 and do
-not make the extra Philox call, so arrays that are never SET compute exactly as before).
-
-Floating-point arithmetic is float32 by default, in a fixed order of IEEE-rounded +, -, *,
-table lookups and integer work (no transcendental function, no fused multiply-add), so every
-backend computes the same bits. Pass ``dtype=torch.float64`` for a float64 evaluation of the
-same model (the random uniforms stay those of ``tl.rand``).
+The D2D parameters, the pink history and the RTN amplitudes are regenerated from Philox counters
+(``streams``). An update with signed pulses n (n > 0: to BL, n < 0: |n| to BLb): (1) each trap
+flips with P = pi_s (1 - lambda**n_side); (2) t_side += n_side and the pulsed device's pink term
+is recomputed; (3) ln R = ln R0 + ((w_mean(t) + w_pink) + w_rtn), w_rtn = s * v * (v' * A_rtn)
+with this update's v, v'; (4) W = +1 if ln R_BL >= ln R_BLb else -1. The SET of a refresh:
+:func:`weak_reset_set`. float32 in a fixed order of IEEE-rounded +, -, * and table lookups (no
+transcendental, no multiply-add), so every backend computes the same bits; ``dtype=torch.float64``
+evaluates the same model in float64.
 """
 
 from __future__ import annotations
@@ -185,7 +166,8 @@ def unpack_cycle(device_state: torch.Tensor) -> torch.Tensor:
 
 
 def _cycle_words(seed, index, device_state, words, cycles: bool):
-    """(cycle of each synapse (from its BL word), D2D words of that cycle); cycle 0, ``words`` without cycles."""
+    """(cycle of each synapse (from its BL word), D2D words of that cycle); cycle 0, ``words`` without
+    cycles: an array never SET makes no extra Philox call and computes exactly as before refresh existed."""
     if not cycles:
         return 0, words
     cycle = unpack_cycle(device_state[streams.SIDE_BL]).to(torch.int64)
