@@ -72,7 +72,7 @@ def fit_file(args) -> int:
         return 2
     fit = fit_preset(traces, criterion=args.criterion, progress=lambda text: print(f"  {text}", flush=True))
     print(fit.summary())
-    adequacy = check_family(traces, fit.config)
+    adequacy = check_family(traces, fit.config, read_noise=fit.read_noise)
     if adequacy.describes:
         print(f"Check: {adequacy.sentence()}.")
     else:
@@ -105,7 +105,7 @@ def demo(args) -> int:
             print(f"wrote {traces.write_csv(out / f'{case.name}_traces.csv')}", flush=True)
         fit = fit_preset(traces, progress=lambda text: print(f"  {text}", flush=True))
         print(fit.summary())
-        adequacy = check_family(traces, fit.config)
+        adequacy = check_family(traces, fit.config, read_noise=fit.read_noise)
         save_preset(fit.config, out / f"{case.name}.json", description=f"fitted to simulated devices: {case.name}",
                     provenance={"source": f"simulated: rramk.fit DEMO_CASES[{case.name!r}]", "sha256": None,
                                 "fit_date": provenance.today(), "command": provenance.command_line(),

@@ -40,13 +40,18 @@ def band_counts(traces, points: int = 80, min_devices: int = 20) -> list[int]:
 
 
 def quantile_checks(traces, config: HfOxWeakReset, at, *, devices: int = 4000, seed: int = 1,
-                    k: float = K) -> list[dict]:
+                    k: float = K, read_noise: float = 0.0) -> list[dict]:
     """ln R of the traces against ``devices`` simulated from ``config`` at the pulse counts ``at``: per count
-    (with at least 20 reads) and q in LEVELS, F_sim(data quantile) - q and its bound k sqrt(q (1 - q) (1/n + 1/N))."""
+    (with at least 20 reads) and q in LEVELS, F_sim(data quantile) - q and its bound k sqrt(q (1 - q) (1/n + 1/N)).
+    ``read_noise``: the sd of the white noise of each read the fit found (``PresetFit.read_noise``), added to the
+    simulated reads as the instrument adds it to the measured ones."""
     from ..device.traces import reads_at, simulate_reads
 
     data = reads_at(traces, at)
     sim = simulate_reads(config, [c for c in at if len(data[c])], devices, seed=seed)
+    if read_noise:
+        rng = np.random.default_rng(seed)
+        sim = {count: values + rng.normal(0.0, read_noise, values.shape) for count, values in sim.items()}
     rows = []
     for count, values in data.items():
         if len(values) < 20:
@@ -106,7 +111,8 @@ class Adequacy:
 
 
 def check_family(traces, config: HfOxWeakReset, *, points: int = POINTS, devices: int = 4000,
-                 seed: int = 1) -> Adequacy:
-    """The quantile checks of ``config`` against ``traces`` at ``points`` pulse counts, with their verdict."""
+                 seed: int = 1, read_noise: float = 0.0) -> Adequacy:
+    """The quantile checks of ``config`` (read with white noise of sd ``read_noise``) against ``traces`` at
+    ``points`` pulse counts, with their verdict."""
     return Adequacy(tuple(quantile_checks(traces, config, band_counts(traces, points=points), devices=devices,
-                                          seed=seed)))
+                                          seed=seed, read_noise=read_noise)))

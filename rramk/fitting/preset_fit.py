@@ -76,6 +76,8 @@ class PresetFit:
     residuals: list  # per device: ln R minus the fitted mean and the 1/f mean
     traces: Traces
     notes: list = field(default_factory=list)
+    read_noise: float = 0.0  # sd of ln R of each read's white noise, where it replaced the 1/f term
+    pink_mean_test: "PinkMeanTest | None" = None
 
     def per_device(self) -> dict:
         """Each device's point values as arrays: b = ln R0 + c1, c1, m1, t_star and m2 (nan: knee not
@@ -94,7 +96,8 @@ class PresetFit:
                    "pink_alpha": self.config.pink_alpha, "pink_d": self.config.pink_d,
                    "pink_d_estimated": self.pink_d_estimated, "rtn_p01": self.config.rtn_p01,
                    "rtn_p10": self.config.rtn_p10, "rtn_switches_seen": round(self.rtn.transitions, 1),
-                   "rtn_devices_detected": int(self.rtn.detected.sum())},
+                   "rtn_devices_detected": int(self.rtn.detected.sum()), "read_noise_sd": self.read_noise,
+                   "pink_mean_test": self.pink_mean_test.record() if self.pink_mean_test else None},
                "notes": list(self.notes)}
         for name, pf in self.parameters.items():
             out["parameters"][name] = {
@@ -125,6 +128,10 @@ class PresetFit:
                           ["knees observed (others censored)", f"{observed}"],
                           ["R0 (ohm, fixed; c1 carries ln R0 + c1)", f"{self.r0:.1f}"],
                           ["pink_alpha", f"{cfg.pink_alpha:.4g}"],
+                          ["1/f mean in the reads (kappa; 1 = rramk's, 0 = none)",
+                           f"{self.pink_mean_test.scale:.2f} ± {self.pink_mean_test.se:.2f}" if self.pink_mean_test
+                           else "not tested"],
+                          ["white read noise (sd of ln R; not simulated in training)", f"{self.read_noise:.3g}"],
                           ["pink_d" + (" (estimated)" if self.pink_d_estimated else " (kept)"), f"{cfg.pink_d:.3g}"],
                           ["rtn_p01 (per pulse)", f"{cfg.rtn_p01:.3g}"], ["rtn_p10 (per pulse)", f"{cfg.rtn_p10:.3g}"],
                           ["RTN switches seen", f"{self.rtn.transitions:.0f}"],
@@ -156,6 +163,52 @@ class _NoiseFit:
     rtn: RtnFit | None
     weights: list
     offsets: list
+    mean_test: "PinkMeanTest | None" = None
+    read_noise: float = 0.0  # sd of ln R of the white read noise found instead of the 1/f term (0: none)
+
+
+@dataclass(frozen=True)
+class PinkMeanTest:
+    """Does the traces' mean rise over the first pulses as rramk's 1/f term makes it (MODEL.md 1.3)?
+
+    The term's uniform draws are not zero-mean: its mean alpha/2 sum_{k < min(t, order)} b_k ramps up
+    over the first ``order`` pulses of a device, tied to its variance. White read noise (zero mean,
+    present at t = 0 too) has the same short-lag residuals and no ramp. ``scale`` is the least-squares
+    share kappa of the ramp the reads carry (residuals with the ramp taken off times kappa, the lines
+    refitted: linear in kappa), ``se`` its bootstrap standard error over devices. The model nearer the
+    reads (squared error quadratic in kappa: the nearer of kappa = 1 and kappa = 0) is chosen:
+    ``white`` when kappa < 1/2, and then the residual noise is read noise, not a 1/f term."""
+
+    scale: float
+    se: float
+    devices: int
+
+    @property
+    def white(self) -> bool:
+        return self.scale < 0.5
+
+    def record(self) -> dict:
+        return {"pink_mean_scale": round(self.scale, 4), "pink_mean_scale_se": round(self.se, 4),
+                "devices": self.devices, "chosen": "white read noise" if self.white else "1/f term (rramk's)",
+                "rule": "the nearer of kappa = 1 (rramk's 1/f mean) and kappa = 0 (zero-mean read noise)"}
+
+
+def _pink_mean_test(reads: "_DeviceReads", weights, offsets, alpha: float, b: np.ndarray,
+                    resamples: int = 400) -> PinkMeanTest | None:
+    """The :class:`PinkMeanTest` of the reads (None without reads inside the first ``len(b)`` pulses or
+    without a 1/f term): residuals r(kappa) = (1 - kappa) r(0) + kappa r(1); kappa minimises sum w r^2."""
+    if alpha <= 0 or not any((t < len(b)).any() for t in reads.pulses):
+        return None
+    _, with_ramp = _mean_fits(reads, weights, offsets, alpha, b)
+    _, without = _mean_fits(reads, weights, offsets, 0.0, b)
+    cross = np.array([np.sum(w * r0 * (r0 - r1)) for w, r0, r1 in zip(weights, without, with_ramp)])
+    square = np.array([np.sum(w * (r0 - r1) ** 2) for w, r0, r1 in zip(weights, without, with_ramp)])
+    if square.sum() <= 0:
+        return None
+    rng = np.random.default_rng(0)  # the bootstrap is part of the fit: the same traces give the same se
+    picks = rng.integers(0, len(cross), (resamples, len(cross)))
+    boot = cross[picks].sum(1) / np.maximum(square[picks].sum(1), 1e-300)
+    return PinkMeanTest(float(cross.sum() / square.sum()), float(np.std(boot)), len(cross))
 
 
 def _mean_fits(reads: _DeviceReads, weights, offsets, alpha: float, b: np.ndarray):
@@ -209,14 +262,15 @@ def _fit_noise(reads: _DeviceReads, base: HfOxWeakReset, *, rounds: int, rtn_thr
     offsets = [np.zeros(len(t)) for t in pulses]  # subtracted from each read in the line's fit
     states = weights  # P(RTN state 0) of each read, for the 1/f noise
     alpha, p01, p10 = 0.0, base.rtn_p01, base.rtn_p10
+    mean_alpha, mean_test, white = 0.0, None, False  # the 1/f amplitude whose mean the lines take off
     loss = 0.0  # the share of the 1/f variance that the lines' fits take away (``pink_noise.pink_d_and_loss``)
     rtn = None
     for round_ in range(rounds):
         b = pink_coefficients(order, pink_d)
         say(f"round {round_ + 1}/{rounds}: mean of {len(pulses)} devices")
-        _, residuals = _mean_fits(reads, weights, offsets, alpha, b)
+        _, residuals = _mean_fits(reads, weights, offsets, mean_alpha, b)
         if round_ == 0:
-            weights, residuals = _robust_start(reads, residuals, offsets, alpha, b)
+            weights, residuals = _robust_start(reads, residuals, offsets, mean_alpha, b)
             states = weights
         if estimate_pink_d:
             found = pink_d_and_loss(pulses, residuals, states, order)
@@ -224,16 +278,22 @@ def _fit_noise(reads: _DeviceReads, base: HfOxWeakReset, *, rounds: int, rtn_thr
                 (pink_d, loss), pink_d_estimated = found, True
                 b = pink_coefficients(order, pink_d)
         alpha = _estimate_alpha(pulses, residuals, states, b, loss)
-        _, residuals = _mean_fits(reads, weights, offsets, alpha, b)
-        sigma = alpha * math.sqrt(np.sum(b * b) / 12)
+        sigma = alpha * math.sqrt(np.sum(b * b) / 12)  # the residual noise, 1/f or read noise
+        if round_ == rounds - 1:  # decided once the RTN weights have settled (earlier rounds' kappa wanders)
+            mean_test = _pink_mean_test(reads, weights, offsets, alpha, b)
+            white = mean_test is not None and mean_test.white
+        mean_alpha = 0.0 if white else alpha
+        _, residuals = _mean_fits(reads, weights, offsets, mean_alpha, b)
         if sigma <= 0:
             sigma = float(np.std(np.concatenate(residuals))) or 1e-6
-        say(f"round {round_ + 1}/{rounds}: RTN (alpha {alpha:.4g}, d {pink_d:.3g})")
+        ramp = f"; 1/f mean kappa {mean_test.scale:.2f} ± {mean_test.se:.2f}" if mean_test else ""
+        say(f"round {round_ + 1}/{rounds}: RTN ("
+            + (f"white read noise {sigma:.3g}" if white else f"alpha {alpha:.4g}, d {pink_d:.3g}") + f"{ramp})")
         rtn = fit_rtn(pulses, residuals, sigma=sigma, order=order, p01=p01, p10=p10, rtn_threshold=rtn_threshold,
                       temper=[1 / correlation_factor(b, s) for s in reads.spacing])
         p01, p10 = rtn.p01, rtn.p10
         weights, offsets, states = rtn.line_weights, rtn.offsets, rtn.state0
-    return _NoiseFit(alpha, pink_d, pink_d_estimated, rtn, weights, offsets)
+    return _NoiseFit(mean_alpha, pink_d, pink_d_estimated, rtn, weights, offsets, mean_test, sigma if white else 0.0)
 
 
 def _slope_populations(parameters: dict) -> list:
@@ -314,6 +374,11 @@ def fit_preset(traces: Traces, *, base: HfOxWeakReset | None = None, criterion: 
                      "is not constrained by the data")
     if not rtn.detected.any():
         notes.append("RTN detected in no device")
+    if noise.read_noise:
+        notes.append(f"the reads' mean does not rise over the first {base.pink_order} pulses as rramk's 1/f term would "
+                     f"make it (kappa {noise.mean_test.scale:.2f} ± {noise.mean_test.se:.2f} of its ramp): the noise "
+                     f"around each line is white read noise (sd {noise.read_noise:.3g} of ln R), not a 1/f term; the "
+                     f"preset has no 1/f term, and rramk's device model does not add read noise in training")
     config = HfOxWeakReset(
         m1=parameters["m1"].chosen, t_star=parameters["t_star"].chosen, c1=parameters["c1"].chosen,
         m2=parameters["m2"].chosen, r0=Empirical((r0,)), a_rtn=parameters["a_rtn"].chosen,
@@ -321,4 +386,5 @@ def fit_preset(traces: Traces, *, base: HfOxWeakReset | None = None, criterion: 
         rtn_p01=float(np.clip(rtn.p01, 1e-9, 0.5)), rtn_p10=float(np.clip(rtn.p10, 1e-9, 0.5)),
         max_pulses=base.max_pulses)
     return PresetFit(config=config, devices=fits, parameters=parameters, rtn=rtn, r0=r0,
-                     pink_d_estimated=noise.pink_d_estimated, residuals=residuals, traces=traces, notes=notes)
+                     pink_d_estimated=noise.pink_d_estimated, residuals=residuals, traces=traces, notes=notes,
+                     read_noise=noise.read_noise, pink_mean_test=noise.mean_test)

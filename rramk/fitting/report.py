@@ -118,6 +118,7 @@ def residual_spectrum(fit, segment: int = 64):
     full = np.correlate(b, b, mode="full")[len(b) - 1:]
     cov = cfg.pink_alpha ** 2 / 12 * full[lags]
     model = cov[0] + 2 * sum(cov[j] * np.cos(2 * np.pi * freqs * spacing * j) for j in range(1, len(lags)))
+    model = model + fit.read_noise ** 2  # white read noise (PresetFit.read_noise): flat, its variance per read
     if count == 0:
         return freqs, None, model, spacing, math.nan, math.nan
     psd /= count
@@ -134,10 +135,11 @@ def plot_spectrum(path: Path, fit, title: str) -> tuple[float, float]:
     if psd is not None:
         ax.loglog(freqs[1:], psd[1:], "o-", ms=3, color="k", lw=1,
                   label=f"residuals (state 0), slope {slope:.2f}")
-    ax.loglog(freqs[1:], model[1:], color="tab:orange", lw=1.8,
-              label=f"fitted 1/f term (alpha {fit.config.pink_alpha:.3g}, d {fit.config.pink_d:.2f}), "
-                    f"slope {model_slope:.2f}")
+    fitted = (f"fitted white read noise (sd {fit.read_noise:.3g}; no 1/f term)" if fit.read_noise else
+              f"fitted 1/f term (alpha {fit.config.pink_alpha:.3g}, d {fit.config.pink_d:.2f})")
+    ax.loglog(freqs[1:], model[1:], color="tab:orange", lw=1.8, label=f"{fitted}, slope {model_slope:.2f}")
     ax.set_xlabel(f"frequency (1/pulse; reads every {spacing} pulse{'s' if spacing > 1 else ''})")
+    ax.xaxis.set_minor_formatter(plt.NullFormatter())  # the minor labels of a short decade overlap
     ax.set_ylabel("power (ln R)^2 per read")
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3, which="both")
@@ -223,8 +225,13 @@ def write_report(out: Path, fit, *, name: str, title: str, command: str | None =
                             f"{r['error']:+.3f}", f"{r['bound']:.3f}", "NO" if fails(r) else "yes"]
                            for r in rows], headers=["pulses", "devices", "q", "traces", "simulated", "error",
                                                     "bound", "within"], tablefmt="github"))
-    lines.append(f"\nResidual spectrum: log-log slope {slope:.2f} measured, {model_slope:.2f} for the fitted 1/f "
-                 "term (same band).\n")
+    fitted = "the fitted white read noise" if fit.read_noise else "the fitted 1/f term"
+    if math.isnan(slope):
+        lines.append(f"\nResidual spectrum: not measured (it needs runs of reads at one spacing, which these traces "
+                     f"do not have; {fitted} is in the figure).\n")
+    else:
+        lines.append(f"\nResidual spectrum: log-log slope {slope:.2f} measured, {model_slope:.2f} for {fitted} "
+                     "(same band).\n")
     lines.append("Figures: " + ", ".join(f"`{f.name}`" for f in files) + "\n")
     report = out / f"{name}_report.md"
     report.write_text("\n".join(lines))
