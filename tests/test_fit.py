@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import math
 import subprocess
 import sys
 
@@ -77,3 +78,27 @@ def test_demo_writes_traces_that_the_fit_reads(tmp_path, monkeypatch):
     for what in ("pulses", "resistance"):
         for name, a, b in zip(written.devices, getattr(written, what), getattr(simulated, what)):
             assert a.dtype == b.dtype and np.array_equal(a, b), f"{name}: {what}"
+
+
+def test_replicates_are_other_populations_of_the_same_case():
+    """DemoCase.simulate(replicate=0) is the case's own population bit for bit; replicate 1 another one."""
+    from rramk.fitting.recovery import DEMO_CASES
+
+    case = DEMO_CASES[0]
+    own, again, other = case.simulate(20), case.simulate(20, replicate=0), case.simulate(20, replicate=1)
+    assert all(np.array_equal(a, b) for a, b in zip(own[0].resistance, again[0].resistance))
+    assert not np.array_equal(own[0].resistance[0][:5], other[0].resistance[0][:5])
+
+
+def test_errors_across_replicates_against_closed_forms():
+    """across_replicates: mean, sample sd, RMS / sqrt(q(1-q)/n) and the t test of a bias, by hand."""
+    from rramk.fitting.recovery import across_replicates, t975
+
+    rows = [[{"parameter": "m1", "level": 0.5, "error": e, "devices": 100}] for e in (0.01, 0.03, 0.05)]
+    (row,) = across_replicates(rows)
+    assert row["mean"] == pytest.approx(0.03) and row["sd"] == pytest.approx(0.02)
+    assert row["inflation"] == pytest.approx(math.sqrt((0.01 ** 2 + 0.03 ** 2 + 0.05 ** 2) / 3) / 0.05)
+    assert row["bias_resolved"] == (0.03 > 4.303 * 0.02 / math.sqrt(3))  # 0.03 < 0.0497: not resolved
+    shifted = [[{**r[0], "error": r[0]["error"] + 0.1}] for r in rows]
+    assert across_replicates(shifted)[0]["bias_resolved"]
+    assert t975(2) == 4.303 and t975(30) == pytest.approx(2.0423, abs=3e-3)

@@ -174,10 +174,11 @@ class PinkMeanTest:
     The term's uniform draws are not zero-mean: its mean alpha/2 sum_{k < min(t, order)} b_k ramps up
     over the first ``order`` pulses of a device, tied to its variance. White read noise (zero mean,
     present at t = 0 too) has the same short-lag residuals and no ramp. ``scale`` is the least-squares
-    share kappa of the ramp the reads carry (residuals with the ramp taken off times kappa, the lines
-    refitted: linear in kappa), ``se`` its bootstrap standard error over devices. The model nearer the
-    reads (squared error quadratic in kappa: the nearer of kappa = 1 and kappa = 0) is chosen:
-    ``white`` when kappa < 1/2, and then the residual noise is read noise, not a 1/f term."""
+    share kappa of the ramp the reads carry (from the early reads' residuals, :func:`_pink_mean_test`), ``se``
+    its bootstrap standard error over devices. rramk's model (kappa = 1) stands unless the reads put
+    kappa nearer 0 (squared error quadratic in kappa: nearer of 0 and 1 below 1/2) by more than 3 se:
+    then ``white``, and the residual noise is read noise, not a 1/f term. (3 se: where the 1/f fit itself
+    is poor, e.g. sparse reads of a weak term, kappa wanders near 1/2 and the model is kept.)"""
 
     scale: float
     se: float
@@ -185,30 +186,36 @@ class PinkMeanTest:
 
     @property
     def white(self) -> bool:
-        return self.scale < 0.5
+        return self.scale + 3 * self.se < 0.5
 
     def record(self) -> dict:
         return {"pink_mean_scale": round(self.scale, 4), "pink_mean_scale_se": round(self.se, 4),
                 "devices": self.devices, "chosen": "white read noise" if self.white else "1/f term (rramk's)",
-                "rule": "the nearer of kappa = 1 (rramk's 1/f mean) and kappa = 0 (zero-mean read noise)"}
+                "rule": "zero-mean read noise where kappa + 3 se < 1/2, else rramk's 1/f term (kappa = 1)"}
 
 
 def _pink_mean_test(reads: "_DeviceReads", weights, offsets, alpha: float, b: np.ndarray,
                     resamples: int = 400) -> PinkMeanTest | None:
     """The :class:`PinkMeanTest` of the reads (None without reads inside the first ``len(b)`` pulses or
-    without a 1/f term): residuals r(kappa) = (1 - kappa) r(0) + kappa r(1); kappa minimises sum w r^2."""
+    without a 1/f term). With the lines fitted to the reads less the full ramp c(t) = alpha/2 sum b_k, reads
+    that carry kappa of it leave residuals (1 - kappa) g(t) at the early reads, g = c(order) - c(t) (the
+    lines, fixed by the later reads, absorb the constant): 1 - kappa = sum w r g / sum w g^2 over t < order.
+    The lines stay those of the full model (refitting them could move a knee and swamp the ramp)."""
     if alpha <= 0 or not any((t < len(b)).any() for t in reads.pulses):
         return None
-    _, with_ramp = _mean_fits(reads, weights, offsets, alpha, b)
-    _, without = _mean_fits(reads, weights, offsets, 0.0, b)
-    cross = np.array([np.sum(w * r0 * (r0 - r1)) for w, r0, r1 in zip(weights, without, with_ramp)])
-    square = np.array([np.sum(w * (r0 - r1) ** 2) for w, r0, r1 in zip(weights, without, with_ramp)])
+    _, residuals = _mean_fits(reads, weights, offsets, alpha, b)
+    full = 0.5 * alpha * float(np.sum(b))
+    cross, square = np.zeros(len(residuals)), np.zeros(len(residuals))
+    for i, (t, r, w) in enumerate(zip(reads.pulses, residuals, weights)):
+        early = t < len(b)
+        g = full - 0.5 * alpha * pink_sums(b, t[early])[0]
+        cross[i], square[i] = np.sum(w[early] * r[early] * g), np.sum(w[early] * g * g)
     if square.sum() <= 0:
         return None
     rng = np.random.default_rng(0)  # the bootstrap is part of the fit: the same traces give the same se
     picks = rng.integers(0, len(cross), (resamples, len(cross)))
-    boot = cross[picks].sum(1) / np.maximum(square[picks].sum(1), 1e-300)
-    return PinkMeanTest(float(cross.sum() / square.sum()), float(np.std(boot)), len(cross))
+    boot = 1 - cross[picks].sum(1) / np.maximum(square[picks].sum(1), 1e-300)
+    return PinkMeanTest(float(1 - cross.sum() / square.sum()), float(np.std(boot)), len(cross))
 
 
 def _mean_fits(reads: _DeviceReads, weights, offsets, alpha: float, b: np.ndarray):

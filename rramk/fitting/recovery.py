@@ -35,15 +35,21 @@ class DemoCase:
     seed: int
     description: str
 
-    def simulate(self, devices: int = 300, backend: str = "reference"):
+    def simulate(self, devices: int = 300, backend: str = "reference", replicate: int = 0):
+        """(traces, truth) of ``devices`` devices; ``replicate`` r > 0 draws another population of the same
+        case (seed + REPLICATE_STRIDE r), r = 0 the case's own."""
         from ..device.traces import simulate_traces
 
-        rng = np.random.default_rng(self.seed)
+        seed = self.seed + REPLICATE_STRIDE * replicate
+        rng = np.random.default_rng(seed)
         lengths = rng.integers(self.lengths[0], self.lengths[1] + 1, devices)
         every = rng.integers(self.read_every[0], self.read_every[1] + 1, devices)
         return simulate_traces(self.config, lengths, pulses_per_update=self.pulses_per_update, read_every=every,
-                               seed=self.seed, backend=backend)
+                               seed=seed, backend=backend)
 
+
+REPLICATE_STRIDE = 1000
+"""Seeds of a case's replicates: seed + 1000 r (cases' own seeds are 11-13, so replicates never meet)."""
 
 DEMO_CASES = (
     DemoCase("published", HfOxWeakReset(), (400, 2000), 2, (1, 2), 11,
@@ -115,6 +121,38 @@ def noise_recovery(true: HfOxWeakReset, fit, k: float = 4.0) -> list[dict]:
     for name, bound in (("pink_alpha", 0.05), ("pink_d", 0.05), ("rtn_p01", k / math.sqrt(half) + 0.15),
                         ("rtn_p10", k / math.sqrt(half) + 0.15)):
         t, f = getattr(true, name), getattr(fit.config, name)
-        error = f - t if name == "pink_d" else math.log(f / t)
+        error = f - t if name == "pink_d" else (math.log(f / t) if f > 0 else -math.inf)  # 0: read as white noise
         rows.append({"parameter": name, "true": t, "fitted": f, "error": error, "bound": bound})
     return rows
+
+
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228)
+
+
+def t975(df: int) -> float:
+    """Student's t quantile 0.975 (tabulated to df 10, then Cornish-Fisher, within 3e-3; fitting sits below
+    ``rramk.studies.welch``, which computes it for the studies)."""
+    if df <= len(_T975):
+        return _T975[df - 1]
+    z = 1.959964
+    return z + (z ** 3 + z) / (4 * df) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * df ** 2)
+
+
+def across_replicates(rows_per_replicate: list[list[dict]]) -> list[dict]:
+    """Per parameter and level (or noise parameter), the errors of every replicate's fit: mean, sd, the
+    root mean square over sqrt(q (1 - q) / n) (the inflation of the quantile's error by each device's
+    estimation error: 1 with exact per-device values), and whether the mean differs from 0 beyond
+    t_{0.975, R-1} sd / sqrt(R) (a bias the replicates resolve)."""
+    keys = [(r["parameter"], r.get("level")) for r in rows_per_replicate[0]]
+    out = []
+    for i, (name, level) in enumerate(keys):
+        errors = np.array([rows[i]["error"] for rows in rows_per_replicate])
+        count = len(errors)
+        mean, sd = float(errors.mean()), float(errors.std(ddof=1)) if count > 1 else math.nan
+        row = {"parameter": name, "level": level, "replicates": count, "mean": mean, "sd": sd,
+               "bias_resolved": bool(count > 1 and abs(mean) > t975(count - 1) * sd / math.sqrt(count))}
+        if level is not None:
+            n = np.mean([rows[i]["devices"] for rows in rows_per_replicate])
+            row["inflation"] = float(np.sqrt(np.mean(errors ** 2)) / math.sqrt(level * (1 - level) / n))
+        out.append(row)
+    return out

@@ -238,8 +238,9 @@ def write_report(out: Path, fit, *, name: str, title: str, command: str | None =
     return [report, *files]
 
 
-def write_recovery(out: Path, results: list, command: str | None = None) -> Path:
-    """``recovery.md``: every demo case's parameters and noise, fitted against the truth."""
+def write_recovery(out: Path, results: list, command: str | None = None, replicates: dict | None = None) -> Path:
+    """``recovery.md``: every demo case's parameters and noise, fitted against the truth; with ``replicates``
+    ({case name: [(rows, noise rows) of each further population]}), the errors across the populations."""
     from tabulate import tabulate
 
     lines = [provenance.header("Recovery of known presets by rramk.fit", command), ""]
@@ -272,7 +273,36 @@ def write_recovery(out: Path, results: list, command: str | None = None) -> Path
                      f"counts x 3 levels: {sum(abs(r['error']) <= r['bound'] for r in stats)} of {len(stats)} "
                      f"within bounds (worst: {worst['error']:+.3f} at {worst['pulses']} pulses, q={worst['level']}, "
                      f"bound {worst['bound']:.3f}).\n")
+        more = (replicates or {}).get(case.name)
+        if more:
+            lines.extend(_replicate_tables([(rows, noise), *more]))
     path = out / "recovery.md"
     path.write_text("\n".join(lines))
     return path
 
+
+def _replicate_tables(populations: list) -> list[str]:
+    """The errors of one case across its populations (``recovery.across_replicates``), as markdown."""
+    from tabulate import tabulate
+
+    from .recovery import across_replicates
+
+    count = len(populations)
+    quantiles = across_replicates([rows for rows, _ in populations])
+    noise = across_replicates([rows for _, rows in populations])
+    lines = [f"Across {count} populations of this case (its own and {count - 1} more, other seeds): each error's mean "
+             f"± sd over the populations; 'bias' where the mean differs from 0 beyond t(0.975, {count - 1}) sd / "
+             f"sqrt({count}); 'inflation' = RMS error / sqrt(q(1-q)/n), the factor by which the devices' own "
+             f"estimation error widens a quantile's error beyond that of n exactly known devices.\n"]
+    table = []
+    for name in dict.fromkeys(r["parameter"] for r in quantiles):
+        r = [x for x in quantiles if x["parameter"] == name]
+        table.append([name, *(f"{x['mean']:+.3f} ± {x['sd']:.3f}" + (" bias" if x["bias_resolved"] else "") for x in r),
+                      f"{max(x['inflation'] for x in r):.2f}"])
+    lines.append(tabulate(table, headers=["parameter", *(f"q={x['level']}" for x in quantiles[:len(table[0]) - 2]),
+                                          "inflation (max over q)"], tablefmt="github"))
+    lines.append("")
+    lines.append(tabulate([[x["parameter"], f"{x['mean']:+.3f}", f"{x['sd']:.3f}", "yes" if x["bias_resolved"] else "no"]
+                           for x in noise], headers=["noise", "mean error", "sd", "bias resolved"], tablefmt="github"))
+    lines.append("")
+    return lines
