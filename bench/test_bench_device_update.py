@@ -1,23 +1,17 @@
 """Speed of one device update (DeviceArray.apply_pulses) against the published structure and a copy.
 
-Shapes are weight tensors of the published networks (size set ``cpu``) or 1e6, 1e7, 1e8
-synapses (``gpu``). Pulse counts (the ``/every`` and ``/training`` suffixes of the shape at the
-``cpu`` size; ``every`` elsewhere): ``every`` pulses every synapse, |n| uniform in 1..14 with a
-random sign; ``training`` is like a training step: n = round(N(0, 2.4^2)) clamped to 14, mean |n|
-1.9 pulses per synapse and 17% of synapses without a pulse (MNIST training averages 0.85 pulses per
-device and step: reports/ablation summaries, pulses_per_device). Providers:
-
-* ``rramk-<backend>``: ``DeviceArray.apply_pulses`` (the API; the state is updated in place);
-* ``triton-in-place``: the bare kernel ``rramk.kernels.weak_reset.weak_reset_update`` on one
-  state, in place, after a bit-for-bit check of its first update against the reference;
-* ``published-structure``: bench/published_baseline.py on the same device (``gpu``: 1e6 only,
-  its scipy draws take seconds per million synapses);
-* ``torch-copy``: a device-to-device copy of the bytes the update must move, the memory ceiling.
-
-Derived figures: synapse-updates per second; at the ``gpu`` and ``tiny`` sizes also GB/s of the
-37 bytes per synapse an update must move (kernels/weak_reset.py), so that the ratio to
-``torch-copy`` in reports/ is the fraction of the copy bandwidth reached. Every provider of a
-size runs in the same session, so the ratios compare like with like.
+Shapes: weight tensors of the published networks (size set ``cpu``) or 1e6, 1e7, 1e8 synapses
+(``gpu``). Pulse counts (the ``/every`` and ``/training`` suffixes of the shape at ``cpu``;
+``every`` elsewhere): ``every`` pulses every synapse, |n| uniform in 1..14 with a random sign;
+``training`` is like a training step, n = round(N(0, 2.4^2)) clamped to 14 (its statistics:
+reports/perf-notes.md, issue 18). Providers: ``rramk-<backend>`` (the API, in place);
+``triton-in-place`` (the bare kernel ``rramk.kernels.weak_reset.weak_reset_update`` on one state, in
+place, after a bit-for-bit check of its first update against the reference); ``published-structure``
+(bench/published_baseline.py on the same device; ``gpu``: 1e6 only); ``torch-copy`` (a
+device-to-device copy of the bytes an update must move: the memory ceiling). Derived figures:
+synapse-updates per second and, at the ``gpu`` and ``tiny`` sizes, GB/s of the ``UPDATE_BYTES`` per
+synapse an update must move, so that the ratio to ``torch-copy`` is the fraction of the copy
+bandwidth reached. Every provider of a size runs in one session: ratios compare like with like.
 """
 
 import itertools

@@ -4,15 +4,13 @@ unfused composition (Adam moments and pulse counts by separate torch operations,
 Providers: ``fused-<backend>`` (``DeviceArray.adam_step``, in place), ``unfused-<backend>``,
 ``published-structure`` (the same Adam arithmetic in torch operations, then the pulses applied by
 bench/published_baseline.py, as the published code steps its devices), and at the ``gpu`` and
-``tiny`` sizes ``triton-in-place`` (the
-bare kernel ``rramk.kernels.weak_reset_adam.weak_reset_adam_step`` on one state and its moments,
-in place, after a bit-for-bit check of its first step against the reference).
-
-Derived figures: synapse-updates per second; at the ``gpu`` and ``tiny`` sizes also the GB/s of
-the 53 bytes per synapse the fused step must move (kernels/weak_reset_adam.py; compare with
-``torch-copy`` of test_bench_device_update.py) and, on CUDA, the memory a step needs: the peak
-of allocated CUDA memory during one step over the synapses (state, moments, gradient, weights
-and the step's copies) and how many synapses fit in this GPU's memory at that rate.
+``tiny`` sizes ``triton-in-place`` (``rramk.kernels.weak_reset_adam.weak_reset_adam_step``, the bare
+kernel, on one state and its moments, in place, after a bit-for-bit check of its first step against
+the reference). Derived figures: synapse-updates per second; at the ``gpu`` and ``tiny`` sizes also
+GB/s of the ``FUSED_BYTES`` per synapse the fused step must move (compare with ``torch-copy`` of
+test_bench_device_update.py) and, on CUDA, the memory a step needs: the peak of allocated CUDA
+memory during one step over the synapses (state, moments, gradient, weights and the step's copies)
+and how many synapses fit in this GPU's memory at that rate.
 """
 
 import gc

@@ -1,51 +1,17 @@
 """Speed of the binary (+-1 by +-1) products of the two published networks: torch against rramk.
 
-Shapes: every layer of MODEL.md section 5 whose two operands are both signs, read off
-``rramk.models`` by one forward pass on the meta device (:func:`binary_layers`), so this list
-cannot drift from the networks:
-
-* MNIST 784-3000-10: ``fc2`` (K = 3000 -> N = 10). ``fc1`` (784 -> 3000) multiplies real pixels
-  by signs, a plain float matmul: not a binary product, so not here.
-* CIFAR-10 VGG at width 1: ``conv2``..``conv6`` (3x3, padding 1; 384-384-768-768-1536-512
-  channels at input sizes 32, 16, 16, 8, 8), then ``fc7``..``fc9`` (8192 -> 1024 -> 1024 -> 10).
-  ``conv1`` sees the real-valued image: not here.
-
-Batches: 1, 100, 1000 (size set ``gpu``); the CPU size set times the FC layers at batch 1 and
-100 only, so that the file finishes in about a minute on a loaded 2-core machine.
-
-Convolutions are timed as convolutions, ``xnor_conv2d`` against ``torch.nn.functional.conv2d``
-on the NCHW tensors a network holds, not as im2col matmuls: an explicit im2col copy would hold 9x
-the input (14 GB in float32 for conv2 at batch 1000) and would time the unfold rather than the
-product. Their sizes as a matmul, M = batch * H_out * W_out, N = output channels, K = C * 3 * 3,
-give the derived figure of every case: ``tops`` = 2 M N K / time / 1e12 (for FC layers, M = batch).
-
-Providers, on CUDA (every operand +-1, made outside the timed call):
-
-* ``torch-bf16``: ``F.linear`` / ``F.conv2d`` on bf16 operands (output bf16);
-* ``torch-int8``: ``torch._int_mm`` on int8 operands, FC only, where cuBLAS takes the shape
-  (M > 16, K and N multiples of 8); torch has no int8 convolution;
-* ``rramk-xnor-packs-input``: the XNOR kernel with the weights packed once, outside the timed
-  call, and the (bf16) input packed inside it, as a layer would run;
-* ``rramk-xnor-prepacked``: the XNOR kernel alone, both operands packed beforehand;
-* ``rramk-tensor-core``: ``sign_matmul_tc`` (int8 tensor cores) on the bf16 operands;
-* ``rramk-binary-matmul-auto``: the dispatcher ``rramk.nn.binary_products.binary_matmul`` (MODE
-  "auto") on the bf16 operands (the path it picked is in ``extra_info["path"]``);
-* convolutions: ``torch-bf16`` and ``rramk-xnor-conv2d`` (packs both operands inside the call).
-
-On the CPU only torch and rramk's PyTorch *reference* run (no Triton interpreter in benchmarks):
-``torch-f32``, ``torch-bf16`` and ``rramk-ref-xnor-packs-input`` / ``rramk-ref-xnor-prepacked``
-(``rramk.nn.xnor``: torch bit operations). They run on ``CPU_THREADS`` torch thread(s) (in
-``extra_info``): on the shared 2-core machine the bitwise reference, hundreds of small
-elementwise operations, is about 100x slower on two threads than on one (barriers between
-operations), and every provider gets the same thread count.
-
-Correctness: before timing, each case's operands go through the provider once and the output is
-compared, outside the timing, with torch's float32 result on the same +-1 operands (exact: the
-sums are integers far below 2**24). Every provider must match it exactly, except ``torch-bf16``,
-whose output (and, with PyTorch's default reduced-precision reductions, partial sums) is rounded
-to bf16: within ``BF16_TOLERANCE`` of the largest entry. On CUDA that output is poisoned first
-(:func:`poisoned_call`), so a kernel that leaves entries unwritten cannot pass on stale memory.
-
+Shapes: every layer of MODEL.md section 5 whose operands are both signs (MNIST ``fc2``; CIFAR-10 VGG
+``conv2``..``conv6``, ``fc7``..``fc9``; not the first layers, which see real inputs), read off
+``rramk.models`` on the meta device (:func:`binary_layers`) so the list cannot drift from the
+networks, at the ``BATCHES`` of the size set. Convolutions are timed as convolutions on NCHW tensors,
+not as im2col matmuls (that would time the unfold); ``tops`` = 2 M N K / time / 1e12, with
+M = batch * H_out * W_out, N = C_out, K = C_in * 3 * 3 (FC: M = batch). Providers (``FC_PROVIDERS``,
+``CONV_PROVIDERS``; operands made outside the timed call): torch (float, bf16, ``torch._int_mm``
+where cuBLAS takes the shape) against rramk's XNOR kernel (input packed in the call, or both
+operands beforehand), ``sign_matmul_tc`` and the ``binary_matmul`` dispatcher; on the CPU, rramk's
+PyTorch reference, every provider on ``CPU_THREADS`` thread(s) (the bitwise reference is far slower
+on two: reports/perf-notes.md, issue 18). Correctness, untimed: each output equals torch's float32
+result exactly (``torch-bf16``: within ``BF16_TOLERANCE``), poisoned first on CUDA (:func:`poisoned_call`).
 """
 
 from __future__ import annotations

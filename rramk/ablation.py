@@ -1,26 +1,17 @@
 """Accuracy lost per device imperfection: train one network under every configuration of a study, over seeds.
 
-    python -m rramk.ablation mnist [--full] [--epochs N] [--study published] [--seeds 0 1 2] [--shard i/n]
-    python -m rramk.ablation mnist --full --study lr [--lr-pulses 8 20 50 100]
-    python -m rramk.ablation mnist --full --study sensitivity --knob d2d [--values 0,0.25,0.5,1,1.5,2] [--base mean]
-    python -m rramk.ablation mnist --study published --preset mydevice.json
+    python -m rramk.ablation mnist [--full] [--study published|legacy|lr|sensitivity] [--seeds 0 1 2]
+    python -m rramk.ablation mnist --study published --preset mydevice.json [--shard i/n]
 
-runs, for each seed, the configurations of the study (rramk.studies.configs): ``published``
-(default: the mean model, each of d2d, pink, rtn added to it, the full model minus each, the
-software BNN, and the saturation what-ifs; MODEL.md section 4), ``legacy`` (the first study's
-framing, all of its runs shared with ``published``), ``lr`` (the mean and the full model at
-several pulse learning rates) or ``sensitivity`` (one knob of ``HfOxWeakReset.scaled`` swept).
-``--full`` trains on every training example for the published epochs (or ``--epochs N``);
-without it, a short CPU budget (SHORT_BUDGET) unless ``--epochs``/``--limit-train`` say otherwise.
-``--preset FILE`` runs the study on another device (a preset file, e.g. from ``python -m
-rramk.fit``): every configuration switches its imperfections on that device instead of the
-published fit. Every (configuration, learning rate, seed) run writes its own directory under ``--out``
-(<dataset>/<budget>[-preset-<stem>-<hash>]/<configuration slug>[-lr<rate> if not the default]/seed<k>:
-checkpoint, metrics, summary.json), shared by every study that names the same run; a run whose summary
-exists is skipped and an interrupted one resumes, so a study can be stopped and restarted at
-will. ``--shard i/n`` (or the task's place in a Slurm job array, rramk.studies.shards) runs only every
-n-th run from the i-th, so that n tasks share the study. ``python -m rramk.report`` aggregates
-whatever has finished.
+Studies and configurations: ``rramk.studies.configs``; options: ``--help``; recipes (a preset's
+study, Slurm job arrays): README.md. Every (configuration, learning rate, seed) run has its own
+directory (checkpoint, metrics, summary.json), shared by every study that names the same run::
+
+    <--out>/<dataset>/<budget>[-preset-<stem>-<hash>]/<configuration slug>[-lr<rate> if not the default]/seed<k>
+
+A run whose summary exists is skipped and an interrupted one resumes, so a study can be stopped and
+restarted at will, or shared among tasks (``--shard``, ``rramk.studies.shards``);
+``python -m rramk.report`` aggregates whatever has finished.
 """
 
 from __future__ import annotations

@@ -2,18 +2,16 @@
 
     python -m rramk.characterize [--devices 1000] [--pulses 3000] [--pulses-per-update 3] [--preset FILE]
 
-simulates ``--devices`` devices (the BL device of each synapse; the BLb devices receive no
-pulse) under a train of ``--pulses`` RESET pulses, ``--pulses-per-update`` at a time, for the
-full model and for each imperfection switched off alone, of the published fit or of the device
-of ``--preset`` (a preset file, ``rramk.load_preset``), and writes into ``--out`` (default
-reports/characterization/, with ``--preset`` reports/characterization-<preset's stem>/):
+simulates the BL device of each synapse (the BLb devices receive no pulse) under a train of RESET
+pulses, for the full model and for each imperfection switched off alone (options: ``--help``), and
+writes into ``--out``:
 
-* ``cycling_<config>.png``: R against cumulative pulses, some device traces, the median and
-  the 10-90% band (the usual weak-RESET cycling plot);
+* ``cycling_<config>.png``: R against cumulative pulses, some device traces, the median and the
+  10-90% band (the usual weak-RESET cycling plot);
 * ``cycling_comparison.png``: median and 10-90% band of every configuration on one plot;
 * ``d2d_parameters.png``: histograms of the drawn D2D parameters over their densities;
-* ``log_r_quantiles.md``: ln(R/R0) quantiles at fixed pulse counts, per configuration, with
-  the machine, the date and the command.
+* ``log_r_quantiles.md``: ln(R/R0) quantiles at fixed pulse counts, per configuration, with the
+  machine, the date and the command.
 """
 
 from __future__ import annotations

@@ -3,22 +3,15 @@
     python -m rramk.fit TRACES --out PRESET.json [--report DIR] [--criterion aic|bic]
     python -m rramk.fit --demo DIR [--devices 300] [--write-traces]
 
-TRACES is a CSV file with a header and the columns ``device,pulse,resistance`` (one row per
-read: device identifier, cumulative weak-RESET pulses since its SET, resistance in ohm), or a
-.npz with those three arrays (``rramk.device.traces``). The fit (``rramk.fitting``)
-estimates each device's R0 + c1, m1, t*, m2, the device-to-device family of each, the 1/f
-amplitude and order and the RTN amplitudes and switching probabilities; it prints a summary and
-writes the preset (JSON with units and provenance: ``rramk.load_preset`` reads it). ``--report``
-adds the goodness-of-fit report: measured against simulated median and 10-90% band of ln R,
-histograms of the per-device values against the chosen distributions, the residual power
-spectrum against the fitted 1/f model, and RTN dwell-time histograms.
-
-``--demo DIR`` proves the fit on devices rramk simulates itself, where the truth is known: the
-published preset and two far from it (``rramk.fitting.recovery.DEMO_CASES``), a recovery table
-(``recovery.md``) and each case's report (``rramk.fitting.report``); ``--write-traces`` also writes
-each case's simulated traces as ``<case>_traces.csv``, in the format TRACES is read in, to try
-the whole loop (fit, ``python -m rramk.ablation --preset``) on them. Bad input: one line naming
-the row or device, exit status 2.
+TRACES: one row per read, ``device,pulse,resistance`` (identifier, cumulative weak-RESET pulses
+since the device's SET, ohm), as a CSV with a header or a .npz of those three arrays
+(``rramk.device.traces``). The fit (``rramk.fitting``) estimates each device's R0 + c1, m1, t*, m2,
+the device-to-device family of each, the 1/f amplitude and order and the RTN amplitudes and
+switching probabilities; it prints a summary and writes the preset (JSON with units and provenance,
+read by ``rramk.load_preset``). ``--demo`` proves the fit on devices rramk simulates itself, where
+the truth is known (``rramk.fitting.recovery.DEMO_CASES``): a recovery table and each case's report.
+Options: ``--help``; the report's contents, the demo loop and bad input (one line naming the row or
+device, exit status 2): README.md, "Bring your own device".
 """
 
 from __future__ import annotations

@@ -1,32 +1,17 @@
 """The two binarized networks of the published study (MODEL.md section 5), and the VGG sized for 28x28 images.
 
-Both are ``nn.Sequential`` with named layers. Their binary weights (``rramk.nn.binary_parameters``)
-are exactly the weights of their ``BinaryLinear``/``BinaryConv2d`` layers (no biases); every
-other parameter is a batch-norm scale or shift. ``q`` below is the sign with the hard-tanh STE
-(``rramk.nn.binarize.sign_ste``); batch norm uses PyTorch's defaults (eps 1e-5, momentum 0.1).
+``nn.Sequential`` with named layers; the binary weights (``rramk.nn.binary_parameters``) are exactly
+those of the ``BinaryLinear``/``BinaryConv2d`` layers (no biases), every other parameter a batch-norm
+scale or shift (PyTorch's defaults). ``q``: the sign with the hard-tanh STE (``sign_ste``)::
 
-MNIST, 784-3000-10::
+    MNIST 784-3000-10: x (pixels) -> flatten -> fc1 (binarize_input=False) -> bn1 -> q -> fc2 -> bn2
+    CIFAR-10 VGG:      x (image) -> k = 1..6: conv_k (3x3, padding 1) -> [pool_k: max 2, k = 2, 4, 6]
+                       -> bn_k -> q; flatten -> fc7 -> bn7 -> q -> fc8 -> bn8 -> q -> fc9 -> bn9
 
-    x (N, 784) or (N, 1, 28, 28), pixels, not binarized
-    -> flatten -> fc1 = BinaryLinear(784, hidden, binarize_input=False) -> bn1 -> q
-    -> fc2 = BinaryLinear(hidden, 10) -> bn2 -> logits (N, 10)
-
-CIFAR-10, VGG-style (Courbariaux, Hubara et al. 2016, widths of the published study)::
-
-    x (N, 3, 32, 32), image, not binarized
-    conv block k = 1..6:  conv_k (3x3, padding 1) -> [pool_k: max-pool 2, for k = 2, 4, 6]
-                          -> bn_k -> q
-    -> flatten (C6 * 4 * 4) -> fc7 -> bn7 -> q -> fc8 -> bn8 -> q -> fc9 -> bn9 -> logits (N, 10)
-
-with conv widths ``C = (384, 384, 768, 768, 1536, 512)`` and fully connected widths
-8192-1024-1024-10 at ``width=1``. Max-pooling comes before batch norm and sign, as in the
-usual BNN VGG: it pools the integer pre-activations (pooling signs would mostly return +1).
-Only the first convolution sees real inputs; every other binary layer
-receives +-1 from the sign before it.
-
-28x28x1 VGG (``mnist_vgg``, for MNIST and Fashion-MNIST): the same family on (N, 1, 28, 28)
-images; the three poolings give 14, 7 and 3 pixels (floor), so the flattened feature has
-C6 * 3 * 3 entries.
+VGG as Courbariaux, Hubara et al. 2016; at ``width=1`` conv 384-384-768-768-1536-512,
+fc 8192-1024-1024-10. Pooling comes before batch norm and sign: it pools integer pre-activations
+(pooled signs would mostly be +1). Only the first layer sees real inputs. ``mnist_vgg``: the same
+family on (N, 1, 28, 28); the poolings give 14, 7, 3 pixels, fc7 sees C6 * 3 * 3 features.
 """
 
 from __future__ import annotations

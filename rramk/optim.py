@@ -1,18 +1,17 @@
 """Optimizers of binarized networks: on simulated RRAM (WeakResetAdam) or in software (LatentAdam).
 
-Both route the parameters the same way, in one place (:func:`route_parameters`): the binary
-weights (``rramk.nn.is_binary``) on one side, every other parameter (biases, batch-norm scale
-and shift) on the other, which plain Adam trains.
+Both route the parameters the same way, in one place (:func:`route_parameters`): the binary weights
+(``rramk.nn.is_binary``) on one side, every other parameter (biases, batch-norm scale and shift) on
+the other, which plain Adam trains.
 
 * ``WeakResetAdam`` (MODEL.md section 3): each binary weight tensor lives in a
-  ``rramk.DeviceArray``; a step turns its Adam moments into at most ``max_pulses`` weak-RESET
-  pulses per synapse (one fused kernel launch per tensor on CUDA) and writes the +1/-1 weights
-  the devices read back into the parameter. The pulse learning rate is the ``lr`` of the
-  device param groups, so torch's learning-rate schedulers act on it. With ``refresh``, after
-  a step, the synapses that can no longer move are SET and their weights re-written
-  (``rramk.device.refresh``).
-* ``LatentAdam``: the ideal (software) BNN: Adam on real-valued latent weights, clipped to
-  [-1, 1] after each step; the layers binarize them by sign in the forward pass.
+  ``rramk.DeviceArray``; a step turns its Adam moments into at most ``max_pulses`` weak-RESET pulses
+  per synapse (one fused kernel launch per tensor on CUDA) and writes the +1/-1 weights the devices
+  read back into the parameter. The pulse learning rate is the ``lr`` of the device param groups, so
+  torch's learning-rate schedulers act on it. With ``refresh``, after a step, the synapses that can
+  no longer move are SET and their weights re-written (``rramk.device.refresh``).
+* ``LatentAdam``: the ideal (software) BNN: Adam on real-valued latent weights, clipped to [-1, 1]
+  after each step; the layers binarize them by sign in the forward pass.
 """
 
 from __future__ import annotations

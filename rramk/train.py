@@ -1,25 +1,14 @@
 """Train a binarized neural network on simulated HfOx RRAM: ``python -m rramk.train {mnist,cifar10,fashion-mnist}``.
 
 The binary weights either live in simulated 2T2R synapses trained by weak-RESET pulses
-(``rramk.optim.WeakResetAdam``, MODEL.md section 3) with the chosen device imperfections on,
-or are the latent float weights of a software BNN (``--imperfections ideal``). Defaults are the
-published settings (MODEL.md section 5, :data:`DATASETS`): MNIST 784-3000-10, batch 1000, 20
-epochs (the same network and budget on Fashion-MNIST); CIFAR-10 VGG, batch 500; the pulse
-learning rate is halved every 7 epochs. ``--refresh`` re-programs the synapses that can no
-longer move (``rramk.device.refresh``; off by default, the published rule). ``--preset FILE``
-trains on another device (a preset file, ``rramk.load_preset``; ``python -m rramk.fit`` writes
-one from measured traces) instead of the published fit; ``--imperfections`` and ``--scale``
-apply to it as to the fit.
-
-Outputs in ``--out``: ``metrics.jsonl`` (one line per epoch), ``checkpoint.pt`` (after every
-epoch and on Ctrl-C, written atomically), ``summary.json`` (at the end). ``--resume``
-continues from the checkpoint bit for bit like an unbroken run, and refuses a checkpoint made
-with other settings.
-
-Data parallel: ``torchrun --nproc_per_node=2 -m rramk.train mnist ...`` splits every global
-batch across the processes (gloo on CPUs, NCCL on GPUs; ``rramk.training.distributed``); batch-norm
-statistics are reduced over the global batch and every process evolves identical devices from
-the same seed.
+(``rramk.optim.WeakResetAdam``, MODEL.md section 3), with the chosen device imperfections on, or are
+the latent float weights of a software BNN (``--imperfections ideal``); the defaults are the
+published settings (MODEL.md section 5, :data:`DATASETS`). Options: ``--help``; outputs, resuming
+and examples: README.md, "Using it". ``--resume`` continues from ``checkpoint.pt`` bit for bit like
+an unbroken run, and refuses a checkpoint made with other settings. Data parallel
+(``torchrun --nproc_per_node=2 -m rramk.train mnist ...``, ``rramk.training.distributed``): every
+global batch is split across the processes, batch-norm statistics are reduced over the global batch,
+and every process evolves identical devices from the same seed.
 """
 
 from __future__ import annotations

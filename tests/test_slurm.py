@@ -1,23 +1,17 @@
 """The README's Slurm job-array recipe on a real Slurm: a single-node cluster started on this machine.
 
-The module's fixture starts ``munged`` (its own key, socket and files), ``slurmctld`` and ``slurmd``
-(a slurm.conf of its own, free ports, state and spool in a temporary directory), all in the
-foreground as children of this process, and stops them (and cancels any job left) at the end, also
-on failure. The tests submit tiny MNIST studies as the README says, ``sbatch --array=0-N ... --wrap
-"python -m rramk.ablation mnist ..."`` without ``--shard`` (the task's place in the array picks its
-shard), and check that
+The module's fixture starts ``munged``, ``slurmctld`` and ``slurmd`` (own key, slurm.conf, free
+ports, state and spool in a temporary directory) as foreground children and stops them (cancelling
+any job left) at the end, also on failure. The tests submit tiny MNIST studies as the README says
+(``sbatch --array=0-N ... --wrap "python -m rramk.ablation mnist ..."``, no ``--shard``) and check
+that the three tasks of an array over four runs run shards 0/3, 1/3, 2/3 (2, 1, 1 runs) and their
+runs equal one process's bit for bit (all but wall-clock seconds; ``rramk.report``'s table byte for
+byte); and that a task cancelled mid-run (``scancel``: SIGTERM; ``scancel --signal=INT --full``:
+Ctrl-C) resumes, bit for bit, when the array is submitted again, which skips the finished one.
 
-* the three tasks of an array over four runs run shards 0/3, 1/3, 2/3 (2, 1 and 1 runs), and their
-  runs are bit for bit the runs one process makes (every history field but wall-clock seconds);
-  ``python -m rramk.report`` writes the same table from both, byte for byte;
-* a task cancelled mid-run (``scancel``: SIGTERM, what a user types and what Slurm sends at a time
-  limit; and ``scancel --signal=INT --full``: the Ctrl-C the training loop handles, which saves the
-  step it is in) and the array submitted again resumes it and skips the finished one: the result
-  equals an uninterrupted run, bit for bit.
-
-Skipped without ``slurmctld``, ``slurmd``, ``sbatch`` or ``munged`` on PATH (Debian: ``apt-get install
-slurm-wlm munge``; .ci/run installs them), when not root (slurmd launches jobs as their user) or
-without real MNIST. The machine's niceness is inherited: daemons and jobs run at this process's.
+Skipped without ``slurmctld``, ``slurmd``, ``sbatch`` or ``munged`` on PATH (Debian:
+``apt-get install slurm-wlm munge``; .ci/run installs them), when not root (slurmd launches jobs as
+their user) or without real MNIST. Daemons and jobs inherit this process's niceness.
 """
 
 from __future__ import annotations

@@ -1,18 +1,13 @@
 """CIFAR-10 (Krizhevsky 2009), python version: batches, extraction of the archive, augmentation.
 
-In the data directory::
-
-    <data dir>/
-        cifar-10-python.tar.gz           (the official archive, extracted on first use)
-        cifar-10-batches-py/             (the official extracted folder)
-            data_batch_1 ... data_batch_5, test_batch
-
-Each batch file is a pickled dict with ``b'data'``, a uint8 array (N, 3072) holding the 1024
-red, then 1024 green, then 1024 blue pixels of each 32x32 image in row-major order (so
-``reshape(N, 3, 32, 32)`` is the image), and ``b'labels'``, N ints 0..9. Batches are unpickled
-with an allow-list of the globals a numpy array needs, so a file from an untrusted directory
-cannot run code. :func:`augment_cifar10` applies random crop and flip to a whole batch at once,
-on whatever device the batch lives.
+In the data directory: ``cifar-10-python.tar.gz`` (the official archive, extracted on first use) or
+``cifar-10-batches-py/`` (the official extracted folder: ``data_batch_1`` ... ``data_batch_5``,
+``test_batch``). Each batch file is a pickled dict with ``b'data'``, a uint8 array (N, 3072) holding
+the 1024 red, then 1024 green, then 1024 blue pixels of each 32x32 image in row-major order (so
+``reshape(N, 3, 32, 32)`` is the image), and ``b'labels'``, N ints 0..9. Batches are unpickled with
+an allow-list of the globals a numpy array needs, so a file from an untrusted directory cannot run
+code. :func:`augment_cifar10` applies random crop and flip to a whole batch at once, on whatever
+device the batch lives.
 """
 
 from __future__ import annotations

@@ -1,47 +1,17 @@
 """Image folders (torchvision's ``ImageFolder`` layout) as a data source, and the JPEG copy of CIFAR-10.
 
-Layout
-------
-A source is a directory, or a ``.tar`` / ``.tar.gz`` / ``.tgz`` of one (read as a stream, never
-extracted to disk), that holds one folder per class in each split::
-
-    train/<class>/<image>      e.g. train/cat/0001.jpg
-    test/<class>/<image>
-
-Images are the files ending in :data:`IMAGE_EXTENSIONS` (any case) below a class folder, at any
-depth; other files, and names starting with a dot (``.DS_Store``, macOS ``._x.jpg``), are ignored.
-A tar whose ``train/`` and ``test/`` lie inside one top-level folder (``tar czf set.tar.gz set/``)
-is read as if that folder were the root. Every image is decoded once with Pillow, converted to RGB
-and returned as uint8 (N, 3, H, W); all images must share one size.
-
-Labels: the class folders sorted by name are the labels 0, 1, ... (the ``ImageFolder``
-convention), unless ``classes`` gives the label order; train and test must have the same classes.
-
-Order of the examples
----------------------
-Within a class the images are sorted by path. The classes are then *interleaved*, in each split:
-image k (0-based) of class c, out of n_c images of that class, sits at the rank of the key
-((k + 1/2) / n_c, c). With equal class sizes (CIFAR-10) this is exactly position k*C + c:
-airplane 0, automobile 0, ..., truck 0, airplane 1, ... So the order is fixed (it depends only on
-the file names), and every stretch of the training set -- the last N examples that
-:func:`~rramk.data.validation_split` holds out, and the first ``limit`` that a loader keeps -- holds
-the classes in proportion to their sizes (within one image per class), where the class-then-name
-order of ``ImageFolder`` would make the validation tail all of the last class.
-
-Content digest and cache
-------------------------
-:func:`content_digest` is the SHA-256 of the sorted lines ``path NUL sha256(file) LF`` (the
-hexadecimal SHA-256 of each image file's bytes, the path relative to the root, ``train/cat/0001.jpg``),
-over the images that are loaded: the same tree as a directory or as a tar has the same digest.
-``expected_digest`` checks it (:class:`ChecksumMismatch`). The decoded tensors are saved with
-``torch.save`` (atomically: a temporary file, then a rename) under the cache directory,
-``$RRAMK_CACHE_DIR`` or ``$XDG_CACHE_HOME/rramk`` (``~/.cache/rramk``), in ``image-folder/``,
-named by the digest: a later load reads the source's bytes to compute its digest (which verifies
-it) and, if the digest is known, loads the tensors instead of decoding again.
-
-Bad input -- a split or class folder with no images, a file Pillow cannot decode, an image of
-another size than the first, class folders that differ between train and test -- raises
-:class:`DatasetError` with one line naming the file or folder and what was expected.
+A source is a directory, or a ``.tar`` / ``.tar.gz`` / ``.tgz`` of one (streamed, never extracted),
+holding ``train/<class>/<image>`` and ``test/<class>/<image>`` (or those inside one top-level folder).
+Images: the :data:`IMAGE_EXTENSIONS` files at any depth below a class folder, dot files ignored,
+decoded once with Pillow to RGB uint8 (N, 3, H, W), all of one size. Labels: the class folders sorted
+by name (or the order of ``classes``), the same in train and test. Order: by path within a class,
+classes interleaved: image k of the n_c of class c at the rank of the key ((k+1/2)/n_c, c) (position
+k*C + c for equal sizes), so every stretch of a split (the tail :func:`~rramk.data.validation_split`
+holds out, the first ``limit``) holds the classes in proportion, not all of the last class as
+``ImageFolder``'s order would. :func:`content_digest`: SHA-256 of the sorted lines
+``path NUL sha256(file) LF`` (path from the root: a directory and its tar agree), checked by
+``expected_digest``; the decoded tensors are cached by it in ``image-folder/`` of ``$RRAMK_CACHE_DIR``
+or ``$XDG_CACHE_HOME/rramk``. Bad input raises :class:`DatasetError` (one line: the file or folder).
 """
 
 from __future__ import annotations

@@ -1,28 +1,17 @@
 """Fit a weak-RESET device (an ``HfOxWeakReset`` preset) to measured traces (MODEL.md section 1).
 
-Each device's reads y_i = ln R at cumulative pulse counts t_i are modelled as
+A device's reads y_i = ln R at pulse counts t_i (e_i: 1/f; s_i: RTN state; z_i = v v') are modelled as
 
-    y_i = b + m1 t_i + (m2 - m1)(t_i - t*)_+ + pink_mean(t_i) + e_i + s_i A z_i,   b = ln R0 + c1,
+    y_i = b + m1 t_i + (m2 - m1)(t_i - t*)_+ + pink_mean(t_i) + e_i + s_i A z_i,   b = ln R0 + c1.
 
-with e_i the 1/f term's fluctuation, s_i the RTN trap state and z_i = v v'. ``fit_preset``
-alternates, ``rounds`` times:
-
-1. **Mean, per device** (``rramk.fitting.two_slope``): the two-slope line, profiled over the knee,
-   each read weighted by its chance of RTN state 0.
-2. **1/f noise** (``rramk.fitting.pink_noise``): from the state-0 residuals (t >= order), the
-   fractional order d and the share k of the variance that fitting the lines takes away, and alpha
-   (variance of the residuals below the line, which RTN cannot reach, over the filter's times 1 - k).
-3. **RTN** (``rramk.fitting.rtn``): a two-state hidden Markov chain over those residuals.
-
-then fits the **device-to-device distributions** (``rramk.fitting.populations``) of m1, m2 and c1
-from each device's profile likelihood on a grid, of t* from each device's likelihood of its knee
-with m1 and m2 integrated over their populations (t*'s grid ends at the longest trace: no trace
-shows a later knee), and of A_rtn from the chain's likelihood of the detected devices.
-
-**R0 and c1** enter ln R only as their sum b = ln R0 + c1, which one trace cannot split. The
-preset fixes R0 at exp(median b) (an ``Empirical`` point mass, rounded to 0.1 ohm) and gives c1
-= b - ln R0 the whole device-to-device spread, so the distribution of ln R at t = 0 is that of
-the data for every family (the simulation depends on the sum only).
+``fit_preset`` alternates, ``rounds`` times: (1) per device the two-slope line, profiled over the knee,
+reads weighted by their chance of RTN state 0 (``rramk.fitting.two_slope``); (2) from the state-0
+residuals the 1/f order d, the share k of variance the lines take away, and alpha (variance below the
+line, which RTN cannot reach, over the filter's times 1 - k; ``.pink_noise``); (3) RTN, a two-state
+hidden Markov chain (``.rtn``). Then the device-to-device distributions (``.populations``): of m1, m2,
+c1 from each device's profile likelihood, of t* from its knee likelihood with m1, m2 integrated over
+their populations (on a grid ending at the longest trace), of A_rtn from the detected devices. One trace
+cannot split b: the preset fixes R0 = exp(median b) (to 0.1 ohm); c1 = b - ln R0 takes all the spread.
 """
 
 from __future__ import annotations

@@ -1,22 +1,17 @@
 """Random telegraph noise of many devices: a two-state hidden Markov chain over their residuals.
 
-Each device's residuals below its line (t >= order) are read by a chain of states 0 and 1 with
-switching probabilities p01 and p10 per pulse (reads grouped into blocks of 3% of a dwell);
-emission N(0, sigma^2) in state 0 and its convolution with A z in state 1 (z = v v', density
--ln z on (0, 1); A the device's amplitude bound). Each read's log-likelihood is divided by the
-device's 1/f correlation factor: 1/f-correlated reads carry less evidence than independent ones
-(without the factor the 1/f wander reads as switches; with it, the chain finds dwells late and
-merges short gaps, so the switching probabilities come out low where the 1/f noise is strong: on
-simulated devices with alpha = 0.04 read every pulse, p01 -16% and p10 -21% at the published
-rates, p10 -35% at p10 = 3e-3; unbiased within statistics at the published alpha. A chain with
-autoregressive emissions would remove this).
-
-Each device's bound A is integrated over a grid under a population distribution estimated with
-p01 and p10 by EM, so devices that never switch or whose amplitude is too small to see weigh in
-correctly (for p01 and p10). RTN is *detected* in a device whose best A beats A = 0 by
-``rtn_threshold``; the distribution of A is fitted to the detected devices (amplitudes of a few
-sigma go unseen: the fitted range starts there). Where RTN is detected, the next fit of the line
-takes a Newton step of the full likelihood (``RtnFit.line_weights`` and ``offsets``).
+Each device's residuals below its line (t >= order) are read by a chain of states 0 and 1 switching
+with probabilities p01, p10 per pulse (reads grouped in blocks of 3% of a dwell); emission
+N(0, sigma^2) in state 0, convolved with A z in state 1 (z = v v', density -ln z on (0, 1); A the
+device's amplitude bound). Each read's log-likelihood is divided by the device's 1/f correlation
+factor, as correlated reads carry less evidence (without it 1/f wander reads as switches), so where 1/f
+noise is strong, dwells are found late and short gaps merged, and p01, p10 come out low (alpha = 0.04,
+read every pulse: p01 -16%, p10 -21% at the published rates, p10 -35% at p10 = 3e-3; unbiased at the
+published alpha; autoregressive emissions would fix it). A is integrated over a grid under a population
+distribution estimated with p01, p10 by EM: devices that never switch, or too weakly to see, weigh in.
+RTN is *detected* where the best A beats A = 0 by ``rtn_threshold``; A's distribution is fitted to the
+detected devices (its range starts at a few sigma: smaller ones go unseen), and their line's next fit
+takes a Newton step of the full likelihood (``RtnFit.line_weights``, ``offsets``).
 """
 
 from __future__ import annotations

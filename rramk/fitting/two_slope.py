@@ -1,23 +1,17 @@
 """One device's mean: the continuous two-slope line of ln R against pulses, its knee, and censoring.
 
-A device's reads y_i = ln R at cumulative pulse counts t_i follow
+A device's reads y_i = ln R at pulse counts t_i follow
 
     y_i = b + m1 t_i + (m2 - m1)(t_i - t*)_+ + noise,   b = ln R0 + c1.
 
-``fit_two_slope``: weighted least squares of the line, each read weighted by its probability of
-RTN state 0, profiled over the knee t* (every read, then a fine grid around the best). The noise
-variance of a device is its residual variance times the factor by which the 1/f correlation of
-its reads inflates the variance of slow components (``rramk.fitting.pink_noise.correlation_factor``).
-The knee is *observed* (for the tables and histograms) when two slopes beat one by
-``knee_threshold`` noise variances and it lies more than max(50 pulses, 10% of the trace) before
-the last read; the device is otherwise *censored* there.
-
-What each device gives the population fit (``rramk.fitting.populations``): for m1, m2 and b the
-profile over the knee of the Gaussian of each knee's estimate (``profile``; m2 is flat where no
-knee is possible); for t* the least-squares likelihood of each knee with m1 and m2 integrated over
-their fitted populations (``knee_profile``: a knee within the trace with m2 ~ m1 is the one-slope
-line, so only the populations' slopes tell it from a knee beyond the trace: flat beyond the
-trace's end, censoring without a separate rule).
+``fit_two_slope``: least squares, reads weighted by their chance of RTN state 0, profiled over t*
+(every read, then finer); noise variance: the residuals' times the 1/f inflation of slow components
+(``pink_noise.correlation_factor``). A knee is *observed* if two slopes beat one by ``knee_threshold``
+noise variances and it lies more than max(50 pulses, 10% of the trace) before the last read, else
+*censored* there. For the population fit: ``profile`` (m1, m2, b: profiled over the knee, each knee's
+Gaussian estimate; m2 flat where no knee fits) and ``knee_profile`` (t*: each knee's least-squares
+likelihood, m1 and m2 integrated over their populations; a knee in the trace with m2 ~ m1 is the
+one-slope line, so only the populations' slopes tell it from a later knee: flat beyond the trace).
 """
 
 from __future__ import annotations

@@ -1,26 +1,17 @@
 """Binarization by sign with the straight-through estimator (STE), written once.
 
-The forward pass binarizes, with a tie read as +1 (the same convention as the 2T2R synapse,
-``W = sign(R_BL - R_BLb)``, MODEL.md section 2)::
+The forward pass binarizes with a tie read as +1, as the 2T2R synapse does
+(``W = sign(R_BL - R_BLb)``, MODEL.md section 2): q(x) = +1 if x >= 0, else -1. ``q`` has zero
+derivative almost everywhere, so training uses that of the hard tanh ``clamp(x, -1, 1)``
+(Courbariaux, Hubara et al. 2016), the boundary |x| = 1 included::
 
-    q(x) = +1   if x >= 0
-           -1   otherwise
+    dL/dx := dL/dq * 1{|x| <= 1}          (NaN: q = -1, pseudo-gradient 0)
 
-``q`` has zero derivative almost everywhere, so training uses the derivative of the hard tanh,
-``htanh(x) = clamp(x, -1, 1)``, in its place (Courbariaux, Hubara et al. 2016)::
-
-    dL/dx := dL/dq * 1{|x| <= 1}
-
-The boundary ``|x| = 1`` passes the gradient. Applied to activations this is "hard tanh then
-sign" (MODEL.md section 5); applied to the latent weights of the ideal BNN it stops the
-gradient of a weight that left [-1, 1] (the optimizer clips them back after each step).
-
-Binary layers take the binarization as a collaborator (a callable ``Tensor -> Tensor``,
-by default :func:`sign_ste`), as larq's ``input_quantizer``/``kernel_quantizer`` do, so that no
-layer copies this code. :class:`SignSTE` is the same function as an ``nn.Module``, the sign
-activation of the networks in ``rramk.models``.
-
-NaN reads -1 (``NaN >= 0`` is false), and its pseudo-gradient is 0 (``|NaN| <= 1`` is false).
+On activations this is "hard tanh then sign" (MODEL.md section 5); on the ideal BNN's latent weights
+it stops the gradient of a weight that left [-1, 1] (the optimizer clips it back). Binary layers
+take the binarization as a callable ``Tensor -> Tensor`` (default :func:`sign_ste`), as larq's
+``input_quantizer``/``kernel_quantizer`` do, so that no layer copies this code; :class:`SignSTE` is
+the same function as an ``nn.Module``, the sign of ``rramk.models``.
 """
 
 from __future__ import annotations

@@ -1,20 +1,17 @@
 """Products of two +-1 operands, and the one place that decides how they are computed.
 
-A binary layer multiplies signs: every partial sum is an integer of magnitude at most K (the
-length of the dot product), so each path below gives *identical* results, in float32 for
-``K <= 2**24`` in any order of summation (also under TF32, which holds +-1 exactly):
+A binary layer multiplies signs: every partial sum is an integer of magnitude at most K (the length
+of the dot product), so each path gives *identical* results, in float32 for ``K <= 2**24`` in any
+order of summation (also under TF32, which holds +-1 exactly): ``"float"`` (``F.linear`` /
+``F.conv2d`` / a float matmul of the signs), ``"xnor"`` (the signs packed into bits,
+``K - 2 * popcount(a XOR b)``: ``rramk.kernels.xnor_matmul``, ``xnor_conv2d``), ``"tensor_core"``
+(int8 x int8 -> int32 on tensor cores, ``rramk.kernels.sign_matmul_tc``; matrix products only).
 
-* ``"float"``: ``F.linear`` / ``F.conv2d`` / a float matmul of the signs;
-* ``"xnor"``: pack the signs into bits, ``K - 2 * popcount(a XOR b)`` (``rramk.kernels.xnor_matmul``,
-  ``rramk.kernels.xnor_conv2d``);
-* ``"tensor_core"``: int8 x int8 -> int32 on tensor cores (``rramk.kernels.sign_matmul_tc``),
-  matrix products only.
-
-The setting :data:`MODE` chooses: ``"auto"`` (a kernel on CUDA tensors, the float path
-elsewhere), ``"kernel"`` (a kernel on any device: CUDA, or CPU under TRITON_INTERPRET=1) or
-``"float"``; :func:`choose_path` turns it and the shape into a path, for matrix products and
-convolutions alike. A kernel path computes the forward pass only; the backward pass is the
-float path's (float products of the gradient).
+:data:`MODE` chooses: ``"auto"`` (a kernel on CUDA tensors, the float path elsewhere), ``"kernel"``
+(a kernel on any device: CUDA, or CPU under TRITON_INTERPRET=1) or ``"float"``; :func:`choose_path`
+turns it and the shape into a path, for matrix products and convolutions alike. A kernel path
+computes the forward pass only; the backward pass is the float path's (float products of the
+gradient).
 """
 
 from __future__ import annotations

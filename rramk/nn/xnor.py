@@ -1,33 +1,17 @@
 """Binary (XNOR/popcount) matrix products in PyTorch: the reference of ``rramk.kernels.xnor``.
 
-A binarized network multiplies signs. With the sign of ``x`` read as (the convention of
-``rramk.nn.binarize`` and of the 2T2R synapse, MODEL.md section 2)::
-
-    s(x) = +1   if x >= 0        (a tie reads +1, NaN reads -1)
-           -1   otherwise
-
-and a sign stored as one bit (bit 1 for +1, bit 0 for -1), the product of two signs is +1 exactly
-where the bits agree, so a dot product of two sign vectors of length K is::
+Signs as in ``rramk.nn.binarize`` and the 2T2R synapse (MODEL.md section 2): s(x) = +1 if x >= 0 (a tie
+reads +1), else -1 (NaN reads -1). Stored as bits (1 for +1, 0 for -1), two signs multiply to +1 where
+their bits agree, so for sign vectors of length K::
 
     a . b = (#agree) - (#disagree) = K - 2 * popcount(bits(a) XOR bits(b))
 
-Bit layout of :func:`pack_signs` (the layout of every packed tensor in rramk): element ``k`` of
-a row goes to int32 word ``k // 32``, bit ``k % 32``, least significant bit first. A row of K
-signs takes ``ceil(K / 32)`` words; the padding bits of the last word are 0. The words are
-int32 because PyTorch has no complete uint32 arithmetic; bit 31 is the sign bit of the int32.
-
-Example: the signs ``(+1, -1, +1)`` pack to the single word ``0b101 = 5``.
-
-Every function here is exact (integer results, float matmuls only where the sums stay far below
-2**24 in float32 or 2**53 in float64) and written to be read: it is the specification and the
-test oracle of the Triton kernels in ``rramk.kernels.xnor``, which have the same
-signatures. Which of them a layer uses is decided in ``rramk.nn.binary_products``.
-
-* :func:`pack_signs` / :func:`unpack_signs`: signs <-> packed words.
-* :func:`xnor_matmul`: ``A_sign @ B_sign^T`` from packed A (M, K) and B (N, K).
-* :func:`xnor_conv2d`: ``conv2d(s(x), s(w))`` with zero padding (padded taps count 0), via
-  im2col patches, packed, with a packed validity mask.
-* :func:`binary_matmul`: ``s(a) @ s(b)^T`` from unpacked tensors, as a float matmul.
+Bit layout of :func:`pack_signs` (every packed tensor of rramk): element k of a row goes to int32 word
+k // 32, bit k % 32, least significant first; a row takes ceil(K / 32) words, padding bits 0 (int32:
+PyTorch lacks uint32 arithmetic; bit 31 is the sign bit); (+1, -1, +1) packs to 5. Every function is
+exact (float matmuls only where sums stay below 2**24 in float32, 2**53 in float64; :func:`xnor_conv2d`
+counts zero padding as 0) and written to be read: the specification and test oracle of the Triton
+kernels of ``rramk.kernels.xnor`` (same signatures); ``rramk.nn.binary_products`` chooses.
 """
 
 from __future__ import annotations

@@ -1,20 +1,15 @@
-"""The published ablation's report, ``reports/ablation_<dataset>_<budget>.md`` and figures (the sweeps:
-``rramk.reporting.sweeps``; what every report says of its runs: ``rramk.reporting.runs``; loading them:
-``rramk.studies.summaries``; all of them written by ``rramk.report``).
+"""The published ablation's report, ``reports/ablation_<dataset>_<budget>.md`` and its figures.
 
-Input: ``reports/ablation/summaries/<dataset>/<budget>/<run directory>/seed<k>/summary.json``, the
-finished runs of ``python -m rramk.ablation`` (any subset: a study in progress, or the shards of a
-job array that have finished). A run directory is a configuration's slug (rramk.studies.configs),
-with ``-lr<rate>`` for a pulse learning rate other than the default; studies that name the same run
-share it. Per budget:
-
-* the published study (when its ideal BNN has runs): the table of its configurations over seeds, the
-  cost of d2d, pink and rtn with the verdict, saturation with and without (rramk.studies.statistics),
-  a figure of the drops and costs and, for two epochs or more, the training curves;
-* the learning-rate study (when runs at other rates exist): accuracy against lr_pulses;
-* each sensitivity sweep (when runs of a scaled knob exist): accuracy against the knob, and the
-  largest value within 0.5 and 1 point of the mean model.
-
+The sweeps are ``rramk.reporting.sweeps``, what every report says of its runs
+``rramk.reporting.runs``, loading them ``rramk.studies.summaries``; ``rramk.report`` writes them
+all. Input: ``reports/ablation/summaries/<dataset>/<budget>/<run directory>/seed<k>/summary.json``,
+the finished runs of ``python -m rramk.ablation`` (any subset: a study in progress, or the finished
+shards of a job array; run directories: ``rramk.ablation``). Per budget: the published study (when
+its ideal BNN has runs): the table of its configurations over seeds, the cost of d2d, pink and rtn
+with the verdict, saturation with and without (``rramk.studies.statistics``), a figure of the drops
+and costs and, for two epochs or more, the training curves; the learning-rate study (when runs at
+other rates exist): accuracy against lr_pulses; each sensitivity sweep (when runs of a scaled knob
+exist): accuracy against the knob, and the largest value within 0.5 and 1 point of the mean model.
 Each file says the machine, the dates of the runs, the seeds and the commands that made it.
 """
 

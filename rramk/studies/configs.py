@@ -1,25 +1,17 @@
 """The configurations of the ablation studies, named once (MODEL.md section 4).
 
 A configuration is one kind of run: which imperfections are on, which knobs of
-``HfOxWeakReset.scaled`` differ from the fit, and the directory its runs live in (its slug). ABLATIONS
-holds every fixed configuration under one canonical label; a study names some of them in its own
-words, so that two studies that need the same run share it (same directory, run once):
-
-* ``published`` (MODEL.md section 4, the framing of the published study): the base is the *mean
-  model* (every device the mean parameters, both slopes: ``only saturation``); ``mean + X`` adds one
-  of the three noise sources d2d, pink, rtn to it; the *full model* (``all``) and ``full but X``
-  (``all but X``) remove one; ``ideal`` is the software BNN. Only d2d, pink and rtn are ranked.
-  Saturation is a property of the device, shown by the what-ifs ``..., no saturation`` (``none``,
-  ``only X``, ``all but saturation``: the same runs as the legacy study's).
-* ``legacy``: the first study's framing (base ``none``, saturation ranked as a fourth imperfection);
-  every one of its runs is also a run of ``published``.
-* ``lr``: the mean model and the full model at several pulse learning rates (``lr_study``).
-* ``sensitivity``: one knob of ``HfOxWeakReset.scaled`` swept (``sensitivity_study``, KNOBS).
-
-A label names its configuration everywhere: ``--configs`` of ``python -m rramk.ablation``, tables
-and figures. The device characterization (``python -m rramk.characterize``) simulates ``all`` and
-each ``all but X`` under their captions ``full model`` and ``no X``, the names its committed figures
-carry.
+``HfOxWeakReset.scaled`` differ from the fit, and its runs' directory (slug). ABLATIONS holds every
+fixed configuration under one canonical label; a study names some in its own words, so studies that
+need the same run share it (one directory, run once). ``published``: the base is the *mean model*
+(every device the mean parameters, both slopes: ``only saturation``); ``mean + X`` adds one of d2d,
+pink, rtn; the *full model* (``all``) and ``full but X`` (``all but X``) remove one; ``ideal`` is the
+software BNN; only d2d, pink, rtn are ranked: saturation, a property of the device, shows in what-ifs
+``..., no saturation`` (``none``, ``only X``, ``all but saturation``). ``legacy``: the first study's
+framing (base ``none``, saturation ranked as a fourth), all its runs ``published``'s. ``lr``: the mean
+and full model at several pulse rates (``lr_study``). ``sensitivity``: one knob swept
+(``sensitivity_study``, KNOBS). A label names it everywhere (``rramk.ablation --configs``, tables,
+figures); ``rramk.characterize`` captions ``all`` and ``all but X`` as ``full model`` and ``no X``.
 """
 
 from __future__ import annotations
