@@ -28,11 +28,12 @@ from rramk.studies.configs import ABLATIONS, STUDIES, label_of, sensitivity_stud
 from rramk.device.traces import file_sha256
 from rramk.training.run_settings import PUBLISHED
 from tests.test_train import _one_thread_no_network  # noqa: F401  (autouse: one thread, no downloads)
-from tests.test_train import DATA_ROOT, needs_mnist, other_device, write_tiny_cifar10
+from tests.test_train import DATA_ROOT, needs_mnist
+from tests.test_train_inputs import other_device, write_tiny_cifar10
 
 SHORT_STUDY = Path(__file__).resolve().parents[1] / "reports" / "ablation" / "summaries" / "mnist" / "epochs1-n10000-val10000"
 # at lr_pulses 20, the rate whose run directories carry no -lr suffix (UNSUFFIXED_LR), so that the paths below
-# read as the study's configurations; rramk.train's default rate is tested in tests/test_train.py
+# read as the study's configurations; rramk.train's default rate is tested in tests/test_train_*.py
 TINY = ["--epochs", "1", "--limit-train", "300", "--hidden", "32", "--backend", "reference", "--device", "cpu",
         "--no-progress", "--lr-pulses", "20"]
 

@@ -124,7 +124,7 @@ RESULT = dict(BUDGET, apply_pulses=0, adam_step=0, load_state_dict=0, from_state
 
 
 def _memory_bench():
-    spec = importlib.util.spec_from_file_location("memory_per_synapse", ROOT / "bench" / "memory_per_synapse.py")
+    spec = importlib.util.spec_from_file_location("memory_measurement", ROOT / "bench" / "memory_measurement.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -5,6 +5,7 @@ same bytes on a second run."""
 import json
 import statistics
 
+import pytest
 from scipy import stats
 
 from rramk import report
@@ -54,11 +55,17 @@ def _row(table: str, first: str) -> list[str]:
                 if line.startswith(f"| {first} "))
 
 
-def test_refresh_report_numbers_figure_and_bytes(tmp_path):
-    reports = tmp_path / "reports"
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    """(reports directory, refresh.md) after ``python -m rramk.report`` over :func:`_write_runs`."""
+    reports = tmp_path_factory.mktemp("refresh") / "reports"
     _write_runs(reports)
     assert report.main(["--reports", str(reports)]) == 0
-    md = (reports / "refresh.md").read_text()
+    return reports, (reports / "refresh.md").read_text()
+
+
+def test_refresh_report_accuracy_with_and_without_refresh(written):
+    _, md = written
     accuracy = md.split("## ")[1]
     without = list(BASELINE.values())
     best = [0.955, 0.956]
@@ -82,6 +89,12 @@ def test_refresh_report_numbers_figure_and_bytes(tmp_path):
     # past_t_star resolved from the baseline, window's interval holds 0
     assert not _row(accuracy, "past_t_star")[6].endswith("not resolved")
     assert _row(accuracy, "window")[6].endswith("not resolved")
+
+
+def test_refresh_report_endurance_and_accuracy_per_epoch(written):
+    _, md = written
+    accuracy = md.split("## ")[1]
+    without = list(BASELINE.values())
     # endurance: the last metrics record of each run
     endurance = accuracy.split("| refresh     | runs")[1]
     past = _row(endurance, "past_t_star")
@@ -101,6 +114,10 @@ def test_refresh_report_numbers_figure_and_bytes(tmp_path):
                                       f"{100 * statistics.fmean(past_first):.2f}"]
     assert _row(epochs, "2")[3] == f"{100 * statistics.fmean(POLICIES['window'].values()):.2f}"
     assert "off, lr_pulses 8 (best) (n=2)" in epochs
+
+
+def test_refresh_report_provenance_index_figure_and_bytes(written):
+    reports, md = written
     # provenance: machine, dates, the runs' commands, the rule, this file's command; the caveat
     assert "- Machine: test cpu (CPU generation not recorded) (torch threads not recorded); torch x" in md
     assert "- Dates of the runs: 2026-01-02 to 2026-01-02" in md

@@ -1,42 +1,17 @@
 """MNIST, Fashion-MNIST and CIFAR-10 in their official formats, and image folders, verified, as in-memory uint8 tensors.
 
-Directory layout
-----------------
-One data directory holds every data set. It is, in order of precedence, the ``data_dir``
-argument (the command line's ``--data-dir``), the environment variable ``RRAMK_DATA``, or the
-per-user cache ``$XDG_CACHE_HOME/rramk`` (``~/.cache/rramk`` when XDG_CACHE_HOME is unset)::
-
-    <data dir>/
-        mnist/
-            train-images-idx3-ubyte.gz   (or the same name without .gz)
-            train-labels-idx1-ubyte.gz
-            t10k-images-idx3-ubyte.gz
-            t10k-labels-idx1-ubyte.gz
-        fashion-mnist/                   (the same four names)
-        cifar-10-python.tar.gz           (the official archive, extracted on first use)
-        cifar-10-batches-py/             (the official extracted folder)
-            data_batch_1 ... data_batch_5, test_batch
-
-Missing files are downloaded from the official sources when ``download=True`` and the network
-allows; otherwise :class:`DatasetNotFound` says which files to put where and where to fetch them.
-Files whose names appear in the checksum table (by default the official MD5s:
-:data:`MNIST_MD5`, :data:`FASHION_MNIST_MD5`, :data:`CIFAR10_MD5`) are verified;
-``verify=False`` skips the check and ``checksums={...}`` replaces the table (tests use it for
-their tiny files).
-
-Images are returned as uint8 tensors, (N, 1, 28, 28) for MNIST and Fashion-MNIST and
-(N, 3, 32, 32) for CIFAR-10, labels as int64 (:class:`ImageDataset`). :func:`normalize` turns
-images into the usual standardized float32 and :func:`augment_cifar10` applies random crop and
-flip to a whole batch at once, on whatever device the batch lives.
-
-Image folders (torchvision's ImageFolder layout, ``train/<class>/*`` and ``test/<class>/*``, as a
-directory or a .tar/.tar.gz) load with :func:`load_image_folder`, decoded once and cached by content
-digest; the JPEG copy of CIFAR-10 (``<data dir>/cifar10-jpeg/cifar10-jpeg.tar.gz``, data set
-``"cifar10-jpeg"``, not the official pixels) with :func:`load_cifar10_jpeg`.
-
-Modules: :mod:`.files` (data directory, checksums, downloads, errors), :mod:`.dataset`
-(:class:`ImageDataset`, :func:`normalize`), :mod:`.idx` (MNIST and Fashion-MNIST),
-:mod:`.cifar10` (CIFAR-10 and its augmentation), :mod:`.image_folder` (image folders, the JPEG copy).
+One data directory holds every data set: the ``data_dir`` argument (``--data-dir``), else
+``$RRAMK_DATA``, else ``$XDG_CACHE_HOME/rramk`` (``~/.cache/rramk``). In it: ``mnist/`` and
+``fashion-mnist/`` (the four official IDX files: :mod:`.idx`), ``cifar-10-python.tar.gz`` or
+``cifar-10-batches-py/`` (:mod:`.cifar10`), and the JPEG copy of CIFAR-10 (data set ``"cifar10-jpeg"``,
+not the official pixels) ``cifar10-jpeg/cifar10-jpeg.tar.gz``. Missing files are downloaded when
+``download=True`` and the network allows, else :class:`DatasetNotFound` says which files to put where;
+files in the checksum table (the official MD5s, :data:`MNIST_MD5`, ...) are verified (``verify=False``
+skips it, ``checksums={...}`` replaces it). Images are uint8 (N, 1, 28, 28) or (N, 3, 32, 32), labels
+int64 (:class:`ImageDataset`); :func:`normalize` standardizes to float32, :func:`augment_cifar10` crops
+and flips a batch on its device; :func:`load_image_folder` reads class-per-folder trees,
+:func:`load_cifar10_jpeg` the JPEG copy. Modules: :mod:`.files` (directory, checksums, downloads,
+errors), :mod:`.dataset`, :mod:`.idx`, :mod:`.idx_format`, :mod:`.cifar10`, :mod:`.image_folder`.
 """
 
 from __future__ import annotations
@@ -44,7 +19,7 @@ from __future__ import annotations
 import sys
 import types
 
-from . import cifar10, dataset, files, idx, image_folder
+from . import cifar10, dataset, files, idx, idx_format, image_folder
 from .cifar10 import (
     CIFAR10_ARCHIVE,
     CIFAR10_BATCHES,
@@ -87,8 +62,6 @@ from .idx import (
     MNIST_CLASSES,
     MNIST_FILES,
     MNIST_FOLDER,
-    MNIST_IMAGE_MAGIC,
-    MNIST_LABEL_MAGIC,
     MNIST_MD5,
     MNIST_SIDE,
     MNIST_TEST_IMAGES,
@@ -100,6 +73,7 @@ from .idx import (
     load_fashion_mnist,
     load_mnist,
 )
+from .idx_format import MNIST_IMAGE_MAGIC, MNIST_LABEL_MAGIC
 
 __all__ = [
     "CIFAR10_CLASSES",
@@ -133,7 +107,7 @@ __all__ = [
     "validation_split",
 ]
 
-_SUBMODULES = (files, dataset, idx, cifar10, image_folder)
+_SUBMODULES = (files, dataset, idx, idx_format, cifar10, image_folder)
 _ABSENT = object()
 
 

@@ -1,13 +1,7 @@
-"""MNIST and Fashion-MNIST: the IDX format, its checksums, and one loader for both.
+"""MNIST and Fashion-MNIST: their files, sources, checksums and classes, and one loader for both.
 
-IDX (LeCun and Cortes) is a big-endian header, then the raw bytes::
-
-    images: int32 magic 2051 (0x00000803: ubyte, 3 dims), int32 N, int32 rows (28),
-            int32 cols (28), then N * rows * cols uint8 pixels, row-major
-    labels: int32 magic 2049 (0x00000801: ubyte, 1 dim), int32 N, then N uint8 labels 0..9
-
-Both data sets are the same four files, gzip-compressed (an uncompressed copy without ``.gz``
-will do too), in a folder of the data directory::
+Both data sets are the same four IDX files (:mod:`.idx_format`), gzip-compressed (an
+uncompressed copy without ``.gz`` will do too), in a folder of the data directory::
 
     <data dir>/mnist/  or  <data dir>/fashion-mnist/
         train-images-idx3-ubyte.gz  train-labels-idx1-ubyte.gz
@@ -15,19 +9,13 @@ will do too), in a folder of the data directory::
 
 They differ only by their row of :func:`_idx_datasets` (folder, download sources, checksums,
 class names) and by their normalization constants (:data:`rramk.data.dataset.NORMALIZATION`).
-
-Checksums: a ``.gz`` file passes when its own MD5 is the expected one, or when the MD5 of its
-decompressed content is. The content does not depend on how the file was gzipped: Debian's
-Fashion-MNIST, for one, has a rewritten gzip header, so its ``.gz`` MD5s are not the official
-ones though every image is. An uncompressed file is checked against the content's MD5.
+A missing file is downloaded from the first source that serves it; every file is checked
+(:func:`.idx_format._check_idx`) before any is parsed.
 """
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import os
-import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,16 +26,15 @@ import torch
 from .dataset import ImageDataset
 from .files import (
     DOWNLOAD_TIMEOUT_S,
-    ChecksumMismatch,
     DatasetError,
     _check_download_args,
     _check_limit,
     _checksum_table,
     _download,
-    _fix_hint,
     _not_found,
     _resolve_data_dir,
 )
+from .idx_format import MNIST_IMAGE_MAGIC, MNIST_LABEL_MAGIC, _check_idx, _gunzip, _parse_idx
 
 __all__ = [
     "FASHION_MNIST_CLASSES",
@@ -69,8 +56,6 @@ MNIST_TEST_LABELS = "t10k-labels-idx1-ubyte"
 MNIST_FILES = (MNIST_TRAIN_IMAGES, MNIST_TRAIN_LABELS, MNIST_TEST_IMAGES, MNIST_TEST_LABELS)
 """The four files of MNIST and of Fashion-MNIST, without the ``.gz`` suffix."""
 
-MNIST_IMAGE_MAGIC = 2051
-MNIST_LABEL_MAGIC = 2049
 MNIST_SIDE = 28
 
 # --------------------------------------------------------------------------------------------
@@ -160,79 +145,7 @@ def _idx_datasets() -> dict[str, IdxDataset]:
 
 
 # --------------------------------------------------------------------------------------------
-# Reading and checking one file
-
-
-def _gunzip(raw: bytes, path: Path, dataset: str) -> bytes:
-    try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError
-        raise DatasetError(
-            f"{dataset} file {path} is not a valid gzip file ({type(exc).__name__}: {exc}): "
-            f"delete it and re-download it"
-        ) from exc
-
-
-def _check_idx(path: Path, raw: bytes, table: Mapping[str, str], dataset: str, source: str) -> bytes | None:
-    """Check ``raw``, the bytes of ``path``, against ``table``; returns the content when it unzipped it.
-
-    A ``.gz`` file passes with its own MD5 (``table[<name>.gz]``) or with its decompressed
-    content's (``table[<name>]``); an uncompressed file with ``table[<name>]``. A file with
-    neither name in the table is not checked.
-    """
-    gz = path.suffix == ".gz"
-    expected_file = table.get(path.name)
-    expected_content = table.get(path.name[: -len(".gz")]) if gz else None
-    if expected_file is None and expected_content is None:
-        return None
-    actual = hashlib.md5(raw, usedforsecurity=False).hexdigest()
-    if expected_file is not None and actual == expected_file.lower():
-        return None
-    problem = f"{dataset} file {path}"
-    if expected_file is not None:
-        problem += f" has MD5 {actual}, expected {expected_file.lower()}"
-    if expected_content is not None:
-        problem += "; " if expected_file is not None else ": "
-        try:
-            content = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as exc:
-            problem += (
-                f"it is not a valid gzip file ({type(exc).__name__}: {exc}), so its content cannot be "
-                f"checked against the expected content MD5 {expected_content.lower()} either"
-            )
-        else:
-            content_md5 = hashlib.md5(content, usedforsecurity=False).hexdigest()
-            if content_md5 == expected_content.lower():
-                return content
-            problem += f"its decompressed content has MD5 {content_md5}, expected {expected_content.lower()}"
-            if expected_file is not None:
-                problem += " (either match will do)"
-    raise ChecksumMismatch(f"{problem}. {_fix_hint(source)}")
-
-
-def _parse_idx(path: Path, raw: bytes, magic: int, dataset: str) -> np.ndarray:
-    """Parse the uncompressed content ``raw`` of one IDX file with the expected ``magic``; uint8."""
-    ndim = magic & 0xFF
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DatasetError(
-            f"{dataset} file {path} is truncated: {len(raw)} bytes, shorter than its {header}-byte IDX header"
-        )
-    found = int.from_bytes(raw[:4], "big")
-    if found != magic:
-        raise DatasetError(
-            f"{dataset} file {path} has IDX magic number {found}, expected {magic} "
-            f"({'images' if magic == MNIST_IMAGE_MAGIC else 'labels'}, uint8, {ndim} dimensions)"
-        )
-    dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    expected = header + int(np.prod(dims, dtype=np.int64))
-    if len(raw) != expected:
-        kind = "truncated" if len(raw) < expected else "too long"
-        raise DatasetError(
-            f"{dataset} file {path} is {kind}: {len(raw)} bytes (uncompressed), expected {expected} "
-            f"for dimensions {dims}: delete it and re-download it"
-        )
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+# Reading one split
 
 
 def _idx_split(
