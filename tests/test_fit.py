@@ -102,3 +102,22 @@ def test_errors_across_replicates_against_closed_forms():
     shifted = [[{**r[0], "error": r[0]["error"] + 0.1}] for r in rows]
     assert across_replicates(shifted)[0]["bias_resolved"]
     assert t975(2) == 4.303 and t975(30) == pytest.approx(2.0423, abs=3e-3)
+
+
+def test_tails_against_closed_forms():
+    """recovery.tails: a fitted m1 equal to the truth reaches 100 % of it; one cut at the true median
+    (F = 1/2 of an exponential: loc + scale ln 2) reaches ~50 %; visible = 1 - 2/(n + 1)."""
+    import types
+
+    from rramk.device.distributions import TruncatedExponential
+    from rramk.fitting.recovery import tails
+
+    truth = HfOxWeakReset()
+    m1 = truth.m1
+    median = m1.loc + m1.scale * math.log(2 / (1 + math.exp(-(m1.high - m1.loc) / m1.scale)))
+    cut = TruncatedExponential(loc=m1.loc, scale=m1.scale, low=m1.low, high=median, mean_truncated=m1.mean_truncated)
+    for chosen, reached in ((m1, 1.0), (cut, 0.5)):
+        fit = types.SimpleNamespace(r0=7000.0, parameters={"m1": types.SimpleNamespace(chosen=chosen, informative=99)})
+        (row,) = tails(truth, fit)
+        assert row["reached"] == pytest.approx(reached, abs=2e-3) and row["visible"] == pytest.approx(0.98)
+        assert row["true_high"] >= row["fitted_high"]

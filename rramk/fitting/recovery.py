@@ -156,3 +156,26 @@ def across_replicates(rows_per_replicate: list[list[dict]]) -> list[dict]:
             row["inflation"] = float(np.sqrt(np.mean(errors ** 2)) / math.sqrt(level * (1 - level) / n))
         out.append(row)
     return out
+
+
+TAIL_LEVELS = (0.95, 0.99)
+
+
+def tails(true: HfOxWeakReset, fit) -> list[dict]:
+    """The upper tail of each fitted parameter against the truth: the true and fitted quantiles at
+    TAIL_LEVELS and the ends of both ranges, F_true at the fitted upper end (``reached``; 1: the fitted range
+    reaches the true one) and what n informative devices can show (``visible`` = 1 - 2 / (n + 1): the largest
+    of n draws sits at F ~ 1 - 1/(n + 1)). The LEVELS table stops at q = 0.9, where a few devices decide."""
+    rows = []
+    for name, pf in fit.parameters.items():
+        fitted = np.sort(pf.chosen.quantile_table(1024).numpy())
+        truth = true_table(true, name)
+        if name == "c1":
+            fitted = fitted + math.log(fit.r0)
+        at = lambda table, q: float(table[min(int(q * len(table)), len(table) - 1)])  # noqa: E731
+        rows.append({"parameter": name, **{f"true_{q}": at(truth, q) for q in TAIL_LEVELS},
+                     **{f"fitted_{q}": at(fitted, q) for q in TAIL_LEVELS}, "true_high": float(truth[-1]),
+                     "fitted_high": float(fitted[-1]),
+                     "reached": float(np.searchsorted(truth, fitted[-1], side="right") / len(truth)),
+                     "visible": 1 - 2 / (max(pf.informative, 1) + 1)})
+    return rows

@@ -273,6 +273,7 @@ def write_recovery(out: Path, results: list, command: str | None = None, replica
                      f"counts x 3 levels: {sum(abs(r['error']) <= r['bound'] for r in stats)} of {len(stats)} "
                      f"within bounds (worst: {worst['error']:+.3f} at {worst['pulses']} pulses, q={worst['level']}, "
                      f"bound {worst['bound']:.3f}).\n")
+        lines.extend(_tail_table(case, fit))
         more = (replicates or {}).get(case.name)
         if more:
             lines.extend(_replicate_tables([(rows, noise), *more]))
@@ -305,4 +306,26 @@ def _replicate_tables(populations: list) -> list[str]:
     lines.append(tabulate([[x["parameter"], f"{x['mean']:+.3f}", f"{x['sd']:.3f}", "yes" if x["bias_resolved"] else "no"]
                            for x in noise], headers=["noise", "mean error", "sd", "bias resolved"], tablefmt="github"))
     lines.append("")
+    return lines
+
+
+def _tail_table(case, fit) -> list[str]:
+    """The upper tails (``recovery.tails``) of one case's fit, and where they are not recovered."""
+    from tabulate import tabulate
+
+    from .recovery import TAIL_LEVELS, tails
+
+    rows = tails(case.config, fit)
+    table = [[r["parameter"], *(f"{r[f'true_{q}']:.4g} / {r[f'fitted_{q}']:.4g}" for q in TAIL_LEVELS),
+              f"{r['true_high']:.4g} / {r['fitted_high']:.4g}", f"{100 * r['reached']:.1f} %",
+              f"{100 * r['visible']:.1f} %"] for r in rows]
+    short = [f"{r['parameter']} (to {100 * r['reached']:.1f} %)" for r in rows if r["reached"] < r["visible"]]
+    lines = ["Upper tails (true / fitted; c1 as ln R0 + c1): 'reached' is the share of the true population below "
+             "the fitted range's upper end; 'visible' what the n devices that inform the parameter can show, "
+             "1 - 2/(n + 1) (the largest of n draws sits near 1 - 1/(n + 1)).\n",
+             tabulate(table, headers=["parameter", *(f"q={q}" for q in TAIL_LEVELS), "upper end", "reached",
+                                      "visible"], tablefmt="github"), ""]
+    lines.append(("Upper tail not recovered: " + ", ".join(short) + ", short of what the devices show (t*: a "
+                  "censored knee bounds it by the end of its trace)." if short
+                  else "Every fitted range reaches as far as its devices can show.") + "\n")
     return lines
