@@ -1,6 +1,7 @@
 """python -m rramk.ablation: every (configuration, seed) once, published summaries, skipping
-finished runs, shards that split the study, the same bits as a direct rramk.train run, and the
-committed short study reproduced bit for bit.
+finished runs, the same bits as a direct rramk.train run, and the committed short study
+reproduced bit for bit (shards: tests/test_ablation_shards.py; the studies' runs and arguments:
+tests/test_ablation_studies.py).
 
 Runs are tiny (784-32-10 MLP, 300 MNIST examples, one epoch, the eager ``reference`` backend)
 except the reproduction of the committed runs; MNIST is the real data set (skipped when absent);
@@ -9,7 +10,6 @@ CIFAR-10 uses tiny official-format batches; sharding is tested with a stand-in f
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from pathlib import Path
@@ -24,18 +24,22 @@ import rramk.data as data
 import rramk.train as train
 import rramk.training.loop as loop
 from rramk import provenance
-from rramk.studies.configs import ABLATIONS, STUDIES, label_of, sensitivity_study
-from rramk.device.traces import file_sha256
+from rramk.studies.configs import ABLATIONS, label_of
 from rramk.training.run_settings import PUBLISHED
 from tests.test_train import _one_thread_no_network  # noqa: F401  (autouse: one thread, no downloads)
 from tests.test_train import DATA_ROOT, needs_mnist
-from tests.test_train_inputs import other_device, write_tiny_cifar10
+from tests.test_train_inputs import write_tiny_cifar10
+
 
 SHORT_STUDY = Path(__file__).resolve().parents[1] / "reports" / "ablation" / "summaries" / "mnist" / "epochs1-n10000-val10000"
 # at lr_pulses 20, the rate whose run directories carry no -lr suffix (UNSUFFIXED_LR), so that the paths below
 # read as the study's configurations; rramk.train's default rate is tested in tests/test_train_*.py
 TINY = ["--epochs", "1", "--limit-train", "300", "--hidden", "32", "--backend", "reference", "--device", "cpu",
         "--no-progress", "--lr-pulses", "20"]
+
+
+STUDY = ["mnist", "--epochs", "1", "--limit-train", "300", "--seeds", "0", "1", "--device", "cpu", "--no-progress",
+         "--lr-pulses", "20"]
 
 
 def _computed(history: list[dict]) -> list[dict]:
@@ -111,247 +115,6 @@ def test_refuses_an_unknown_configuration(capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "--configs" in err and "d2d only" in err
-
-
-# ----------------------------------------------------------------------------- shards
-
-STUDY = ["mnist", "--epochs", "1", "--limit-train", "300", "--seeds", "0", "1", "--device", "cpu", "--no-progress",
-         "--lr-pulses", "20"]
-PLAN = [(label_of(c.slug), seed) for seed in (0, 1) for c in STUDIES["published"].configs.values()]  # STUDY's runs
-
-
-@pytest.fixture
-def stand_in_training(monkeypatch) -> list[tuple[str, int]]:
-    """Replaces training by writing a summary; returns the (label, seed) of every run trained."""
-    trained = []
-
-    def fake_train(settings):
-        out = Path(settings.out)
-        trained.append((label_of(out.parent.name), settings.seed))
-        assert ABLATIONS[trained[-1][0]].flag == settings.imperfections
-        out.mkdir(parents=True, exist_ok=True)
-        summary = {"imperfections": settings.imperfections, "seed": settings.seed, "final_test_accuracy": 0.5}
-        (out / loop.SUMMARY).write_text(json.dumps(summary))
-        return summary
-
-    monkeypatch.setattr(runner, "train", fake_train)
-    return trained
-
-
-def _finished(root: Path) -> set[tuple[str, int]]:
-    return {(label_of(p.parents[1].name), int(p.parent.name.removeprefix("seed")))
-            for p in root.glob("mnist/*/*/seed*/summary.json")}
-
-
-def test_a_study_warns_when_its_finished_runs_used_another_machine_fingerprint(tmp_path, stand_in_training, capsys):
-    """A CPU run's bits depend on the machine fingerprint (threads, torch's vector code, ...): finishing a
-    study on another one than its finished runs recorded (here or in their committed copies) says so,
-    with the thread count to set; the same fingerprint, an unrecorded field (older summaries) or a GPU
-    run says nothing."""
-    runs, summaries = tmp_path / "runs", tmp_path / "summaries"
-    first_shard = [*STUDY, "--out", str(runs), "--summaries", str(summaries), "--shard", "0/2"]
-    assert ablation.main(first_shard) == 0
-    assert "fingerprint" not in capsys.readouterr().err  # stand-in summaries record no machine
-    finished = sorted(summaries.glob("mnist/*/*/seed*/summary.json"))
-    threads, cpu = torch.get_num_threads(), provenance.machine()["cpu"]
-    for path, machine in zip(finished, [{"cpu": cpu, "threads": threads}, {"cpu": cpu},
-                                        {"cpu": "c", "gpu": "H200", "threads": threads + 5}]):
-        path.write_text(json.dumps({**json.loads(path.read_text()), "machine": machine}))
-    assert ablation.main([*STUDY, "--out", str(runs), "--summaries", str(summaries), "--shard", "1/2"]) == 0
-    assert "fingerprint" not in capsys.readouterr().err
-    path = finished[3]  # a committed copy only: the run directory's own summary says nothing
-    path.write_text(json.dumps({**json.loads(path.read_text()), "machine": {"cpu": cpu, "threads": threads + 1}}))
-    assert ablation.main([*STUDY, "--out", str(runs), "--summaries", str(summaries), "--shard", "1/2"]) == 0
-    err = capsys.readouterr().err
-    assert f"another machine fingerprint (threads {threads + 1}, here {threads})" in err
-    assert f"OMP_NUM_THREADS={threads + 1}" in err
-    here = provenance.machine()
-    path.write_text(json.dumps({**json.loads(path.read_text()), "machine": {**here, "cpu_capability": "SVE256"}}))
-    assert ablation.main([*STUDY, "--out", str(runs), "--summaries", str(summaries), "--shard", "1/2"]) == 0
-    err = capsys.readouterr().err
-    assert f"cpu_capability 'SVE256', here {here['cpu_capability']!r}" in err and "OMP_NUM_THREADS" not in err
-
-
-@pytest.mark.parametrize("count", [1, 2, 3, 28, 30])
-def test_shards_run_every_run_of_the_study_once(tmp_path, stand_in_training, count):
-    runs, summaries = tmp_path / "runs", tmp_path / "summaries"
-    for index in range(count):
-        before, trained_before = _finished(runs), len(stand_in_training)
-        assert ablation.main([*STUDY, "--out", str(runs), "--summaries", str(summaries),
-                              "--shard", f"{index}/{count}"]) == 0
-        own = PLAN[index::count]
-        assert stand_in_training[trained_before:] == own, f"shard {index}/{count}"
-        assert _finished(runs) - before == set(own), f"shard {index}/{count} wrote other runs' directories"
-        assert _finished(summaries) == _finished(runs)
-    assert sorted(stand_in_training) == sorted(PLAN) and len(stand_in_training) == len(PLAN)
-
-
-def test_a_slurm_array_task_runs_its_shard_and_shard_wins(tmp_path, stand_in_training, monkeypatch, capsys):
-    for name, value in (("ID", "5"), ("MIN", "4"), ("MAX", "7"), ("COUNT", "4"), ("STEP", "1")):
-        monkeypatch.setenv(f"SLURM_ARRAY_TASK_{name}", value)  # sbatch --array=4-7: this is task 1 of 4
-    argv = [*STUDY, "--out", str(tmp_path / "runs"), "--summaries", str(tmp_path / "summaries")]
-    assert ablation.main(argv) == 0
-    assert stand_in_training == PLAN[1::4]
-    assert "shard 1/4 (7 of 28 runs)" in capsys.readouterr().out
-    del stand_in_training[:]
-    assert ablation.main([*argv, "--shard", "0/2"]) == 0
-    assert stand_in_training == PLAN[0::2]
-
-
-@pytest.mark.parametrize("shard", ["4/4", "-1/4", "1/0", "1", "a/b", "1/2/3"])
-def test_refuses_a_bad_shard(shard, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        ablation.main(["mnist", f"--shard={shard}"])
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err
-    assert err.startswith("python -m rramk.ablation: error: argument --shard: expected i/n") and repr(shard) in err
-
-
-def test_refuses_slurm_variables_it_cannot_read(tmp_path, stand_in_training, monkeypatch, capsys):
-    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "3")  # --array=1,3,7: not evenly spaced
-    monkeypatch.setenv("SLURM_ARRAY_TASK_MIN", "1")
-    monkeypatch.setenv("SLURM_ARRAY_TASK_MAX", "7")
-    monkeypatch.setenv("SLURM_ARRAY_TASK_COUNT", "3")
-    assert ablation.main([*STUDY, "--out", str(tmp_path / "runs"), "--summaries", str(tmp_path / "s")]) == 2
-    err = capsys.readouterr().err
-    assert "python -m rramk.ablation: error: SLURM_ARRAY_TASK_ID=3 is not one of 3" in err and "--shard i/n" in err
-    assert stand_in_training == []
-
-
-# ----------------------------------------------------------------------------- studies: published, lr, sensitivity
-
-
-@pytest.fixture
-def recorded_settings(monkeypatch) -> list:
-    """Replaces training by writing a summary; returns the settings of every run trained."""
-    trained = []
-
-    def fake_train(settings):
-        trained.append(settings)
-        Path(settings.out).mkdir(parents=True, exist_ok=True)
-        summary = {"imperfections": settings.imperfections, "seed": settings.seed, "final_test_accuracy": 0.5}
-        (Path(settings.out) / loop.SUMMARY).write_text(json.dumps(summary))
-        return summary
-
-    monkeypatch.setattr(runner, "train", fake_train)
-    return trained
-
-
-def _runs(trained, root) -> list[tuple]:
-    return [(str(Path(s.out).relative_to(root / "mnist" / "epochs1-n300-val10000")), s.imperfections, s.scale, s.lr_pulses)
-            for s in trained]
-
-
-def test_the_default_study_is_the_published_one_and_legacy_runs_its_subset(tmp_path, recorded_settings):
-    root = tmp_path / "runs"
-    assert ablation.main([*STUDY, "--seeds", "0", "--out", str(root), "--summaries", str(tmp_path / "s")]) == 0
-    assert [Path(s.out).parent.name for s in recorded_settings] == \
-        [c.slug for c in STUDIES["published"].configs.values()]
-    del recorded_settings[:]
-    assert ablation.main([*STUDY, "--seeds", "0", "--study", "legacy", "--out", str(root),
-                          "--summaries", str(tmp_path / "s")]) == 0
-    assert recorded_settings == []  # every legacy run is a run of the published study: done already
-
-
-def test_lr_study_runs_each_rate_in_its_own_directory(tmp_path, recorded_settings):
-    root = tmp_path / "runs"
-    assert ablation.main([*STUDY, "--seeds", "0", "--study", "lr", "--lr-pulses", "8", "20", "--out", str(root),
-                          "--summaries", str(tmp_path / "s")]) == 0
-    assert _runs(recorded_settings, root) == [("only-saturation-lr8/seed0", "saturation", "", 8.0),
-                                              ("only-saturation/seed0", "saturation", "", 20.0),
-                                              ("all-lr8/seed0", "all", "", 8.0), ("all/seed0", "all", "", 20.0)]
-    del recorded_settings[:]
-    assert ablation.main([*STUDY, "--seeds", "0", "--configs", "full model", "--lr-pulses", "50", "--out",
-                          str(root), "--summaries", str(tmp_path / "s")]) == 0  # any study at another rate
-    assert _runs(recorded_settings, root) == [("all-lr50/seed0", "all", "", 50.0)]
-
-
-def test_sensitivity_study_trains_each_factor_of_the_knob(tmp_path, recorded_settings):
-    root = tmp_path / "runs"
-    assert ablation.main([*STUDY, "--seeds", "0", "--study", "sensitivity", "--knob", "d2d", "--values", "0,0.5",
-                          "1.5", "1", "--out", str(root), "--summaries", str(tmp_path / "s")]) == 0
-    assert _runs(recorded_settings, root) == [("only-saturation/seed0", "saturation", "", 20.0),
-                                              ("mean-plus-d2d-x0.5/seed0", "d2d,saturation", "d2d=0.5", 20.0),
-                                              ("mean-plus-d2d/seed0", "d2d,saturation", "", 20.0),
-                                              ("mean-plus-d2d-x1.5/seed0", "d2d,saturation", "d2d=1.5", 20.0)]
-    assert recorded_settings[1].device_config == ABLATIONS["mean + d2d"].device().scaled(d2d=0.5)
-    del recorded_settings[:]
-    assert ablation.main([*STUDY, "--seeds", "0", "--study", "sensitivity", "--knob", "t_star", "--values", "0", "2",
-                          "--out", str(root), "--summaries", str(tmp_path / "s")]) == 0
-    # the mean model (the reference of every loss) is done already; t_star sweeps the full model by default
-    assert _runs(recorded_settings, root) == [("full-t_star-x0/seed0", "all", "t_star=0", 20.0),
-                                              ("full-t_star-x2/seed0", "all", "t_star=2", 20.0)]
-
-
-def test_full_with_epochs_trains_every_example_for_that_many_epochs(tmp_path, recorded_settings):
-    root = tmp_path / "runs"
-    assert ablation.main(["mnist", "--full", "--epochs", "10", "--configs", "mean model", "--seeds", "0", "--device",
-                          "cpu", "--no-progress", "--out", str(root), "--summaries", str(tmp_path / "s")]) == 0
-    (settings,) = recorded_settings
-    assert (settings.epochs, settings.limit_train) == (10, None)
-    # at rramk.train's default rate, 8, which is not the unsuffixed rate (UNSUFFIXED_LR = 20)
-    assert Path(settings.out) == root / "mnist" / "epochs10-val10000" / "only-saturation-lr8" / "seed0"
-    summary = {"epochs": 10, "validation": 10000, "settings": {"limit_train": None, "hidden": 3000, "lr_pulses": 8.0}}
-    assert study_summaries.ablation_command("mnist", summary) == "python -m rramk.ablation mnist --full --epochs 10"
-    # a run of before the split (no "validation" recorded) had none: its command says so
-    assert study_summaries.ablation_command("mnist", {k: v for k, v in summary.items() if k != "validation"}) == \
-        "python -m rramk.ablation mnist --full --epochs 10 --validation 0"
-    summary["epochs"] = 20
-    assert study_summaries.ablation_command("mnist", summary) == "python -m rramk.ablation mnist --full"
-
-
-@pytest.mark.parametrize("argv,message", [
-    (["--knob", "d2d"], "--knob: only with --study sensitivity"),
-    (["--values", "0,1"], "--values: only with --study sensitivity"),
-    (["--study", "sensitivity"], "--study sensitivity needs --knob (one of d2d, d2d_r, d2d_m1, d2d_t_star, d2d_m2, pink, rtn, t_star)"),
-    (["--study", "sensitivity", "--knob", "d2d", "--values", "0,x"], "--values: expected factors such as"),
-    (["--study", "sensitivity", "--knob", "d2d", "--values", "0", "1", "1"], "--values: expected distinct factors"),
-    (["--study", "sensitivity", "--knob", "d2d", "--values", "0,-1"], "--values: expected distinct factors >= 0"),
-    (["--study", "sensitivity", "--knob", "alpha"], "argument --knob: invalid choice: 'alpha'"),
-    (["--study", "sensitivity", "--knob", "pink", "--base", "half"], "argument --base: invalid choice: 'half'"),
-    (["--study", "half"], "argument --study: invalid choice: 'half'"),
-    (["--lr-pulses", "0"], "argument --lr-pulses: expected a positive number of pulses, got '0'"),
-    (["--lr-pulses", "fast"], "argument --lr-pulses: expected a positive number of pulses, got 'fast'"),
-    (["--study", "lr", "--configs", "mean + d2d x0.5"], "--configs: unknown configuration(s) 'mean + d2d x0.5'"),
-], ids=lambda v: " ".join(v) if isinstance(v, list) else None)
-def test_refuses_bad_study_arguments(argv, message, capsys, recorded_settings):
-    with pytest.raises(SystemExit) as exit_info:
-        ablation.main(["mnist", *argv])
-    assert exit_info.value.code == 2
-    assert capsys.readouterr().err.startswith(f"python -m rramk.ablation: error: {message}")
-    assert recorded_settings == []
-
-
-def test_a_preset_is_the_base_of_every_run_in_a_directory_of_its_own(tmp_path, recorded_settings, capsys):
-    """--preset: every configuration on that device, under <budget>-preset-<stem>-<hash>: the published fit's
-    runs, and the same file edited, are other runs."""
-    preset, root = tmp_path / "mine.json", tmp_path / "runs"
-    other_device().save(preset)
-    common = [*STUDY, "--seeds", "0", "--out", str(root), "--summaries", str(tmp_path / "s")]
-    assert ablation.main([*common, "--preset", str(preset)]) == 0
-    configs = list(STUDIES["published"].configs.values())
-    assert [s.device_config for s in recorded_settings] == [c.device(other_device()) for c in configs]
-    budget = root / "mnist" / f"epochs1-n300-val10000-preset-mine-{file_sha256(preset)[:8]}"
-    assert [Path(s.out) for s in recorded_settings] == [budget / c.slug / "seed0" for c in configs]
-    assert study_summaries.ablation_command("mnist", {"epochs": 1, "validation": 10000,
-                                                     "settings": dataclasses.asdict(recorded_settings[0])}) == \
-        f"python -m rramk.ablation mnist --epochs 1 --limit-train 300 --lr-pulses 20 --preset {preset}"
-    del recorded_settings[:]
-    assert ablation.main(common) == 0  # the published fit: none of its runs is done
-    assert [Path(s.out) for s in recorded_settings] == [root / "mnist" / "epochs1-n300-val10000" / c.slug / "seed0"
-                                                        for c in configs]
-    del recorded_settings[:]
-    edited = dataclasses.replace(other_device(), pink_alpha=0.01)
-    edited.save(preset)
-    sweep = sensitivity_study("pink", (2.0,))
-    assert ablation.main([*common, "--preset", str(preset), "--study", "sensitivity", "--knob", "pink",
-                          "--values", "2"]) == 0
-    assert [(Path(s.out).parents[1].name, s.device_config) for s in recorded_settings] == \
-        [(f"epochs1-n300-val10000-preset-mine-{file_sha256(preset)[:8]}", c.device(edited)) for c in sweep.configs.values()]
-    capsys.readouterr()
-    assert ablation.main([*common, "--preset", str(tmp_path / "absent.json")]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("python -m rramk.ablation: error: --preset: ")
 
 
 @needs_mnist

@@ -1,4 +1,5 @@
-"""rramk.data.image_folder: class-per-folder image trees (directory or tar), their digest, cache, order, errors.
+"""rramk.data.image_folder: class-per-folder image trees (directory or tar), their digest, cache, order
+(bad input: tests/test_image_folder_errors.py; the JPEG copy of CIFAR-10: tests/test_image_folder_cifar10_jpeg.py).
 
 Tiny trees are written here with Pillow (lossless PNG, so each image's pixels are known exactly:
 image k of a class is filled with a value that names its class and k). The content digest is
@@ -20,18 +21,13 @@ from PIL import Image
 
 import rramk.data as data
 from rramk.data import (
-    CIFAR10_CLASSES,
-    CIFAR10_JPEG_DIGEST,
-    NORMALIZATION,
     ChecksumMismatch,
-    DatasetError,
-    DatasetNotFound,
     content_digest,
-    load_cifar10_jpeg,
     load_image_folder,
     validation_split,
 )
 from rramk.data import image_folder
+
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Read at import, before the autouse fixture below clears RRAMK_DATA.
@@ -265,166 +261,3 @@ def test_cache_dir_argument_and_environment(tmp_path, monkeypatch):
     monkeypatch.delenv("RRAMK_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert data.default_cache_dir() == tmp_path / "xdg" / "rramk"
-
-
-# --------------------------------------------------------------------------------------------
-# Bad input: one line naming the file or folder and what was expected
-
-
-def test_empty_class_folder(tmp_path):
-    tree = make_tree(tmp_path / "set")
-    (tree / "train" / "bee").mkdir()
-    (tree / "train" / "bee" / "readme.txt").write_text("no images here")
-    for source in (tree, make_tar(tree, tmp_path / "set.tar.gz")):
-        with pytest.raises(DatasetError) as exc:
-            load_image_folder(source, name="toy")
-        message = one_line(exc)
-        assert "train/bee/" in message and "holds no images" in message and ".jpg" in message
-
-
-def test_undecodable_file(tmp_path):
-    tree = make_tree(tmp_path / "set")
-    (tree / "train" / "cat" / "02.png").write_bytes(b"\x89PNG but not really")
-    for source in (tree, make_tar(tree, tmp_path / "set.tar.gz")):
-        with pytest.raises(DatasetError) as exc:
-            load_image_folder(source, name="toy", cache_dir=tmp_path / "nocache")
-        message = one_line(exc)
-        assert "train/cat/02.png" in message and "could not be decoded" in message
-    truncated = tree / "train" / "cat" / "02.jpg"
-    write_image(truncated, pixels("cat", 2, "train"), fmt="JPEG")
-    (tree / "train" / "cat" / "02.png").unlink()
-    truncated.write_bytes(truncated.read_bytes()[:200])
-    with pytest.raises(DatasetError) as exc:
-        load_image_folder(tree, name="toy")
-    assert "train/cat/02.jpg" in one_line(exc)
-
-
-def test_mixed_sizes(tmp_path):
-    tree = make_tree(tmp_path / "set")
-    write_image(tree / "test" / "dog" / "01.png", pixels("dog", 1, "test", size=(8, 6)))
-    with pytest.raises(DatasetError) as exc:
-        load_image_folder(tree, name="toy")
-    message = one_line(exc)
-    assert "test/dog/01.png is 8x6" in message and "expected 8x8" in message and "train/ant/00.png" in message
-
-
-def test_train_and_test_classes_differ(tmp_path):
-    tree = make_tree(tmp_path / "set", test_counts={"ant": 2, "cat": 2, "eel": 1})
-    with pytest.raises(DatasetError) as exc:
-        load_image_folder(tree, name="toy")
-    message = one_line(exc)
-    assert "only in train/: dog" in message and "only in test/: eel" in message and str(tree) in message
-
-
-def test_layout_errors(tmp_path):
-    tree = make_tree(tmp_path / "set")
-    write_image(tree / "train" / "stray.png", pixels("ant", 0, "train"))
-    with pytest.raises(DatasetError) as exc:
-        load_image_folder(tree, name="toy")
-    assert "train/stray.png lies directly in train/" in one_line(exc)
-    (tree / "train" / "stray.png").unlink()
-    with pytest.raises(DatasetError) as exc:
-        load_image_folder(tree, name="toy", classes=("ant", "cat"))
-    assert "expected exactly ant, cat" in one_line(exc)
-    for path in (tree / "test").rglob("*.png"):
-        path.unlink()
-    with pytest.raises(DatasetError) as exc:
-        load_image_folder(tree, name="toy")
-    assert "test/ant/ holds no images" in one_line(exc)
-    with pytest.raises(DatasetError) as exc:
-        load_image_folder(tree / "train", name="toy")
-    assert "has no train/ folder" in one_line(exc)
-    with pytest.raises(DatasetNotFound):
-        load_image_folder(tmp_path / "absent", name="toy")
-    (tmp_path / "set.zip").write_bytes(b"PK")
-    with pytest.raises(DatasetError) as exc:
-        load_image_folder(tmp_path / "set.zip", name="toy")
-    assert "expected a directory or a .tar" in one_line(exc)
-    (tmp_path / "bad.tar.gz").write_bytes(b"not a tar")
-    with pytest.raises(DatasetError) as exc:
-        load_image_folder(tmp_path / "bad.tar.gz", name="toy")
-    assert "bad.tar.gz could not be read" in one_line(exc)
-
-
-# --------------------------------------------------------------------------------------------
-# The JPEG copy of CIFAR-10
-
-
-def cifar_tree(root: Path) -> Path:
-    counts = {c: 3 for c in CIFAR10_CLASSES}
-    return make_tree(root, counts=counts, test_counts={c: 1 for c in CIFAR10_CLASSES}, classes=CIFAR10_CLASSES)
-
-
-def test_cifar10_jpeg_not_found_says_where_and_that_nothing_downloads(tmp_path):
-    with pytest.raises(DatasetNotFound) as exc:
-        load_cifar10_jpeg(tmp_path, download=True)
-    message = str(exc.value)
-    assert str(tmp_path / "cifar10-jpeg") in message and "cifar10-jpeg.tar.gz" in message
-    assert "no download source" in message and "RRAMK_DATA" in message and "--data-dir" in message
-
-
-def test_cifar10_jpeg_verifies_the_digest(tmp_path, monkeypatch):
-    folder = tmp_path / "cifar10-jpeg"
-    tree = cifar_tree(tmp_path / "tree")
-    archive = make_tar(tree, _mk(folder / "cifar10-jpeg.tar.gz"))
-    digest = independent_digest(tree)
-    with pytest.raises(ChecksumMismatch) as exc:
-        load_cifar10_jpeg(tmp_path)
-    message = one_line(exc)
-    assert str(archive) in message and digest in message and CIFAR10_JPEG_DIGEST in message
-    assert "verify=False" in message
-    ds = load_cifar10_jpeg(tmp_path, verify=False)
-    assert ds.name == "cifar10-jpeg" and ds.classes == CIFAR10_CLASSES
-    assert ds.train_labels[:10].tolist() == list(range(10))  # interleaved
-    monkeypatch.setattr(data, "CIFAR10_JPEG_DIGEST", digest)  # reaches image_folder through rramk.data
-    limited = load_cifar10_jpeg(tmp_path, limit=20)
-    assert len(limited.train_images) == 20 and sorted(limited.train_labels.tolist()) == sorted(list(range(10)) * 2)
-    assert torch.equal(limited.train_images, ds.train_images[:20])
-    # an extracted tree serves when the archive is absent
-    archive.unlink()
-    os.rename(tree / "train", folder / "train")
-    os.rename(tree / "test", folder / "test")
-    assert torch.equal(load_cifar10_jpeg(tmp_path).test_images, ds.test_images)
-    monkeypatch.setenv("RRAMK_DATA", str(tmp_path))
-    assert torch.equal(load_cifar10_jpeg().train_labels, ds.train_labels)
-
-
-def test_trainer_knows_cifar10_jpeg():
-    from rramk.studies.runner import SHORT_BUDGET
-    from rramk.training.run_settings import DATASETS, RunSettings
-
-    recipe, official = DATASETS["cifar10-jpeg"], DATASETS["cifar10"]
-    assert recipe.loader == "load_cifar10_jpeg" and callable(getattr(data, recipe.loader))
-    assert recipe.published == official.published and recipe.augment == official.augment
-    assert list(recipe.networks) == list(official.networks)
-    assert SHORT_BUDGET["cifar10-jpeg"] == SHORT_BUDGET["cifar10"]
-    settings = RunSettings("cifar10-jpeg")
-    assert settings.dataset == "cifar10-jpeg" and "cifar10-jpeg" in settings.out
-    assert len(NORMALIZATION["cifar10-jpeg"][0]) == 3
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(not REAL_TAR.is_file(), reason=f"the shared JPEG copy is not at {REAL_TAR}")
-def test_the_shared_jpeg_copy(tmp_path):
-    ds = load_cifar10_jpeg(REAL_DATA)  # verifies CIFAR10_JPEG_DIGEST
-    assert ds.name == "cifar10-jpeg" and ds.classes == CIFAR10_CLASSES
-    assert ds.train_images.shape == (50_000, 3, 32, 32) and ds.test_images.shape == (10_000, 3, 32, 32)
-    assert torch.bincount(ds.train_labels, minlength=10).tolist() == [5_000] * 10
-    assert torch.bincount(ds.test_labels, minlength=10).tolist() == [1_000] * 10
-    (_, _), (_, val_labels) = validation_split(ds.train_images, ds.train_labels, 5_000)
-    assert torch.bincount(val_labels, minlength=10).tolist() == [500] * 10
-    # the channel statistics of the training pixels, exactly, from per-channel histograms
-    counts = np.zeros((3, 256))
-    for start in range(0, len(ds.train_images), 5_000):
-        chunk = ds.train_images[start:start + 5_000].numpy()
-        for c in range(3):
-            counts[c] += np.bincount(chunk[:, c].ravel(), minlength=256)
-    values = np.arange(256) / 255.0
-    mean = (counts * values).sum(1) / counts.sum(1)
-    std = np.sqrt((counts * (values - mean[:, None]) ** 2).sum(1) / counts.sum(1))
-    readme = ((0.4913, 0.4821, 0.4465), (0.2452, 0.2428, 0.2606))
-    assert np.allclose(mean, readme[0], atol=1e-4) and np.allclose(std, readme[1], atol=1e-4), (mean, std)
-    assert NORMALIZATION["cifar10-jpeg"] == readme
-    # a second load comes from the cache and is the same
-    again = load_cifar10_jpeg(REAL_DATA)
-    assert torch.equal(again.train_images, ds.train_images) and torch.equal(again.test_labels, ds.test_labels)

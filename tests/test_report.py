@@ -1,19 +1,16 @@
-"""python -m rramk.report: tables from saved results, the verdict, sweeps, the index, and identical files on a re-run."""
+"""python -m rramk.report: tables from saved results, the verdict, the index and its answers, the speed
+report, and identical files on a re-run (the statistics: tests/test_report_statistics.py; the sensitivity
+and learning-rate sweeps: tests/test_report_sweeps.py)."""
 
 import json
-import math
 import statistics
 
-import pytest
-
 from rramk.reporting import speed as speed_report
-from rramk.studies import statistics as ablation_statistics
-from rramk.studies import tolerance as study_tolerance
-from rramk.studies import welch as study_welch
 from rramk import report
 from rramk.reporting import refresh as refresh_report
 from rramk.studies import summaries as study_summaries
-from rramk.studies.configs import STUDIES, sensitivity_study
+from rramk.studies.configs import STUDIES
+
 
 PUBLISHED = STUDIES["published"]
 
@@ -139,185 +136,6 @@ def test_report_of_a_study_in_progress_names_what_is_missing(tmp_path):
     assert "Not finished yet: mean + d2d, mean + pink, mean + rtn, mean + d2d, no saturation" in table
 
 
-def test_learning_curves_average_each_epoch_over_seeds(tmp_path):
-    reports = tmp_path / "reports"
-    _write_study(reports, seeds=(0, 1, 2))
-    directories = study_summaries.load_summaries(reports / "ablation" / "summaries")[("mnist", "epochs2-n500")]
-    runs = study_summaries.study_runs(directories, PUBLISHED)
-    curves = ablation_statistics.learning_curves(runs, PUBLISHED.labels)
-    assert list(curves) == PUBLISHED.labels
-    acc = ACCURACY["full but pink"]
-    seeds = [acc + 0.001 * k for k in range(3)]
-    c = curves["full but pink"]
-    assert c["epoch"] == [1, 2] and c["seeds"] == 3
-    assert c["mean"][1] == statistics.fmean(seeds) and c["mean"][0] == statistics.fmean(a - 0.01 for a in seeds)
-    assert (c["min"][1], c["max"][1]) == (min(seeds), max(seeds))
-    assert c["past_t_star"] == [0.125, 0.25]
-
-
-def _cells(costs_by_x: dict, std: float = 0.002, seeds: int = 5, removed: dict | None = None) -> list[dict]:
-    """Rows of the published study's cells whose costs are ``costs_by_x`` (added view; ``removed``: the
-    removed view's, default the same), every cell with the same spread over ``seeds`` seeds."""
-    removed = costs_by_x if removed is None else removed
-    rows = [{"config": "mean model", "mean": 0.98, "std": std, "seeds": seeds},
-            {"config": "full model", "mean": 0.95, "std": std, "seeds": seeds}]
-    rows += [{"config": f"mean + {x}", "mean": 0.98 - a, "std": std, "seeds": seeds} for x, a in costs_by_x.items()]
-    rows += [{"config": f"full but {x}", "mean": 0.95 + a, "std": std, "seeds": seeds} for x, a in removed.items()]
-    return rows
-
-
-def _verdict(rows):
-    costs = ablation_statistics.imperfection_costs(rows, PUBLISHED)
-    return "\n".join(ablation_statistics.verdict(costs, rows=rows))
-
-
-def test_welch_test_against_closed_forms_and_scipy():
-    from scipy import stats
-
-    st = study_welch
-    for t in (0.0, 0.5, 1.0, 3.0, 12.7):  # Student's t: df = 1 is Cauchy, df = 2 has a closed form
-        assert st.t_two_sided_p(t, 1) == pytest.approx(1 - 2 * math.atan(t) / math.pi, rel=1e-12, abs=1e-15)
-        assert st.t_two_sided_p(t, 2) == pytest.approx(1 - t / math.sqrt(2 + t * t), rel=1e-12, abs=1e-15)
-    assert st.t_critical(2) == pytest.approx(math.sqrt(2 * 0.95**2 / (1 - 0.95**2)), rel=1e-10)  # 4.3027
-    assert st.t_critical(1) == pytest.approx(math.tan(0.95 * math.pi / 2), rel=1e-10)  # 12.706
-    for df in (2.7, 4.0, 7.3, 30.0):
-        assert st.t_critical(df) == pytest.approx(stats.t.ppf(0.975, df), rel=1e-9)
-        assert st.t_two_sided_p(2.1, df) == pytest.approx(2 * stats.t.sf(2.1, df), rel=1e-9)
-    # two cells of equal spread and size: df = 2 (n - 1); unequal: Welch-Satterthwaite, as scipy has it
-    equal = st.welch([(0.97, 0.01, 5), (0.95, 0.01, 5)], [1, -1])
-    assert equal["df"] == pytest.approx(8) and equal["se"] == pytest.approx(math.sqrt(2 * 0.01**2 / 5))
-    a, b = [0.971, 0.968, 0.975, 0.962, 0.969], [0.951, 0.958, 0.944]
-    ours = st.welch([(statistics.fmean(a), statistics.stdev(a), 5), (statistics.fmean(b), statistics.stdev(b), 3)],
-                    [1, -1])
-    theirs = stats.ttest_ind(a, b, equal_var=False)
-    assert ours["p"] == pytest.approx(theirs.pvalue, rel=1e-9)
-    assert ours["value"] / ours["se"] == pytest.approx(theirs.statistic, rel=1e-12)
-    assert math.isnan(st.welch([(0.9, math.nan, 1), (0.8, 0.01, 3)], [1, -1])["p"])  # one seed: no test
-
-
-def test_verdict_ranks_the_three_and_says_when_costs_are_unresolved():
-    # 0.3 points with a 0.2-point spread over 5 seeds: t = 2.37, df = 8 -> p 0.045 ... below: 0.25 points
-    lines = _verdict(_cells({"d2d": 0.001, "pink": 0.0025, "rtn": -0.001}))
-    assert "no imperfection's cost is resolved at 95 % (largest: **pink**, +0.25 points, ± 0.29" in lines
-    assert "**Is d2d the most damaging? Not resolved**: at this budget no imperfection's cost is resolved" in lines
-    assert "pink (+0.25, not resolved)" in lines
-    # a resolved cost of another imperfection: no
-    lines = _verdict(_cells({"d2d": 0.001, "pink": 0.0025, "rtn": -0.001}, removed={"d2d": 0.001, "pink": 0.03,
-                                                                                    "rtn": -0.001}))
-    assert "**Is d2d the most damaging? No**: pink costs more;" in lines
-    # the lead is tested on the two cells that differ (mean + pink against mean + d2d): the shared cell cancels
-    lines = _verdict(_cells({"d2d": 0.03, "pink": 0.028, "rtn": 0.0}, removed={"d2d": 0.03, "pink": 0.01, "rtn": 0.0}))
-    assert "added alone to the mean model: **d2d** costs the most, +3.00 points (± 0.29, 95 % interval" in lines
-    assert "ahead of **pink** by +0.20 (± 0.29, 95 % interval, p = 0.15), not resolved." in lines
-    assert "ahead of **pink** by +2.00 (± 0.29, 95 % interval, p = 2.6e-07)." in lines
-    assert "Not resolved" in lines  # one view does not resolve the lead
-    lines = _verdict(_cells({"d2d": 0.03, "pink": 0.01, "rtn": 0.0}))
-    assert "**Is d2d the most damaging? Yes**: device-to-device variability costs the most" in lines
-    # an imperfection that raises accuracy alone is said; nothing to rank, nothing said
-    assert "adding rtn alone *raises* accuracy" in _verdict(_cells({"d2d": 0.03, "pink": 0.01, "rtn": -0.01}))
-    assert ablation_statistics.verdict(ablation_statistics.imperfection_costs([], PUBLISHED)) == []
-
-
-def test_interaction_says_when_the_combination_costs_more_than_the_parts():
-    rows = [{"config": "mean model", "mean": 0.98, "std": 0.001, "seeds": 3},
-            {"config": "full model", "mean": 0.95, "std": 0.001, "seeds": 3}]
-    costs = [{"imperfection": x, "added": a} for x, a in (("d2d", 0.004), ("pink", 0.001), ("rtn", 0.002))]
-    (line,) = ablation_statistics.interaction(rows, costs, "mean model", "full model", "the mean model")
-    assert "cost +3.00 points against the mean model (mean model - full model, ± 0.08); the sum of their costs " \
-           "alone is +0.70." in line and "Most of the loss comes from their combination" in line
-
-
-SWEEP = {0.0: 0.98, 0.5: 0.978, 1.0: 0.972, 1.5: 0.96, 2.0: 0.95}  # loss 0, 0.2, 0.8, 2.0, 3.0 points
-
-
-def _write_sweep(reports, sweep=SWEEP, seeds=(0, 1), budget="epochs2-n500", knob="d2d"):
-    study = sensitivity_study(knob, tuple(sweep))
-    for label, factor in study.values.items():
-        config = study.configs[label]
-        _write(reports, config.slug, config.flag, sweep[factor], seeds, budget, scale=config.scale_flag)
-
-
-def test_sensitivity_report_reads_the_tolerance_by_interpolation(tmp_path):
-    reports = tmp_path / "reports"
-    _write_sweep(reports)
-    assert report.main(["--reports", str(reports)]) == 0
-    text = (reports / "ablation_mnist_epochs2-n500_sensitivity-d2d.md").read_text()
-    assert "--study sensitivity --knob d2d --values 0,0.5,1,1.5,2 --seeds 0 1" in text
-    assert "| 0.5      | 0.03581" in text  # sigma of ln R at t = 0 across devices at half the fit's spread
-    # 0.5 point: between 0.5 (loss 0.2) and 1 (0.8): 0.5 + 0.3/0.6 * 0.5; 1 point: 1 + 0.2/1.2 * 0.5
-    assert "up to factor **0.75** (sigma of ln R at t = 0 across devices ≈ 0.0537)" in text
-    assert "up to factor **1.08**" in text
-    assert (reports / "ablation_mnist_epochs2-n500_sensitivity-d2d.png").is_file()
-    assert not (reports / "ablation_mnist_epochs2-n500.md").exists()  # no ideal run: no published report here
-    index = (reports / "README.md").read_text()
-    assert "2. **What tolerance is enough?** The accuracy stays within 0.5 point of the mean model up to d2d " \
-           "factor 0.75 (" in index and "a short budget, indicative only" in index
-    said = index.split("up to d2d factor 0.75 (")[1].split(")")[0]  # the interval of the sweep's file, if any
-    interval = text.split("up to factor **0.75**")[1].split("\n")[0].rsplit("(", 1)[1].rstrip(".)")
-    assert said.endswith("sigma of ln R at t = 0 across devices ≈ 0.0537") and (
-        said.startswith(interval + " of the factor; ") if interval.startswith("95 %") else not said.startswith("95"))
-
-
-def test_the_tolerance_answer_names_every_knob_swept_at_the_same_budget(tmp_path):
-    """d2d first and in full; the other knobs of the same data set and budget in a few words each."""
-    reports = tmp_path / "reports"
-    _write_sweep(reports)
-    pink = {0.0: 0.98, 0.5: 0.979, 1.0: 0.978, 2.0: 0.976, 4.0: 0.974}  # loss 0, 0.1, 0.2, 0.4, 0.6 points
-    _write_sweep(reports, {f: a for f, a in pink.items() if f}, knob="pink")  # its factor 0 is the mean model above
-    _write_sweep(reports, SWEEP, knob="rtn", budget="epochs3-n500")  # another budget: not in the sentence
-    assert report.main(["--reports", str(reports)]) == 0
-    (answer,) = [line for line in (reports / "README.md").read_text().splitlines() if "tolerance is enough" in line]
-    assert answer.index("d2d factor 0.75") < answer.index("The other imperfections at the same budget")
-    # pink: 0.5 point lies between 2 (0.4) and 4 (0.6): 2 + 0.1/0.2 * 2 = 3; 1 point beyond the sweep
-    assert "within 0.5 / 1.0 point: pink (1/f amplitude alpha (ln R)) 3.00 / beyond 4 (2 seeds per cell, " \
-           "[ablation_mnist_epochs2-n500_sensitivity-pink.md]" in answer
-    assert "rtn (" not in answer
-
-
-def test_tolerance_beyond_the_sweep_and_before_it():
-    points = [{"factor": f, "measure": 2 * f, "loss": loss, "loss_se": 0.001} for f, loss in
-              ((0.0, 0.0), (1.0, 0.004), (2.0, 0.02))]
-    t = study_tolerance.tolerance(points, 0.005)
-    assert t["kind"] == "interpolated" and t["value"] == pytest.approx(1 + 0.001 / 0.016)
-    assert study_tolerance.tolerance(points, 0.005, key="measure")["value"] == pytest.approx(2 * t["value"])
-    assert study_tolerance.tolerance(points, 0.05) == {"value": 2.0, "kind": "beyond"}
-    assert study_tolerance.tolerance(points[1:], 0.001) == {"value": 1.0, "kind": "none"}
-    assert study_tolerance.tolerance(points, 0.005, shift=1.0)["value"] < t["value"]  # one standard error worse
-
-
-def test_lr_report_states_the_default_and_what_was_measured(tmp_path):
-    reports = tmp_path / "reports"
-    for lr, (mean, full) in {8.0: (0.975, 0.93), 20.0: (0.97, 0.95), 50.0: (0.96, 0.90)}.items():
-        suffix = "" if lr == 20.0 else f"-lr{lr:g}"
-        _write(reports, f"only-saturation{suffix}", "saturation", mean, lr=lr)
-        _write(reports, f"all{suffix}", "all", full, lr=lr)
-    assert report.main(["--reports", str(reports)]) == 0
-    text = (reports / "ablation_mnist_epochs2-n500_lr.md").read_text()
-    assert "--study lr --lr-pulses 8 20 50 --seeds 0 1" in text
-    assert "| 8 (default) | 97.55 ± 0.05" in text  # rramk.train's default for mnist
-    assert "- mean model: best at lr_pulses 8 (97.55%, 2 seeds): the default." in text
-    # two seeds 0.1 point apart: se 0.07, df 2: half-width 0.30, t = 28.3, p = 1 - 28.3 / sqrt(802) = 0.0012
-    assert "- full model: best at lr_pulses 20 (95.05%, 2 seeds); the default 8 is 2.00 points below it " \
-           "(± 0.30, 95 % interval, p = 0.0012: worse than the best)." in text
-    assert "the authors' code uses 8" in text and "rramk's earlier default, 20, was never published" in text
-    index = (reports / "README.md").read_text()
-    assert "[ablation_mnist_epochs2-n500_lr.md]" in index
-
-
-def test_lr_report_names_the_default_when_it_is_the_best(tmp_path):
-    """The full model and the mean model best at lr 8, rramk.train's default for mnist: the report says so."""
-    reports = tmp_path / "reports"
-    for lr, (mean, full) in {8.0: (0.975, 0.96), 20.0: (0.97, 0.94), 50.0: (0.96, 0.95)}.items():
-        suffix = "" if lr == 20.0 else f"-lr{lr:g}"
-        _write(reports, f"only-saturation{suffix}", "saturation", mean, lr=lr, budget="epochs20")
-        _write(reports, f"all{suffix}", "all", full, lr=lr, budget="epochs20")
-    assert report.main(["--reports", str(reports)]) == 0
-    text = (reports / "ablation_mnist_epochs20_lr.md").read_text()
-    assert "- full model: best at lr_pulses 8 (96.05%, 2 seeds): the default." in text
-    # the mean model: best at 8 too (97.55 against 97.05 at 20)
-    assert "- mean model: best at lr_pulses 8 (97.55%, 2 seeds): the default." in text
-
-
 def test_the_refresh_answer_is_computed_never_copied_from_refresh_md(tmp_path):
     (tmp_path / "refresh.md").write_text("# Refresh\n\n- Answer: yes, +1.2 points on the full model.\n")
     assert refresh_report.refresh_sentence(tmp_path) == \
@@ -399,28 +217,6 @@ def test_machine_names_say_the_fingerprint_where_recorded():
         "test cpu, 2 cores (CPU generation not recorded), 2 torch threads")
 
 
-def test_tolerance_interval_is_the_point_without_spread_and_opens_where_the_sweep_ends():
-    st = study_tolerance
-
-    def points(spread):
-        cells = [(0.0, [0.98, 0.98 + spread]), (0.5, [0.978, 0.978 + spread]), (1.0, [0.972, 0.972 + spread])]
-        mean = statistics.fmean(cells[0][1])
-        return [{"config": f"x{f}", "factor": f, "measure": 2 * f, "values": v, "is_mean": f == 0.0,
-                 "loss": 0.0 if f == 0.0 else mean - statistics.fmean(v), "loss_se": 0.0} for f, v in cells], cells[0][1]
-
-    exact, mean_values = points(0.0)
-    assert st.tolerance(exact, 0.005)["value"] == pytest.approx(0.75)  # 0.5 + (0.5 - 0.2) / (0.8 - 0.2) * 0.5
-    interval = st.tolerance_interval(exact, mean_values, 0.005)
-    assert interval["low"] == pytest.approx(0.75) and interval["high"] == pytest.approx(0.75)
-    noisy, mean_values = points(0.004)  # seeds 0.4 point apart: the tolerance moves with the resamples
-    interval = st.tolerance_interval(noisy, mean_values, 0.005)
-    assert interval["low"] < 0.75 < interval["high"] and not interval["open_low"]
-    assert st.tolerance_interval(noisy, mean_values, 0.005) == interval  # a fixed generator: the same interval
-    wide = st.tolerance_interval(noisy, mean_values, 0.009)  # 0.9 point: beyond the sweep in many resamples
-    assert wide["open_high"] and math.isinf(wide["high"])
-    assert math.isnan(st.tolerance_interval(noisy, mean_values[:1], 0.005)["low"])  # one seed: nothing to resample
-
-
 def test_the_report_removes_study_files_whose_runs_are_gone(tmp_path):
     reports = tmp_path / "reports"
     _write_study(reports)
@@ -477,16 +273,6 @@ def test_study_status_counts_the_runs_of_each_full_study(tmp_path):
     assert rows["`scripts/study-mnist-answers.sh`"] == "0 of 85 runs (not started)"
     assert rows["`scripts/study-mnist-tolerances.sh`"] == "0 of 50 runs (not started)"
     assert rows["`scripts/study-mnist-refresh.sh`"] == "2 of 15 runs (partial)"  # full-window is another study's
-
-
-def test_dense_sweep_points_keep_their_top_axis_labels_apart():
-    """The measured unit's ticks: at least 7 % of the span apart, taken from the left."""
-    from rramk.reporting.sweeps import _spaced_ticks
-
-    x = [0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1, 1.5, 2]
-    ticks, labels = _spaced_ticks(x, [str(v) for v in x])
-    assert ticks == [0, 0.15, 0.3, 0.5, 1, 1.5, 2] and labels == ["0", "0.15", "0.3", "0.5", "1", "1.5", "2"]
-    assert _spaced_ticks([3.0], ["a"]) == ([3.0], ["a"])
 
 
 def test_a_study_at_one_rate_other_than_the_unsuffixed_is_reported_whole():

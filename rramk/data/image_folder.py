@@ -58,7 +58,7 @@ CIFAR10_JPEG_DIGEST = "78086fc20c1b1c15a635979bf92b1d16ebc3ca6a8a061ac1b650bc528
 CIFAR10_JPEG_WORDS = "CIFAR-10 (JPEG copy)"
 
 # The JPEG copy's own training-set statistics, as measured in the shared datasets/README.md ("CIFAR-10
-# as JPEG images") and checked against the loaded training set by tests/test_image_folder.py: the
+# as JPEG images") and checked against the loaded training set by tests/test_image_folder_cifar10_jpeg.py: the
 # re-encoding moves them slightly from the official pixels' (NORMALIZATION["cifar10"]).
 NORMALIZATION.setdefault(CIFAR10_JPEG_FOLDER, ((0.4913, 0.4821, 0.4465), (0.2452, 0.2428, 0.2606)))
 

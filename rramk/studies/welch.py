@@ -2,7 +2,7 @@
 
 A claim is "resolved" when Welch's two-sided LEVEL interval of a difference of means over seeds excludes
 0: Student's t with Welch-Satterthwaite degrees of freedom, computed here without scipy (the regularized
-incomplete beta function by its continued fraction; tests/test_report.py checks it against closed forms
+incomplete beta function by its continued fraction; tests/test_report_statistics.py checks it against closed forms
 and scipy).
 """
 
