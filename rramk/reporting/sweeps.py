@@ -270,6 +270,12 @@ def _spaced_ticks(x: list[float], labels: list[str], gap: float = 0.07) -> tuple
     return [v for v, _ in kept], [label for _, label in kept]
 
 
+def _seed_range(points: list[dict]) -> str:
+    """'n = 5' or 'n = 1-5': the seeds behind the points (a partial sweep has fewer at some factors)."""
+    low, high = min(p["seeds"] for p in points), max(p["seeds"] for p in points)
+    return f"n = {high}" if low == high else f"n = {low}-{high}"
+
+
 def plot_sensitivity(points: list[dict], runs: dict, study: Study, path: Path, title: str, knob: str,
                      unit: str) -> None:
     """Accuracy (mean ± standard error) against the knob's factor, the measured unit on the top axis,
@@ -279,7 +285,7 @@ def plot_sensitivity(points: list[dict], runs: dict, study: Study, path: Path, t
     x = [p["factor"] for p in points]
     ax.errorbar(x, [100 * p["mean"] for p in points], yerr=[0 if math.isnan(p["se"]) else 100 * p["se"]
                                                             for p in points],
-                color="tab:red", marker="o", capsize=3, label=f"{knob} swept (n={max(p['seeds'] for p in points)})")
+                color="tab:red", marker="o", capsize=3, label=f"{knob} swept ({_seed_range(points)} per point)")
     mean_runs = runs.get(study.mean)
     if mean_runs:
         mean = sum(reported_accuracy(s) for s in mean_runs) / len(mean_runs)
