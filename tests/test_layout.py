@@ -17,7 +17,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 FLOORS = {"kernels": 0, "device": 1, "cli": 2, "provenance": 2, "data": 3, "fitting": 3, "nn": 3, "optim": 4,
           "models": 4, "training": 5, "studies": 6, "reporting": 7,
-          **{command: 8 for command in ("train", "ablation", "characterize", "fit", "report", "demo")}}
+          **{command: 8 for command in ("train", "ablation", "characterize", "fit", "report", "demo", "evaluate")}}
 """The floor of each room: a room imports only rooms on lower floors (and itself)."""
 
 
