@@ -4,6 +4,8 @@ condition, and every backend agreeing with the reference (helpers from tests/tes
 import pytest
 import torch
 
+import rramk
+
 from rramk import HfOxWeakReset
 from rramk.device import streams, model_tables, weak_reset
 from tests.test_refresh import CONFIGS, _first_mismatch
@@ -245,3 +247,61 @@ def test_pulse_and_cycle_limits_are_refused_clearly():
         full.refresh("past_t_star")
     with pytest.raises(ValueError, match="condition"):
         full.refresh("never")
+
+
+def _worn_array(seed=5):
+    array = rramk.DeviceArray((4000,), rramk.HfOxWeakReset(), seed=seed, backend="reference")
+    for n in _wear((4000,), 10, seed):
+        array.apply_pulses(n)
+    return array
+
+
+def test_noisy_verify_stops_at_the_first_read_that_says_the_weight():
+    """read_noise > 0: n is the first k at which mean ln R plus the verify stream's noise reads the held weight,
+    recomputed here read by read from the Philox words; read_noise 0 is the noise-free bisection bit for bit."""
+    from rramk.device import streams, weak_reset
+    from rramk.device.model_tables import model_constants
+    from rramk.device.philox import philox4x32, uniform_from_bits
+
+    cfg = rramk.HfOxWeakReset()
+    constants = model_constants(cfg, torch.device("cpu"), torch.float32)
+    index = torch.arange(64, dtype=torch.int64)
+    held = torch.where(index % 3 == 0, -1, 1).to(torch.int8)
+    words, cycle = weak_reset.d2d_words(0, index), torch.ones(64, dtype=torch.int64)
+    fresh = weak_reset.d2d_words(0, index, cycle)
+    p = [weak_reset.d2d_parameters(cfg, constants, words, s, fresh) for s in (0, 1)]
+    hi = {k: torch.where(held >= 0, p[0][k], p[1][k]) for k in p[0]}
+    lo = {k: torch.where(held >= 0, p[1][k], p[0][k]) for k in p[0]}
+    n = weak_reset.noisy_write_pulses(held, hi, lo, 300, 0.02, 0, index, cycle)
+    zero = torch.zeros(64, dtype=torch.int64)
+    target = lo["ln_r0"] + weak_reset.mean_log_resistance(zero, lo["m1"], lo["t_star"], lo["c1"], lo["m2"])
+    for i in range(64):
+        for k in range(301):
+            w = philox4x32(0, index[i:i + 1], streams.counter_stream(streams.STREAM_VERIFY), cycle[i:i + 1], k)
+            u = [float(uniform_from_bits(x, torch.float32)) for x in w]
+            mean = float(hi["ln_r0"][i] + weak_reset.mean_log_resistance(
+                torch.tensor([k]), hi["m1"][i:i + 1], hi["t_star"][i:i + 1], hi["c1"][i:i + 1], hi["m2"][i:i + 1]))
+            a = mean + 0.02 * 6 ** 0.5 * (u[0] + u[1] - 1)
+            b = float(target[i]) + 0.02 * 6 ** 0.5 * (u[2] + u[3] - 1)
+            if (a >= b) if held[i] >= 0 else (a > b):
+                break
+        assert int(n[i]) == k, i
+    exact = weak_reset.write_pulses_needed(held, hi, lo, 300)
+    assert (n != exact).any() and (n <= 300).all()
+
+
+def test_noisy_verify_fails_rewrites_that_the_noise_free_verify_keeps():
+    """The same worn array refreshed with exact verify reads and with noisy ones (read noise 0.05 of ln R, the
+    spread of R0 across devices): re-writes that stop early fail, beyond those that fail without noise (a
+    device too flat to pass its partner within max_write_pulses); retries SET those again and fail fewer;
+    read_noise 0 gives the bits of no read_noise at all."""
+    exact, zero, noisy, retried = _worn_array(), _worn_array(), _worn_array(), _worn_array()
+    assert exact.refresh("past_t_star") > 1000
+    zero.refresh("past_t_star", read_noise=0.0)
+    assert torch.equal(zero.weights_int8(), exact.weights_int8()) and torch.equal(zero._state, exact._state)
+    noisy.refresh("past_t_star", read_noise=0.05)
+    retried.refresh("past_t_star", read_noise=0.05, retries=3)
+    assert noisy.failed_rewrites > 2 * exact.failed_rewrites, (noisy.failed_rewrites, exact.failed_rewrites)
+    assert retried.failed_rewrites < noisy.failed_rewrites
+    with pytest.raises(ValueError, match="read_noise"):
+        exact.refresh("past_t_star", read_noise=-0.1)

@@ -50,6 +50,9 @@ class Refresh:
     retries: int = 0
     """SETs after a re-write that does not read the weight held (each a new cycle); 0: a failure stays."""
 
+    read_noise: float = 0.0
+    """White noise of each verify read of a re-write, sd of ln R (0: the verify reads the mean exactly)."""
+
     def __post_init__(self):
         if self.condition not in CONDITIONS:
             raise ValueError(f"refresh: unknown condition {self.condition!r}; expected one of {', '.join(CONDITIONS)}")
@@ -67,6 +70,9 @@ class Refresh:
         if not (isinstance(self.retries, int) and self.retries >= 0):
             raise ValueError(f"refresh: retries: expected an integer >= 0 (SETs after a failed re-write), "
                              f"got {self.retries!r}")
+        if not (isinstance(self.read_noise, (int, float)) and self.read_noise >= 0):
+            raise ValueError(f"refresh: read_noise: expected the sd of ln R of a verify read, >= 0, got "
+                             f"{self.read_noise!r}")
         if not (isinstance(self.max_write_pulses, int) and 0 <= self.max_write_pulses <= streams.PULSES_MASK):
             raise ValueError(f"refresh: max_write_pulses: expected an integer in [0, {streams.PULSES_MASK}], "
                              f"got {self.max_write_pulses!r}")
@@ -74,13 +80,14 @@ class Refresh:
     @classmethod
     def parse(cls, text: str | None) -> "Refresh | None":
         """The policy a command line (``python -m rramk.train --refresh``) writes as
-        ``CONDITION[:key=value,...]`` with keys ``margin``, ``limit``, ``every``, ``max_write_pulses`` and
-        ``retries``, e.g. ``past_t_star``, ``window:margin=0.05,every=10``, ``pulses:limit=542``; None for
+        ``CONDITION[:key=value,...]`` with keys ``margin``, ``limit``, ``every``, ``max_write_pulses``,
+        ``retries`` and ``read_noise``, e.g. ``past_t_star``, ``window:margin=0.05,every=10``, ``pulses:limit=542``; None for
         ``off`` (the default: no refresh) or None."""
         if text is None or text.strip().lower() == "off":
             return None
         condition, _, options = text.strip().partition(":")
-        kinds = {"margin": float, "limit": int, "every": int, "max_write_pulses": int, "retries": int}
+        kinds = {"margin": float, "limit": int, "every": int, "max_write_pulses": int, "retries": int,
+                 "read_noise": float}
         values = {}
         for item in filter(None, (o.strip() for o in options.split(","))):
             key, eq, value = item.partition("=")

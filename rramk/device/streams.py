@@ -23,6 +23,7 @@ STREAM_D2D = 1
 STREAM_PINK = 2
 STREAM_RTN = 3
 STREAM_SET = 4
+STREAM_VERIFY = 5  # c2 = SET cycle k, c3 = the read after c3 re-write pulses: its read noise (refresh)
 
 SIDE_BL = 0
 SIDE_BLB = 1

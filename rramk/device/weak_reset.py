@@ -284,9 +284,41 @@ def write_pulses_needed(held: torch.Tensor, hi: dict, lo: dict, max_write_pulses
     return torch.where(reaches(zero), zero, high)
 
 
+VERIFY_NOISE_SCALE = 6 ** 0.5
+"""u + u' - 1 (two 32-bit uniforms) has variance 1/6: times sqrt(6) sigma, read noise of sd sigma."""
+
+
+def noisy_write_pulses(held: torch.Tensor, hi: dict, lo: dict, max_write_pulses: int, read_noise: float, seed,
+                       index: torch.Tensor, cycle: torch.Tensor) -> torch.Tensor:
+    """Program and verify with noisy reads: the first n in [0, max_write_pulses] at which a read after n
+    pulses says ``held``, the mean ln R of each device plus its read noise (:func:`write_pulses_needed`'s
+    comparison); ``max_write_pulses`` where none does. Read k of a synapse in SET cycle ``cycle`` draws its
+    noise from the verify stream's call (c2 = cycle, c3 = k): words 0, 1 for the device that must read
+    higher, 2, 3 for the other, each sqrt(6) sigma (u + u' - 1) (triangular, sd sigma, within +- 2.45 sigma).
+    A read may say ``held`` before the mean does: the weight then reads otherwise (a failed re-write)."""
+    zero = torch.zeros(held.shape, dtype=torch.int64, device=held.device)
+    target = lo["ln_r0"] + mean_log_resistance(zero, lo["m1"], lo["t_star"], lo["c1"], lo["m2"])
+    dtype = target.dtype
+    scale = VERIFY_NOISE_SCALE * read_noise
+    n = torch.full_like(zero, max_write_pulses)
+    found = torch.zeros(held.shape, dtype=torch.bool, device=held.device)
+    for k in range(max_write_pulses + 1):
+        words = philox4x32(seed, index, streams.counter_stream(streams.STREAM_VERIFY), cycle, k)
+        u = [uniform_from_bits(w, dtype) for w in words]
+        read_hi = (hi["ln_r0"] + mean_log_resistance(zero + k, hi["m1"], hi["t_star"], hi["c1"], hi["m2"])
+                   + scale * ((u[0] + u[1]) - 1.0))
+        read_lo = target + scale * ((u[2] + u[3]) - 1.0)
+        ok = torch.where(held >= 0, read_hi >= read_lo, read_hi > read_lo) & ~found
+        n = torch.where(ok, k, n)
+        found = found | ok
+        if bool(found.all()):
+            break
+    return n
+
+
 def weak_reset_set(device_state: torch.Tensor, pink: torch.Tensor, index: torch.Tensor, held: torch.Tensor, *,
                    config: HfOxWeakReset, seed, updates, max_write_pulses: int, dtype=torch.float32,
-                   constants: ModelConstants | None = None):
+                   constants: ModelConstants | None = None, read_noise: float = 0.0):
     """SET both devices of the synapses ``index`` and re-write the weights ``held``: a new cycle.
 
     device_state int32 (2, M), pink float (2, M): the state of those synapses; index int64 (M,):
@@ -305,8 +337,12 @@ def weak_reset_set(device_state: torch.Tensor, pink: torch.Tensor, index: torch.
        They step its trap's Markov chain (flip test: word ``side`` of the SET stream's call of
        cycle k + 1) and its pink term is that of t = n in the new cycle.
 
+    With ``read_noise`` > 0 (sd of ln R of each verify read) the reads of step 2 are noisy
+    (:func:`noisy_write_pulses`) and may stop early: the weight read is then not ``held``.
+
     Returns the new (device_state, pink), the weights read int8 (M,) (``held`` unless n reached
-    ``max_write_pulses`` without it), ln R (2, M) and n int32 (M,). The inputs are not modified.
+    ``max_write_pulses`` without it, or a noisy read stopped early), ln R (2, M) and n int32 (M,). The
+    inputs are not modified.
     """
     if constants is None:
         constants = model_constants(config, device_state.device, dtype)
@@ -318,7 +354,10 @@ def weak_reset_set(device_state: torch.Tensor, pink: torch.Tensor, index: torch.
     hi_side = torch.where(held >= 0, streams.SIDE_BL, streams.SIDE_BLB).to(torch.int64)
     hi = {name: torch.where(hi_side == 0, params[0][name], params[1][name]) for name in TABLE_ROWS}
     lo = {name: torch.where(hi_side == 0, params[1][name], params[0][name]) for name in TABLE_ROWS}
-    n = write_pulses_needed(held, hi, lo, max_write_pulses)
+    if read_noise > 0:
+        n = noisy_write_pulses(held, hi, lo, max_write_pulses, read_noise, seed, index, cycle)
+    else:
+        n = write_pulses_needed(held, hi, lo, max_write_pulses)
     written_pink = torch.where(n > 0, pink_term(config, constants, seed, index, hi_side, n, cycle), 0.0)
     last_update = (torch.as_tensor(updates, dtype=torch.int64, device=index.device) - 1).clamp(min=0)
     if config.rtn:
