@@ -13,6 +13,7 @@ randomness contract) with c0 = flat synapse index (arrays hold < 2**32 synapses)
     RTN  (c2/c3 = update index): word s -> side s's flip test (32-bit uniform); word 2 + s -> its
          amplitude draws v (bits 0-15), v' (bits 16-31) as 16-bit uniforms (h + 1/2) / 2**16
     SET  (c2 = the new cycle k >= 1): word s -> side s's RTN flip test over the re-write pulses
+    VERIFY (c2 = cycle k, c3 = read j): the read noise of a re-write's verify reads (refresh read_noise)
 
 So the D2D parameters and the pink history need not be stored, and switching one imperfection off
 leaves the others' draws as they were (common random numbers across an ablation). The Philox cost
