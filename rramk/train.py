@@ -52,7 +52,8 @@ def parser() -> argparse.ArgumentParser:
                         "can keep) and re-write their weights, e.g. past_t_star, window:margin=0.1,every=10 or "
                         "pulses:limit=542 "
                         "(keys margin, limit, every, max_write_pulses, retries, read_noise: the sd of ln R of "
-                        "each verify read; rramk.device.refresh; default off)")
+                        "each verify read, verify_margin: ln R by which a re-write must pass; rramk.device.refresh; "
+                        "default off)")
     p.add_argument("--epochs", type=int, help="epochs (default: published, mnist and fashion-mnist 20, cifar10 100)")
     p.add_argument("--batch-size", type=int,
                    help="global batch size (default: published, mnist and fashion-mnist 1000, cifar10 500)")

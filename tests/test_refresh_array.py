@@ -305,3 +305,27 @@ def test_noisy_verify_fails_rewrites_that_the_noise_free_verify_keeps():
     assert retried.failed_rewrites < noisy.failed_rewrites
     with pytest.raises(ValueError, match="read_noise"):
         exact.refresh("past_t_star", read_noise=-0.1)
+
+
+def test_a_verify_margin_pays_for_the_read_noise():
+    """A re-write that must pass its partner by 3 sd of the read noise fails about as rarely as an exact verify
+    (the noise rarely crosses 3 sd twice over); with the exact verify a margin adds pulses: the mean at the n
+    found passes target + margin, at n - 1 it does not (bisection against the closed comparison)."""
+    exact, noisy, guarded = _worn_array(), _worn_array(), _worn_array()
+    exact.refresh("past_t_star")
+    noisy.refresh("past_t_star", read_noise=0.02)
+    guarded.refresh("past_t_star", read_noise=0.02, verify_margin=0.06)
+    assert guarded.failed_rewrites <= exact.failed_rewrites + 5 < noisy.failed_rewrites
+    from rramk.device import weak_reset
+
+    held = torch.ones(50, dtype=torch.int8)
+    lo = {"ln_r0": torch.full((50,), 8.85), "m1": torch.full((50,), 7e-4), "t_star": torch.full((50,), 600.0),
+          "c1": torch.zeros(50), "m2": torch.full((50,), 3e-5)}
+    hi = {**lo, "ln_r0": torch.linspace(8.70, 8.85, 50)}
+    plain, margined = (weak_reset.write_pulses_needed(held, hi, lo, 1023, m) for m in (0.0, 0.03))
+    assert (margined >= plain).all() and (margined > plain).any()
+    mean = lambda n: hi["ln_r0"] + weak_reset.mean_log_resistance(n, hi["m1"], hi["t_star"], hi["c1"], hi["m2"])  # noqa: E731
+    target = lo["ln_r0"] + 0.03
+    assert (mean(margined) >= target).all() and (mean((margined - 1).clamp(min=0)) < target).all()
+    with pytest.raises(ValueError, match="verify_margin"):
+        exact.refresh("past_t_star", verify_margin=-1.0)

@@ -20,8 +20,9 @@ def test_policy_reads_its_command_line_form():
     assert [policy.due_at(step) for step in (1, 10, 15, 20)] == [False, True, False, True]
     assert Refresh.parse("window:retries=3") == Refresh("window", retries=3) and str(Refresh(retries=2)) == \
         "past_t_star:retries=2"
-    noisy = Refresh.parse("pulses:limit=542,read_noise=0.02,retries=3")
-    assert noisy == Refresh("pulses", limit=542, retries=3, read_noise=0.02) and Refresh.parse(str(noisy)) == noisy
+    noisy = Refresh.parse("pulses:limit=542,read_noise=0.02,verify_margin=0.06,retries=3")
+    assert noisy == Refresh("pulses", limit=542, retries=3, read_noise=0.02, verify_margin=0.06)
+    assert Refresh.parse(str(noisy)) == noisy
     counted = Refresh.parse("pulses:limit=542,every=2")
     assert counted == Refresh("pulses", limit=542, every=2) and str(counted) == "pulses:limit=542,every=2"
     for bad, match in (("past_t_star:retries=-1", "retries: expected an integer >= 0"), ("pulses", "expected limit=N"), ("pulses:limit=0", "expected limit=N"),
@@ -30,7 +31,8 @@ def test_policy_reads_its_command_line_form():
                        ("window:every=x", "every: expected an integer"), ("past_t_star:margin=0.1", "window"),
                        ("window:every=0", "every"), ("window:margin=1", "fraction"),
                        ("window:max_write_pulses=-1", "max_write_pulses"),
-                       ("past_t_star:read_noise=-0.01", "read_noise: expected the sd of ln R")):
+                       ("past_t_star:read_noise=-0.01", "read_noise: expected the sd of ln R"),
+                       ("past_t_star:verify_margin=-1", "verify_margin: expected ln R >= 0")):
         with pytest.raises(ValueError, match=match):
             Refresh.parse(bad)
 

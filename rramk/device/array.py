@@ -169,7 +169,8 @@ class DeviceArray:
         self.updates += 1
 
     def refresh(self, condition: str = "past_t_star", *, margin: float = 0.0, limit: int = 0,
-                max_write_pulses: int = 1023, retries: int = 0, read_noise: float = 0.0) -> int:
+                max_write_pulses: int = 1023, retries: int = 0, read_noise: float = 0.0,
+                verify_margin: float = 0.0) -> int:
         """SET the synapses whose ``condition`` holds and re-write the weights they hold; returns how many.
 
         ``condition``, ``margin`` and ``limit``: ``rramk.device.refresh`` (``past_t_star``: either device
@@ -180,7 +181,8 @@ class DeviceArray:
         bit. A synapse whose re-write does not read the weight held is SET and re-written again, up to
         ``retries`` times (each retry a new cycle); ``failed_rewrites`` counts those still wrong after the
         last, ``retried_rewrites`` the retries. ``read_noise`` > 0: the verify reads carry white noise of
-        that sd of ln R (``weak_reset.noisy_write_pulses``) and may stop a re-write early. Not an update: ``updates`` and the RTN draws of the next
+        that sd of ln R (``weak_reset.noisy_write_pulses``) and may stop a re-write early; ``verify_margin``:
+        how far (ln R) a re-written device must read past its partner. Not an update: ``updates`` and the RTN draws of the next
         update stay as they were. The SET runs the reference on the synapses it SETs, on every backend;
         the weights are a new tensor.
         """
@@ -190,6 +192,8 @@ class DeviceArray:
             raise ValueError(f"max_write_pulses: expected an integer in [0, {streams.PULSES_MASK}], got {max_write_pulses!r}")
         if not read_noise >= 0:
             raise ValueError(f"read_noise: expected the sd of ln R of a verify read, >= 0, got {read_noise!r}")
+        if not verify_margin >= 0:
+            raise ValueError(f"verify_margin: expected ln R >= 0 by which a re-write must pass, got {verify_margin!r}")
         if condition not in refresh_policy.CONDITIONS:
             raise ValueError(f"condition: expected one of {', '.join(refresh_policy.CONDITIONS)}, got {condition!r}")
         if not 0 <= margin < 1:
@@ -215,7 +219,8 @@ class DeviceArray:
                                     "holds (rramk.device.streams)")
             new_state, new_pink, weights, _ = backends.run(
                 backends.SET, "reference", [todo, held], state, pink, config=self.config, seed=self.seed,
-                updates=self.updates, max_write_pulses=max_write_pulses, read_noise=float(read_noise))
+                updates=self.updates, max_write_pulses=max_write_pulses, read_noise=float(read_noise),
+                verify_margin=float(verify_margin))
             self._retired_pulses += weak_reset.unpack_device_state(state)[0].sum()
             self._state[:, todo] = new_state
             self._pink[:, todo] = new_pink

@@ -119,10 +119,11 @@ def _due_chunk(device_state, pink, *, config, seed, first, constants, condition,
 
 
 def _set_chunk(index, held, device_state, pink, *, config, seed, first, constants, updates, max_write_pulses,
-               cycles=False, read_noise=0.0):
+               cycles=False, read_noise=0.0, verify_margin=0.0):
     state, pink, weights, _, n = weak_reset.weak_reset_set(device_state, pink, index, held, config=config, seed=seed,
                                                            updates=updates, max_write_pulses=max_write_pulses,
-                                                           constants=constants, read_noise=read_noise)
+                                                           constants=constants, read_noise=read_noise,
+                                                           verify_margin=verify_margin)
     return state, pink, weights, n
 
 

@@ -53,6 +53,9 @@ class Refresh:
     read_noise: float = 0.0
     """White noise of each verify read of a re-write, sd of ln R (0: the verify reads the mean exactly)."""
 
+    verify_margin: float = 0.0
+    """ln R by which a re-written device's verify read must pass its partner's (0: just pass)."""
+
     def __post_init__(self):
         if self.condition not in CONDITIONS:
             raise ValueError(f"refresh: unknown condition {self.condition!r}; expected one of {', '.join(CONDITIONS)}")
@@ -73,6 +76,8 @@ class Refresh:
         if not (isinstance(self.read_noise, (int, float)) and self.read_noise >= 0):
             raise ValueError(f"refresh: read_noise: expected the sd of ln R of a verify read, >= 0, got "
                              f"{self.read_noise!r}")
+        if not (isinstance(self.verify_margin, (int, float)) and self.verify_margin >= 0):
+            raise ValueError(f"refresh: verify_margin: expected ln R >= 0, got {self.verify_margin!r}")
         if not (isinstance(self.max_write_pulses, int) and 0 <= self.max_write_pulses <= streams.PULSES_MASK):
             raise ValueError(f"refresh: max_write_pulses: expected an integer in [0, {streams.PULSES_MASK}], "
                              f"got {self.max_write_pulses!r}")
@@ -81,13 +86,13 @@ class Refresh:
     def parse(cls, text: str | None) -> "Refresh | None":
         """The policy a command line (``python -m rramk.train --refresh``) writes as
         ``CONDITION[:key=value,...]`` with keys ``margin``, ``limit``, ``every``, ``max_write_pulses``,
-        ``retries`` and ``read_noise``, e.g. ``past_t_star``, ``window:margin=0.05,every=10``, ``pulses:limit=542``; None for
+        ``retries``, ``read_noise`` and ``verify_margin``, e.g. ``past_t_star``, ``window:margin=0.05,every=10``, ``pulses:limit=542``; None for
         ``off`` (the default: no refresh) or None."""
         if text is None or text.strip().lower() == "off":
             return None
         condition, _, options = text.strip().partition(":")
         kinds = {"margin": float, "limit": int, "every": int, "max_write_pulses": int, "retries": int,
-                 "read_noise": float}
+                 "read_noise": float, "verify_margin": float}
         values = {}
         for item in filter(None, (o.strip() for o in options.split(","))):
             key, eq, value = item.partition("=")

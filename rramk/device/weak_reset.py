@@ -258,7 +258,8 @@ def read_log_resistance(device_state: torch.Tensor, pink: torch.Tensor, *, confi
     return torch.stack(log_r)
 
 
-def write_pulses_needed(held: torch.Tensor, hi: dict, lo: dict, max_write_pulses: int) -> torch.Tensor:
+def write_pulses_needed(held: torch.Tensor, hi: dict, lo: dict, max_write_pulses: int,
+                        verify_margin: float = 0.0) -> torch.Tensor:
     """Pulses n (int64) that re-write ``held`` into a pair fresh from a SET: the fewest n in
     [0, max_write_pulses] with which the device that must read higher (BL for W = +1, BLb for -1)
     has mean ln R = ln R0 + w_mean(n) at least (W = +1) or above (W = -1) the other's ln R0 + w_mean(0);
@@ -267,10 +268,13 @@ def write_pulses_needed(held: torch.Tensor, hi: dict, lo: dict, max_write_pulses
     ``hi``, ``lo``: the parameters of the two devices. The search is a bisection over the float
     formula of :func:`log_resistance`, the same operations on every backend. Since the pink and
     RTN terms are >= 0 and the device that stays at t = 0 has neither, the read after these n
-    pulses gives ``held`` whenever the mean does.
+    pulses gives ``held`` whenever the mean does. ``verify_margin`` > 0: the device must pass the
+    other's by that much ln R (a chip's verify margin against later noise and drift).
     """
     zero = torch.zeros(held.shape, dtype=torch.int64, device=held.device)
     target = lo["ln_r0"] + mean_log_resistance(zero, lo["m1"], lo["t_star"], lo["c1"], lo["m2"])
+    if verify_margin:
+        target = target + verify_margin
 
     def reaches(n):
         mean = hi["ln_r0"] + mean_log_resistance(n, hi["m1"], hi["t_star"], hi["c1"], hi["m2"])
@@ -289,15 +293,18 @@ VERIFY_NOISE_SCALE = 6 ** 0.5
 
 
 def noisy_write_pulses(held: torch.Tensor, hi: dict, lo: dict, max_write_pulses: int, read_noise: float, seed,
-                       index: torch.Tensor, cycle: torch.Tensor) -> torch.Tensor:
+                       index: torch.Tensor, cycle: torch.Tensor, verify_margin: float = 0.0) -> torch.Tensor:
     """Program and verify with noisy reads: the first n in [0, max_write_pulses] at which a read after n
     pulses says ``held``, the mean ln R of each device plus its read noise (:func:`write_pulses_needed`'s
     comparison); ``max_write_pulses`` where none does. Read k of a synapse in SET cycle ``cycle`` draws its
     noise from the verify stream's call (c2 = cycle, c3 = k): words 0, 1 for the device that must read
     higher, 2, 3 for the other, each sqrt(6) sigma (u + u' - 1) (triangular, sd sigma, within +- 2.45 sigma).
-    A read may say ``held`` before the mean does: the weight then reads otherwise (a failed re-write)."""
+    A read may say ``held`` before the mean does: the weight then reads otherwise (a failed re-write).
+    ``verify_margin``: as in :func:`write_pulses_needed`, the read must pass the other's by that much."""
     zero = torch.zeros(held.shape, dtype=torch.int64, device=held.device)
     target = lo["ln_r0"] + mean_log_resistance(zero, lo["m1"], lo["t_star"], lo["c1"], lo["m2"])
+    if verify_margin:
+        target = target + verify_margin
     dtype = target.dtype
     scale = VERIFY_NOISE_SCALE * read_noise
     n = torch.full_like(zero, max_write_pulses)
@@ -318,7 +325,7 @@ def noisy_write_pulses(held: torch.Tensor, hi: dict, lo: dict, max_write_pulses:
 
 def weak_reset_set(device_state: torch.Tensor, pink: torch.Tensor, index: torch.Tensor, held: torch.Tensor, *,
                    config: HfOxWeakReset, seed, updates, max_write_pulses: int, dtype=torch.float32,
-                   constants: ModelConstants | None = None, read_noise: float = 0.0):
+                   constants: ModelConstants | None = None, read_noise: float = 0.0, verify_margin: float = 0.0):
     """SET both devices of the synapses ``index`` and re-write the weights ``held``: a new cycle.
 
     device_state int32 (2, M), pink float (2, M): the state of those synapses; index int64 (M,):
@@ -338,7 +345,8 @@ def weak_reset_set(device_state: torch.Tensor, pink: torch.Tensor, index: torch.
        cycle k + 1) and its pink term is that of t = n in the new cycle.
 
     With ``read_noise`` > 0 (sd of ln R of each verify read) the reads of step 2 are noisy
-    (:func:`noisy_write_pulses`) and may stop early: the weight read is then not ``held``.
+    (:func:`noisy_write_pulses`) and may stop early: the weight read is then not ``held``; ``verify_margin``:
+    how far (ln R) the verify read must pass the other device's.
 
     Returns the new (device_state, pink), the weights read int8 (M,) (``held`` unless n reached
     ``max_write_pulses`` without it, or a noisy read stopped early), ln R (2, M) and n int32 (M,). The
@@ -355,9 +363,9 @@ def weak_reset_set(device_state: torch.Tensor, pink: torch.Tensor, index: torch.
     hi = {name: torch.where(hi_side == 0, params[0][name], params[1][name]) for name in TABLE_ROWS}
     lo = {name: torch.where(hi_side == 0, params[1][name], params[0][name]) for name in TABLE_ROWS}
     if read_noise > 0:
-        n = noisy_write_pulses(held, hi, lo, max_write_pulses, read_noise, seed, index, cycle)
+        n = noisy_write_pulses(held, hi, lo, max_write_pulses, read_noise, seed, index, cycle, verify_margin)
     else:
-        n = write_pulses_needed(held, hi, lo, max_write_pulses)
+        n = write_pulses_needed(held, hi, lo, max_write_pulses, verify_margin)
     written_pink = torch.where(n > 0, pink_term(config, constants, seed, index, hi_side, n, cycle), 0.0)
     last_update = (torch.as_tensor(updates, dtype=torch.int64, device=index.device) - 1).clamp(min=0)
     if config.rtn:
