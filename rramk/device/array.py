@@ -182,26 +182,12 @@ class DeviceArray:
         ``retries`` times (each retry a new cycle); ``failed_rewrites`` counts those still wrong after the
         last, ``retried_rewrites`` the retries. ``read_noise`` > 0: the verify reads carry white noise of
         that sd of ln R (``weak_reset.noisy_write_pulses``) and may stop a re-write early; ``verify_margin``:
-        how far (ln R) a re-written device must read past its partner. Not an update: ``updates`` and the RTN draws of the next
-        update stay as they were. The SET runs the reference on the synapses it SETs, on every backend;
+        how far (ln R) a re-written device must read past its partner. Not an update: ``updates`` and the
+        RTN draws of the next update stay as they were. The SET runs the reference on the synapses it SETs, on every backend;
         the weights are a new tensor.
         """
-        if not (isinstance(retries, int) and retries >= 0):
-            raise ValueError(f"retries: expected an integer >= 0 (SETs after a failed re-write), got {retries!r}")
-        if not (isinstance(max_write_pulses, int) and 0 <= max_write_pulses <= streams.PULSES_MASK):
-            raise ValueError(f"max_write_pulses: expected an integer in [0, {streams.PULSES_MASK}], got {max_write_pulses!r}")
-        if not read_noise >= 0:
-            raise ValueError(f"read_noise: expected the sd of ln R of a verify read, >= 0, got {read_noise!r}")
-        if not verify_margin >= 0:
-            raise ValueError(f"verify_margin: expected ln R >= 0 by which a re-write must pass, got {verify_margin!r}")
-        if condition not in refresh_policy.CONDITIONS:
-            raise ValueError(f"condition: expected one of {', '.join(refresh_policy.CONDITIONS)}, got {condition!r}")
-        if not 0 <= margin < 1:
-            raise ValueError(f"margin: expected a fraction in [0, 1) of the fast window, got {margin!r}")
+        _check_refresh_arguments(condition, margin, limit, max_write_pulses, retries, read_noise, verify_margin)
         if condition == "pulses":
-            if not (isinstance(limit, int) and 1 <= limit <= streams.PULSES_MASK):
-                raise ValueError(f"limit: expected an integer in [1, {streams.PULSES_MASK}] (pulses since the last "
-                                 f"SET) for the 'pulses' condition, got {limit!r}")
             # the counters only: no kernel, the same on every backend; chunk by chunk, no temporary of the array's size
             due = torch.empty(self.numel, dtype=torch.bool, device=self.device)
             backends.map_chunks(lambda words: (refresh_policy.pulses_due(words, limit),), [due], self._state)
@@ -415,3 +401,22 @@ class DeviceArray:
         on = ",".join(self.config.imperfections) or "none"
         return (f"DeviceArray(shape={self.shape}, imperfections={on}, seed={self.seed}, device={self.device}, "
                 f"backend={self.backend!r}, updates={self.updates})")
+
+
+def _check_refresh_arguments(condition, margin, limit, max_write_pulses, retries, read_noise, verify_margin) -> None:
+    """``DeviceArray.refresh``'s arguments, each refused by name with what was expected."""
+    if not (isinstance(retries, int) and retries >= 0):
+        raise ValueError(f"retries: expected an integer >= 0 (SETs after a failed re-write), got {retries!r}")
+    if not (isinstance(max_write_pulses, int) and 0 <= max_write_pulses <= streams.PULSES_MASK):
+        raise ValueError(f"max_write_pulses: expected an integer in [0, {streams.PULSES_MASK}], got {max_write_pulses!r}")
+    if not read_noise >= 0:
+        raise ValueError(f"read_noise: expected the sd of ln R of a verify read, >= 0, got {read_noise!r}")
+    if not verify_margin >= 0:
+        raise ValueError(f"verify_margin: expected ln R >= 0 by which a re-write must pass, got {verify_margin!r}")
+    if condition not in refresh_policy.CONDITIONS:
+        raise ValueError(f"condition: expected one of {', '.join(refresh_policy.CONDITIONS)}, got {condition!r}")
+    if not 0 <= margin < 1:
+        raise ValueError(f"margin: expected a fraction in [0, 1) of the fast window, got {margin!r}")
+    if condition == "pulses" and not (isinstance(limit, int) and 1 <= limit <= streams.PULSES_MASK):
+        raise ValueError(f"limit: expected an integer in [1, {streams.PULSES_MASK}] (pulses since the last "
+                         f"SET) for the 'pulses' condition, got {limit!r}")

@@ -328,28 +328,20 @@ def weak_reset_set(device_state: torch.Tensor, pink: torch.Tensor, index: torch.
                    constants: ModelConstants | None = None, read_noise: float = 0.0, verify_margin: float = 0.0):
     """SET both devices of the synapses ``index`` and re-write the weights ``held``: a new cycle.
 
-    device_state int32 (2, M), pink float (2, M): the state of those synapses; index int64 (M,):
-    their flat indices in the array; held int8 (M,): the weights they hold; updates: the array's
-    updates so far (the RTN amplitude read is that of the last update, as in
-    :func:`read_log_resistance`). For each synapse (an extension of MODEL.md; the optimizer's
-    refresh):
-
-    1. SET: both devices return to t = 0 in the synapse's next cycle k + 1, with c1 and R0 drawn
-       afresh (D2D call of cycle k + 1; m1, t_star, m2 and A_rtn stay the device's own), no pink
-       history (pink term 0, the window of the new cycle starts empty) and the RTN trap in state 0
-       (the state MODEL.md gives a device just after a SET);
-    2. re-write: the device that must read higher (BL for W = +1, BLb for -1) gets the
-       :func:`write_pulses_needed` n <= ``max_write_pulses`` RESET pulses (program and verify, one
-       pulse at a time, stopping at the first that reads W; none if the fresh pair already reads W).
-       They step its trap's Markov chain (flip test: word ``side`` of the SET stream's call of
-       cycle k + 1) and its pink term is that of t = n in the new cycle.
-
-    With ``read_noise`` > 0 (sd of ln R of each verify read) the reads of step 2 are noisy
-    (:func:`noisy_write_pulses`) and may stop early: the weight read is then not ``held``; ``verify_margin``:
-    how far (ln R) the verify read must pass the other device's.
+    device_state int32 (2, M), pink float (2, M): those synapses' state; index int64 (M,): their flat
+    indices; held int8 (M,): their weights; updates: the array's updates so far (the RTN amplitude
+    read is the last update's, as in :func:`read_log_resistance`). For each synapse (an extension of
+    MODEL.md; the optimizer's refresh): (1) SET: both devices to t = 0 in the next cycle k + 1, c1 and R0
+    drawn afresh (D2D call of cycle k + 1; m1, t_star, m2, A_rtn stay the device's own), pink term 0 and
+    an empty window, RTN trap in state 0 (MODEL.md's state after a SET); (2) re-write: the device that
+    must read higher (BL for W = +1) gets n <= ``max_write_pulses`` RESET pulses (program and verify,
+    stopping at the first read of W: :func:`write_pulses_needed`, or with ``read_noise`` > 0, the sd of
+    ln R of each verify read, :func:`noisy_write_pulses`, which may stop early; ``verify_margin``: how far
+    the read must pass the other device's), stepping its trap's chain (flip test: word ``side`` of the
+    SET stream's call of cycle k + 1), its pink term that of t = n in the new cycle.
 
     Returns the new (device_state, pink), the weights read int8 (M,) (``held`` unless n reached
-    ``max_write_pulses`` without it, or a noisy read stopped early), ln R (2, M) and n int32 (M,). The
+    ``max_write_pulses`` without it or a noisy read stopped early), ln R (2, M) and n int32 (M,). The
     inputs are not modified.
     """
     if constants is None:
@@ -362,10 +354,8 @@ def weak_reset_set(device_state: torch.Tensor, pink: torch.Tensor, index: torch.
     hi_side = torch.where(held >= 0, streams.SIDE_BL, streams.SIDE_BLB).to(torch.int64)
     hi = {name: torch.where(hi_side == 0, params[0][name], params[1][name]) for name in TABLE_ROWS}
     lo = {name: torch.where(hi_side == 0, params[1][name], params[0][name]) for name in TABLE_ROWS}
-    if read_noise > 0:
-        n = noisy_write_pulses(held, hi, lo, max_write_pulses, read_noise, seed, index, cycle, verify_margin)
-    else:
-        n = write_pulses_needed(held, hi, lo, max_write_pulses, verify_margin)
+    n = (noisy_write_pulses(held, hi, lo, max_write_pulses, read_noise, seed, index, cycle, verify_margin)
+         if read_noise > 0 else write_pulses_needed(held, hi, lo, max_write_pulses, verify_margin))
     written_pink = torch.where(n > 0, pink_term(config, constants, seed, index, hi_side, n, cycle), 0.0)
     last_update = (torch.as_tensor(updates, dtype=torch.int64, device=index.device) - 1).clamp(min=0)
     if config.rtn:
