@@ -183,16 +183,15 @@ class PinkMeanTest:
                 "rule": "zero-mean read noise where kappa + 3 se < 1/2, else rramk's 1/f term (kappa = 1)"}
 
 
-def _pink_mean_test(reads: "_DeviceReads", weights, offsets, alpha: float, b: np.ndarray,
+def _pink_mean_test(reads: "_DeviceReads", residuals, weights, alpha: float, b: np.ndarray,
                     resamples: int = 400) -> PinkMeanTest | None:
     """The :class:`PinkMeanTest` of the reads (None without reads inside the first ``len(b)`` pulses or
     without a 1/f term). With the lines fitted to the reads less the full ramp c(t) = alpha/2 sum b_k, reads
     that carry kappa of it leave residuals (1 - kappa) g(t) at the early reads, g = c(order) - c(t) (the
     lines, fixed by the later reads, absorb the constant): 1 - kappa = sum w r g / sum w g^2 over t < order.
-    The lines stay those of the full model (refitting them could move a knee and swamp the ramp)."""
+    ``residuals``: those of the full model's lines (refitting them could move a knee and swamp the ramp)."""
     if alpha <= 0 or not any((t < len(b)).any() for t in reads.pulses):
         return None
-    _, residuals = _mean_fits(reads, weights, offsets, alpha, b)
     full = 0.5 * alpha * float(np.sum(b))
     cross, square = np.zeros(len(residuals)), np.zeros(len(residuals))
     for i, (t, r, w) in enumerate(zip(reads.pulses, residuals, weights)):
@@ -275,11 +274,13 @@ def _fit_noise(reads: _DeviceReads, base: HfOxWeakReset, *, rounds: int, rtn_thr
                 b = pink_coefficients(order, pink_d)
         alpha = _estimate_alpha(pulses, residuals, states, b, loss)
         sigma = alpha * math.sqrt(np.sum(b * b) / 12)  # the residual noise, 1/f or read noise
+        _, residuals = _mean_fits(reads, weights, offsets, alpha, b)
         if round_ == rounds - 1:  # decided once the RTN weights have settled (earlier rounds' kappa wanders)
-            mean_test = _pink_mean_test(reads, weights, offsets, alpha, b)
+            mean_test = _pink_mean_test(reads, residuals, weights, alpha, b)
             white = mean_test is not None and mean_test.white
         mean_alpha = 0.0 if white else alpha
-        _, residuals = _mean_fits(reads, weights, offsets, mean_alpha, b)
+        if white:  # the lines again, without the 1/f mean
+            _, residuals = _mean_fits(reads, weights, offsets, mean_alpha, b)
         if sigma <= 0:
             sigma = float(np.std(np.concatenate(residuals))) or 1e-6
         ramp = f"; 1/f mean kappa {mean_test.scale:.2f} ± {mean_test.se:.2f}" if mean_test else ""

@@ -88,16 +88,19 @@ def true_table(config: HfOxWeakReset, name: str) -> np.ndarray:
     return q(getattr(config, name))
 
 
+def fitted_and_true(true: HfOxWeakReset, fit, name: str, pf) -> tuple[np.ndarray, np.ndarray]:
+    """(fitted, true) ascending 1024-quantile tables of a parameter, c1 both as ln R0 + c1."""
+    fitted = np.sort(pf.chosen.quantile_table(1024).numpy())
+    return (fitted + math.log(fit.r0) if name == "c1" else fitted), true_table(true, name)
+
+
 def recovery(true: HfOxWeakReset, fit, k: float = 4.0) -> list[dict]:
     """Each fitted parameter's quantiles q in LEVELS read through the true CDF: F_true(x_q) - q, and
     the bound k sqrt(q (1 - q) / n) with n the devices that inform it. For A_rtn the truth is taken
     above the fitted lower end (amplitudes of a few 1/f sigma cannot be seen, and do not matter)."""
     rows = []
     for name, pf in fit.parameters.items():
-        fitted = np.sort(pf.chosen.quantile_table(1024).numpy())
-        truth = true_table(true, name)
-        if name == "c1":
-            fitted = fitted + math.log(fit.r0)
+        fitted, truth = fitted_and_true(true, fit, name, pf)
         floor = 0.0
         if name == "a_rtn":
             floor = np.searchsorted(truth, pf.chosen.low, side="left") / len(truth)
@@ -168,10 +171,7 @@ def tails(true: HfOxWeakReset, fit) -> list[dict]:
     of n draws sits at F ~ 1 - 1/(n + 1)). The LEVELS table stops at q = 0.9, where a few devices decide."""
     rows = []
     for name, pf in fit.parameters.items():
-        fitted = np.sort(pf.chosen.quantile_table(1024).numpy())
-        truth = true_table(true, name)
-        if name == "c1":
-            fitted = fitted + math.log(fit.r0)
+        fitted, truth = fitted_and_true(true, fit, name, pf)
         at = lambda table, q: float(table[min(int(q * len(table)), len(table) - 1)])  # noqa: E731
         rows.append({"parameter": name, **{f"true_{q}": at(truth, q) for q in TAIL_LEVELS},
                      **{f"fitted_{q}": at(fitted, q) for q in TAIL_LEVELS}, "true_high": float(truth[-1]),
