@@ -59,7 +59,8 @@ def _defines() -> list[str]:
             for name in ("m1", "t_star", "c1", "m2", "ln_r0", "a_rtn")}
     values = dict(STREAM_D2D=streams.STREAM_D2D, STREAM_PINK=streams.STREAM_PINK, STREAM_RTN=streams.STREAM_RTN,
                   PULSES_MASK=f"{streams.PULSES_MASK}u", RTN_BIT=streams.RTN_BIT, CYCLE_SHIFT=streams.CYCLE_SHIFT,
-                  MAX_CYCLE=f"{streams.MAX_CYCLE}u", RTN_TABLE_SIZE=streams.RTN_TABLE_SIZE, **rows)
+                  MAX_CYCLE=f"{streams.MAX_CYCLE}u", RTN_TABLE_SIZE=streams.RTN_TABLE_SIZE,
+                  ROW_POWER=len(streams.D2D_TABLE_ROWS), POWER_ROWS=streams.POWER_ROWS, **rows)
     assert streams.D2D_PARAMETER_BITS == {"m1": (0, 0), "t_star": (0, 10), "c1": (0, 20), "m2": (1, 0),
                                           "r0": (1, 10), "a_rtn": (1, 20)}, "native kernel bit layout out of date"
     assert streams.D2D_CYCLE_PARAMETERS == ("c1", "r0"), "native kernel cycle parameters out of date"
@@ -183,7 +184,7 @@ class _Launch(ctypes.Structure):
         (name, ctypes.c_int64) for name in ("table_size", "order", "n_blocks", "numel", "threads", "pink_on",
                                             "rtn_on", "saturation_on", "cycles")] + [
         ("seed", ctypes.c_uint64), ("update", ctypes.c_uint64), ("offset", ctypes.c_int64),
-        ("due", ctypes.c_void_p), ("keep", ctypes.c_float), ("due_all", ctypes.c_int64)]
+        ("due", ctypes.c_void_p), ("keep", ctypes.c_float), ("due_all", ctypes.c_int64), ("family", ctypes.c_int64)]
 
 
 ADAM_SCALARS = ("beta1", "one_minus_beta1", "beta2", "one_minus_beta2", "bias_correction1", "bias_correction2",
@@ -232,7 +233,7 @@ def _launch(numel: int, seed: int, update: int, cycles: bool, model: dict, offse
                      table_size=flags["TABLE_SIZE"], order=flags["ORDER"], n_blocks=flags["N_BLOCKS"], numel=numel,
                      threads=torch.get_num_threads(), pink_on=flags["PINK"], rtn_on=flags["RTN"],
                      saturation_on=flags["SATURATION"], cycles=bool(cycles), seed=seed, update=update,
-                     offset=offset, keep=keep, due_all=bool(due_all))
+                     offset=offset, keep=keep, due_all=bool(due_all), family=flags["FAMILY"])
     if scalars is not None:
         launch.adam = (ctypes.c_float * 9)(*(scalars[name] for name in ADAM_SCALARS))
     library().rramk_weak_reset_run(ctypes.byref(launch))

@@ -37,7 +37,7 @@ typedef struct {
     float *pink;             /* (2, N) pink terms, updated in place */
     int8_t *weights;         /* (N,) written */
     float *log_r;            /* (2, N) written when not NULL */
-    const float *table;      /* (7, table_size) D2D quantiles */
+    const float *table;      /* (7, table_size) D2D quantiles (soft bounds: 7 + POWER_ROWS rows) */
     const float *rtn_flip;   /* (2, RTN_TABLE_SIZE) P(flip) after n pulses */
     const float *taps;       /* (4 * n_blocks, 4) pink taps per window position and block shift */
     float alpha;             /* pink scale */
@@ -50,6 +50,7 @@ typedef struct {
     uint8_t *due;     /* (N,) refresh condition: written when not NULL (then nothing else is done) */
     float keep;       /* refresh: a device counts as used up at t >= keep * t_star (1 - margin; 1 for past_t_star) */
     int64_t due_all;  /* refresh: 1: both devices used up (window), 0: either (past_t_star) */
+    int64_t family;   /* the device family: 0 two slopes (HfOx), 1 soft bounds (rows ROW_POWER.. of the table) */
 } Launch;
 
 /* Philox4x32-10 (rramk/device/philox.py, tl.philox): key (k0, k1), counter (c0..c3); the ten
@@ -107,7 +108,7 @@ static void adam_pulses(const Launch *L, int64_t first, int count, int32_t *n) {
 }
 
 /* The devices of one side: new state word, pink term and ln R (weak_reset_update's loop body). */
-static inline void device_side(const Launch *L, const int rtn_on, const int saturation_on, const int read, uint32_t da, uint32_t db, uint32_t ca, uint32_t cb, uint32_t flip_word,
+static inline void device_side(const Launch *L, const int family, const int rtn_on, const int saturation_on, const int read, uint32_t da, uint32_t db, uint32_t ca, uint32_t cb, uint32_t flip_word,
                                uint32_t amplitude_word, uint32_t word, float pink_old, int32_t n_side, float fresh,
                                uint32_t *word_out, float *pink_out, float *log_r_out) {
     const int64_t S = L->table_size;
@@ -130,7 +131,17 @@ static inline void device_side(const Launch *L, const int rtn_on, const int satu
     float w_rtn = (((uint32_t)rtn_on & s) == 1u) ? amplitude : 0.0f;
     float w_pink = n_side > 0 ? fresh : pink_old;
     float tf = (float)t;
-    float w_mean = tf < t_star ? m1 * tf + c1 : m2 * tf + (t_star * (m1 - m2) + c1);
+    float w_mean;
+    if (family == 1) { /* soft bounds: m1 = rate, m2 = g_max, ln_r0 = g0 (rramk/device/weak_reset.py: soft_bounds_mean) */
+        float window = m2_drawn - ln_r0, c = 0.0f;
+        for (int b = 0; b < POWER_ROWS; b++) {
+            float e = T[(ROW_POWER + b) * S + (da & mask)]; /* 1 - (1 - rate)^(2^b) */
+            c = ((t >> b) & 1) ? c + e * (1.0f - c) : c;
+        }
+        w_mean = saturation_on ? window * c : (window * m1) * tf;
+    } else {
+        w_mean = tf < t_star ? m1 * tf + c1 : m2 * tf + (t_star * (m1 - m2) + c1);
+    }
     *log_r_out = ln_r0 + ((w_mean + w_pink) + w_rtn);
     *pink_out = w_pink;
     *word_out = (word & CYCLE_FIELD) | (uint32_t)t | (s << RTN_BIT);
@@ -143,7 +154,7 @@ static inline void device_side(const Launch *L, const int rtn_on, const int satu
 static inline __attribute__((always_inline)) void both_devices(const Launch *L, int64_t first, int count,
                                                                const int32_t *n, const float *fresh,
                                                                const int cycles, const int store_log_r,
-                                                               const int read) {
+                                                               const int read, const int family) {
     const int64_t N = L->numel;
     const uint32_t k0 = (uint32_t)L->seed, k1 = (uint32_t)(L->seed >> 32);
     const uint32_t update_lo = (uint32_t)L->update, update_hi = (uint32_t)(L->update >> 32);
@@ -167,9 +178,9 @@ static inline __attribute__((always_inline)) void both_devices(const Launch *L, 
         int32_t n_bl = n[i] > 0 ? n[i] : 0, n_blb = n[i] < 0 ? -n[i] : 0;
         uint32_t new_bl, new_blb;
         float p_bl, p_blb, lr_bl, lr_blb;
-        device_side(L, rtn_on, saturation_on, read, d0, d1, c0, c1, r0, r2, word_bl, pink_bl[i], n_bl, fresh[i], &new_bl,
+        device_side(L, family, rtn_on, saturation_on, read, d0, d1, c0, c1, r0, r2, word_bl, pink_bl[i], n_bl, fresh[i], &new_bl,
                     &p_bl, &lr_bl);
-        device_side(L, rtn_on, saturation_on, read, d2, d3, c2, c3, r1, r3, word_blb, pink_blb[i], n_blb, fresh[i],
+        device_side(L, family, rtn_on, saturation_on, read, d2, d3, c2, c3, r1, r3, word_blb, pink_blb[i], n_blb, fresh[i],
                     &new_blb, &p_blb, &lr_blb);
         if (!read) {
             state_bl[i] = new_bl;
@@ -265,13 +276,22 @@ static void apply_pulses(const Launch *L, int64_t first, int count, const int32_
         }
     }
 
-    if (!L->pulses && !L->grad) { /* a read */
-        if (L->cycles) both_devices(L, first, count, n, fresh, 1, 1, 1); else both_devices(L, first, count, n, fresh, 0, 1, 1);
-    } else if (L->cycles) {
-        if (L->log_r) both_devices(L, first, count, n, fresh, 1, 1, 0); else both_devices(L, first, count, n, fresh, 1, 0, 0);
-    } else {
-        if (L->log_r) both_devices(L, first, count, n, fresh, 0, 1, 0); else both_devices(L, first, count, n, fresh, 0, 0, 0);
-    }
+    /* each (cycles, store_log_r, read, family) a loop of its own: the flags are constants in it */
+#define BOTH_DEVICES(F)                                                                                          \
+    do {                                                                                                         \
+        if (!L->pulses && !L->grad) { /* a read */                                                               \
+            if (L->cycles) both_devices(L, first, count, n, fresh, 1, 1, 1, F);                                  \
+            else both_devices(L, first, count, n, fresh, 0, 1, 1, F);                                            \
+        } else if (L->cycles) {                                                                                  \
+            if (L->log_r) both_devices(L, first, count, n, fresh, 1, 1, 0, F);                                   \
+            else both_devices(L, first, count, n, fresh, 1, 0, 0, F);                                            \
+        } else {                                                                                                 \
+            if (L->log_r) both_devices(L, first, count, n, fresh, 0, 1, 0, F);                                   \
+            else both_devices(L, first, count, n, fresh, 0, 0, 0, F);                                            \
+        }                                                                                                        \
+    } while (0)
+    if (L->family == 1) BOTH_DEVICES(1); else BOTH_DEVICES(0);
+#undef BOTH_DEVICES
 }
 
 /* The synapses begin .. end - 1, block by block. */

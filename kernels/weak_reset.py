@@ -3,7 +3,7 @@
 Math: ``rramk.device.weak_reset`` (the PyTorch reference and oracle), MODEL.md 1-2. Each program
 handles BLOCK synapses: it loads n (int32), both devices' packed state words (t, SET cycle k, RTN
 state; ``streams``) and pink terms, regenerates the pulsed device's pink window (5 Philox calls),
-both devices' D2D parameters (1 call into the (7, 1024) quantile table; with CYCLES a 2nd, c2 = k,
+both devices' D2D parameters (1 call into the (7, 1024) quantile table, soft bounds (27, 1024); with CYCLES a 2nd, c2 = k,
 for c1 and R0) and their RTN step (1 call), and stores the new state, pink terms and int8 weights
 W = +1 if ln R_BL >= ln R_BLb. Layout: device_state int32 and pink float32 (2, N), row 0 = BL,
 contiguous; pulses int32 (N,); weights int8 (N,). Bytes and operations per synapse:
@@ -38,6 +38,8 @@ ROW_C1: tl.constexpr = tl.constexpr(streams.D2D_TABLE_ROWS.index("c1"))
 ROW_M2: tl.constexpr = tl.constexpr(streams.D2D_TABLE_ROWS.index("m2"))
 ROW_LN_R0: tl.constexpr = tl.constexpr(streams.D2D_TABLE_ROWS.index("ln_r0"))
 ROW_A_RTN: tl.constexpr = tl.constexpr(streams.D2D_TABLE_ROWS.index("a_rtn"))
+ROW_POWER: tl.constexpr = tl.constexpr(len(streams.D2D_TABLE_ROWS))  # soft bounds: 1 - (1 - rate)^(2^b)
+POWER_ROWS: tl.constexpr = tl.constexpr(streams.POWER_ROWS)
 assert streams.D2D_PARAMETER_BITS == {"m1": (0, 0), "t_star": (0, 10), "c1": (0, 20), "m2": (1, 0),
                                       "r0": (1, 10), "a_rtn": (1, 20)}, "kernel bit layout out of date"
 assert streams.D2D_CYCLE_PARAMETERS == ("c1", "r0"), "kernel cycle parameters out of date"
@@ -50,14 +52,15 @@ def _uniform16(half):
 
 
 @triton.jit
-def _d2d_parameters(word_a, word_b, cycle_a, cycle_b, table_ptr, TABLE_SIZE: tl.constexpr, SATURATION: tl.constexpr):
+def _d2d_parameters(word_a, word_b, cycle_a, cycle_b, table_ptr, TABLE_SIZE: tl.constexpr, SATURATION: tl.constexpr,
+                    FAMILY: tl.constexpr):
     """(m1, t_star, c1, m2, ln_r0, a_rtn) of a device from its two D2D words (cycle 0) and the
-    two of its SET cycle (c1, R0), and the lookup table."""
+    two of its SET cycle (c1, R0), and the lookup table (soft bounds: rate, -, -, g_max, g0, a_rtn)."""
     mask = TABLE_SIZE - 1
     m1 = tl.load(table_ptr + ROW_M1 * TABLE_SIZE + (word_a & mask))
     t_star = tl.load(table_ptr + ROW_T_STAR * TABLE_SIZE + ((word_a >> 10) & mask))
     c1 = tl.load(table_ptr + ROW_C1 * TABLE_SIZE + ((cycle_a >> 20) & mask))
-    if SATURATION:
+    if SATURATION or FAMILY == 1:
         m2 = tl.load(table_ptr + ROW_M2 * TABLE_SIZE + (word_b & mask))
     else:
         m2 = m1
@@ -99,10 +102,10 @@ def _pink_term(seed, index, side, t, cycle, taps_ptr, alpha, ORDER: tl.constexpr
 @triton.jit
 def _device_side(d2d_a, d2d_b, cycle_a, cycle_b, flip_word, amplitude_word, word, pink_old, pulses_on_side,
                  fresh_pink, table_ptr, rtn_flip_ptr, TABLE_SIZE: tl.constexpr, RTN: tl.constexpr,
-                 SATURATION: tl.constexpr):
+                 SATURATION: tl.constexpr, FAMILY: tl.constexpr):
     """New (state word, pink, ln R) of the devices on one side (reference: weak_reset_update's loop)."""
     m1, t_star, c1, m2, ln_r0, a_rtn = _d2d_parameters(d2d_a, d2d_b, cycle_a, cycle_b, table_ptr, TABLE_SIZE,
-                                                       SATURATION)
+                                                       SATURATION, FAMILY)
     t = (word & PULSES_MASK) + pulses_on_side
     state = (word >> RTN_BIT) & 1
     w_rtn = tl.zeros(t.shape, dtype=tl.float32)
@@ -114,7 +117,18 @@ def _device_side(d2d_a, d2d_b, cycle_a, cycle_b, flip_word, amplitude_word, word
         w_rtn = tl.where(state == 1, amplitude, 0.0)
     w_pink = tl.where(pulses_on_side > 0, fresh_pink, pink_old)
     tf = t.to(tl.float32)
-    w_mean = tl.where(tf < t_star, m1 * tf + c1, m2 * tf + (t_star * (m1 - m2) + c1))
+    if FAMILY == 1:  # soft bounds (reference: weak_reset.soft_bounds_mean)
+        window = m2 - ln_r0
+        c = tl.zeros(t.shape, dtype=tl.float32)
+        for b in tl.static_range(POWER_ROWS):
+            e = tl.load(table_ptr + (ROW_POWER + b) * TABLE_SIZE + (d2d_a & (TABLE_SIZE - 1)))
+            c = tl.where(((t >> b) & 1) == 1, c + e * (1.0 - c), c)
+        if SATURATION:
+            w_mean = window * c
+        else:
+            w_mean = (window * m1) * tf
+    else:
+        w_mean = tl.where(tf < t_star, m1 * tf + c1, m2 * tf + (t_star * (m1 - m2) + c1))
     log_r = ln_r0 + ((w_mean + w_pink) + w_rtn)
     return (word & CYCLE_FIELD) | t | (state << RTN_BIT), w_pink, log_r
 
@@ -123,7 +137,7 @@ def _device_side(d2d_a, d2d_b, cycle_a, cycle_b, flip_word, amplitude_word, word
 def _apply_pulses(n, offs, mask, numel, seed, update_lo, update_hi, state_ptr, pink_ptr, weights_ptr, log_r_ptr,
                   table_ptr, rtn_flip_ptr, taps_ptr, alpha, TABLE_SIZE: tl.constexpr, ORDER: tl.constexpr,
                   N_BLOCKS: tl.constexpr, PINK: tl.constexpr, RTN: tl.constexpr, SATURATION: tl.constexpr,
-                  STORE_LOG_R: tl.constexpr, CYCLES: tl.constexpr):
+                  STORE_LOG_R: tl.constexpr, CYCLES: tl.constexpr, FAMILY: tl.constexpr):
     """Apply int32 pulse counts ``n`` to the synapses ``offs``: the body shared by both kernels.
 
     ``update_lo``/``update_hi`` are the update index's 32-bit words passed as int32 (so that an
@@ -160,9 +174,9 @@ def _apply_pulses(n, offs, mask, numel, seed, update_lo, update_hi, state_ptr, p
     else:
         r0, r1, r2, r3 = d0, d1, d2, d3  # unused
     word_bl, pink_bl, log_r_bl = _device_side(d0, d1, k0, k1, r0, r2, word_bl, pink_bl, n_bl, fresh_pink,
-                                              table_ptr, rtn_flip_ptr, TABLE_SIZE, RTN, SATURATION)
+                                              table_ptr, rtn_flip_ptr, TABLE_SIZE, RTN, SATURATION, FAMILY)
     word_blb, pink_blb, log_r_blb = _device_side(d2, d3, k2, k3, r1, r3, word_blb, pink_blb, n_blb, fresh_pink,
-                                                 table_ptr, rtn_flip_ptr, TABLE_SIZE, RTN, SATURATION)
+                                                 table_ptr, rtn_flip_ptr, TABLE_SIZE, RTN, SATURATION, FAMILY)
     tl.store(state_ptr + offs, word_bl, mask=mask)
     tl.store(state_ptr + numel + offs, word_blb, mask=mask)
     tl.store(pink_ptr + offs, pink_bl, mask=mask)
@@ -180,7 +194,7 @@ def _weak_reset_update_kernel(
     pink_ptr,  # float32 (2, N): pink terms, updated in place
     weights_ptr,  # int8 (N,): output weights
     log_r_ptr,  # float32 (2, N): output ln R (written when STORE_LOG_R)
-    table_ptr,  # float32 (7, TABLE_SIZE): D2D quantile table
+    table_ptr,  # float32 (7, TABLE_SIZE): D2D quantile table (soft bounds: 7 + POWER_ROWS rows)
     rtn_flip_ptr,  # float32 (2, RTN_TABLE_SIZE): P(flip) after n pulses from state 0 / 1
     taps_ptr,  # float32 (4 * N_BLOCKS, 4): pink taps per window position and block shift
     alpha,  # float32: pink scale
@@ -196,6 +210,7 @@ def _weak_reset_update_kernel(
     SATURATION: tl.constexpr,
     STORE_LOG_R: tl.constexpr,
     CYCLES: tl.constexpr,  # read the SET cycles (an array that has had a SET)
+    FAMILY: tl.constexpr,  # the device family: 0 two slopes (HfOx), 1 soft bounds
     BLOCK: tl.constexpr,
 ):
     offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
@@ -203,7 +218,7 @@ def _weak_reset_update_kernel(
     n = tl.load(pulses_ptr + offs, mask=mask, other=0)
     _apply_pulses(n, offs, mask, numel, seed, update_lo, update_hi, state_ptr, pink_ptr, weights_ptr, log_r_ptr,
                   table_ptr, rtn_flip_ptr, taps_ptr, alpha, TABLE_SIZE, ORDER, N_BLOCKS, PINK, RTN, SATURATION,
-                  STORE_LOG_R, CYCLES)
+                  STORE_LOG_R, CYCLES, FAMILY)
 
 
 def block_size(device: torch.device) -> int:
@@ -258,21 +273,25 @@ GPU_BLOCK = 512
 
 
 def model_cases():
-    """(label, constexprs) of every model structure a launcher can choose: the 8 imperfection flag
-    combinations at the published filter order, the extreme filter orders (1, 64), and the published
-    model reading SET cycles (an array that has had a refresh)."""
+    """(label, constexprs) of the model structures compiled ahead of time: the 8 imperfection flag
+    combinations at the published filter order, the extreme filter orders (1, 64), the published
+    model reading SET cycles (an array that has had a refresh), and soft bounds with and without its bound."""
     cases = []
     for pink in (True, False):
         for rtn in (True, False):
             for saturation in (True, False):
                 flags = dict(PINK=pink, RTN=rtn, SATURATION=saturation)
                 label = ",".join(k.lower() for k, v in flags.items() if v) or "none"
-                cases.append((label, dict(TABLE_SIZE=1024, ORDER=15, N_BLOCKS=5, **flags, CYCLES=False)))
+                cases.append((label, dict(TABLE_SIZE=1024, ORDER=15, N_BLOCKS=5, **flags, CYCLES=False, FAMILY=0)))
     for order in (1, 64):
         cases.append((f"all,order{order}", dict(TABLE_SIZE=1024, ORDER=order, N_BLOCKS=(order + 2) // 4 + 1,
-                                                PINK=True, RTN=True, SATURATION=True, CYCLES=False)))
+                                                PINK=True, RTN=True, SATURATION=True, CYCLES=False, FAMILY=0)))
     cases.append(("all,cycles", dict(TABLE_SIZE=1024, ORDER=15, N_BLOCKS=5, PINK=True, RTN=True, SATURATION=True,
-                                     CYCLES=True)))
+                                     CYCLES=True, FAMILY=0)))
+    for saturation in (True, False):  # soft bounds: its white-noise default (order 1) and the linear what-if
+        cases.append((f"soft_bounds{'' if saturation else ',no_bound'}",
+                      dict(TABLE_SIZE=1024, ORDER=1, N_BLOCKS=1, PINK=True, RTN=True, SATURATION=saturation,
+                           CYCLES=False, FAMILY=1)))
     return cases
 
 

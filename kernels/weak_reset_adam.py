@@ -41,7 +41,7 @@ def _weak_reset_adam_kernel(
     state_ptr,  # int32 (2, N): packed (t, RTN state), updated in place
     pink_ptr,  # float32 (2, N): pink terms, updated in place
     weights_ptr,  # int8 (N,): output weights
-    table_ptr,  # float32 (7, TABLE_SIZE): D2D quantile table
+    table_ptr,  # float32 (7, TABLE_SIZE): D2D quantile table (soft bounds: 7 + POWER_ROWS rows)
     rtn_flip_ptr,  # float32 (2, RTN_TABLE_SIZE): P(flip) after n pulses
     taps_ptr,  # float32 (4 * N_BLOCKS, 4): pink taps
     alpha,  # float32: pink scale
@@ -58,6 +58,7 @@ def _weak_reset_adam_kernel(
     RTN: tl.constexpr,
     SATURATION: tl.constexpr,
     CYCLES: tl.constexpr,  # read the SET cycles (an array that has had a SET)
+    FAMILY: tl.constexpr,  # the device family: 0 two slopes (HfOx), 1 soft bounds
     BLOCK: tl.constexpr,
 ):
     offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
@@ -77,7 +78,7 @@ def _weak_reset_adam_kernel(
     n = tl.where(u == u, tl.minimum(tl.maximum(n, -limit), limit), 0)
     _apply_pulses(n, offs, mask, numel, seed, update_lo, update_hi, state_ptr, pink_ptr, weights_ptr, weights_ptr,
                   table_ptr, rtn_flip_ptr, taps_ptr, alpha, TABLE_SIZE, ORDER, N_BLOCKS, PINK, RTN, SATURATION,
-                  False, CYCLES)
+                  False, CYCLES, FAMILY)
 
 
 def weak_reset_adam_step(grad: torch.Tensor, exp_avg: torch.Tensor, exp_avg_sq: torch.Tensor,

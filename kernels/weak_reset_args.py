@@ -17,14 +17,18 @@ __all__ = ["check_flat", "check_state_layout", "counter_words", "model_launch_ar
 
 def model_launch_args(*, d2d_table: torch.Tensor, rtn_flip: torch.Tensor, pink_taps: torch.Tensor,
                       pink_alpha: float, pink_order: int, pink_on: bool, rtn_on: bool, saturation_on: bool,
-                      device: torch.device) -> tuple[list, dict]:
+                      device: torch.device, family: int = streams.FAMILY_TWO_SLOPES) -> tuple[list, dict]:
     """Check the model's tables and turn them into launch arguments (shared with the fused Adam kernel).
 
-    d2d_table float32 (7, S), S a power of two; rtn_flip float32 (2, RTN_TABLE_SIZE); pink_taps
+    d2d_table float32 (7, S), S a power of two (family 1, soft bounds: 7 + POWER_ROWS rows); rtn_flip float32 (2, RTN_TABLE_SIZE); pink_taps
     float32 (4 * blocks, 4), blocks the Philox blocks of a pink window of ``pink_order`` pulses.
     """
+    if family not in (streams.FAMILY_TWO_SLOPES, streams.FAMILY_SOFT_BOUNDS):
+        raise ValueError(f"family: expected {streams.FAMILY_TWO_SLOPES} (two slopes) or {streams.FAMILY_SOFT_BOUNDS} "
+                         f"(soft bounds), got {family!r}")
     blocks = (pink_order + 2) // streams.PINK_BLOCK + 1
-    expected = {"d2d_table": (len(streams.D2D_TABLE_ROWS), d2d_table.shape[-1]),
+    rows = len(streams.D2D_TABLE_ROWS) + (streams.POWER_ROWS if family == streams.FAMILY_SOFT_BOUNDS else 0)
+    expected = {"d2d_table": (rows, d2d_table.shape[-1]),
                 "rtn_flip": (2, streams.RTN_TABLE_SIZE), "pink_taps": (streams.PINK_BLOCK * blocks, streams.PINK_BLOCK)}
     for name, t in (("d2d_table", d2d_table), ("rtn_flip", rtn_flip), ("pink_taps", pink_taps)):
         if not isinstance(t, torch.Tensor) or t.dtype != torch.float32 or tuple(t.shape) != expected[name]:
@@ -37,7 +41,7 @@ def model_launch_args(*, d2d_table: torch.Tensor, rtn_flip: torch.Tensor, pink_t
         raise ValueError(f"d2d_table: expected a power of two of at most {1 << streams.D2D_INDEX_BITS} "
                          f"quantiles per row, got {size}")
     flags = dict(TABLE_SIZE=size, ORDER=pink_order, N_BLOCKS=blocks, PINK=bool(pink_on), RTN=bool(rtn_on),
-                 SATURATION=bool(saturation_on))
+                 SATURATION=bool(saturation_on), FAMILY=int(family))
     return [d2d_table, rtn_flip, pink_taps, float(pink_alpha)], flags
 
 

@@ -23,6 +23,7 @@ import torch
 
 from .device.array import DeviceArray
 from .device.config import HfOxWeakReset
+from .device.families import device_from_dict
 from .device.refresh import Refresh
 from rramk.nn.layers import is_binary
 
@@ -227,7 +228,7 @@ class WeakResetAdam(torch.optim.Optimizer):
         saved = state_dict.get("rramk", {})
         if saved.get("seed", self.seed) != self.seed:
             raise ValueError(f"state_dict: made with seed {saved['seed']}, this optimizer has seed {self.seed}")
-        if "config" in saved and HfOxWeakReset.from_dict(saved["config"]) != self.config:
+        if "config" in saved and device_from_dict(saved["config"]) != self.config:
             raise ValueError("state_dict: made with another device config")
         state_dict = dict(state_dict)
         device_states = {k: v["device"] for k, v in state_dict["state"].items() if "device" in v}

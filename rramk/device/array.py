@@ -23,7 +23,8 @@ import torch
 
 from . import backends, streams, model_tables, weak_reset, weak_reset_adam
 from . import refresh as refresh_policy
-from .config import HfOxWeakReset
+from .config import DeviceFamily, HfOxWeakReset
+from .families import device_from_dict
 
 STATE_FORMAT = "rramk.DeviceArray/1"
 
@@ -54,13 +55,14 @@ class DeviceArray:
         dtype: float type of the resistance arithmetic (float32; float64 with "reference").
     """
 
-    def __init__(self, shape, config: HfOxWeakReset | None = None, seed: int = 0, device="cpu",
+    def __init__(self, shape, config: DeviceFamily | None = None, seed: int = 0, device="cpu",
                  backend: str = "auto", dtype: torch.dtype = torch.float32):
         self.shape = _check_shape(shape)
         if config is None:
             config = HfOxWeakReset()
-        if not isinstance(config, HfOxWeakReset):
-            raise TypeError(f"config: expected an rramk.HfOxWeakReset, got {type(config).__name__}")
+        if not isinstance(config, DeviceFamily):
+            raise TypeError(f"config: expected a device family (rramk.HfOxWeakReset, rramk.device.soft_bounds.SoftBounds), "
+                            f"got {type(config).__name__}")
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
             raise ValueError(f"seed: expected an int in [0, 2**63), got {seed!r}")
         if dtype not in (torch.float32, torch.float64):
@@ -187,6 +189,9 @@ class DeviceArray:
         the weights are a new tensor.
         """
         _check_refresh_arguments(condition, margin, limit, max_write_pulses, retries, read_noise, verify_margin)
+        if condition != "pulses" and self.config.FAMILY != streams.FAMILY_TWO_SLOPES:
+            raise ValueError(f"condition: {condition!r} reads each device's t_star, which a {type(self.config).__name__} "
+                             "device has not; use condition='pulses' with a limit (e.g. a few times 1/rate)")
         if condition == "pulses":
             # the counters only: no kernel, the same on every backend; chunk by chunk, no temporary of the array's size
             due = torch.empty(self.numel, dtype=torch.bool, device=self.device)
@@ -286,7 +291,7 @@ class DeviceArray:
 
     def wear(self) -> tuple[int, int]:
         """(the sum of every device's pulse count t since its last SET, how many devices have t >= their
-        own t_star), chunk by chunk: no tensor of the array's size (what WeakResetAdam reports per epoch)."""
+        own t_star (soft bounds: t >= 1/rate, the time constant)), chunk by chunk: no tensor of the array's size (what WeakResetAdam reports per epoch)."""
         constants = model_tables.model_constants(self.config, self.device, self.dtype)
         side = weak_reset.side_index(self.device)
         total, past = 0, 0
@@ -294,23 +299,26 @@ class DeviceArray:
             t = self._state[:, part] & streams.PULSES_MASK
             index = weak_reset.synapse_index(part.start, t.shape[1], self.device)
             # t_star is a cycle-0 parameter (a SET draws c1 and R0 only): no cycle words needed
-            t_star = weak_reset.d2d_parameters(self.config, constants, weak_reset.d2d_words(self.seed, index),
-                                               side)["t_star"]
+            params = weak_reset.d2d_parameters(self.config, constants, weak_reset.d2d_words(self.seed, index), side)
             total += int(t.sum(dtype=torch.int64))
-            past += int((t.to(t_star.dtype) >= t_star).sum())  # t < 2**20: exact in float32
+            if self.config.FAMILY == streams.FAMILY_SOFT_BOUNDS:  # past the time constant 1/rate: t * rate >= 1
+                past += int((t.to(params["m1"].dtype) * params["m1"] >= 1.0).sum())
+            else:
+                past += int((t.to(params["t_star"].dtype) >= params["t_star"]).sum())  # t < 2**20: exact in float32
         return total, past
 
     def d2d_parameters(self, *names: str) -> dict[str, torch.Tensor]:
-        """Each device's parameters {m1, t_star, c1, m2, r0, ln_r0, a_rtn}, each of shape (2, *shape)
-        (c1 and R0 those of the device's present SET cycle).
+        """Each device's parameters {m1, t_star, c1, m2, r0, ln_r0, a_rtn} (soft bounds: {rate, g_max, g0,
+        a_rtn}), each of shape (2, *shape) (c1 and R0, g0, those of the device's present SET cycle).
 
         ``names``: only these parameters (e.g. ``d2d_parameters("t_star")``), at 2 floats per
         synapse each, where all seven take 14.
         """
-        unknown = [name for name in names if name not in model_tables.TABLE_ROWS]
+        slots = self.config.TABLE_NAMES
+        unknown = [name for name in names if name not in slots]
         if unknown:
-            raise ValueError(f"names: expected some of {', '.join(model_tables.TABLE_ROWS)}, got {', '.join(unknown)}")
-        names = names or model_tables.TABLE_ROWS
+            raise ValueError(f"names: expected some of {', '.join(slots)}, got {', '.join(unknown)}")
+        names = names or tuple(slots)
         constants = model_tables.model_constants(self.config, self.device, self.dtype)
         side = weak_reset.side_index(self.device)
         out = {name: torch.empty((2, self.numel), dtype=self.dtype, device=self.device) for name in names}
@@ -324,7 +332,7 @@ class DeviceArray:
                 words = words, None
             params = weak_reset.d2d_parameters(self.config, constants, words[0], side, words[1])
             for name, value in out.items():
-                value[:, first:first + index.shape[0]] = params[name]
+                value[:, first:first + index.shape[0]] = params[slots[name]]
             del params
         return {name: value.reshape((2,) + self.shape) for name, value in out.items()}
 
@@ -367,9 +375,9 @@ class DeviceArray:
             raise ValueError(f"state: made for shape {tuple(state['shape'])}, this array has shape {self.shape}")
         if state["seed"] != self.seed:
             raise ValueError(f"state: made with seed {state['seed']}, this array has seed {self.seed}")
-        saved = HfOxWeakReset.from_dict(state["config"])
+        saved = device_from_dict(state["config"])
         if saved != self.config:
-            differ = [k for k, v in saved.to_dict().items() if v != self.config.to_dict()[k]]
+            differ = [k for k, v in saved.to_dict().items() if v != self.config.to_dict().get(k)]
             raise ValueError(f"state: made with another device config (differs in {', '.join(differ)})")
         updates = int(state["updates"])
         t, s, pink = (state[key].reshape(2, self.numel) for key in ("pulses_done", "rtn_state", "pink"))
@@ -392,7 +400,7 @@ class DeviceArray:
     @classmethod
     def from_state_dict(cls, state: dict, device="cpu", backend: str = "auto") -> "DeviceArray":
         """A new array holding ``state`` (its shape, seed and config come from the state)."""
-        array = cls(state["shape"], HfOxWeakReset.from_dict(state["config"]), seed=state["seed"], device=device,
+        array = cls(state["shape"], device_from_dict(state["config"]), seed=state["seed"], device=device,
                     backend=backend)
         array.load_state_dict(state)
         return array

@@ -52,8 +52,174 @@ def _imperfection_names(method: str, names: tuple[str, ...]) -> tuple[str, ...]:
     return names
 
 
+class DeviceFamily:
+    """What every device family shares: switches, knobs, the noise terms' checks, copies and dicts.
+
+    A family is a frozen dataclass deriving from this with its D2D parameters (``D2D_PARAMETERS``,
+    each a ``Distribution`` field), its knobs (``SCALES``: knob -> field; ``SPREADS``: spread knob ->
+    the parameters it scales; ``LOG_SPACE``: parameters whose spread scales in log space;
+    ``TABLE_NAMES``: each parameter DeviceArray.d2d_parameters names -> its slot of the D2D table) and
+    ``FAMILY``, the number its kernels branch on (a constexpr in Triton, an int in C): 0 the
+    two-slope HfOx weak RESET, 1 soft bounds (``rramk.device.soft_bounds``). Its fields also hold the
+    shared noise terms (``pink_*``, ``rtn_*``), ``max_pulses``, the four switches and the knobs' factors.
+    """
+
+    FAMILY = -1
+    D2D_PARAMETERS: tuple = ()
+    SCALES: dict = {}
+    SPREADS: dict = {}
+    NON_NEGATIVE: tuple = ()
+    LOG_SPACE: tuple = ()
+    TABLE_NAMES: dict = {}
+
+    def _check_shared_fields(self) -> None:
+        """The checks of the fields every family has (its distributions, the noise terms, switches, knobs)."""
+        for name in self.D2D_PARAMETERS:
+            getattr(self, name).validate(name)
+        if self.a_rtn.low < 0:
+            raise ValueError(f"a_rtn: an amplitude bound cannot be negative, got low={self.a_rtn.low}")
+        if not (math.isfinite(self.pink_alpha) and self.pink_alpha >= 0):
+            raise ValueError(f"pink_alpha: expected a finite value >= 0, got {self.pink_alpha}")
+        if not (isinstance(self.pink_order, int) and 1 <= self.pink_order <= 64):
+            raise ValueError(f"pink_order: expected an integer in [1, 64], got {self.pink_order!r}")
+        if not 0 <= self.pink_d < 1:
+            raise ValueError(f"pink_d: expected a fractional order in [0, 1), got {self.pink_d}")
+        for name in ("rtn_p01", "rtn_p10"):
+            p = getattr(self, name)
+            if not 0 < p < 1:
+                raise ValueError(f"{name}: expected a probability in (0, 1), got {p}")
+        if not (isinstance(self.max_pulses, int) and 1 <= self.max_pulses < 2**15):
+            raise ValueError(f"max_pulses: expected an integer in [1, 32767], got {self.max_pulses!r}")
+        for name in IMPERFECTIONS:
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name}: expected True or False, got {getattr(self, name)!r}")
+        for knob, name in self.SCALES.items():
+            s = getattr(self, name)
+            if isinstance(s, bool) or not isinstance(s, (int, float)) or not (math.isfinite(s) and s >= 0):
+                raise ValueError(f"{name}: expected a finite factor >= 0 (scaled({knob}=...)), got {s!r}")
+
+    def without(self, *names: str) -> "DeviceFamily":
+        """A copy with the named imperfections switched off (any of d2d, pink, rtn, saturation)."""
+        return dataclasses.replace(self, **{n: False for n in _imperfection_names("without", names)})
+
+    def only(self, *names: str) -> "DeviceFamily":
+        """A copy with exactly the named imperfections on and every other one off."""
+        return self.without(*IMPERFECTIONS).with_(*names)
+
+    def with_(self, *names: str) -> "DeviceFamily":
+        """A copy with the named imperfections switched on."""
+        return dataclasses.replace(self, **{n: True for n in _imperfection_names("with_", names)})
+
+    def scaled(self, **factors: float) -> "DeviceFamily":
+        """A copy with the named knobs multiplied by the given factors (any of ``SCALES``).
+
+        ``cfg.scaled(d2d=0.5, pink=2.0)`` halves the device-to-device spread and doubles the 1/f
+        amplitude of ``cfg`` (factors multiply: ``cfg.scaled(d2d=2).scaled(d2d=0.5) == cfg``); see the
+        class docstring for what each knob does, and ``rramk.device.model_tables.knob_measures`` for
+        each knob in the unit a device engineer measures.
+        """
+        unknown = [k for k in factors if k not in self.SCALES]
+        if unknown:
+            raise ValueError(f"scaled: unknown knob(s) {', '.join(map(repr, unknown))}; valid names are "
+                             f"{', '.join(self.SCALES)}")
+        changes = {}
+        for knob, factor in factors.items():
+            if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not (math.isfinite(factor)
+                                                                                        and factor >= 0):
+                raise ValueError(f"scaled: {knob}: expected a finite factor >= 0, got {factor!r}")
+            changes[self.SCALES[knob]] = float(getattr(self, self.SCALES[knob]) * factor)
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def scales(self) -> dict[str, float]:
+        """The knobs that differ from the fit: {name: factor} (empty for the fit)."""
+        return {knob: getattr(self, name) for knob, name in self.SCALES.items() if getattr(self, name) != 1.0}
+
+    @classmethod
+    def from_imperfections(cls, text: str) -> "DeviceFamily | None":
+        """The device of an imperfection list as the commands write it (``--imperfections``).
+
+        ``ideal``: no device, the software BNN (None); ``none``: the devices' mean behaviour
+        only, ``cls().only()``; ``all``: ``cls()``; otherwise a comma list of the imperfections
+        that are on, e.g. ``"d2d,rtn"`` is ``cls().only("d2d", "rtn")``. Case and spaces are
+        ignored.
+        """
+        if not isinstance(text, str):
+            raise ValueError(f"imperfections: expected a string, got {type(text).__name__}")
+        text = text.strip().lower()
+        if text == "ideal":
+            return None
+        if text == "all":
+            return cls()
+        if text == "none":
+            return cls().only()
+        names = [n.strip() for n in text.split(",") if n.strip()]
+        unknown = [n for n in names if n not in IMPERFECTIONS]
+        if unknown or not names:
+            raise ValueError(f"imperfections: unknown {', '.join(map(repr, unknown or [text]))}; expected ideal, "
+                             f"none, all, or a comma list of {', '.join(IMPERFECTIONS)}")
+        return cls().only(*names)
+
+    @property
+    def imperfections(self) -> tuple[str, ...]:
+        """The imperfections that are on, in the order of IMPERFECTIONS."""
+        return tuple(n for n in IMPERFECTIONS if getattr(self, n))
+
+    def pink_coefficients(self) -> list[float]:
+        """b_0 .. b_{order-1} of the fractional-integration filter (float64)."""
+        b = [1.0]
+        for k in range(1, self.pink_order):
+            b.append(b[-1] * (k - self.pink_d) / k)
+        return b
+
+    def to_dict(self) -> dict:
+        """Every field as plain Python values (for checkpoints and run summaries); each D2D
+        distribution carries its class name under ``family``."""
+        data = dataclasses.asdict(self)
+        if type(self).__name__ != "HfOxWeakReset":  # HfOx dicts stay as rramk 0.1 wrote them
+            data = {"device_family": type(self).__name__, **data}
+        for name in self.D2D_PARAMETERS:
+            data[name] = {"family": type(getattr(self, name)).__name__, **data[name]}
+        return data
+
+    def save(self, path, **provenance) -> None:
+        """Write this device as a preset file (JSON with units and provenance, ``rramk.device.preset``)."""
+        from .preset import save_preset
+
+        save_preset(self, path, **provenance)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "DeviceFamily":
+        """Inverse of ``to_dict``; also reads the dicts of rramk 0.1, which kept Adam's settings here
+        (a dict of any family: ``rramk.device.families.device_from_dict``)."""
+        data = {k: v for k, v in data.items() if not (k in LEGACY_ADAM_FIELDS and v == LEGACY_ADAM_FIELDS[k])}
+        family = data.pop("device_family", "HfOxWeakReset")
+        if family != cls.__name__:
+            raise ValueError(f"from_dict: a {family} dict is not a {cls.__name__} (rramk.device.device_from_dict "
+                             "reads any family)")
+        kinds = {f.name: f.type for f in dataclasses.fields(cls)}
+        values = {}
+        for f in dataclasses.fields(cls):
+            if f.name not in data:
+                continue
+            value = data[f.name]
+            default = getattr(cls(), f.name)
+            if dataclasses.is_dataclass(default):
+                value = dict(value)
+                family = value.pop("family", type(default).__name__)
+                if family not in DISTRIBUTIONS:
+                    raise ValueError(f"{f.name}: unknown distribution family {family!r}; expected one of "
+                                     f"{', '.join(DISTRIBUTIONS)}")
+                value = DISTRIBUTIONS[family](**value)
+            values[f.name] = value
+        unknown = set(data) - set(kinds)
+        if unknown:
+            raise ValueError(f"from_dict: unknown field(s) {sorted(unknown)}")
+        return cls(**values)
+
+
 @dataclass(frozen=True)
-class HfOxWeakReset:
+class HfOxWeakReset(DeviceFamily):
     """HfOx RRAM under weak-RESET pulses: the published fit (MODEL.md), with ablation switches.
 
     ``HfOxWeakReset()`` is the published device; ``.without("d2d", "pink", ...)`` returns a
@@ -78,6 +244,14 @@ class HfOxWeakReset:
     * ``rtn``: every device's RTN amplitude bound, A_rtn -> s * A_rtn (max 0.5 s for the fit);
     * ``t_star``: every device's saturation onset, t* -> s * t* (0: the slow slope from the first pulse).
     """
+
+    FAMILY = 0
+    D2D_PARAMETERS = D2D_PARAMETERS
+    SCALES = SCALES
+    SPREADS = SPREADS
+    NON_NEGATIVE = NON_NEGATIVE
+    LOG_SPACE = NON_NEGATIVE + ("r0",)
+    TABLE_NAMES = {name: name for name in ("m1", "t_star", "c1", "m2", "r0", "ln_r0", "a_rtn")}
 
     m1: Distribution = field(
         default=TruncatedExponential(
@@ -170,8 +344,7 @@ class HfOxWeakReset:
     """Factor on every device's saturation onset t_star, dimensionless (after the D2D spread)."""
 
     def __post_init__(self) -> None:
-        for name in D2D_PARAMETERS:
-            getattr(self, name).validate(name)
+        self._check_shared_fields()
         for name in ("m1", "m2"):
             if getattr(self, name).low < 0:
                 raise ValueError(f"{name}: a RESET slope cannot be negative, got low={getattr(self, name).low}")
@@ -179,145 +352,12 @@ class HfOxWeakReset:
             raise ValueError(f"t_star: must be >= 0 pulses, got low={self.t_star.low}")
         if self.r0.low <= 0:
             raise ValueError(f"r0: a resistance must be > 0 ohm, got low={self.r0.low}")
-        if self.a_rtn.low < 0:
-            raise ValueError(f"a_rtn: an amplitude bound cannot be negative, got low={self.a_rtn.low}")
-        if not (math.isfinite(self.pink_alpha) and self.pink_alpha >= 0):
-            raise ValueError(f"pink_alpha: expected a finite value >= 0, got {self.pink_alpha}")
-        if not (isinstance(self.pink_order, int) and 1 <= self.pink_order <= 64):
-            raise ValueError(f"pink_order: expected an integer in [1, 64], got {self.pink_order!r}")
-        if not 0 <= self.pink_d < 1:
-            raise ValueError(f"pink_d: expected a fractional order in [0, 1), got {self.pink_d}")
-        for name in ("rtn_p01", "rtn_p10"):
-            p = getattr(self, name)
-            if not 0 < p < 1:
-                raise ValueError(f"{name}: expected a probability in (0, 1), got {p}")
-        if not (isinstance(self.max_pulses, int) and 1 <= self.max_pulses < 2**15):
-            raise ValueError(f"max_pulses: expected an integer in [1, 32767], got {self.max_pulses!r}")
-        for name in IMPERFECTIONS:
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name}: expected True or False, got {getattr(self, name)!r}")
-        for knob, name in SCALES.items():
-            s = getattr(self, name)
-            if isinstance(s, bool) or not isinstance(s, (int, float)) or not (math.isfinite(s) and s >= 0):
-                raise ValueError(f"{name}: expected a finite factor >= 0 (scaled({knob}=...)), got {s!r}")
-
-    def without(self, *names: str) -> "HfOxWeakReset":
-        """A copy with the named imperfections switched off (any of d2d, pink, rtn, saturation)."""
-        return dataclasses.replace(self, **{n: False for n in _imperfection_names("without", names)})
-
-    def only(self, *names: str) -> "HfOxWeakReset":
-        """A copy with exactly the named imperfections on and every other one off."""
-        return self.without(*IMPERFECTIONS).with_(*names)
-
-    def with_(self, *names: str) -> "HfOxWeakReset":
-        """A copy with the named imperfections switched on."""
-        return dataclasses.replace(self, **{n: True for n in _imperfection_names("with_", names)})
-
-    def scaled(self, **factors: float) -> "HfOxWeakReset":
-        """A copy with the named knobs multiplied by the given factors (any of ``SCALES``).
-
-        ``cfg.scaled(d2d=0.5, pink=2.0)`` halves the device-to-device spread and doubles the 1/f
-        amplitude of ``cfg`` (factors multiply: ``cfg.scaled(d2d=2).scaled(d2d=0.5) == cfg``); see the
-        class docstring for what each knob does, and ``rramk.device.model_tables.knob_measures`` for
-        each knob in the unit a device engineer measures.
-        """
-        unknown = [k for k in factors if k not in SCALES]
-        if unknown:
-            raise ValueError(f"scaled: unknown knob(s) {', '.join(map(repr, unknown))}; valid names are "
-                             f"{', '.join(SCALES)}")
-        changes = {}
-        for knob, factor in factors.items():
-            if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not (math.isfinite(factor)
-                                                                                        and factor >= 0):
-                raise ValueError(f"scaled: {knob}: expected a finite factor >= 0, got {factor!r}")
-            changes[SCALES[knob]] = float(getattr(self, SCALES[knob]) * factor)
-        return dataclasses.replace(self, **changes)
-
-    @property
-    def scales(self) -> dict[str, float]:
-        """The knobs that differ from the fit: {name: factor} (empty for the fit)."""
-        return {knob: getattr(self, name) for knob, name in SCALES.items() if getattr(self, name) != 1.0}
-
-    @classmethod
-    def from_imperfections(cls, text: str) -> "HfOxWeakReset | None":
-        """The device of an imperfection list as the commands write it (``--imperfections``).
-
-        ``ideal``: no device, the software BNN (None); ``none``: the devices' mean behaviour
-        only, ``cls().only()``; ``all``: ``cls()``; otherwise a comma list of the imperfections
-        that are on, e.g. ``"d2d,rtn"`` is ``cls().only("d2d", "rtn")``. Case and spaces are
-        ignored.
-        """
-        if not isinstance(text, str):
-            raise ValueError(f"imperfections: expected a string, got {type(text).__name__}")
-        text = text.strip().lower()
-        if text == "ideal":
-            return None
-        if text == "all":
-            return cls()
-        if text == "none":
-            return cls().only()
-        names = [n.strip() for n in text.split(",") if n.strip()]
-        unknown = [n for n in names if n not in IMPERFECTIONS]
-        if unknown or not names:
-            raise ValueError(f"imperfections: unknown {', '.join(map(repr, unknown or [text]))}; expected ideal, "
-                             f"none, all, or a comma list of {', '.join(IMPERFECTIONS)}")
-        return cls().only(*names)
-
-    @property
-    def imperfections(self) -> tuple[str, ...]:
-        """The imperfections that are on, in the order of IMPERFECTIONS."""
-        return tuple(n for n in IMPERFECTIONS if getattr(self, n))
-
-    def pink_coefficients(self) -> list[float]:
-        """b_0 .. b_{order-1} of the fractional-integration filter (float64)."""
-        b = [1.0]
-        for k in range(1, self.pink_order):
-            b.append(b[-1] * (k - self.pink_d) / k)
-        return b
-
-    def to_dict(self) -> dict:
-        """Every field as plain Python values (for checkpoints and run summaries); each D2D
-        distribution carries its class name under ``family``."""
-        data = dataclasses.asdict(self)
-        for name in D2D_PARAMETERS:
-            data[name] = {"family": type(getattr(self, name)).__name__, **data[name]}
-        return data
-
-    def save(self, path, **provenance) -> None:
-        """Write this device as a preset file (JSON with units and provenance, ``rramk.device.preset``)."""
-        from .preset import save_preset
-
-        save_preset(self, path, **provenance)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "HfOxWeakReset":
-        """Inverse of ``to_dict``; also reads the dicts of rramk 0.1, which kept Adam's settings here."""
-        data = {k: v for k, v in data.items() if not (k in LEGACY_ADAM_FIELDS and v == LEGACY_ADAM_FIELDS[k])}
-        kinds = {f.name: f.type for f in dataclasses.fields(cls)}
-        values = {}
-        for f in dataclasses.fields(cls):
-            if f.name not in data:
-                continue
-            value = data[f.name]
-            default = getattr(cls(), f.name)
-            if dataclasses.is_dataclass(default):
-                value = dict(value)
-                family = value.pop("family", type(default).__name__)
-                if family not in DISTRIBUTIONS:
-                    raise ValueError(f"{f.name}: unknown distribution family {family!r}; expected one of "
-                                     f"{', '.join(DISTRIBUTIONS)}")
-                value = DISTRIBUTIONS[family](**value)
-            values[f.name] = value
-        unknown = set(data) - set(kinds)
-        if unknown:
-            raise ValueError(f"from_dict: unknown field(s) {sorted(unknown)}")
-        return cls(**values)
 
 
-def parse_scales(text: str) -> dict[str, float]:
+def parse_scales(text: str, names: dict = SCALES) -> dict[str, float]:
     """The knobs of a command line, ``"d2d=0.5,pink=2"`` -> {"d2d": 0.5, "pink": 2.0} ("" -> {}).
 
-    Names are those of ``HfOxWeakReset.scaled``; a name given twice, an unknown name, or a value
+    Names are those of ``HfOxWeakReset.scaled`` (``names``: another family's ``SCALES``); a name given twice, an unknown name, or a value
     that is not a finite number >= 0 is refused with a message that starts with ``scale:``.
     """
     if not isinstance(text, str):
@@ -329,8 +369,8 @@ def parse_scales(text: str) -> dict[str, float]:
         name, sep, value = (x.strip() for x in item.partition("="))
         if not sep or not name or not value:
             raise ValueError(f"scale: expected name=factor (e.g. d2d=0.5), got {item!r}")
-        if name not in SCALES:
-            raise ValueError(f"scale: unknown knob {name!r}; valid names are {', '.join(SCALES)}")
+        if name not in names:
+            raise ValueError(f"scale: unknown knob {name!r}; valid names are {', '.join(names)}")
         if name in factors:
             raise ValueError(f"scale: {name} is given twice")
         try:
@@ -343,7 +383,7 @@ def parse_scales(text: str) -> dict[str, float]:
     return factors
 
 
-def format_scales(factors: dict[str, float]) -> str:
+def format_scales(factors: dict[str, float], names: dict = SCALES) -> str:
     """Inverse of ``parse_scales``, in the order of SCALES: {"pink": 2.0, "d2d": 0.5} -> "d2d=0.5,pink=2"."""
     return ",".join(f"{name}={factors[name]:g}" if float(f"{factors[name]:g}") == factors[name]
-                    else f"{name}={factors[name]!r}" for name in SCALES if name in factors)
+                    else f"{name}={factors[name]!r}" for name in names if name in factors)

@@ -15,7 +15,7 @@ from typing import NamedTuple
 import torch
 
 from . import streams
-from .config import D2D_PARAMETERS, NON_NEGATIVE, SCALES, SPREADS, HfOxWeakReset
+from .config import IMPERFECTIONS, DeviceFamily, HfOxWeakReset
 from .streams import RTN_TABLE_SIZE
 
 # Rows of the D2D lookup table: the six parameters and ln R0, derived in float64.
@@ -25,12 +25,12 @@ TABLE_ROWS = streams.D2D_TABLE_ROWS
 class ModelConstants(NamedTuple):
     """Tensors derived once from a config (float64 math, then rounded): the kernels' inputs too."""
 
-    d2d_table: torch.Tensor  # (7, 2**10): quantiles of each D2D parameter (all the mean with d2d off)
+    d2d_table: torch.Tensor  # (7, 2**10), soft bounds (27, 2**10): quantiles of each D2D parameter (the mean: d2d off)
     rtn_flip: torch.Tensor  # (2, RTN_TABLE_SIZE): P(flip after n pulses) from state 0 and from state 1
     pink_taps: torch.Tensor  # (positions, 4): tap of each window position for each block shift (kernel)
     pink_b: torch.Tensor  # (order,): filter taps b_k
     pink_alpha: torch.Tensor  # (): alpha, 0 with pink off
-    saturation: torch.Tensor  # () bool: two slopes (False: m2 = m1)
+    saturation: torch.Tensor  # () bool: two slopes (False: m2 = m1); soft bounds: the bound (False: linear)
 
 
 def pink_blocks(order: int) -> int:
@@ -38,32 +38,55 @@ def pink_blocks(order: int) -> int:
     return (order + 2) // streams.PINK_BLOCK + 1
 
 
-def _d2d_table(config: HfOxWeakReset) -> torch.Tensor:
+def _d2d_table(config: DeviceFamily) -> torch.Tensor:
     """Rows TABLE_ROWS x 2**10 quantiles (float64), the knobs of ``config.scaled`` applied; a knob at 1
-    is skipped, so the fit's table is the same bits with or without them."""
+    is skipped, so the fit's table is the same bits with or without them. A soft-bounds table fills the
+    slots (``streams.SOFT_BOUNDS_SLOTS``) and adds the POWER_ROWS rows of 1 - (1 - rate)^(2^b)."""
     size = streams.D2D_TABLE_SIZE
     if config.d2d:
-        rows = {name: getattr(config, name).quantile_table(size) for name in D2D_PARAMETERS}
+        rows = {name: getattr(config, name).quantile_table(size) for name in config.D2D_PARAMETERS}
     else:  # every quantile is the published mean after truncation: every device takes the means
         rows = {name: torch.full((size,), getattr(config, name).mean_truncated, dtype=torch.float64)
-                for name in D2D_PARAMETERS}
+                for name in config.D2D_PARAMETERS}
     if config.d2d:
-        for name in D2D_PARAMETERS:
+        for name in config.D2D_PARAMETERS:
             factor = spread_factor(config, name)
             if factor != 1.0:
                 rows[name] = scaled_spread(rows[name], getattr(config, name).mean_truncated, factor,
-                                           log_space=name in NON_NEGATIVE or name == "r0")
-    if config.t_star_scale != 1.0:
+                                           log_space=name in config.LOG_SPACE)
+    if getattr(config, "t_star_scale", 1.0) != 1.0:
         rows["t_star"] = rows["t_star"] * config.t_star_scale
     if config.rtn_scale != 1.0:
         rows["a_rtn"] = rows["a_rtn"] * config.rtn_scale
+    if config.FAMILY == streams.FAMILY_SOFT_BOUNDS:
+        return _soft_bounds_table(config, rows)
     rows["ln_r0"] = torch.log(rows["r0"])
     return torch.stack([rows[name] for name in TABLE_ROWS])
 
 
-def spread_factor(config: HfOxWeakReset, name: str) -> float:
+def _soft_bounds_table(config: DeviceFamily, rows: dict) -> torch.Tensor:
+    """The slots of a soft-bounds table and its power rows (float64), from its parameters' rows (``streams``)."""
+    if not bool(rows["g_max"].min() > rows["g0"].max()):
+        raise ValueError(f"{config.scales or 'the fit'}: a bound g_max ({rows['g_max'].min().item():.4g}) lies at or "
+                         f"below a reset state g0 ({rows['g0'].max().item():.4g}); a soft-bounds device needs every "
+                         "g_max above every g0 (a smaller spread knob)")
+    zero = torch.zeros_like(rows["rate"])
+    slots = {slot: rows[name] for name, slot in config.TABLE_NAMES.items()}
+    slots["ln_r0"] = slots["r0"]  # the read adds y0 = g0 itself
+    table = [slots.get(name, zero) for name in TABLE_ROWS]
+    log_q = torch.log1p(-rows["rate"])
+    table += [-torch.expm1(float(2 ** b) * log_q) for b in range(streams.POWER_ROWS)]
+    return torch.stack(table)
+
+
+def table_rows(config: DeviceFamily) -> int:
+    """Rows of ``config``'s D2D table: 7, and POWER_ROWS more for soft bounds."""
+    return len(TABLE_ROWS) + (streams.POWER_ROWS if config.FAMILY == streams.FAMILY_SOFT_BOUNDS else 0)
+
+
+def spread_factor(config: DeviceFamily, name: str) -> float:
     """The factor on the D2D spread of parameter ``name``: the product of its knobs' (``SPREADS``)."""
-    return math.prod(getattr(config, SCALES[knob]) for knob, names in SPREADS.items() if name in names)
+    return math.prod(getattr(config, config.SCALES[knob]) for knob, names in config.SPREADS.items() if name in names)
 
 
 def scaled_spread(row: torch.Tensor, mean: float, s: float, log_space: bool) -> torch.Tensor:
@@ -152,7 +175,7 @@ def kernel_arguments(config: HfOxWeakReset, device) -> dict:
     return dict(d2d_table=constants.d2d_table.contiguous(), rtn_flip=constants.rtn_flip.contiguous(),
                 pink_taps=constants.pink_taps.contiguous(), pink_alpha=float(constants.pink_alpha),
                 pink_order=config.pink_order, pink_on=config.pink, rtn_on=config.rtn,
-                saturation_on=config.saturation)
+                saturation_on=config.saturation, family=config.FAMILY)
 
 
 def compiled_structure(config: HfOxWeakReset) -> HfOxWeakReset:
@@ -162,4 +185,4 @@ def compiled_structure(config: HfOxWeakReset) -> HfOxWeakReset:
     no RTN flip, a D2D table of means, m2 = m1), it computes the same bits as ``config`` itself,
     so one compilation serves a whole ablation study.
     """
-    return HfOxWeakReset(pink_order=config.pink_order, pink_d=config.pink_d)
+    return type(config)(pink_order=config.pink_order, pink_d=config.pink_d, **{name: True for name in IMPERFECTIONS})

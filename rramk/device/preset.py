@@ -1,13 +1,14 @@
-"""Preset files: a weak-RESET device (``HfOxWeakReset``) as human-readable JSON with units and provenance.
+"""Preset files: a device of any family (``HfOxWeakReset``, ``SoftBounds``) as JSON with units and provenance.
 
     {"format": "rramk.preset/1", "name": ..., "description": ...,
+     "device_family": "SoftBounds",  (absent: HfOxWeakReset)
      "parameters": {"m1": {"unit": "1/pulse", "family": "TruncatedExponential", "loc": ..., ...},
                     "pink_alpha": {"unit": "ln R", "value": 0.025}, ...},
      "imperfections": {"d2d": true, "pink": true, "rtn": true, "saturation": true},
      "scales": {"d2d": 0.5},        (only when a knob of HfOxWeakReset.scaled differs from 1)
      "provenance": {"source": ..., "sha256": ..., "fit_date": ..., "rramk_version": ..., ...}}
 
-``load_preset(path)`` returns the frozen ``HfOxWeakReset`` the file describes (floats are
+``load_preset(path)`` returns the frozen device the file describes (floats are
 written with ``repr``, so a file round-trips exactly); ``HfOxWeakReset.save(path)`` writes one.
 The published fit ships as ``presets/hfox_ted2021.json`` (``PUBLISHED``); ``rramk.fit`` writes
 fitted ones. Distribution families are the classes of ``rramk.device.distributions``.
@@ -20,8 +21,9 @@ import json
 import warnings
 from pathlib import Path
 
-from .config import D2D_PARAMETERS, IMPERFECTIONS, SCALES, HfOxWeakReset
+from .config import IMPERFECTIONS, DeviceFamily
 from .distributions import DISTRIBUTIONS
+from .families import family_class
 
 FORMAT = "rramk.preset/1"
 PUBLISHED = Path(__file__).with_name("presets") / "hfox_ted2021.json"
@@ -33,6 +35,11 @@ UNITS = {
     "pink_d": "dimensionless", "rtn_p01": "per pulse", "rtn_p10": "per pulse", "max_pulses": "pulses per step",
 }
 """The unit of every parameter of HfOxWeakReset, as written into preset files."""
+FAMILY_UNITS = {"HfOxWeakReset": UNITS, "SoftBounds": {
+    **UNITS, "rate": "fraction of the remaining window per pulse", "g_max": "read quantity (the preset's unit)",
+    "g0": "read quantity (the preset's unit)", "a_rtn": "read quantity", "pink_alpha": "read quantity per unit of "
+    "filtered uniform draw"}}
+"""Each family's units (a soft-bounds preset states its read quantity's unit in its description)."""
 
 
 class PresetWarning(UserWarning):
@@ -43,25 +50,28 @@ class PresetError(ValueError):
     """A preset file that cannot be read: the message names the file and what is wrong."""
 
 
-def preset_dict(config: HfOxWeakReset, *, name: str = "", description: str = "", provenance: dict | None = None,
+def preset_dict(config: DeviceFamily, *, name: str = "", description: str = "", provenance: dict | None = None,
                 fit: dict | None = None) -> dict:
     """The JSON document of ``config`` (see the module docstring)."""
-    if not isinstance(config, HfOxWeakReset):
-        raise TypeError(f"config: expected an rramk.HfOxWeakReset, got {type(config).__name__}")
+    if not isinstance(config, DeviceFamily):
+        raise TypeError(f"config: expected a device (rramk.HfOxWeakReset, SoftBounds), got {type(config).__name__}")
     from .. import __version__
 
+    family = type(config).__name__
+    units = FAMILY_UNITS[family]
     parameters = {}
     for f in dataclasses.fields(config):
-        if f.name in IMPERFECTIONS or f.name in SCALES.values():
+        if f.name in IMPERFECTIONS or f.name in config.SCALES.values():
             continue
         value = getattr(config, f.name)
-        if f.name in D2D_PARAMETERS:
-            entry = {"unit": UNITS[f.name], "family": type(value).__name__,
+        if f.name in config.D2D_PARAMETERS:
+            entry = {"unit": units[f.name], "family": type(value).__name__,
                      **{k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(value).items()}}
         else:
-            entry = {"unit": UNITS[f.name], "value": value}
+            entry = {"unit": units[f.name], "value": value}
         parameters[f.name] = entry
-    document = {"format": FORMAT, "name": name, "description": description, "parameters": parameters,
+    document = {"format": FORMAT, "name": name, "description": description,
+                **({"device_family": family} if family != "HfOxWeakReset" else {}), "parameters": parameters,
                 "imperfections": {n: getattr(config, n) for n in IMPERFECTIONS},
                 **({"scales": config.scales} if config.scales else {}),
                 "provenance": {"rramk_version": __version__, **(provenance or {})}}
@@ -70,7 +80,7 @@ def preset_dict(config: HfOxWeakReset, *, name: str = "", description: str = "",
     return document
 
 
-def save_preset(config: HfOxWeakReset, path, *, name: str = "", description: str = "",
+def save_preset(config: DeviceFamily, path, *, name: str = "", description: str = "",
                 provenance: dict | None = None, fit: dict | None = None) -> Path:
     """Write ``config`` to ``path`` as a preset file; returns the path."""
     path = Path(path)
@@ -79,8 +89,9 @@ def save_preset(config: HfOxWeakReset, path, *, name: str = "", description: str
     return path
 
 
-def load_preset(path) -> HfOxWeakReset:
-    """The ``HfOxWeakReset`` a preset file describes (``.without/.only`` work on it as on any config).
+def load_preset(path) -> DeviceFamily:
+    """The device (``HfOxWeakReset``, ``SoftBounds``: its ``device_family``) a preset file describes
+    (``.without/.only`` work on it as on any config).
 
     Raises PresetError, naming the file and the field, for a file that is not a valid preset.
     """
@@ -96,7 +107,11 @@ def load_preset(path) -> HfOxWeakReset:
     parameters = document.get("parameters")
     if not isinstance(parameters, dict):
         raise PresetError(f"{path}: expected a \"parameters\" object")
-    fields = {f.name for f in dataclasses.fields(HfOxWeakReset)} - set(IMPERFECTIONS) - set(SCALES.values())
+    try:
+        cls = family_class(document.get("device_family", "HfOxWeakReset"))
+    except ValueError as e:
+        raise PresetError(f"{path}: {e}") from None
+    fields = {f.name for f in dataclasses.fields(cls)} - set(IMPERFECTIONS) - set(cls.SCALES.values())
     unknown, missing = sorted(set(parameters) - fields), sorted(fields - set(parameters))
     if unknown or missing:
         raise PresetError(f"{path}: " + "; ".join(
@@ -107,7 +122,7 @@ def load_preset(path) -> HfOxWeakReset:
         if not isinstance(entry, dict):
             raise PresetError(f"{path}: parameter {key}: expected an object with a unit and its value(s)")
         entry = {k: v for k, v in entry.items() if k != "unit"}
-        if key in D2D_PARAMETERS:
+        if key in cls.D2D_PARAMETERS:
             family = entry.pop("family", None)
             if family not in DISTRIBUTIONS:
                 raise PresetError(f"{path}: parameter {key}: unknown distribution family {family!r}; expected one of "
@@ -124,10 +139,10 @@ def load_preset(path) -> HfOxWeakReset:
     if not isinstance(switches, dict) or set(switches) - set(IMPERFECTIONS):
         raise PresetError(f"{path}: \"imperfections\" maps some of {', '.join(IMPERFECTIONS)} to true/false")
     scales = document.get("scales", {})
-    if not isinstance(scales, dict) or set(scales) - set(SCALES):
-        raise PresetError(f"{path}: \"scales\" maps some of {', '.join(SCALES)} to factors")
+    if not isinstance(scales, dict) or set(scales) - set(cls.SCALES):
+        raise PresetError(f"{path}: \"scales\" maps some of {', '.join(cls.SCALES)} to factors")
     try:
-        config = HfOxWeakReset(**values, **switches, **{SCALES[k]: v for k, v in scales.items()})
+        config = cls(**values, **switches, **{cls.SCALES[k]: v for k, v in scales.items()})
     except ValueError as e:
         raise PresetError(f"{path}: {e}") from None
     _warn_if_inadequate(path, document.get("fit"))

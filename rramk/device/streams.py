@@ -66,5 +66,13 @@ RTN_BIT = CYCLE_SHIFT + CYCLE_BITS  # 31
 # P(trap flipped after n pulses) is tabulated for n < RTN_TABLE_SIZE; beyond, lambda**n < 2**-40
 # and the last entry (pi_s rounded to float) is the exact float answer.
 RTN_TABLE_SIZE = 8192
-# Rows of the (7, D2D_TABLE_SIZE) D2D quantile table: the six parameters and ln R0.
+POWER_ROWS = PULSE_BITS
+# Rows of the (7, D2D_TABLE_SIZE) D2D quantile table: the six parameters and ln R0 (HfOx's names: the slots
+# every family fills, SLOT_PARAMETERS). A soft-bounds table has POWER_ROWS more rows after them.
 D2D_TABLE_ROWS = ("m1", "t_star", "c1", "m2", "r0", "ln_r0", "a_rtn")
+# Device families (the kernels' FAMILY): the two-slope HfOx weak RESET, soft bounds.
+FAMILY_TWO_SLOPES = 0
+FAMILY_SOFT_BOUNDS = 1
+# Soft bounds (rramk.device.soft_bounds): its parameters fill slots (SoftBounds.TABLE_NAMES; t_star, c1 unused:
+# 0), the y0 row ("ln_r0", which the read adds) holds g0 itself, and row len(D2D_TABLE_ROWS) + b holds
+# 1 - (1 - rate)^(2^b), b < POWER_ROWS: 1 - (1 - rate)^t is composed from the bits of t (t < 2**PULSE_BITS).

@@ -72,7 +72,11 @@ def d2d_parameters(config: HfOxWeakReset, constants: ModelConstants, words, side
         source = cycle_pair if key in streams.D2D_CYCLE_PARAMETERS else pair
         quantile = (source[word] >> shift) & (table.shape[1] - 1)
         params[name] = table[row][quantile]
-    params["m2"] = torch.where(constants.saturation, params["m2"], params["m1"])
+    if config.FAMILY == streams.FAMILY_SOFT_BOUNDS:  # 1 - (1 - rate)^(2^b), b < POWER_ROWS: the rate's quantile
+        quantile = (pair[0] >> streams.D2D_PARAMETER_BITS["m1"][1]) & (table.shape[1] - 1)
+        params.update({f"power_{b}": table[len(TABLE_ROWS) + b][quantile] for b in range(streams.POWER_ROWS)})
+    else:
+        params["m2"] = torch.where(constants.saturation, params["m2"], params["m1"])
     return params
 
 
@@ -80,6 +84,26 @@ def mean_log_resistance(t: torch.Tensor, m1, t_star, c1, m2) -> torch.Tensor:
     """w_mean(t): two slopes in the log domain, continuous at t_star (MODEL.md 1.1)."""
     t = t.to(m1.dtype)
     return torch.where(t < t_star, m1 * t + c1, m2 * t + (t_star * (m1 - m2) + c1))
+
+
+def soft_bounds_mean(t: torch.Tensor, params: dict, saturation: torch.Tensor) -> torch.Tensor:
+    """w_mean(t) of a soft-bounds device (``rramk.device.soft_bounds``): (g_max - g0) (1 - (1 - rate)^t), or
+    with saturation off ((g_max - g0) rate) t. 1 - (1 - rate)^t is composed over the bits b of t, lowest first,
+    from the table's e_b = 1 - (1 - rate)^(2^b): c <- c + e_b (1 - c) (exact algebra; each step rounded)."""
+    window = params["m2"] - params["ln_r0"]
+    t = t.to(torch.int64)
+    c = torch.zeros(t.shape, dtype=window.dtype, device=t.device)
+    for b in range(streams.POWER_ROWS):
+        e = params[f"power_{b}"]
+        c = torch.where(((t >> b) & 1) == 1, c + e * (1.0 - c), c)
+    return torch.where(saturation, window * c, (window * params["m1"]) * t.to(window.dtype))
+
+
+def mean_state(config: HfOxWeakReset, constants: ModelConstants, t: torch.Tensor, params: dict) -> torch.Tensor:
+    """w_mean(t) of the devices of ``params`` in ``config``'s family (two slopes, or soft bounds)."""
+    if config.FAMILY == streams.FAMILY_SOFT_BOUNDS:
+        return soft_bounds_mean(t, params, constants.saturation)
+    return mean_log_resistance(t, params["m1"], params["t_star"], params["c1"], params["m2"])
 
 
 def pink_term(config: HfOxWeakReset, constants: ModelConstants, seed, index: torch.Tensor, side,
@@ -174,10 +198,10 @@ def _cycle_words(seed, index, device_state, words, cycles: bool):
     return cycle, d2d_words(seed, index, cycle)
 
 
-def log_resistance(params, t: torch.Tensor, w_pink: torch.Tensor, w_rtn: torch.Tensor) -> torch.Tensor:
-    """ln R = ln R0 + ((w_mean(t) + w_pink) + w_rtn)."""
-    w_mean = mean_log_resistance(t, params["m1"], params["t_star"], params["c1"], params["m2"])
-    return params["ln_r0"] + ((w_mean + w_pink) + w_rtn)
+def log_resistance(config, constants: ModelConstants, params, t: torch.Tensor, w_pink: torch.Tensor,
+                   w_rtn: torch.Tensor) -> torch.Tensor:
+    """ln R = ln R0 + ((w_mean(t) + w_pink) + w_rtn) (soft bounds: the read quantity y, g0 in place of ln R0)."""
+    return params["ln_r0"] + ((mean_state(config, constants, t, params) + w_pink) + w_rtn)
 
 
 def read_weights(log_r: torch.Tensor) -> torch.Tensor:
@@ -224,7 +248,7 @@ def weak_reset_update(device_state: torch.Tensor, pink: torch.Tensor, pulses: to
         w_pink = torch.where(pulses_per_side[side] > 0, fresh_pink, pink[side])
         new_state.append(pack_device_state(t[side], state, unpack_cycle(device_state[side])))
         new_pink.append(w_pink)
-        log_r.append(log_resistance(params, t[side], w_pink, w_rtn))
+        log_r.append(log_resistance(config, constants, params, t[side], w_pink, w_rtn))
     log_r = torch.stack(log_r)
     return torch.stack(new_state), torch.stack(new_pink), read_weights(log_r), log_r
 
@@ -254,12 +278,16 @@ def read_log_resistance(device_state: torch.Tensor, pink: torch.Tensor, *, confi
         if config.rtn:
             _, v, v_prime = rtn_draws(draws, side, dtype)
             w_rtn = rtn_term(rtn_state[side], v, v_prime, params["a_rtn"])
-        log_r.append(log_resistance(params, t[side], pink[side].to(dtype), w_rtn))
+        log_r.append(log_resistance(config, constants, params, t[side], pink[side].to(dtype), w_rtn))
     return torch.stack(log_r)
 
 
+def _two_slope_mean(t, params):
+    return mean_log_resistance(t, params["m1"], params["t_star"], params["c1"], params["m2"])
+
+
 def write_pulses_needed(held: torch.Tensor, hi: dict, lo: dict, max_write_pulses: int,
-                        verify_margin: float = 0.0) -> torch.Tensor:
+                        verify_margin: float = 0.0, mean=_two_slope_mean) -> torch.Tensor:
     """Pulses n (int64) that re-write ``held`` into a pair fresh from a SET: the fewest n in
     [0, max_write_pulses] with which the device that must read higher (BL for W = +1, BLb for -1)
     has mean ln R = ln R0 + w_mean(n) at least (W = +1) or above (W = -1) the other's ln R0 + w_mean(0);
@@ -269,16 +297,17 @@ def write_pulses_needed(held: torch.Tensor, hi: dict, lo: dict, max_write_pulses
     formula of :func:`log_resistance`, the same operations on every backend. Since the pink and
     RTN terms are >= 0 and the device that stays at t = 0 has neither, the read after these n
     pulses gives ``held`` whenever the mean does. ``verify_margin`` > 0: the device must pass the
-    other's by that much ln R (a chip's verify margin against later noise and drift).
+    other's by that much ln R (a chip's verify margin against later noise and drift). ``mean(t, params)``:
+    w_mean of the family (``mean_state``; default the two slopes).
     """
     zero = torch.zeros(held.shape, dtype=torch.int64, device=held.device)
-    target = lo["ln_r0"] + mean_log_resistance(zero, lo["m1"], lo["t_star"], lo["c1"], lo["m2"])
+    target = lo["ln_r0"] + mean(zero, lo)
     if verify_margin:
         target = target + verify_margin
 
     def reaches(n):
-        mean = hi["ln_r0"] + mean_log_resistance(n, hi["m1"], hi["t_star"], hi["c1"], hi["m2"])
-        return torch.where(held >= 0, mean >= target, mean > target)
+        read = hi["ln_r0"] + mean(n, hi)
+        return torch.where(held >= 0, read >= target, read > target)
 
     low, high = zero, torch.full_like(zero, max_write_pulses)  # reaches(low) is False unless n = 0 does
     for _ in range(max(max_write_pulses - 1, 0).bit_length()):
@@ -293,16 +322,17 @@ VERIFY_NOISE_SCALE = 6 ** 0.5
 
 
 def noisy_write_pulses(held: torch.Tensor, hi: dict, lo: dict, max_write_pulses: int, read_noise: float, seed,
-                       index: torch.Tensor, cycle: torch.Tensor, verify_margin: float = 0.0) -> torch.Tensor:
+                       index: torch.Tensor, cycle: torch.Tensor, verify_margin: float = 0.0,
+                       mean=_two_slope_mean) -> torch.Tensor:
     """Program and verify with noisy reads: the first n in [0, max_write_pulses] at which a read after n
     pulses says ``held``, the mean ln R of each device plus its read noise (:func:`write_pulses_needed`'s
     comparison); ``max_write_pulses`` where none does. Read k of a synapse in SET cycle ``cycle`` draws its
     noise from the verify stream's call (c2 = cycle, c3 = k): words 0, 1 for the device that must read
     higher, 2, 3 for the other, each sqrt(6) sigma (u + u' - 1) (triangular, sd sigma, within +- 2.45 sigma).
     A read may say ``held`` before the mean does: the weight then reads otherwise (a failed re-write).
-    ``verify_margin``: as in :func:`write_pulses_needed`, the read must pass the other's by that much."""
+    ``verify_margin``, ``mean``: as in :func:`write_pulses_needed`, the read must pass the other's by that much."""
     zero = torch.zeros(held.shape, dtype=torch.int64, device=held.device)
-    target = lo["ln_r0"] + mean_log_resistance(zero, lo["m1"], lo["t_star"], lo["c1"], lo["m2"])
+    target = lo["ln_r0"] + mean(zero, lo)
     if verify_margin:
         target = target + verify_margin
     dtype = target.dtype
@@ -312,7 +342,7 @@ def noisy_write_pulses(held: torch.Tensor, hi: dict, lo: dict, max_write_pulses:
     for k in range(max_write_pulses + 1):
         words = philox4x32(seed, index, streams.counter_stream(streams.STREAM_VERIFY), cycle, k)
         u = [uniform_from_bits(w, dtype) for w in words]
-        read_hi = (hi["ln_r0"] + mean_log_resistance(zero + k, hi["m1"], hi["t_star"], hi["c1"], hi["m2"])
+        read_hi = (hi["ln_r0"] + mean(zero + k, hi)
                    + scale * ((u[0] + u[1]) - 1.0))
         read_lo = target + scale * ((u[2] + u[3]) - 1.0)
         ok = torch.where(held >= 0, read_hi >= read_lo, read_hi > read_lo) & ~found
@@ -352,10 +382,14 @@ def weak_reset_set(device_state: torch.Tensor, pink: torch.Tensor, index: torch.
     fresh_words = d2d_words(seed, index, cycle)
     params = [d2d_parameters(config, constants, words, side, fresh_words) for side in SIDES]
     hi_side = torch.where(held >= 0, streams.SIDE_BL, streams.SIDE_BLB).to(torch.int64)
-    hi = {name: torch.where(hi_side == 0, params[0][name], params[1][name]) for name in TABLE_ROWS}
-    lo = {name: torch.where(hi_side == 0, params[1][name], params[0][name]) for name in TABLE_ROWS}
-    n = (noisy_write_pulses(held, hi, lo, max_write_pulses, read_noise, seed, index, cycle, verify_margin)
-         if read_noise > 0 else write_pulses_needed(held, hi, lo, max_write_pulses, verify_margin))
+    hi = {name: torch.where(hi_side == 0, params[0][name], params[1][name]) for name in params[0]}
+    lo = {name: torch.where(hi_side == 0, params[1][name], params[0][name]) for name in params[0]}
+
+    def mean(t, p):
+        return mean_state(config, constants, t, p)
+
+    n = (noisy_write_pulses(held, hi, lo, max_write_pulses, read_noise, seed, index, cycle, verify_margin, mean)
+         if read_noise > 0 else write_pulses_needed(held, hi, lo, max_write_pulses, verify_margin, mean))
     written_pink = torch.where(n > 0, pink_term(config, constants, seed, index, hi_side, n, cycle), 0.0)
     last_update = (torch.as_tensor(updates, dtype=torch.int64, device=index.device) - 1).clamp(min=0)
     if config.rtn:
@@ -376,6 +410,6 @@ def weak_reset_set(device_state: torch.Tensor, pink: torch.Tensor, index: torch.
         w_pink = torch.where(pulsed, written_pink, 0.0).to(dtype)
         new_state.append(pack_device_state(t, state, cycle))
         new_pink.append(w_pink)
-        log_r.append(log_resistance(params[side], t, w_pink, w_rtn))
+        log_r.append(log_resistance(config, constants, params[side], t, w_pink, w_rtn))
     log_r = torch.stack(log_r)
     return torch.stack(new_state), torch.stack(new_pink), read_weights(log_r), log_r, n.to(torch.int32)

@@ -16,7 +16,8 @@ import torch
 
 from rramk import models
 from rramk.cli import UsageError
-from rramk.device.config import HfOxWeakReset, format_scales, parse_scales
+from rramk.device import streams
+from rramk.device.config import DeviceFamily, HfOxWeakReset, format_scales, parse_scales
 from rramk.device.preset import PresetError, load_preset
 from rramk.device.refresh import Refresh
 from rramk.device.traces import file_sha256
@@ -140,14 +141,14 @@ class RunSettings:
         self._preset_sha256 = file_sha256(self.preset) if self.preset else ""
         try:
             chosen = HfOxWeakReset.from_imperfections(self.imperfections)
-            factors = parse_scales(self.scale)
+            factors = parse_scales(self.scale, base.SCALES)
         except ValueError as e:
             raise UsageError(f"--{e}") from None  # the message starts with the argument's name
         self._device_config = None if chosen is None else base.only(*chosen.imperfections)
         if factors and self._device_config is None:
             raise UsageError("--scale: the ideal software BNN has no device to scale; choose --imperfections")
         if factors:
-            self.scale = format_scales(factors)
+            self.scale = format_scales(factors, base.SCALES)
             try:
                 self._device_config = self._device_config.scaled(**factors)
             except ValueError as e:
@@ -158,6 +159,9 @@ class RunSettings:
             raise UsageError(f"--{e}") from None  # the message starts with "refresh: "
         if policy is not None and self._device_config is None:
             raise UsageError("--refresh: the ideal software BNN has no device to refresh; choose --imperfections")
+        if policy is not None and policy.condition != "pulses" and base.FAMILY != streams.FAMILY_TWO_SLOPES:
+            raise UsageError(f"--refresh: {policy.condition} reads each device's t_star, which a {type(base).__name__} "
+                             "device has not; use pulses:limit=N")
         self.refresh = "off" if policy is None else str(policy)
         if self.out is None:
             scaled = f"-{self.scale.replace(',', '+')}" if self.scale else ""
@@ -172,7 +176,7 @@ class RunSettings:
         return DATASETS[self.dataset].networks[self.network][1](self)
 
     @property
-    def device_config(self) -> HfOxWeakReset | None:
+    def device_config(self) -> DeviceFamily | None:
         """The device model: the preset's (or the fit's) with ``imperfections`` on and ``scale`` applied
         (None: the ideal software BNN)."""
         return self._device_config
