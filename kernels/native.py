@@ -60,7 +60,8 @@ def _defines() -> list[str]:
     values = dict(STREAM_D2D=streams.STREAM_D2D, STREAM_PINK=streams.STREAM_PINK, STREAM_RTN=streams.STREAM_RTN,
                   PULSES_MASK=f"{streams.PULSES_MASK}u", RTN_BIT=streams.RTN_BIT, CYCLE_SHIFT=streams.CYCLE_SHIFT,
                   MAX_CYCLE=f"{streams.MAX_CYCLE}u", RTN_TABLE_SIZE=streams.RTN_TABLE_SIZE,
-                  ROW_POWER=len(streams.D2D_TABLE_ROWS), POWER_ROWS=streams.POWER_ROWS, **rows)
+                  ROW_POWER=len(streams.D2D_TABLE_ROWS), POWER_ROWS=streams.POWER_ROWS, STEP_BITS=streams.STEP_BITS,
+                  STREAM_STEP=streams.STREAM_STEP, **rows)
     assert streams.D2D_PARAMETER_BITS == {"m1": (0, 0), "t_star": (0, 10), "c1": (0, 20), "m2": (1, 0),
                                           "r0": (1, 10), "a_rtn": (1, 20)}, "native kernel bit layout out of date"
     assert streams.D2D_CYCLE_PARAMETERS == ("c1", "r0"), "native kernel cycle parameters out of date"

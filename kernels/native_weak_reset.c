@@ -50,7 +50,7 @@ typedef struct {
     uint8_t *due;     /* (N,) refresh condition: written when not NULL (then nothing else is done) */
     float keep;       /* refresh: a device counts as used up at t >= keep * t_star (1 - margin; 1 for past_t_star) */
     int64_t due_all;  /* refresh: 1: both devices used up (window), 0: either (past_t_star) */
-    int64_t family;   /* the device family: 0 two slopes (HfOx), 1 soft bounds (rows ROW_POWER.. of the table) */
+    int64_t family;   /* the device family: 0 two slopes (HfOx), 1 soft bounds, 2 bidirectional (rows ROW_POWER..) */
 } Launch;
 
 /* Philox4x32-10 (rramk/device/philox.py, tl.philox): key (k0, k1), counter (c0..c3); the ten
@@ -110,6 +110,7 @@ static void adam_pulses(const Launch *L, int64_t first, int count, int32_t *n) {
 /* The devices of one side: new state word, pink term and ln R (weak_reset_update's loop body). */
 static inline void device_side(const Launch *L, const int family, const int rtn_on, const int saturation_on, const int read, uint32_t da, uint32_t db, uint32_t ca, uint32_t cb, uint32_t flip_word,
                                uint32_t amplitude_word, uint32_t word, float pink_old, int32_t n_side, float fresh,
+                               int32_t n_signed, uint32_t step0, uint32_t step1,
                                uint32_t *word_out, float *pink_out, float *log_r_out) {
     const int64_t S = L->table_size;
     const uint32_t mask = (uint32_t)S - 1;
@@ -129,10 +130,27 @@ static inline void device_side(const Launch *L, const int family, const int rtn_
     s ^= flips;
     float amplitude = uniform16(amplitude_word & 0xFFFFu) * (uniform16(amplitude_word >> 16) * a_rtn);
     float w_rtn = (((uint32_t)rtn_on & s) == 1u) ? amplitude : 0.0f;
-    float w_pink = n_side > 0 ? fresh : pink_old;
     float tf = (float)t;
     float w_mean;
-    if (family == 1) { /* soft bounds: m1 = rate, m2 = g_max, ln_r0 = g0 (rramk/device/weak_reset.py: soft_bounds_mean) */
+    if (family == 2) { /* bidirectional: the stored displacement moves (rramk/device/weak_reset.py: bidirectional_step);
+                          m1 = rate_up, t_star = rate_down, c1 = g_min, m2 = g_max, ln_r0 = g0 */
+        const int up = n_signed > 0;
+        float c = 0.0f;
+        for (int b = 0; b < STEP_BITS; b++) {
+            float e = up ? T[(ROW_POWER + b) * S + (da & mask)] : T[(ROW_POWER + STEP_BITS + b) * S + ((da >> 10) & mask)];
+            c = ((n_side >> b) & 1) ? c + e * (1.0f - c) : c;
+        }
+        float target = up ? T[(ROW_POWER + 2 * STEP_BITS) * S + (db & mask)] - ln_r0
+                          : T[(ROW_POWER + 2 * STEP_BITS + 1) * S + ((ca >> 20) & mask)] - ln_r0;
+        float rate = up ? m1 : t_star;
+        float step = saturation_on ? (target - pink_old) * c : (target * rate) * (float)n_side;
+        float noise = (L->alpha * ((uniform(step0) + uniform(step1)) - 1.0f)) * fabsf(step);
+        float moved = pink_old + (step + noise);
+        float lo = c1 - ln_r0, hi = m2_drawn - ln_r0;
+        float above = moved > lo ? moved : lo;
+        fresh = saturation_on ? (above < hi ? above : hi) : moved;
+        w_mean = 0.0f;
+    } else if (family == 1) { /* soft bounds: m1 = rate, m2 = g_max, ln_r0 = g0 (rramk/device/weak_reset.py: soft_bounds_mean) */
         float window = m2_drawn - ln_r0, c = 0.0f;
         for (int b = 0; b < POWER_ROWS; b++) {
             float e = T[(ROW_POWER + b) * S + (da & mask)]; /* 1 - (1 - rate)^(2^b) */
@@ -142,6 +160,7 @@ static inline void device_side(const Launch *L, const int family, const int rtn_
     } else {
         w_mean = tf < t_star ? m1 * tf + c1 : m2 * tf + (t_star * (m1 - m2) + c1);
     }
+    float w_pink = n_side > 0 ? fresh : pink_old;
     *log_r_out = ln_r0 + ((w_mean + w_pink) + w_rtn);
     *pink_out = w_pink;
     *word_out = (word & CYCLE_FIELD) | (uint32_t)t | (s << RTN_BIT);
@@ -175,13 +194,17 @@ static inline __attribute__((always_inline)) void both_devices(const Launch *L, 
             c0 = d0; c1 = d1; c2 = d2; c3 = d3;
         }
         PHILOX(k0, k1, index, 2u * STREAM_RTN, update_lo, update_hi, r0, r1, r2, r3); /* both devices' RTN draws */
-        int32_t n_bl = n[i] > 0 ? n[i] : 0, n_blb = n[i] < 0 ? -n[i] : 0;
+        uint32_t s0 = 0u, s1 = 0u, s2, s3;
+        if (family == 2) PHILOX(k0, k1, index, 2u * STREAM_STEP, update_lo, update_hi, s0, s1, s2, s3); /* BL's step noise */
+        /* bidirectional: BL takes |n| pulses of n's sign, BLb (the reference) none */
+        int32_t n_bl = family == 2 ? (n[i] < 0 ? -n[i] : n[i]) : (n[i] > 0 ? n[i] : 0);
+        int32_t n_blb = family == 2 ? 0 : (n[i] < 0 ? -n[i] : 0);
         uint32_t new_bl, new_blb;
         float p_bl, p_blb, lr_bl, lr_blb;
-        device_side(L, family, rtn_on, saturation_on, read, d0, d1, c0, c1, r0, r2, word_bl, pink_bl[i], n_bl, fresh[i], &new_bl,
-                    &p_bl, &lr_bl);
+        device_side(L, family, rtn_on, saturation_on, read, d0, d1, c0, c1, r0, r2, word_bl, pink_bl[i], n_bl, fresh[i],
+                    n[i], s0, s1, &new_bl, &p_bl, &lr_bl);
         device_side(L, family, rtn_on, saturation_on, read, d2, d3, c2, c3, r1, r3, word_blb, pink_blb[i], n_blb, fresh[i],
-                    &new_blb, &p_blb, &lr_blb);
+                    0, s0, s1, &new_blb, &p_blb, &lr_blb);
         if (!read) {
             state_bl[i] = new_bl;
             state_blb[i] = new_blb;
@@ -204,7 +227,7 @@ static void apply_pulses(const Launch *L, int64_t first, int count, const int32_
     float fresh[BLOCK];
     for (int i = 0; i < count; i++) fresh[i] = 0.0f;
 
-    if (L->pink_on) {
+    if (L->pink_on && L->family != 2) { /* the bidirectional family has no pink window (its float is its state) */
         /* the window's lanes: synapse, index, pulsed side, t after the pulses, cycle, sum */
 #define WINDOW_LANE(j, i)                                                                        \
     do {                                                                                         \
@@ -290,7 +313,7 @@ static void apply_pulses(const Launch *L, int64_t first, int count, const int32_
             else both_devices(L, first, count, n, fresh, 0, 0, 0, F);                                            \
         }                                                                                                        \
     } while (0)
-    if (L->family == 1) BOTH_DEVICES(1); else BOTH_DEVICES(0);
+    if (L->family == 2) BOTH_DEVICES(2); else if (L->family == 1) BOTH_DEVICES(1); else BOTH_DEVICES(0);
 #undef BOTH_DEVICES
 }
 

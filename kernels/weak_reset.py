@@ -40,6 +40,8 @@ ROW_LN_R0: tl.constexpr = tl.constexpr(streams.D2D_TABLE_ROWS.index("ln_r0"))
 ROW_A_RTN: tl.constexpr = tl.constexpr(streams.D2D_TABLE_ROWS.index("a_rtn"))
 ROW_POWER: tl.constexpr = tl.constexpr(len(streams.D2D_TABLE_ROWS))  # soft bounds: 1 - (1 - rate)^(2^b)
 POWER_ROWS: tl.constexpr = tl.constexpr(streams.POWER_ROWS)
+STEP_BITS: tl.constexpr = tl.constexpr(streams.STEP_BITS)  # bidirectional: rows of each direction's powers
+STREAM_STEP: tl.constexpr = tl.constexpr(streams.STREAM_STEP)
 assert streams.D2D_PARAMETER_BITS == {"m1": (0, 0), "t_star": (0, 10), "c1": (0, 20), "m2": (1, 0),
                                       "r0": (1, 10), "a_rtn": (1, 20)}, "kernel bit layout out of date"
 assert streams.D2D_CYCLE_PARAMETERS == ("c1", "r0"), "kernel cycle parameters out of date"
@@ -60,7 +62,7 @@ def _d2d_parameters(word_a, word_b, cycle_a, cycle_b, table_ptr, TABLE_SIZE: tl.
     m1 = tl.load(table_ptr + ROW_M1 * TABLE_SIZE + (word_a & mask))
     t_star = tl.load(table_ptr + ROW_T_STAR * TABLE_SIZE + ((word_a >> 10) & mask))
     c1 = tl.load(table_ptr + ROW_C1 * TABLE_SIZE + ((cycle_a >> 20) & mask))
-    if SATURATION or FAMILY == 1:
+    if SATURATION or FAMILY != 0:  # soft bounds, bidirectional: m2 is g_max
         m2 = tl.load(table_ptr + ROW_M2 * TABLE_SIZE + (word_b & mask))
     else:
         m2 = m1
@@ -101,8 +103,8 @@ def _pink_term(seed, index, side, t, cycle, taps_ptr, alpha, ORDER: tl.constexpr
 
 @triton.jit
 def _device_side(d2d_a, d2d_b, cycle_a, cycle_b, flip_word, amplitude_word, word, pink_old, pulses_on_side,
-                 fresh_pink, table_ptr, rtn_flip_ptr, TABLE_SIZE: tl.constexpr, RTN: tl.constexpr,
-                 SATURATION: tl.constexpr, FAMILY: tl.constexpr):
+                 fresh_pink, n_signed, step0, step1, alpha, table_ptr, rtn_flip_ptr, TABLE_SIZE: tl.constexpr,
+                 RTN: tl.constexpr, SATURATION: tl.constexpr, FAMILY: tl.constexpr):
     """New (state word, pink, ln R) of the devices on one side (reference: weak_reset_update's loop)."""
     m1, t_star, c1, m2, ln_r0, a_rtn = _d2d_parameters(d2d_a, d2d_b, cycle_a, cycle_b, table_ptr, TABLE_SIZE,
                                                        SATURATION, FAMILY)
@@ -115,9 +117,33 @@ def _device_side(d2d_a, d2d_b, cycle_a, cycle_b, flip_word, amplitude_word, word
         state = state ^ flips.to(tl.int32)
         amplitude = _uniform16(amplitude_word & 0xFFFF) * (_uniform16(amplitude_word >> 16) * a_rtn)
         w_rtn = tl.where(state == 1, amplitude, 0.0)
-    w_pink = tl.where(pulses_on_side > 0, fresh_pink, pink_old)
     tf = t.to(tl.float32)
-    if FAMILY == 1:  # soft bounds (reference: weak_reset.soft_bounds_mean)
+    if FAMILY == 2:  # bidirectional (reference: weak_reset.bidirectional_step); m1 rate_up, t_star rate_down,
+        up = n_signed > 0  # c1 g_min, m2 g_max, ln_r0 g0
+        mask = TABLE_SIZE - 1
+        c = tl.zeros(t.shape, dtype=tl.float32)
+        for b in tl.static_range(STEP_BITS):
+            e_up = tl.load(table_ptr + (ROW_POWER + b) * TABLE_SIZE + (d2d_a & mask))
+            e_down = tl.load(table_ptr + (ROW_POWER + STEP_BITS + b) * TABLE_SIZE + ((d2d_a >> 10) & mask))
+            c = tl.where(((pulses_on_side >> b) & 1) == 1, c + tl.where(up, e_up, e_down) * (1.0 - c), c)
+        s_up = tl.load(table_ptr + (ROW_POWER + 2 * STEP_BITS) * TABLE_SIZE + (d2d_b & mask))
+        s_down = tl.load(table_ptr + (ROW_POWER + 2 * STEP_BITS + 1) * TABLE_SIZE + ((cycle_a >> 20) & mask))
+        target = tl.where(up, s_up - ln_r0, s_down - ln_r0)
+        if SATURATION:
+            step = (target - pink_old) * c
+        else:
+            step = (target * tl.where(up, m1, t_star)) * pulses_on_side.to(tl.float32)
+        noise = (alpha * ((tl.uint_to_uniform_float(step0) + tl.uint_to_uniform_float(step1)) - 1.0)) * tl.abs(step)
+        moved = pink_old + (step + noise)
+        if SATURATION:
+            above = tl.where(moved > c1 - ln_r0, moved, c1 - ln_r0)
+            fresh_pink = tl.where(above < m2 - ln_r0, above, m2 - ln_r0)
+        else:
+            fresh_pink = moved
+    w_pink = tl.where(pulses_on_side > 0, fresh_pink, pink_old)
+    if FAMILY == 2:
+        w_mean = tl.zeros(t.shape, dtype=tl.float32)
+    elif FAMILY == 1:  # soft bounds (reference: weak_reset.soft_bounds_mean)
         window = m2 - ln_r0
         c = tl.zeros(t.shape, dtype=tl.float32)
         for b in tl.static_range(POWER_ROWS):
@@ -150,8 +176,12 @@ def _apply_pulses(n, offs, mask, numel, seed, update_lo, update_hi, state_ptr, p
     word_blb = tl.load(state_ptr + numel + offs, mask=mask, other=0)
     pink_bl = tl.load(pink_ptr + offs, mask=mask, other=0.0)
     pink_blb = tl.load(pink_ptr + numel + offs, mask=mask, other=0.0)
-    n_bl = tl.maximum(n, 0)
-    n_blb = tl.maximum(-n, 0)
+    if FAMILY == 2:  # bidirectional: BL takes |n| pulses of n's sign, BLb (the reference) none
+        n_bl = tl.abs(n)
+        n_blb = tl.zeros_like(n)
+    else:
+        n_bl = tl.maximum(n, 0)
+        n_blb = tl.maximum(-n, 0)
     # one pink window per synapse: that of the device the update pulses (BL if n >= 0)
     pulsed_side = (n < 0).to(tl.uint32)
     t_pulsed = tl.where(n < 0, (word_blb & PULSES_MASK) + n_blb, (word_bl & PULSES_MASK) + n_bl)
@@ -159,7 +189,7 @@ def _apply_pulses(n, offs, mask, numel, seed, update_lo, update_hi, state_ptr, p
         cycle = ((word_bl >> CYCLE_SHIFT) & MAX_CYCLE).to(tl.uint32)
     else:
         cycle = tl.zeros(n.shape, dtype=tl.uint32)
-    if PINK:
+    if PINK and FAMILY != 2:  # the bidirectional family's float is its state: no pink window
         fresh_pink = _pink_term(seed, index, pulsed_side, t_pulsed, cycle, taps_ptr, alpha, ORDER, N_BLOCKS)
     else:
         fresh_pink = tl.zeros(n.shape, dtype=tl.float32)
@@ -173,10 +203,16 @@ def _apply_pulses(n, offs, mask, numel, seed, update_lo, update_hi, state_ptr, p
                                    update_hi.to(tl.uint32, bitcast=True))  # both devices' RTN draws
     else:
         r0, r1, r2, r3 = d0, d1, d2, d3  # unused
-    word_bl, pink_bl, log_r_bl = _device_side(d0, d1, k0, k1, r0, r2, word_bl, pink_bl, n_bl, fresh_pink,
-                                              table_ptr, rtn_flip_ptr, TABLE_SIZE, RTN, SATURATION, FAMILY)
+    if FAMILY == 2:
+        s0, s1, s2, s3 = tl.philox(seed, index, 2 * STREAM_STEP, update_lo.to(tl.uint32, bitcast=True),
+                                   update_hi.to(tl.uint32, bitcast=True))  # BL's step noise
+    else:
+        s0, s1 = d0, d1  # unused
+    word_bl, pink_bl, log_r_bl = _device_side(d0, d1, k0, k1, r0, r2, word_bl, pink_bl, n_bl, fresh_pink, n, s0, s1,
+                                              alpha, table_ptr, rtn_flip_ptr, TABLE_SIZE, RTN, SATURATION, FAMILY)
     word_blb, pink_blb, log_r_blb = _device_side(d2, d3, k2, k3, r1, r3, word_blb, pink_blb, n_blb, fresh_pink,
-                                                 table_ptr, rtn_flip_ptr, TABLE_SIZE, RTN, SATURATION, FAMILY)
+                                                 tl.zeros_like(n), s0, s1, alpha, table_ptr, rtn_flip_ptr,
+                                                 TABLE_SIZE, RTN, SATURATION, FAMILY)
     tl.store(state_ptr + offs, word_bl, mask=mask)
     tl.store(state_ptr + numel + offs, word_blb, mask=mask)
     tl.store(pink_ptr + offs, pink_bl, mask=mask)
@@ -210,7 +246,7 @@ def _weak_reset_update_kernel(
     SATURATION: tl.constexpr,
     STORE_LOG_R: tl.constexpr,
     CYCLES: tl.constexpr,  # read the SET cycles (an array that has had a SET)
-    FAMILY: tl.constexpr,  # the device family: 0 two slopes (HfOx), 1 soft bounds
+    FAMILY: tl.constexpr,  # the device family: 0 two slopes (HfOx), 1 soft bounds, 2 bidirectional
     BLOCK: tl.constexpr,
 ):
     offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
@@ -275,7 +311,8 @@ GPU_BLOCK = 512
 def model_cases():
     """(label, constexprs) of the model structures compiled ahead of time: the 8 imperfection flag
     combinations at the published filter order, the extreme filter orders (1, 64), the published
-    model reading SET cycles (an array that has had a refresh), and soft bounds with and without its bound."""
+    model reading SET cycles (an array that has had a refresh), and soft bounds and bidirectional with and
+    without their bounds."""
     cases = []
     for pink in (True, False):
         for rtn in (True, False):
@@ -288,10 +325,11 @@ def model_cases():
                                                 PINK=True, RTN=True, SATURATION=True, CYCLES=False, FAMILY=0)))
     cases.append(("all,cycles", dict(TABLE_SIZE=1024, ORDER=15, N_BLOCKS=5, PINK=True, RTN=True, SATURATION=True,
                                      CYCLES=True, FAMILY=0)))
-    for saturation in (True, False):  # soft bounds: its white-noise default (order 1) and the linear what-if
-        cases.append((f"soft_bounds{'' if saturation else ',no_bound'}",
-                      dict(TABLE_SIZE=1024, ORDER=1, N_BLOCKS=1, PINK=True, RTN=True, SATURATION=saturation,
-                           CYCLES=False, FAMILY=1)))
+    for family, name in ((1, "soft_bounds"), (2, "bidirectional")):  # with and without the bounds (order 1)
+        for saturation in (True, False):
+            cases.append((f"{name}{'' if saturation else ',no_bound'}",
+                          dict(TABLE_SIZE=1024, ORDER=1, N_BLOCKS=1, PINK=True, RTN=True, SATURATION=saturation,
+                               CYCLES=False, FAMILY=family)))
     return cases
 
 

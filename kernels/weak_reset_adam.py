@@ -58,7 +58,7 @@ def _weak_reset_adam_kernel(
     RTN: tl.constexpr,
     SATURATION: tl.constexpr,
     CYCLES: tl.constexpr,  # read the SET cycles (an array that has had a SET)
-    FAMILY: tl.constexpr,  # the device family: 0 two slopes (HfOx), 1 soft bounds
+    FAMILY: tl.constexpr,  # the device family: 0 two slopes (HfOx), 1 soft bounds, 2 bidirectional
     BLOCK: tl.constexpr,
 ):
     offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)

@@ -20,14 +20,16 @@ def model_launch_args(*, d2d_table: torch.Tensor, rtn_flip: torch.Tensor, pink_t
                       device: torch.device, family: int = streams.FAMILY_TWO_SLOPES) -> tuple[list, dict]:
     """Check the model's tables and turn them into launch arguments (shared with the fused Adam kernel).
 
-    d2d_table float32 (7, S), S a power of two (family 1, soft bounds: 7 + POWER_ROWS rows); rtn_flip float32 (2, RTN_TABLE_SIZE); pink_taps
+    d2d_table float32 (7, S), S a power of two (soft bounds: 7 + POWER_ROWS rows; bidirectional:
+    7 + 2 STEP_BITS + 2); rtn_flip float32 (2, RTN_TABLE_SIZE); pink_taps
     float32 (4 * blocks, 4), blocks the Philox blocks of a pink window of ``pink_order`` pulses.
     """
-    if family not in (streams.FAMILY_TWO_SLOPES, streams.FAMILY_SOFT_BOUNDS):
-        raise ValueError(f"family: expected {streams.FAMILY_TWO_SLOPES} (two slopes) or {streams.FAMILY_SOFT_BOUNDS} "
-                         f"(soft bounds), got {family!r}")
+    extra = {streams.FAMILY_TWO_SLOPES: 0, streams.FAMILY_SOFT_BOUNDS: streams.POWER_ROWS,
+             streams.FAMILY_BIDIRECTIONAL: 2 * streams.STEP_BITS + 2}
+    if family not in extra:
+        raise ValueError(f"family: expected 0 (two slopes), 1 (soft bounds) or 2 (bidirectional), got {family!r}")
     blocks = (pink_order + 2) // streams.PINK_BLOCK + 1
-    rows = len(streams.D2D_TABLE_ROWS) + (streams.POWER_ROWS if family == streams.FAMILY_SOFT_BOUNDS else 0)
+    rows = len(streams.D2D_TABLE_ROWS) + extra[family]
     expected = {"d2d_table": (rows, d2d_table.shape[-1]),
                 "rtn_flip": (2, streams.RTN_TABLE_SIZE), "pink_taps": (streams.PINK_BLOCK * blocks, streams.PINK_BLOCK)}
     for name, t in (("d2d_table", d2d_table), ("rtn_flip", rtn_flip), ("pink_taps", pink_taps)):

@@ -189,6 +189,9 @@ class DeviceArray:
         the weights are a new tensor.
         """
         _check_refresh_arguments(condition, margin, limit, max_write_pulses, retries, read_noise, verify_margin)
+        if self.config.FAMILY == streams.FAMILY_BIDIRECTIONAL:
+            raise ValueError("refresh: a Bidirectional device moves both ways and needs no refresh (its BLb is a fixed "
+                             "reference, and a SET would not re-write its displacement)")
         if condition != "pulses" and self.config.FAMILY != streams.FAMILY_TWO_SLOPES:
             raise ValueError(f"condition: {condition!r} reads each device's t_star, which a {type(self.config).__name__} "
                              "device has not; use condition='pulses' with a limit (e.g. a few times 1/rate)")
@@ -291,7 +294,8 @@ class DeviceArray:
 
     def wear(self) -> tuple[int, int]:
         """(the sum of every device's pulse count t since its last SET, how many devices have t >= their
-        own t_star (soft bounds: t >= 1/rate, the time constant)), chunk by chunk: no tensor of the array's size (what WeakResetAdam reports per epoch)."""
+        own t_star (soft bounds: t >= 1/rate, the time constant; bidirectional: 0)), chunk by chunk: no
+        tensor of the array's size (what WeakResetAdam reports per epoch)."""
         constants = model_tables.model_constants(self.config, self.device, self.dtype)
         side = weak_reset.side_index(self.device)
         total, past = 0, 0
@@ -301,6 +305,8 @@ class DeviceArray:
             # t_star is a cycle-0 parameter (a SET draws c1 and R0 only): no cycle words needed
             params = weak_reset.d2d_parameters(self.config, constants, weak_reset.d2d_words(self.seed, index), side)
             total += int(t.sum(dtype=torch.int64))
+            if self.config.FAMILY == streams.FAMILY_BIDIRECTIONAL:  # no saturation onset: only the pulse count
+                continue
             if self.config.FAMILY == streams.FAMILY_SOFT_BOUNDS:  # past the time constant 1/rate: t * rate >= 1
                 past += int((t.to(params["m1"].dtype) * params["m1"] >= 1.0).sum())
             else:

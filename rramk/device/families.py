@@ -6,9 +6,10 @@ A dict without ``device_family`` is an ``HfOxWeakReset`` (as every rramk before 
 from __future__ import annotations
 
 from .config import DeviceFamily, HfOxWeakReset
+from .bidirectional import Bidirectional
 from .soft_bounds import SoftBounds
 
-FAMILIES = {"HfOxWeakReset": HfOxWeakReset, "SoftBounds": SoftBounds}
+FAMILIES = {"HfOxWeakReset": HfOxWeakReset, "SoftBounds": SoftBounds, "Bidirectional": Bidirectional}
 
 
 def family_class(name: str) -> type[DeviceFamily]:

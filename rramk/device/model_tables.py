@@ -29,7 +29,7 @@ class ModelConstants(NamedTuple):
     rtn_flip: torch.Tensor  # (2, RTN_TABLE_SIZE): P(flip after n pulses) from state 0 and from state 1
     pink_taps: torch.Tensor  # (positions, 4): tap of each window position for each block shift (kernel)
     pink_b: torch.Tensor  # (order,): filter taps b_k
-    pink_alpha: torch.Tensor  # (): alpha, 0 with pink off
+    pink_alpha: torch.Tensor  # (): alpha, 0 with pink off (bidirectional: sqrt(6) alpha, the step noise's scale)
     saturation: torch.Tensor  # () bool: two slopes (False: m2 = m1); soft bounds: the bound (False: linear)
 
 
@@ -60,6 +60,8 @@ def _d2d_table(config: DeviceFamily) -> torch.Tensor:
         rows["a_rtn"] = rows["a_rtn"] * config.rtn_scale
     if config.FAMILY == streams.FAMILY_SOFT_BOUNDS:
         return _soft_bounds_table(config, rows)
+    if config.FAMILY == streams.FAMILY_BIDIRECTIONAL:
+        return _bidirectional_table(config, rows)
     rows["ln_r0"] = torch.log(rows["r0"])
     return torch.stack([rows[name] for name in TABLE_ROWS])
 
@@ -79,9 +81,21 @@ def _soft_bounds_table(config: DeviceFamily, rows: dict) -> torch.Tensor:
     return torch.stack(table)
 
 
-def table_rows(config: DeviceFamily) -> int:
-    """Rows of ``config``'s D2D table: 7, and POWER_ROWS more for soft bounds."""
-    return len(TABLE_ROWS) + (streams.POWER_ROWS if config.FAMILY == streams.FAMILY_SOFT_BOUNDS else 0)
+def _bidirectional_table(config: DeviceFamily, rows: dict) -> torch.Tensor:
+    """The slots of a bidirectional table, its power rows of both directions and its soft targets (float64)."""
+    if not (bool(rows["g_max"].min() > rows["g0"].max()) and bool(rows["g0"].min() > rows["g_min"].max())):
+        raise ValueError(f"{config.scales or 'the fit'}: a reset state g0 lies outside its bounds [g_min, g_max] "
+                         "(a smaller spread knob)")
+    zero = torch.zeros_like(rows["g0"])
+    slots = {slot: rows[name] for name, slot in config.TABLE_NAMES.items()}
+    slots["ln_r0"] = slots["r0"]  # the read adds y0 = g0 itself
+    table = [slots.get(name, zero) for name in TABLE_ROWS]
+    for rate in ("rate_up", "rate_down"):
+        log_q = torch.log1p(-rows[rate])
+        table += [-torch.expm1(float(2 ** b) * log_q) for b in range(streams.STEP_BITS)]
+    span = config.g_max.mean_truncated - config.g_min.mean_truncated
+    table += [rows["g_max"] + config.linearity_up * span, rows["g_min"] - config.linearity_down * span]
+    return torch.stack(table)
 
 
 def spread_factor(config: DeviceFamily, name: str) -> float:
@@ -157,12 +171,15 @@ def _pink_taps(config: HfOxWeakReset) -> torch.Tensor:
 @functools.lru_cache(maxsize=64)
 def model_constants(config: HfOxWeakReset, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32):
     """The ModelConstants of ``config`` on ``device`` in ``dtype`` (cached)."""
+    alpha = config.pink_alpha * config.pink_scale if config.pink else 0.0
+    if config.FAMILY == streams.FAMILY_BIDIRECTIONAL:  # the step noise's sd: sqrt(6) (u + u' - 1) has sd 1
+        alpha *= math.sqrt(6.0)
     constants = ModelConstants(
         d2d_table=_d2d_table(config),
         rtn_flip=_rtn_flip_table(config),
         pink_taps=_pink_taps(config),
         pink_b=torch.tensor(config.pink_coefficients(), dtype=torch.float64),
-        pink_alpha=torch.tensor(config.pink_alpha * config.pink_scale if config.pink else 0.0, dtype=torch.float64),
+        pink_alpha=torch.tensor(alpha, dtype=torch.float64),
         saturation=torch.tensor(config.saturation),
     )
     return ModelConstants(*(c.to(device=device, dtype=dtype if c.is_floating_point() else c.dtype)

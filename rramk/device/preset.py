@@ -38,7 +38,11 @@ UNITS = {
 FAMILY_UNITS = {"HfOxWeakReset": UNITS, "SoftBounds": {
     **UNITS, "rate": "fraction of the remaining window per pulse", "g_max": "read quantity (the preset's unit)",
     "g0": "read quantity (the preset's unit)", "a_rtn": "read quantity", "pink_alpha": "read quantity per unit of "
-    "filtered uniform draw"}}
+    "filtered uniform draw"}, "Bidirectional": {
+    **UNITS, "rate_up": "fraction of the way to the upper soft target per pulse", "rate_down": "fraction of the way "
+    "to the lower soft target per pulse", "g_min": "read quantity (the preset's unit)", "g_max": "read quantity "
+    "(the preset's unit)", "g0": "read quantity (the preset's unit)", "a_rtn": "read quantity", "linearity_up":
+    "mean ranges beyond g_max", "linearity_down": "mean ranges below g_min", "pink_alpha": "relative sd of a step"}}
 """Each family's units (a soft-bounds preset states its read quantity's unit in its description)."""
 
 

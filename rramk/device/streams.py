@@ -14,6 +14,7 @@ randomness contract) with c0 = flat synapse index (arrays hold < 2**32 synapses)
          amplitude draws v (bits 0-15), v' (bits 16-31) as 16-bit uniforms (h + 1/2) / 2**16
     SET  (c2 = the new cycle k >= 1): word s -> side s's RTN flip test over the re-write pulses
     VERIFY (c2 = cycle k, c3 = read j): the read noise of a re-write's verify reads (refresh read_noise)
+    STEP (c2/c3 = update index): words 0, 1 -> the BL device's step noise u, u' (bidirectional family)
 
 So the D2D parameters and the pink history need not be stored, and switching one imperfection off
 leaves the others' draws as they were (common random numbers across an ablation). The Philox cost
@@ -25,6 +26,7 @@ STREAM_PINK = 2
 STREAM_RTN = 3
 STREAM_SET = 4
 STREAM_VERIFY = 5  # c2 = SET cycle k, c3 = the read after c3 re-write pulses: its read noise (refresh)
+STREAM_STEP = 6  # c2/c3 = update index: words 0, 1 the BL device's step noise (bidirectional family)
 
 SIDE_BL = 0
 SIDE_BLB = 1
@@ -67,12 +69,17 @@ RTN_BIT = CYCLE_SHIFT + CYCLE_BITS  # 31
 # and the last entry (pi_s rounded to float) is the exact float answer.
 RTN_TABLE_SIZE = 8192
 POWER_ROWS = PULSE_BITS
+# Bidirectional (rramk.device.bidirectional): slots as Bidirectional.TABLE_NAMES, then STEP_BITS rows of
+# 1 - (1 - rate_up)^(2^b) (rate_up's quantile), STEP_BITS of rate_down's (its quantile), and the soft targets
+# s_up (g_max's quantile), s_down (g_min's): the composition runs over the bits of |n| <= 2**15 - 1.
+STEP_BITS = 15
 # Rows of the (7, D2D_TABLE_SIZE) D2D quantile table: the six parameters and ln R0 (HfOx's names: the slots
 # every family fills, SLOT_PARAMETERS). A soft-bounds table has POWER_ROWS more rows after them.
 D2D_TABLE_ROWS = ("m1", "t_star", "c1", "m2", "r0", "ln_r0", "a_rtn")
 # Device families (the kernels' FAMILY): the two-slope HfOx weak RESET, soft bounds.
 FAMILY_TWO_SLOPES = 0
 FAMILY_SOFT_BOUNDS = 1
+FAMILY_BIDIRECTIONAL = 2
 # Soft bounds (rramk.device.soft_bounds): its parameters fill slots (SoftBounds.TABLE_NAMES; t_star, c1 unused:
 # 0), the y0 row ("ln_r0", which the read adds) holds g0 itself, and row len(D2D_TABLE_ROWS) + b holds
 # 1 - (1 - rate)^(2^b), b < POWER_ROWS: 1 - (1 - rate)^t is composed from the bits of t (t < 2**PULSE_BITS).

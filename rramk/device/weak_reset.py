@@ -72,9 +72,17 @@ def d2d_parameters(config: HfOxWeakReset, constants: ModelConstants, words, side
         source = cycle_pair if key in streams.D2D_CYCLE_PARAMETERS else pair
         quantile = (source[word] >> shift) & (table.shape[1] - 1)
         params[name] = table[row][quantile]
+    mask, row = table.shape[1] - 1, len(TABLE_ROWS)
     if config.FAMILY == streams.FAMILY_SOFT_BOUNDS:  # 1 - (1 - rate)^(2^b), b < POWER_ROWS: the rate's quantile
-        quantile = (pair[0] >> streams.D2D_PARAMETER_BITS["m1"][1]) & (table.shape[1] - 1)
-        params.update({f"power_{b}": table[len(TABLE_ROWS) + b][quantile] for b in range(streams.POWER_ROWS)})
+        quantile = pair[0] & mask
+        params.update({f"power_{b}": table[row + b][quantile] for b in range(streams.POWER_ROWS)})
+    elif config.FAMILY == streams.FAMILY_BIDIRECTIONAL:  # the rates' powers, the soft targets (``streams``)
+        up, down = pair[0] & mask, (pair[0] >> 10) & mask
+        bits = streams.STEP_BITS
+        params.update({f"up_{b}": table[row + b][up] for b in range(bits)})
+        params.update({f"down_{b}": table[row + bits + b][down] for b in range(bits)})
+        params["s_up"] = table[row + 2 * bits][pair[1] & mask]
+        params["s_down"] = table[row + 2 * bits + 1][(cycle_pair[0] >> 20) & mask]
     else:
         params["m2"] = torch.where(constants.saturation, params["m2"], params["m1"])
     return params
@@ -100,9 +108,12 @@ def soft_bounds_mean(t: torch.Tensor, params: dict, saturation: torch.Tensor) ->
 
 
 def mean_state(config: HfOxWeakReset, constants: ModelConstants, t: torch.Tensor, params: dict) -> torch.Tensor:
-    """w_mean(t) of the devices of ``params`` in ``config``'s family (two slopes, or soft bounds)."""
+    """w_mean(t) of the devices of ``params`` in ``config``'s family (two slopes, soft bounds; bidirectional: 0,
+    its state is the stored displacement)."""
     if config.FAMILY == streams.FAMILY_SOFT_BOUNDS:
         return soft_bounds_mean(t, params, constants.saturation)
+    if config.FAMILY == streams.FAMILY_BIDIRECTIONAL:
+        return torch.zeros(t.shape, dtype=params["m1"].dtype, device=t.device)
     return mean_log_resistance(t, params["m1"], params["t_star"], params["c1"], params["m2"])
 
 
@@ -209,6 +220,58 @@ def read_weights(log_r: torch.Tensor) -> torch.Tensor:
     return torch.where(log_r[streams.SIDE_BL] >= log_r[streams.SIDE_BLB], 1, -1).to(torch.int8)
 
 
+def bidirectional_step(n: torch.Tensor, d: torch.Tensor, params: dict, constants: ModelConstants, words) -> torch.Tensor:
+    """The BL device's new displacement d' after n signed pulses (``rramk.device.bidirectional``): the fraction
+    c(|n|) of the way to the soft target of n's direction, composed over the bits of |n| as in
+    :func:`soft_bounds_mean`, the step noise (STEP stream ``words`` 0, 1), then the hard bounds; with
+    saturation off the steps are linear and unbounded."""
+    k = n.to(torch.int64).abs()
+    up = n > 0
+    c = torch.zeros(d.shape, dtype=d.dtype, device=d.device)
+    for b in range(streams.STEP_BITS):
+        e = torch.where(up, params[f"up_{b}"], params[f"down_{b}"])
+        c = torch.where(((k >> b) & 1) == 1, c + e * (1.0 - c), c)
+    g0 = params["ln_r0"]
+    target = torch.where(up, params["s_up"] - g0, params["s_down"] - g0)
+    rate = torch.where(up, params["m1"], params["t_star"])
+    step = torch.where(constants.saturation, (target - d) * c, (target * rate) * k.to(d.dtype))
+    u, u_prime = uniform_from_bits(words[0], d.dtype), uniform_from_bits(words[1], d.dtype)
+    moved = d + (step + (constants.pink_alpha * ((u + u_prime) - 1.0)) * step.abs())
+    bounded = torch.minimum(torch.maximum(moved, params["c1"] - g0), params["m2"] - g0)
+    return torch.where(constants.saturation, bounded, moved)
+
+
+def _bidirectional_update(device_state, pink, n, index, config, constants, seed, update, cycles):
+    """weak_reset_update of the bidirectional family: BL takes the signed pulses, BLb (the reference) none."""
+    dtype = constants.pink_taps.dtype
+    magnitude = n.abs()
+    t_before, rtn_state = unpack_device_state(device_state)
+    words = d2d_words(seed, index)
+    _, cycle_words = _cycle_words(seed, index, device_state, words, cycles)
+    pulses_per_side = (magnitude, torch.zeros_like(magnitude))
+    update_counter = torch.as_tensor(update, dtype=torch.int64, device=index.device)
+    step_words = philox4x32(seed, index, streams.counter_stream(streams.STREAM_STEP), update_counter & MASK32,
+                            update_counter >> 32)
+    draws = rtn_words(seed, index, update) if config.rtn else None
+    new_state, new_pink, log_r = [], [], []
+    for side in SIDES:
+        params = d2d_parameters(config, constants, words, side, cycle_words)
+        state, w_rtn = rtn_state[side], torch.zeros(index.shape, dtype=dtype, device=n.device)
+        if config.rtn:
+            u_flip, v, v_prime = rtn_draws(draws, side, dtype)
+            state = state ^ (u_flip < rtn_flip_probability(constants, state, pulses_per_side[side])).to(state.dtype)
+            w_rtn = rtn_term(state, v, v_prime, params["a_rtn"])
+        w_pink = pink[side].to(dtype)
+        if side == streams.SIDE_BL:
+            w_pink = torch.where(magnitude > 0, bidirectional_step(n, w_pink, params, constants, step_words), w_pink)
+        t = t_before[side] + pulses_per_side[side]
+        new_state.append(pack_device_state(t, state, unpack_cycle(device_state[side])))
+        new_pink.append(w_pink)
+        log_r.append(log_resistance(config, constants, params, t, w_pink, w_rtn))
+    log_r = torch.stack(log_r)
+    return torch.stack(new_state), torch.stack(new_pink), read_weights(log_r), log_r
+
+
 def weak_reset_update(device_state: torch.Tensor, pink: torch.Tensor, pulses: torch.Tensor, *,
                       config: HfOxWeakReset, seed, update, first=0, dtype=torch.float32,
                       constants: ModelConstants | None = None, cycles: bool = False):
@@ -225,6 +288,8 @@ def weak_reset_update(device_state: torch.Tensor, pink: torch.Tensor, pulses: to
     dtype = constants.pink_taps.dtype
     n = pulses.to(torch.int32)
     index = synapse_index(first, n.shape[0], n.device)
+    if config.FAMILY == streams.FAMILY_BIDIRECTIONAL:
+        return _bidirectional_update(device_state, pink, n, index, config, constants, seed, update, cycles)
     pulses_per_side = (n.clamp(min=0), (-n).clamp(min=0))
     t_before, rtn_state = unpack_device_state(device_state)
     t = (t_before[0] + pulses_per_side[0], t_before[1] + pulses_per_side[1])

@@ -159,6 +159,8 @@ class RunSettings:
             raise UsageError(f"--{e}") from None  # the message starts with "refresh: "
         if policy is not None and self._device_config is None:
             raise UsageError("--refresh: the ideal software BNN has no device to refresh; choose --imperfections")
+        if policy is not None and base.FAMILY == streams.FAMILY_BIDIRECTIONAL:
+            raise UsageError("--refresh: a Bidirectional device moves both ways and needs no refresh")
         if policy is not None and policy.condition != "pulses" and base.FAMILY != streams.FAMILY_TWO_SLOPES:
             raise UsageError(f"--refresh: {policy.condition} reads each device's t_star, which a {type(base).__name__} "
                              "device has not; use pulses:limit=N")
