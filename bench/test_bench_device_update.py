@@ -94,6 +94,25 @@ def test_device_update(record, shape_name, backend, level, kind):
                shape=_label(shape_name, kind), synapses=synapses, state_bytes_per_synapse=array.state_bytes_per_synapse)
 
 
+FAMILIES = {"hfox": "HfOxWeakReset", "soft-bounds": "SoftBounds", "bidirectional": "Bidirectional"}
+"""The device families (their default presets: the published HfOx fit, ReRAM soft bounds, ECRAM), timed side by side."""
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+@pytest.mark.parametrize("shape_name", list(SHAPES)[:1])
+def test_device_update_family(record, shape_name, family):
+    """Every family's update in one session, on the backend 'auto' picks (``every`` pulses)."""
+    from rramk.device.families import FAMILIES as CLASSES
+
+    shape = SHAPES[shape_name]
+    array = DeviceArray(shape, CLASSES[FAMILIES[family]](), seed=1, device=DEVICE, backend=BACKENDS[0])
+    n = _pulses(shape, DEVICE)
+    record(lambda: array.apply_pulses(n), device=DEVICE,
+           derived={"synapse_updates_per_s": array.numel, **_bytes(array.numel)}, warmup=2,
+           operation="device update by family", provider=f"rramk-{BACKENDS[0]}-{family}", shape=_label(shape_name, "every"),
+           synapses=array.numel, state_bytes_per_synapse=array.state_bytes_per_synapse)
+
+
 @KERNEL_ONLY
 @pytest.mark.parametrize("shape_name", list(SHAPES))
 def test_device_update_in_place(record, shape_name):

@@ -82,6 +82,27 @@ def test_fused_step(record, shape_name, backend):
            provider=f"fused-{backend}", shape=shape_name, synapses=array.numel, **memory)
 
 
+@pytest.mark.parametrize("family", ["hfox", "soft-bounds", "bidirectional"])
+@pytest.mark.parametrize("shape_name", list(SHAPES)[:1])
+def test_fused_step_family(record, shape_name, family):
+    """Every device family's fused step in one session (its default preset), on the backend 'auto' picks."""
+    from rramk.device.families import FAMILIES
+    from test_bench_device_update import FAMILIES as NAMES
+
+    shape = SHAPES[shape_name]
+    g = torch.Generator(device=DEVICE).manual_seed(0)
+    grad = torch.randn(shape, generator=g, device=DEVICE) * 1e-3
+    array = DeviceArray(shape, FAMILIES[NAMES[family]](), seed=1, device=DEVICE, backend=BACKEND)
+    m, v, step = torch.zeros(shape, device=DEVICE), torch.zeros(shape, device=DEVICE), {"k": 0}
+
+    def fused():
+        step["k"] += 1
+        array.adam_step(grad, m, v, step=step["k"], lr_pulses=LR_PULSES)
+
+    record(fused, device=DEVICE, derived=_figures(array.numel), warmup=2, operation="optimizer step by family",
+           provider=f"fused-{BACKEND}-{family}", shape=shape_name, synapses=array.numel)
+
+
 def unfused_step(array, grad, m, v):
     """An optimizer step as separate operations: Adam's moments and pulse counts in torch operations, then
     ``array.apply_pulses`` (a DeviceArray, or the published structure)."""

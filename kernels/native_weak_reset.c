@@ -110,7 +110,7 @@ static void adam_pulses(const Launch *L, int64_t first, int count, int32_t *n) {
 /* The devices of one side: new state word, pink term and ln R (weak_reset_update's loop body). */
 static inline void device_side(const Launch *L, const int family, const int rtn_on, const int saturation_on, const int read, uint32_t da, uint32_t db, uint32_t ca, uint32_t cb, uint32_t flip_word,
                                uint32_t amplitude_word, uint32_t word, float pink_old, int32_t n_side, float fresh,
-                               int32_t n_signed, uint32_t step0, uint32_t step1,
+                               int32_t n_signed, uint32_t step0, uint32_t step1, const int bits,
                                uint32_t *word_out, float *pink_out, float *log_r_out) {
     const int64_t S = L->table_size;
     const uint32_t mask = (uint32_t)S - 1;
@@ -136,12 +136,14 @@ static inline void device_side(const Launch *L, const int family, const int rtn_
                           m1 = rate_up, t_star = rate_down, c1 = g_min, m2 = g_max, ln_r0 = g0 */
         const int up = n_signed > 0;
         float c = 0.0f;
-        for (int b = 0; b < STEP_BITS; b++) {
+#pragma GCC unroll 16
+        for (int b = 0; b < bits; b++) { /* bits: a constant of the variant (unrolled: the lane loop vectorizes) */
             float e = up ? T[(ROW_POWER + b) * S + (da & mask)] : T[(ROW_POWER + STEP_BITS + b) * S + ((da >> 10) & mask)];
             c = ((n_side >> b) & 1) ? c + e * (1.0f - c) : c;
         }
-        float target = up ? T[(ROW_POWER + 2 * STEP_BITS) * S + (db & mask)] - ln_r0
-                          : T[(ROW_POWER + 2 * STEP_BITS + 1) * S + ((ca >> 20) & mask)] - ln_r0;
+        float s_up = T[(ROW_POWER + 2 * STEP_BITS) * S + (db & mask)];
+        float s_down = T[(ROW_POWER + 2 * STEP_BITS + 1) * S + ((ca >> 20) & mask)];
+        float target = up ? s_up - ln_r0 : s_down - ln_r0;
         float rate = up ? m1 : t_star;
         float step = saturation_on ? (target - pink_old) * c : (target * rate) * (float)n_side;
         float noise = (L->alpha * ((uniform(step0) + uniform(step1)) - 1.0f)) * fabsf(step);
@@ -152,7 +154,8 @@ static inline void device_side(const Launch *L, const int family, const int rtn_
         w_mean = 0.0f;
     } else if (family == 1) { /* soft bounds: m1 = rate, m2 = g_max, ln_r0 = g0 (rramk/device/weak_reset.py: soft_bounds_mean) */
         float window = m2_drawn - ln_r0, c = 0.0f;
-        for (int b = 0; b < POWER_ROWS; b++) {
+#pragma GCC unroll 20
+        for (int b = 0; b < bits; b++) { /* bits: a constant of the variant (unrolled: the lane loop vectorizes) */
             float e = T[(ROW_POWER + b) * S + (da & mask)]; /* 1 - (1 - rate)^(2^b) */
             c = ((t >> b) & 1) ? c + e * (1.0f - c) : c;
         }
@@ -173,7 +176,7 @@ static inline void device_side(const Launch *L, const int family, const int rtn_
 static inline __attribute__((always_inline)) void both_devices(const Launch *L, int64_t first, int count,
                                                                const int32_t *n, const float *fresh,
                                                                const int cycles, const int store_log_r,
-                                                               const int read, const int family) {
+                                                               const int read, const int family, const int bits) {
     const int64_t N = L->numel;
     const uint32_t k0 = (uint32_t)L->seed, k1 = (uint32_t)(L->seed >> 32);
     const uint32_t update_lo = (uint32_t)L->update, update_hi = (uint32_t)(L->update >> 32);
@@ -202,9 +205,9 @@ static inline __attribute__((always_inline)) void both_devices(const Launch *L, 
         uint32_t new_bl, new_blb;
         float p_bl, p_blb, lr_bl, lr_blb;
         device_side(L, family, rtn_on, saturation_on, read, d0, d1, c0, c1, r0, r2, word_bl, pink_bl[i], n_bl, fresh[i],
-                    n[i], s0, s1, &new_bl, &p_bl, &lr_bl);
+                    n[i], s0, s1, bits, &new_bl, &p_bl, &lr_bl);
         device_side(L, family, rtn_on, saturation_on, read, d2, d3, c2, c3, r1, r3, word_blb, pink_blb[i], n_blb, fresh[i],
-                    0, s0, s1, &new_blb, &p_blb, &lr_blb);
+                    0, s0, s1, bits, &new_blb, &p_blb, &lr_blb);
         if (!read) {
             state_bl[i] = new_bl;
             state_blb[i] = new_blb;
@@ -299,21 +302,38 @@ static void apply_pulses(const Launch *L, int64_t first, int count, const int32_
         }
     }
 
-    /* each (cycles, store_log_r, read, family) a loop of its own: the flags are constants in it */
-#define BOTH_DEVICES(F)                                                                                          \
+    /* each (cycles, store_log_r, read, family, bits) a loop of its own: the flags are constants in it. bits: how many
+       bits of t (soft bounds) or |n| (bidirectional) the composition runs over, from the block's largest (the
+       higher bits are 0 and would leave c as it is): a narrow variant for the usual case, the full one else */
+#define BOTH_DEVICES(F, B)                                                                                       \
     do {                                                                                                         \
         if (!L->pulses && !L->grad) { /* a read */                                                               \
-            if (L->cycles) both_devices(L, first, count, n, fresh, 1, 1, 1, F);                                  \
-            else both_devices(L, first, count, n, fresh, 0, 1, 1, F);                                            \
+            if (L->cycles) both_devices(L, first, count, n, fresh, 1, 1, 1, F, B);                               \
+            else both_devices(L, first, count, n, fresh, 0, 1, 1, F, B);                                         \
         } else if (L->cycles) {                                                                                  \
-            if (L->log_r) both_devices(L, first, count, n, fresh, 1, 1, 0, F);                                   \
-            else both_devices(L, first, count, n, fresh, 1, 0, 0, F);                                            \
+            if (L->log_r) both_devices(L, first, count, n, fresh, 1, 1, 0, F, B);                                \
+            else both_devices(L, first, count, n, fresh, 1, 0, 0, F, B);                                         \
         } else {                                                                                                 \
-            if (L->log_r) both_devices(L, first, count, n, fresh, 0, 1, 0, F);                                   \
-            else both_devices(L, first, count, n, fresh, 0, 0, 0, F);                                            \
+            if (L->log_r) both_devices(L, first, count, n, fresh, 0, 1, 0, F, B);                                \
+            else both_devices(L, first, count, n, fresh, 0, 0, 0, F, B);                                         \
         }                                                                                                        \
     } while (0)
-    if (L->family == 2) BOTH_DEVICES(2); else if (L->family == 1) BOTH_DEVICES(1); else BOTH_DEVICES(0);
+    if (L->family == 0) {
+        BOTH_DEVICES(0, 0);
+    } else {
+        uint32_t largest = 0; /* the largest t after the pulses (soft bounds) or |n| (bidirectional) of the block */
+        for (int i = 0; i < count; i++) {
+            uint32_t magnitude = (uint32_t)(n[i] < 0 ? -n[i] : n[i]);
+            uint32_t t_bl = (state_bl[i] & PULSES_MASK) + magnitude, t_blb = (state_blb[i] & PULSES_MASK) + magnitude;
+            uint32_t need = L->family == 2 ? magnitude : (t_bl > t_blb ? t_bl : t_blb);
+            largest = need > largest ? need : largest;
+        }
+        if (L->family == 2) {
+            if (largest < 16u) BOTH_DEVICES(2, 4); else BOTH_DEVICES(2, STEP_BITS);
+        } else {
+            if (largest < 4096u) BOTH_DEVICES(1, 12); else BOTH_DEVICES(1, POWER_ROWS);
+        }
+    }
 #undef BOTH_DEVICES
 }
 
