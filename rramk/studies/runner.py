@@ -9,6 +9,7 @@ are copied to ``summaries`` (reports/ablation/summaries), which the reports read
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ from rramk.studies.shards import Shard
 from rramk.studies.summaries import UNSUFFIXED_LR
 from rramk.training.loop import SUMMARY, atomic_write_text, train
 from rramk.cli import UsageError
+from rramk.device.preset import PresetError, load_preset
 from rramk.training.run_settings import RunSettings, default_network
 
 
@@ -141,14 +143,31 @@ def run_study(dataset: str, seeds: list[int], configs: list, root: Path, summari
     done = []
     plan = study_plan(seeds, configs, lrs)
     runs = []
+    try:
+        device = load_preset(overrides["preset"]) if overrides.get("preset") else None
+    except PresetError as e:
+        raise UsageError(f"--preset: {e}") from None
+    skipped = set()
     for config, seed, *lr in plan:
         label, config = resolve(config, study)
+        flag = config.flag
+        if device is not None and config.imperfections is not None:
+            # a preset may lack an imperfection (e.g. the RTN its source never measured): the configurations about
+            # it ("mean + rtn", "full but rtn") are not this device's, and the others take the device's own
+            about = re.match(r"(?:mean \+|full but) (\w+)", label)
+            if about and not getattr(device, about.group(1), True):
+                if label not in skipped:
+                    print(f"{label}: skipped, the device of {overrides['preset']} has no {about.group(1)}", flush=True)
+                skipped.add(label)
+                continue
+            own = tuple(n for n in config.imperfections if getattr(device, n))
+            flag = "all" if own == device.imperfections else ",".join(own) or "none"
         run_overrides = dict(overrides)
         if config.imperfections is None:  # the ideal BNN has no pulses: one run, unsuffixed, serves every rate
             run_overrides["lr_pulses"] = UNSUFFIXED_LR
         elif lr and lr[0] is not None:
             run_overrides["lr_pulses"] = lr[0]
-        settings = RunSettings(dataset=dataset, imperfections=config.flag, scale=config.scale_flag, seed=seed,
+        settings = RunSettings(dataset=dataset, imperfections=flag, scale=config.scale_flag, seed=seed,
                                progress=progress, **run_overrides)
         out = run_directory(root, settings, config.slug)
         if any(out == other for *_, other in runs):

@@ -144,7 +144,14 @@ class RunSettings:
             factors = parse_scales(self.scale, base.SCALES)
         except ValueError as e:
             raise UsageError(f"--{e}") from None  # the message starts with the argument's name
-        self._device_config = None if chosen is None else base.only(*chosen.imperfections)
+        if chosen is not None and self.imperfections.strip().lower() != "all":
+            lacking = [name for name in chosen.imperfections if not getattr(base, name)]
+            if lacking:
+                raise UsageError(f"--imperfections: the device of --preset {self.preset} has no {', '.join(lacking)} "
+                                 f"(its imperfections: {', '.join(base.imperfections) or 'none'}); choose among those")
+        # "all": the device as it is (a preset may lack an imperfection, e.g. the RTN its source never measured)
+        self._device_config = None if chosen is None else (
+            base if self.imperfections.strip().lower() == "all" else base.only(*chosen.imperfections))
         if factors and self._device_config is None:
             raise UsageError("--scale: the ideal software BNN has no device to scale; choose --imperfections")
         if factors:
