@@ -52,7 +52,7 @@ def fit_file(args) -> int:
     from .device.preset import save_preset
     from .device.traces import TraceError, read_traces
     from rramk.fitting.report import write_report
-    from .fitting.adequacy import check_family
+    from .fitting.adequacy import SOFT_BOUNDS
     from .fitting.preset_fit import fit_preset
 
     try:
@@ -68,20 +68,51 @@ def fit_file(args) -> int:
         return 2
     fit = fit_preset(traces, criterion=args.criterion, progress=lambda text: print(f"  {text}", flush=True))
     print(fit.summary())
-    adequacy = check_family(traces, fit.config, read_noise=fit.read_noise)
-    if adequacy.describes:
-        print(f"Check: {adequacy.sentence()}.")
+    choice, soft = fit_families(traces, fit, args.criterion)
+    print(choice.table())
+    if choice.describes:
+        print(f"Check: {choice.chosen.adequacy.sentence()}.\n{choice.sentence()}.")
     else:
-        print(f"rramk.fit: warning: {adequacy.sentence()}.", file=sys.stderr)
+        print(f"rramk.fit: warning: {choice.sentence()}.", file=sys.stderr)
     source = {"source": str(args.traces), "sha256": traces.sha256, "fit_date": provenance.today(),
               "command": provenance.command_line(), "machine": provenance.machine_line()}
-    save_preset(fit.config, args.out, description=f"fitted by rramk.fit to {args.traces.name}", provenance=source,
-                fit={**fit.record(), "adequacy": adequacy.record()})
+    adequacy = choice.chosen.adequacy
+    if choice.chosen.family == SOFT_BOUNDS:
+        print(soft.summary())
+        record = {"read_quantity": "conductance in microsiemens, 1e6 / R (R in ohm)", "read_noise": soft.read_noise,
+                  "read_noise_relative": soft.relative,
+                  "adequacy": adequacy.record(), "families": choice.record()}
+        save_preset(soft.config, args.out, description=f"fitted by rramk.fit to {args.traces.name}: soft bounds in "
+                    "conductance (microsiemens, 1e6 / R)", provenance=source, fit=record)
+    else:
+        save_preset(fit.config, args.out, description=f"fitted by rramk.fit to {args.traces.name}", provenance=source,
+                    fit={**fit.record(), "adequacy": adequacy.record(), "families": choice.record()})
     print(f"wrote {args.out}")
     if args.report:
-        files = write_report(args.report, fit, name=args.out.stem, title=args.out.stem, adequacy=adequacy)
+        files = write_report(args.report, fit, name=args.out.stem, title=args.out.stem, adequacy=fit_adequacy(choice),
+                             families=choice)
         print(f"wrote {len(files)} files to {args.report}")
     return 0
+
+
+def fit_families(traces, fit, criterion: str):
+    """Every family fitted to ``traces`` beside the HfOx ``fit``, with the choice among them
+    (``rramk.fitting.family_choice``); returns (the choice, the soft-bounds fit)."""
+    from .fitting.adequacy import FAMILY, SOFT_BOUNDS, check_family
+    from .fitting.family_choice import FamilyRow, choose_family, hfox_log_likelihood
+    from .fitting.soft_bounds_fit import conductance, fit_soft_bounds
+
+    rows = [FamilyRow(FAMILY, *hfox_log_likelihood(fit), check_family(traces, fit.config, read_noise=fit.read_noise))]
+    soft = fit_soft_bounds(traces, criterion=criterion)
+    adequacy = None if soft.config is None else check_family(
+        traces, soft.config, read_noise=soft.read_noise, quantity=conductance, family=SOFT_BOUNDS, relative=soft.relative)
+    rows.append(FamilyRow(SOFT_BOUNDS, soft.log_likelihood, soft.free_parameters, soft.reads, adequacy, soft.problem))
+    return choose_family(rows, criterion), soft
+
+
+def fit_adequacy(choice):
+    """The HfOx row's adequacy (the report's figures are of the HfOx fit)."""
+    return choice.rows[0].adequacy
 
 
 def demo(args) -> int:

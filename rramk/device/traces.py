@@ -227,11 +227,12 @@ def simulate_traces(config, lengths, *, pulses_per_update: int = 1, read_every=1
     return traces, truth
 
 
-def reads_at(traces: Traces, at) -> dict[int, np.ndarray]:
-    """{pulse count: ln R of every device that has a read at exactly that count} for the counts ``at``."""
+def reads_at(traces: Traces, at, quantity=np.log) -> dict[int, np.ndarray]:
+    """{pulse count: ln R (or ``quantity`` of R) of every device that has a read at exactly that count} for the
+    counts ``at``."""
     out = {}
     for count in at:
-        values = [np.log(r[np.searchsorted(t, count)]) for t, r in zip(traces.pulses, traces.resistance)
+        values = [quantity(r[np.searchsorted(t, count)]) for t, r in zip(traces.pulses, traces.resistance)
                   if np.searchsorted(t, count) < len(t) and t[np.searchsorted(t, count)] == count]
         out[int(count)] = np.array(values)
     return out

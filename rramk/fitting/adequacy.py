@@ -3,7 +3,8 @@
 A fit always returns numbers: traces of a device of another family (a PCM cell whose conductance
 approaches a bound, an ECRAM cell stepping both ways) come out of the HfOx weak-RESET fit as a
 preset that reproduces none of the measured population. So every fit is checked against its own
-traces: ln R of the traces against devices simulated from the fitted preset, quantile by
+traces: the read quantity (ln R; a soft-bounds fit's conductance) of the traces against devices simulated
+from the fitted preset, quantile by
 quantile (q = 0.1, 0.5, 0.9) at pulse counts spread over the traces (``band_counts``).
 
 ``quantile_checks``: per count and q, F_sim(the traces' q-quantile) - q, against the bound
@@ -23,7 +24,8 @@ import numpy as np
 from ..device.config import HfOxWeakReset
 
 FAMILY = "HfOx weak RESET (two slopes, rramk.HfOxWeakReset)"
-"""The one device family rramk fits today."""
+"""The HfOx family in words (``soft_bounds_fit``'s: SOFT_BOUNDS)."""
+SOFT_BOUNDS = "soft bounds (conductance, rramk.device.soft_bounds.SoftBounds)"
 LEVELS = (0.1, 0.5, 0.9)
 K = 4.0
 FLOOR = 0.05
@@ -40,18 +42,21 @@ def band_counts(traces, points: int = 80, min_devices: int = 20) -> list[int]:
 
 
 def quantile_checks(traces, config: HfOxWeakReset, at, *, devices: int = 4000, seed: int = 1,
-                    k: float = K, read_noise: float = 0.0) -> list[dict]:
+                    k: float = K, read_noise: float = 0.0, quantity=np.log, relative: bool = False) -> list[dict]:
     """ln R of the traces against ``devices`` simulated from ``config`` at the pulse counts ``at``: per count
     (with at least 20 reads) and q in LEVELS, F_sim(data quantile) - q and its bound k sqrt(q (1 - q) (1/n + 1/N)).
     ``read_noise``: the sd of the white noise of each read the fit found (``PresetFit.read_noise``), added to the
-    simulated reads as the instrument adds it to the measured ones."""
+    simulated reads as the instrument adds it to the measured ones. ``quantity``: the config's read quantity
+    of a resistance (ln R; a fitted soft-bounds preset's: ``soft_bounds_fit.conductance``); ``relative``: the
+    read noise is proportional to the read (its sd relative)."""
     from ..device.traces import reads_at, simulate_reads
 
-    data = reads_at(traces, at)
+    data = reads_at(traces, at, quantity)
     sim = simulate_reads(config, [c for c in at if len(data[c])], devices, seed=seed)
     if read_noise:
         rng = np.random.default_rng(seed)
-        sim = {count: values + rng.normal(0.0, read_noise, values.shape) for count, values in sim.items()}
+        sim = {count: values * np.exp(rng.normal(0.0, read_noise, values.shape)) if relative
+               else values + rng.normal(0.0, read_noise, values.shape) for count, values in sim.items()}
     rows = []
     for count, values in data.items():
         if len(values) < 20:
@@ -73,9 +78,10 @@ def fails(row: dict) -> bool:
 
 @dataclass(frozen=True)
 class Adequacy:
-    """The checks of one fit and their verdict."""
+    """The checks of one fit and their verdict; ``family``: the family fitted, in words."""
 
     rows: tuple[dict, ...]
+    family: str = FAMILY
 
     @property
     def failed(self) -> list[dict]:
@@ -94,25 +100,24 @@ class Adequacy:
                  f"simulated population's {100 * (worst['level'] + worst['error']):.0f} % "
                  f"(bound ±{100 * max(worst['bound'], FLOOR):.0f} points)")
         if self.describes:
-            return (f"the {FAMILY} family describes these traces: {len(self.rows)} ln R quantile checks within "
+            return (f"the {self.family} family describes these traces: {len(self.rows)} quantile checks within "
                     f"their bounds ({where})")
-        return (f"the {FAMILY} family does NOT describe these traces: {len(self.failed)} of {len(self.rows)} ln R "
-                f"quantile checks fail ({where}). The preset is written, but a study run on it answers for "
-                f"another device than the one measured: it is the only family rramk fits today (PCM-like "
-                f"soft-bound and bidirectional ECRAM-like families are planned); see the --report for where "
-                f"the traces and the fit part")
+        return (f"the {self.family} family does NOT describe these traces: {len(self.failed)} of {len(self.rows)} "
+                f"quantile checks fail ({where})")
 
     def record(self) -> dict:
         """For the preset file's ``fit`` section."""
-        return {"family": FAMILY, "describes": self.describes, "checks": len(self.rows),
+        return {"family": self.family, "describes": self.describes, "checks": len(self.rows),
                 "failed": len(self.failed), "rule": f"|F_sim(traces' q-quantile) - q| <= max({K:g} sd, {FLOOR:g}) "
                                                     f"at q = {', '.join(map(str, LEVELS))}",
                 "worst_error": max((abs(r["error"]) for r in self.rows), default=None)}
 
 
 def check_family(traces, config: HfOxWeakReset, *, points: int = POINTS, devices: int = 4000,
-                 seed: int = 1, read_noise: float = 0.0) -> Adequacy:
-    """The quantile checks of ``config`` (read with white noise of sd ``read_noise``) against ``traces`` at
-    ``points`` pulse counts, with their verdict."""
+                 seed: int = 1, read_noise: float = 0.0, quantity=np.log, family: str = FAMILY,
+                 relative: bool = False) -> Adequacy:
+    """The quantile checks of ``config`` (read with white noise of sd ``read_noise``, in its read ``quantity``)
+    against ``traces`` at ``points`` pulse counts, with their verdict."""
     return Adequacy(tuple(quantile_checks(traces, config, band_counts(traces, points=points), devices=devices,
-                                          seed=seed, read_noise=read_noise)))
+                                          seed=seed, read_noise=read_noise, quantity=quantity, relative=relative)),
+                    family)

@@ -198,9 +198,10 @@ def plot_dwells(path: Path, fit, title: str) -> None:
 
 
 def write_report(out: Path, fit, *, name: str, title: str, command: str | None = None,
-                 true: HfOxWeakReset | None = None, adequacy: Adequacy | None = None) -> list[Path]:
+                 true: HfOxWeakReset | None = None, adequacy: Adequacy | None = None, families=None) -> list[Path]:
     """The goodness-of-fit report of one fit: ``{name}_report.md`` and four figures in ``out`` (``adequacy``:
-    the fit's checks against its traces, computed here when not given)."""
+    the fit's checks against its traces, computed here when not given; ``families``: the
+    ``family_choice.FamilyChoice`` among the families, shown first)."""
     from tabulate import tabulate
 
     out.mkdir(parents=True, exist_ok=True)
@@ -215,6 +216,11 @@ def write_report(out: Path, fit, *, name: str, title: str, command: str | None =
     lines = [provenance.header(f"Fit of a weak-RESET preset: {title}", command), ""]
     lines.append(f"Traces: {fit.traces.source or 'simulated'}"
                  + (f" (SHA-256 {fit.traces.sha256})" if fit.traces.sha256 else "") + "\n")
+    if families is not None:
+        lines.append("## Device family\n\nEach family fitted in its own read quantity, the log-likelihood of the same "
+                     "resistances (rramk.fitting.family_choice), and each fit's quantile checks against its traces:\n")
+        lines.append(families.table() + "\n")
+        lines.append(f"**{families.sentence()}.** The rest of this report is the HfOx fit's.\n")
     lines.append("## Preset\n\n```\n" + fit.summary() + "\n```\n")
     lines.append("## ln R of the traces against 4000 devices simulated from the fitted preset\n")
     lines.append("Per pulse count and level q: the traces' quantile, the simulation's, and F_sim(traces' quantile) "
