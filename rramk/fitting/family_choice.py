@@ -65,7 +65,8 @@ class FamilyChoice:
         return self.chosen.describes
 
     def sentence(self) -> str:
-        others = ", ".join(f"{r.family}: {getattr(r, self.criterion):.1f}" for r in self.rows)
+        others = ", ".join(f"{r.family}: {getattr(r, self.criterion):.1f}" for r in self.rows
+                           if r.adequacy is not None)
         if self.describes:
             return (f"chosen: {self.chosen.family} (it describes the traces; {self.criterion.upper()} {others}; "
                     f"lower is better)")

@@ -141,7 +141,11 @@ def fit_soft_bounds(traces, *, criterion: str = "aic") -> SoftBoundsFit:
         grid = _grid(values, se)
         parameters[name] = fit_distribution(name, grid, _gaussian_profile(grid, values, se), values=values,
                                             criterion=criterion)
+    falling = float(np.median([d.g_max - d.g0 for d in devices])) <= 0
     try:
+        if falling:
+            raise ValueError("the conductance falls with the pulses in most devices (a RESET-like device); a "
+                             "soft-bounds device's rises toward its bound")
         config = SoftBounds(rate=parameters["rate"].chosen, g_max=parameters["g_max"].chosen,
                             g0=parameters["g0"].chosen, pink=False, rtn=False)
         problem = ""
