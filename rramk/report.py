@@ -2,7 +2,8 @@
 
 Reads (all committed under reports/) ``bench/*.json``, ``ablation/summaries/.../summary.json`` and
 ``characterization/``, and writes the speed tables (``rramk.reporting.speed``), each study's report
-(``rramk.reporting.ablation``, ``sweeps``), the refresh report (``rramk.reporting.refresh``) and
+(``rramk.reporting.ablation``, ``sweeps``), the per-technology comparison (``technologies``), the refresh
+report (``rramk.reporting.refresh``) and
 ``reports/README.md``, the index with the three answers
 (``rramk.reporting.index``; the refresh answer: ``rramk.reporting.refresh``).
 """
@@ -17,6 +18,7 @@ from rramk.reporting.index import characterization_entries, other_entries, write
 from rramk.reporting.files import remove_stale
 from rramk.reporting.refresh import write_refresh_report
 from rramk.reporting.speed import write_speed_report
+from rramk.reporting.technologies import write_technologies
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     entries = write_speed_report(reports)
     ablation_entries, answers = write_ablation_reports(reports)
     entries += ablation_entries
+    entries += write_technologies(reports, answers["published"])
     refresh_entries = write_refresh_report(reports)
     entries += refresh_entries
     entries += characterization_entries(reports)

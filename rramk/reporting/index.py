@@ -179,9 +179,39 @@ def study_status(reports: Path) -> list[list[str]]:
                    if any(s["seed"] == seed for s in directories.get(directory_of(slug, lr), [])))
         state = "complete" if done == len(expected) else ("not started" if not done else "partial")
         rows.append([what, f"`{command}`", f"{done} of {len(expected)} runs ({state})"])
+    rows += technology_status(summaries)
     done = len(list((reports / "refresh").glob(f"{REFRESH_STUDY[2]}*/summary.json")))
     state = "complete" if done >= REFRESH_STUDY[3] else ("not started" if not done else "partial")
     rows.append([REFRESH_STUDY[0], f"`{REFRESH_STUDY[1]}`", f"{done} of {REFRESH_STUDY[3]} runs ({state})"])
+    return rows
+
+
+TECHNOLOGY_PRESETS = ("reram_sb_gong2018.json", "ecram_tang2018.json")
+"""The shipped presets of other technologies that scripts/study-mnist-technologies.sh studies."""
+
+
+def technology_status(summaries: dict) -> list[list[str]]:
+    """The cross-technology study's rows of the full studies' table: per preset, its published ablation's runs
+    (ANSWER_CONFIGS but those about an imperfection the preset lacks) at lr_pulses 8, seeds SEEDS."""
+    from rramk.device.preset import PUBLISHED, load_preset
+    from rramk.device.traces import file_sha256
+
+    rows = []
+    for name in TECHNOLOGY_PRESETS:
+        path = PUBLISHED.with_name(name)
+        device = load_preset(path)
+        budget = ("mnist", f"epochs20-val10000-preset-{path.stem}-{file_sha256(path)[:8]}")
+        directories = summaries.get(budget, {})
+        configs = [STUDIES["published"].configs[label] for label in ANSWER_CONFIGS
+                   if not any(label == f"{view} {x}" for view in ("mean +", "full but") for x in ("d2d", "pink", "rtn")
+                              if not getattr(device, x))]
+        expected = {(c.slug, None if c.imperfections is None else 8.0, seed) for c in configs for seed in SEEDS}
+        done = sum(1 for slug, lr, seed in expected
+                   if any(s["seed"] == seed for s in directories.get(directory_of(slug, lr), [])))
+        state = "complete" if done == len(expected) else ("not started" if not done else "partial")
+        rows.append([f"the published ablation on {path.stem} (another technology: technologies_mnist_epochs20-"
+                     f"val10000.md), lr_pulses 8", "`scripts/study-mnist-technologies.sh`",
+                     f"{done} of {len(expected)} runs ({state})"])
     return rows
 
 
