@@ -209,7 +209,8 @@ class WeakResetAdam(torch.optim.Optimizer):
                 if self.refresh is not None and self.refresh.due_at(state["step"]):
                     array.refresh(self.refresh.condition, margin=self.refresh.margin, limit=self.refresh.limit,
                                   max_write_pulses=self.refresh.max_write_pulses, retries=self.refresh.retries,
-                                  read_noise=self.refresh.read_noise, verify_margin=self.refresh.verify_margin)
+                                  read_noise=self.refresh.read_noise, verify_margin=self.refresh.verify_margin,
+                                  above=self.refresh.above, check_noise=self.refresh.check_noise)
                 after = array.weights_int8()
                 p.copy_(after.view(p.shape))
                 # count_nonzero: a bool tensor's sum() first copies it to int64 (~6 ms per step on the MNIST layer)

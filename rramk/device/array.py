@@ -172,12 +172,13 @@ class DeviceArray:
 
     def refresh(self, condition: str = "past_t_star", *, margin: float = 0.0, limit: int = 0,
                 max_write_pulses: int = 1023, retries: int = 0, read_noise: float = 0.0,
-                verify_margin: float = 0.0) -> int:
+                verify_margin: float = 0.0, above: float = 0.0, check_noise: float = 0.0) -> int:
         """SET the synapses whose ``condition`` holds and re-write the weights they hold; returns how many.
 
         ``condition``, ``margin`` and ``limit``: ``rramk.device.refresh`` (``past_t_star``: either device
         past its t_star; ``window``: both past (1 - ``margin``) t_star; ``pulses``: either device with
-        ``limit`` pulses since its last SET). Each synapse SET starts its next cycle
+        ``limit`` pulses since its last SET; ``resistance``: either device reads ``above`` ohm or more, each read
+        with noise of sd ``check_noise`` of ln R, ``refresh_policy.resistance_due``). Each synapse SET starts its next cycle
         (``weak_reset.weak_reset_set``: c1 and R0 drawn afresh, t = 0, no pink history, trap state 0)
         and its weight is re-written with at most ``max_write_pulses`` pulses; the others keep every
         bit. A synapse whose re-write does not read the weight held is SET and re-written again, up to
@@ -192,13 +193,22 @@ class DeviceArray:
         if self.config.FAMILY == streams.FAMILY_BIDIRECTIONAL:
             raise ValueError("refresh: a Bidirectional device moves both ways and needs no refresh (its BLb is a fixed "
                              "reference, and a SET would not re-write its displacement)")
-        if condition != "pulses" and self.config.FAMILY != streams.FAMILY_TWO_SLOPES:
+        if condition == "resistance" and not (above > 0 and check_noise >= 0):
+            raise ValueError(f"above: expected a resistance > 0 ohm and check_noise >= 0, got {above!r}, {check_noise!r}")
+        if condition == "resistance" and self.config.FAMILY != streams.FAMILY_TWO_SLOPES:
+            raise ValueError(f"condition: 'resistance' compares ln R with a threshold in ohm, and a "
+                             f"{type(self.config).__name__} device reads another quantity; use condition='pulses'")
+        if condition not in ("pulses", "resistance") and self.config.FAMILY != streams.FAMILY_TWO_SLOPES:
             raise ValueError(f"condition: {condition!r} reads each device's t_star, which a {type(self.config).__name__} "
                              "device has not; use condition='pulses' with a limit (e.g. a few times 1/rate)")
         if condition == "pulses":
             # the counters only: no kernel, the same on every backend; chunk by chunk, no temporary of the array's size
             due = torch.empty(self.numel, dtype=torch.bool, device=self.device)
             backends.map_chunks(lambda words: (refresh_policy.pulses_due(words, limit),), [due], self._state)
+        elif condition == "resistance":  # the reads every backend gives to the bit, then their noise
+            due = refresh_policy.resistance_due(self.log_resistance().reshape(2, -1), seed=self.seed,
+                                                updates=self.updates, above=float(above),
+                                                check_noise=float(check_noise))
         else:
             due = self._run(backends.DUE, [], condition=condition, margin=float(margin))[0]
         index = due.nonzero().squeeze(1)

@@ -13,7 +13,10 @@ Conditions (``Refresh.condition``; syntax in :meth:`Refresh.parse`):
 * ``pulses``: either device has had ``limit`` pulses since its SET. The two above read each
   device's own t_star, which a chip cannot observe; a pulse counter it can, with ``limit`` from
   the population (e.g. the preset's median t_star). It needs no device model: one torch
-  comparison of the counters on every backend.
+  comparison of the counters on every backend;
+* ``resistance``: either device reads at least ``above`` ohm, each read with white noise of sd
+  ``check_noise`` of ln R (a chip reads R through its sense amplifier; ``resistance_due``): what a
+  chip sees of a used-up device, a high R, with the read's error.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import torch
 
 from . import streams, model_tables, weak_reset
 
-CONDITIONS = ("past_t_star", "window", "pulses")
+CONDITIONS = ("past_t_star", "window", "pulses", "resistance")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +59,12 @@ class Refresh:
     verify_margin: float = 0.0
     """ln R by which a re-written device's verify read must pass its partner's (0: just pass)."""
 
+    above: float = 0.0
+    """``resistance``: the resistance (ohm) at or above which a device's read makes its synapse due."""
+
+    check_noise: float = 0.0
+    """``resistance``: white noise of the condition's reads, sd of ln R (0: the read is the device's ln R)."""
+
     def __post_init__(self):
         if self.condition not in CONDITIONS:
             raise ValueError(f"refresh: unknown condition {self.condition!r}; expected one of {', '.join(CONDITIONS)}")
@@ -68,6 +77,14 @@ class Refresh:
                              f"pulses since the last SET), got {self.limit!r}; e.g. 'pulses:limit=542'")
         if self.condition != "pulses" and self.limit != 0:
             raise ValueError(f"refresh: limit applies to the 'pulses' condition only, not {self.condition!r}")
+        if self.condition == "resistance" and not (isinstance(self.above, (int, float)) and self.above > 0):
+            raise ValueError(f"refresh: resistance: expected above=R, a resistance > 0 in ohm, got {self.above!r}; "
+                             "e.g. 'resistance:above=10900,check_noise=0.02'")
+        if self.condition != "resistance" and (self.above != 0 or self.check_noise != 0):
+            raise ValueError(f"refresh: above and check_noise apply to the 'resistance' condition only, not "
+                             f"{self.condition!r}")
+        if not (isinstance(self.check_noise, (int, float)) and self.check_noise >= 0):
+            raise ValueError(f"refresh: check_noise: expected the sd of ln R of a read, >= 0, got {self.check_noise!r}")
         if not (isinstance(self.every, int) and self.every >= 1):
             raise ValueError(f"refresh: every: expected an integer >= 1 (steps), got {self.every!r}")
         if not (isinstance(self.retries, int) and self.retries >= 0):
@@ -86,13 +103,14 @@ class Refresh:
     def parse(cls, text: str | None) -> "Refresh | None":
         """The policy a command line (``python -m rramk.train --refresh``) writes as
         ``CONDITION[:key=value,...]`` with keys ``margin``, ``limit``, ``every``, ``max_write_pulses``,
-        ``retries``, ``read_noise`` and ``verify_margin``, e.g. ``past_t_star``, ``window:margin=0.05,every=10``, ``pulses:limit=542``; None for
+        ``retries``, ``read_noise``, ``verify_margin``, ``above`` and ``check_noise``, e.g. ``past_t_star``,
+        ``window:margin=0.05,every=10``, ``pulses:limit=542``, ``resistance:above=10900,check_noise=0.02``; None for
         ``off`` (the default: no refresh) or None."""
         if text is None or text.strip().lower() == "off":
             return None
         condition, _, options = text.strip().partition(":")
         kinds = {"margin": float, "limit": int, "every": int, "max_write_pulses": int, "retries": int,
-                 "read_noise": float, "verify_margin": float}
+                 "read_noise": float, "verify_margin": float, "above": float, "check_noise": float}
         values = {}
         for item in filter(None, (o.strip() for o in options.split(","))):
             key, eq, value = item.partition("=")
@@ -140,3 +158,21 @@ def refresh_due(device_state: torch.Tensor, *, config, seed, condition: str, mar
     if condition == "past_t_star":
         return (tf >= params["t_star"]).any(0)
     return (tf >= (1.0 - margin) * params["t_star"]).all(0)
+
+
+def resistance_due(log_r: torch.Tensor, *, seed, updates: int, above: float, check_noise: float, first=0) -> torch.Tensor:
+    """bool (N,): the ``resistance`` condition of a slice (flat indices first ..): either device's read ln R
+    + sqrt(6) check_noise (u + u' - 1) >= ln ``above``, ``log_r`` (2, N) the devices' ln R as the last update
+    left it, u, u' words 0, 1 of the CHECK stream's call of the device (c2/c3 = ``updates``)."""
+    index = weak_reset.synapse_index(first, log_r.shape[1], log_r.device)
+    read = log_r
+    if check_noise:
+        counter = torch.as_tensor(updates, dtype=torch.int64, device=log_r.device)
+        noise = []
+        for side in weak_reset.SIDES:
+            words = weak_reset.philox4x32(seed, index, streams.counter_stream(streams.STREAM_CHECK, side),
+                                          counter & weak_reset.MASK32, counter >> 32)
+            u = [weak_reset.uniform_from_bits(w, log_r.dtype) for w in words[:2]]
+            noise.append((weak_reset.VERIFY_NOISE_SCALE * check_noise) * ((u[0] + u[1]) - 1.0))
+        read = log_r + torch.stack(noise)
+    return (read >= torch.log(torch.tensor(above, dtype=torch.float64)).to(log_r.dtype)).any(0)

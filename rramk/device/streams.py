@@ -15,6 +15,8 @@ randomness contract) with c0 = flat synapse index (arrays hold < 2**32 synapses)
     SET  (c2 = the new cycle k >= 1): word s -> side s's RTN flip test over the re-write pulses
     VERIFY (c2 = cycle k, c3 = read j): the read noise of a re-write's verify reads (refresh read_noise)
     STEP (c2/c3 = update index): words 0, 1 -> the BL device's step noise u, u' (bidirectional family)
+    CHECK (side of the device, c2/c3 = the array's updates so far): words 0, 1 -> the read noise of the
+         ``resistance`` refresh condition's read
 
 So the D2D parameters and the pink history need not be stored, and switching one imperfection off
 leaves the others' draws as they were (common random numbers across an ablation). The Philox cost
@@ -27,6 +29,7 @@ STREAM_RTN = 3
 STREAM_SET = 4
 STREAM_VERIFY = 5  # c2 = SET cycle k, c3 = the read after c3 re-write pulses: its read noise (refresh)
 STREAM_STEP = 6  # c2/c3 = update index: words 0, 1 the BL device's step noise (bidirectional family)
+STREAM_CHECK = 7  # (side of the device) c2/c3 = updates so far: the noise of a refresh condition's read
 
 SIDE_BL = 0
 SIDE_BLB = 1

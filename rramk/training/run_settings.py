@@ -169,8 +169,9 @@ class RunSettings:
         if policy is not None and base.FAMILY == streams.FAMILY_BIDIRECTIONAL:
             raise UsageError("--refresh: a Bidirectional device moves both ways and needs no refresh")
         if policy is not None and policy.condition != "pulses" and base.FAMILY != streams.FAMILY_TWO_SLOPES:
-            raise UsageError(f"--refresh: {policy.condition} reads each device's t_star, which a {type(base).__name__} "
-                             "device has not; use pulses:limit=N")
+            what = "ln R against ohm" if policy.condition == "resistance" else "each device's t_star"
+            raise UsageError(f"--refresh: {policy.condition} reads {what}, which a {type(base).__name__} device has "
+                             "not; use pulses:limit=N")
         self.refresh = "off" if policy is None else str(policy)
         if self.out is None:
             scaled = f"-{self.scale.replace(',', '+')}" if self.scale else ""
