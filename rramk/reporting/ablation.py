@@ -100,7 +100,12 @@ def write_ablation(dataset: str, budget: str, runs: dict, out_dir: Path, study: 
                  "mean model, no saturation; only saturation = mean model; only X = mean + X, no saturation; "
                  "all = full model; all but saturation = full model, no saturation; all but X = full but X): "
                  f"`{ablation_command(dataset, first, '--study legacy', seeds)}` reruns exactly its configurations.")
-    missing = [c for c in study.labels if c not in runs]
+    lacking = _lacking(runs, study)
+    absent = [c for c in study.labels if c not in runs
+              and any(c.startswith((f"mean + {x}", f"full but {x}")) for x in lacking)]
+    missing = [c for c in study.labels if c not in runs and c not in absent]
+    if absent:
+        lines.append(f"\nNot in this device (its preset has no {', '.join(lacking)}): {', '.join(absent)}.")
     if missing:
         lines.append(f"\nNot finished yet: {', '.join(missing)}.")
     md = out_dir / f"{name}.md"
@@ -108,6 +113,25 @@ def write_ablation(dataset: str, budget: str, runs: dict, out_dir: Path, study: 
     png = out_dir / f"{name}.png"
     plot_ablation(main_rows, costs, png, f"{dataset}, {budget}")
     return [md, png] + written, answers
+
+
+def _lacking(runs: dict, study: Study) -> list[str]:
+    """The ranked imperfections the device of these runs lacks (its full model's are off: a preset's own)."""
+    full = runs.get(study.full) or []
+    config = (full[0].get("device_config") or {}) if full else {}
+    return [x for x in study.ranked if config and config.get(x) is False]
+
+
+def _family_line(device_run: dict) -> list[str]:
+    """A line naming the device family of a preset of another family, and what saturation and t* mean there."""
+    family = (device_run.get("device_config") or {}).get("device_family", "HfOxWeakReset")
+    if family == "HfOxWeakReset":
+        return []
+    meaning = {"SoftBounds": "saturation = the soft bound (off: every step the first one's); past t* = past the time "
+                             "constant 1/rate",
+               "Bidirectional": "saturation = the bounds (off: linear, unbounded steps); past t* does not apply"}
+    return [f"- Device family: {family} ({meaning.get(family, '')}; rramk.device.families): the words 'slopes' and "
+            "'m2 = m1' below are HfOx's"]
 
 
 def _header(dataset: str, budget: str, runs: dict, flags: str, note: str) -> list[str]:
@@ -123,6 +147,7 @@ def _header(dataset: str, budget: str, runs: dict, flags: str, note: str) -> lis
             f"- Seeds: {seeds_line}",
             f"- Reported accuracy: {selection_rule(all_runs(runs))}",
             f"- Pulse learning rate: {note or 'lr_pulses ' + format(device_run['settings']['lr_pulses'], 'g')}",
+            *_family_line(device_run),
             f"- This file: `{REPORT_COMMAND}`\n",
             "The published study's framing (MODEL.md section 4): the base is the **mean model**, every device "
             "with the mean parameters and both slopes; the three imperfections ranked are its sources of "
