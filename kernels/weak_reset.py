@@ -203,11 +203,10 @@ def _apply_pulses(n, offs, mask, numel, seed, update_lo, update_hi, state_ptr, p
                                    update_hi.to(tl.uint32, bitcast=True))  # both devices' RTN draws
     else:
         r0, r1, r2, r3 = d0, d1, d2, d3  # unused
+    s0, s1 = d0, d1  # the BL device's step noise (bidirectional), else unused
     if FAMILY == 2:
         s0, s1, s2, s3 = tl.philox(seed, index, 2 * STREAM_STEP, update_lo.to(tl.uint32, bitcast=True),
-                                   update_hi.to(tl.uint32, bitcast=True))  # BL's step noise
-    else:
-        s0, s1 = d0, d1  # unused
+                                   update_hi.to(tl.uint32, bitcast=True))
     word_bl, pink_bl, log_r_bl = _device_side(d0, d1, k0, k1, r0, r2, word_bl, pink_bl, n_bl, fresh_pink, n, s0, s1,
                                               alpha, table_ptr, rtn_flip_ptr, TABLE_SIZE, RTN, SATURATION, FAMILY)
     word_blb, pink_blb, log_r_blb = _device_side(d2, d3, k2, k3, r1, r3, word_blb, pink_blb, n_blb, fresh_pink,

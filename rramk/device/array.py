@@ -190,17 +190,7 @@ class DeviceArray:
         the weights are a new tensor.
         """
         _check_refresh_arguments(condition, margin, limit, max_write_pulses, retries, read_noise, verify_margin)
-        if self.config.FAMILY == streams.FAMILY_BIDIRECTIONAL:
-            raise ValueError("refresh: a Bidirectional device moves both ways and needs no refresh (its BLb is a fixed "
-                             "reference, and a SET would not re-write its displacement)")
-        if condition == "resistance" and not (above > 0 and check_noise >= 0):
-            raise ValueError(f"above: expected a resistance > 0 ohm and check_noise >= 0, got {above!r}, {check_noise!r}")
-        if condition == "resistance" and self.config.FAMILY != streams.FAMILY_TWO_SLOPES:
-            raise ValueError(f"condition: 'resistance' compares ln R with a threshold in ohm, and a "
-                             f"{type(self.config).__name__} device reads another quantity; use condition='pulses'")
-        if condition not in ("pulses", "resistance") and self.config.FAMILY != streams.FAMILY_TWO_SLOPES:
-            raise ValueError(f"condition: {condition!r} reads each device's t_star, which a {type(self.config).__name__} "
-                             "device has not; use condition='pulses' with a limit (e.g. a few times 1/rate)")
+        _check_family_refresh(self.config, condition, above, check_noise)
         if condition == "pulses":
             # the counters only: no kernel, the same on every backend; chunk by chunk, no temporary of the array's size
             due = torch.empty(self.numel, dtype=torch.bool, device=self.device)
@@ -425,6 +415,21 @@ class DeviceArray:
         on = ",".join(self.config.imperfections) or "none"
         return (f"DeviceArray(shape={self.shape}, imperfections={on}, seed={self.seed}, device={self.device}, "
                 f"backend={self.backend!r}, updates={self.updates})")
+
+
+def _check_family_refresh(config, condition: str, above: float, check_noise: float) -> None:
+    """The refresh conditions a device's family allows (t_star and ln R: HfOx only; bidirectional: none)."""
+    if config.FAMILY == streams.FAMILY_BIDIRECTIONAL:
+        raise ValueError("refresh: a Bidirectional device moves both ways and needs no refresh (its BLb is a fixed "
+                         "reference, and a SET would not re-write its displacement)")
+    if condition == "resistance" and not (above > 0 and check_noise >= 0):
+        raise ValueError(f"above: expected a resistance > 0 ohm and check_noise >= 0, got {above!r}, {check_noise!r}")
+    if condition == "resistance" and config.FAMILY != streams.FAMILY_TWO_SLOPES:
+        raise ValueError(f"condition: 'resistance' compares ln R with a threshold in ohm, and a "
+                         f"{type(config).__name__} device reads another quantity; use condition='pulses'")
+    if condition not in ("pulses", "resistance") and config.FAMILY != streams.FAMILY_TWO_SLOPES:
+        raise ValueError(f"condition: {condition!r} reads each device's t_star, which a {type(config).__name__} "
+                         "device has not; use condition='pulses' with a limit (e.g. a few times 1/rate)")
 
 
 def _check_refresh_arguments(condition, margin, limit, max_write_pulses, retries, read_noise, verify_margin) -> None:

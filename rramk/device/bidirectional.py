@@ -1,10 +1,8 @@
 """The bidirectional family (ECRAM-like): signed pulses move a stored state up or down, asymmetrically.
 
-A pair's BL device is programmed both ways; BLb is its fixed reference (never pulsed), so the weight is
-W = sign(y_BL - y_BLb), a tie +1, and the pair needs no refresh. A device's state is its displacement d
-from its reset state g0, kept in the float slot of the state (where the other families keep their pink
-term: 16 bytes per synapse still, exact on resume since the state is stored, and exact under data
-parallelism since each update is elementwise). Read: y = g0 + (d + w_rtn). An update of n pulses:
+BL is programmed both ways, BLb is its fixed reference: W = sign(y_BL - y_BLb), no refresh needed. The
+state is BL's displacement d from its reset state g0 in the float slot (the others' pink term): 16 bytes
+per synapse, exact on resume (stored) and under data parallelism (elementwise). y = g0 + (d + w_rtn):
 
     n > 0: d' = d + ((s_up - g0) - d) c_up(n),       c(n) = 1 - (1 - rate)^n,  then d' <= g_max - g0
     n < 0: d' = d + ((s_down - g0) - d) c_down(|n|),                             then d' >= g_min - g0

@@ -130,6 +130,23 @@ def study_plan(seeds: list[int], configs: list, lrs: list[float | None] | None =
     return [(label, seed, lr) for seed in seeds for label in configs for lr in lrs]
 
 
+def _flag_on_device(label: str, config: AblationConfig, device, preset: str | None, skipped: set) -> str | None:
+    """The --imperfections flag of ``config`` on the preset's ``device`` (None: no preset, the config's own flag);
+    None where the configuration is about an imperfection the device lacks (printed once, added to ``skipped``).
+    A preset may lack one (e.g. the RTN its source never measured): the configurations about it ("mean + rtn",
+    "full but rtn") are not this device's, and the others take the device's own imperfections."""
+    if device is None or config.imperfections is None:
+        return config.flag
+    about = re.match(r"(?:mean \+|full but) (\w+)", label)
+    if about and not getattr(device, about.group(1), True):
+        if label not in skipped:
+            print(f"{label}: skipped, the device of {preset} has no {about.group(1)}", flush=True)
+        skipped.add(label)
+        return None
+    own = tuple(n for n in config.imperfections if getattr(device, n))
+    return "all" if own == device.imperfections else ",".join(own) or "none"
+
+
 def run_study(dataset: str, seeds: list[int], configs: list, root: Path, summaries: Path | None = None,
               progress: bool = True, keep_checkpoints: bool = False, shard: Shard | None = None,
               lrs: list[float | None] | None = None, study: Study | None = None, **overrides) -> list[Path]:
@@ -150,18 +167,9 @@ def run_study(dataset: str, seeds: list[int], configs: list, root: Path, summari
     skipped = set()
     for config, seed, *lr in plan:
         label, config = resolve(config, study)
-        flag = config.flag
-        if device is not None and config.imperfections is not None:
-            # a preset may lack an imperfection (e.g. the RTN its source never measured): the configurations about
-            # it ("mean + rtn", "full but rtn") are not this device's, and the others take the device's own
-            about = re.match(r"(?:mean \+|full but) (\w+)", label)
-            if about and not getattr(device, about.group(1), True):
-                if label not in skipped:
-                    print(f"{label}: skipped, the device of {overrides['preset']} has no {about.group(1)}", flush=True)
-                skipped.add(label)
-                continue
-            own = tuple(n for n in config.imperfections if getattr(device, n))
-            flag = "all" if own == device.imperfections else ",".join(own) or "none"
+        flag = _flag_on_device(label, config, device, overrides.get("preset"), skipped)
+        if flag is None:
+            continue
         run_overrides = dict(overrides)
         if config.imperfections is None:  # the ideal BNN has no pulses: one run, unsuffixed, serves every rate
             run_overrides["lr_pulses"] = UNSUFFIXED_LR

@@ -144,14 +144,7 @@ class RunSettings:
             factors = parse_scales(self.scale, base.SCALES)
         except ValueError as e:
             raise UsageError(f"--{e}") from None  # the message starts with the argument's name
-        if chosen is not None and self.imperfections.strip().lower() != "all":
-            lacking = [name for name in chosen.imperfections if not getattr(base, name)]
-            if lacking:
-                raise UsageError(f"--imperfections: the device of --preset {self.preset} has no {', '.join(lacking)} "
-                                 f"(its imperfections: {', '.join(base.imperfections) or 'none'}); choose among those")
-        # "all": the device as it is (a preset may lack an imperfection, e.g. the RTN its source never measured)
-        self._device_config = None if chosen is None else (
-            base if self.imperfections.strip().lower() == "all" else base.only(*chosen.imperfections))
+        self._device_config = self._device_on(base, chosen)
         if factors and self._device_config is None:
             raise UsageError("--scale: the ideal software BNN has no device to scale; choose --imperfections")
         if factors:
@@ -180,6 +173,19 @@ class RunSettings:
             network = "" if self.network == next(iter(networks)) else f"-{self.network}{self.width:g}"
             self.out = str(Path("runs") / f"{self.dataset}{network}{device}-{self.imperfections.replace(',', '+')}"
                                           f"{scaled}{refreshed}-seed{self.seed}")
+
+    def _device_on(self, base, chosen):
+        """The device of ``imperfections`` on the preset's ``base``: "all" the device as it is (a preset may lack an
+        imperfection, e.g. the RTN its source never measured), a list of those it has (one it lacks is refused)."""
+        if chosen is None:
+            return None
+        if self.imperfections.strip().lower() == "all":
+            return base
+        lacking = [name for name in chosen.imperfections if not getattr(base, name)]
+        if lacking:
+            raise UsageError(f"--imperfections: the device of --preset {self.preset} has no {', '.join(lacking)} "
+                             f"(its imperfections: {', '.join(base.imperfections) or 'none'}); choose among those")
+        return base.only(*chosen.imperfections)
 
     def model(self) -> torch.nn.Module:
         """A new network of these settings (``network`` of the data set, its size from ``hidden``/``width``)."""
