@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 
 from rramk.device.backends import BACKENDS
-from rramk.studies.configs import ABLATIONS, KNOBS, STUDIES, Study, study_by_name
+from rramk.studies.configs import ABLATIONS, FAMILY_KNOBS, STUDIES, Study, study_by_name
 from rramk.studies.runner import SHORT_BUDGET, run_study, study_plan
 from rramk.studies.shards import Shard, parse_shard, shard_from_environment
 from rramk.cli import UsageError
@@ -82,8 +82,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--configs", nargs="+", metavar="CONFIG",
                    help="only these configurations (default: all of the study's; labels as its report names them, "
                         "e.g. 'mean + d2d', or of rramk.studies.configs.ABLATIONS, e.g. 'only d2d')")
-    p.add_argument("--knob", choices=list(KNOBS),
-                   help="--study sensitivity: the knob of HfOxWeakReset.scaled to sweep")
+    p.add_argument("--knob", choices=list(dict.fromkeys(k for knobs in FAMILY_KNOBS.values() for k in knobs)),
+                   help="--study sensitivity: the knob to sweep, one of the device family's (HfOxWeakReset.scaled's, "
+                        "or a --preset of another family: its SCALES)")
     p.add_argument("--values", nargs="+", metavar="FACTOR",
                    help="--study sensitivity: factors on the fit, e.g. 0,0.25,0.5,1,1.5 (default: the knob's, "
                         "rramk.studies.configs.KNOBS)")
@@ -115,6 +116,18 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _family_of(preset: str) -> str:
+    """The device family of ``--preset`` (HfOxWeakReset without one)."""
+    if not preset:
+        return "HfOxWeakReset"
+    from rramk.device.preset import PresetError, load_preset
+
+    try:
+        return type(load_preset(preset)).__name__
+    except PresetError:  # said, with the file, where the runs load it
+        return "HfOxWeakReset"
+
+
 def study_of(args: argparse.Namespace) -> tuple[Study, list[str], list[float] | None]:
     """The study, its configurations to run and its learning rates (None: the default) from the arguments."""
     if args.study != "sensitivity":
@@ -123,7 +136,7 @@ def study_of(args: argparse.Namespace) -> tuple[Study, list[str], list[float] | 
             raise UsageError(f"--{given[0]}: only with --study sensitivity")
     try:
         study = study_by_name(args.study, knob=args.knob, values=None if args.values is None else _factors(args.values),
-                              base=args.base, lrs=args.lr_pulses)
+                              base=args.base, lrs=args.lr_pulses, family=_family_of(args.preset))
     except ValueError as e:
         raise UsageError(str(e) if str(e).startswith("--") else f"--{e}") from None
     configs = study.labels if args.configs is None else args.configs

@@ -55,3 +55,50 @@ def test_published_study_on_a_preset_without_rtn(tmp_path, monkeypatch, capsys):
     assert all(cfg is None or not cfg.rtn for _, cfg in ran.values())
     assert "mean + rtn: skipped, the device of" in capsys.readouterr().out
     assert len(ran) == len(STUDIES["published"].configs) - len(about_rtn)
+
+
+def test_each_family_has_a_sweep_for_every_knob_and_isolates_its_own_spreads():
+    from rramk.device.families import FAMILIES
+    from rramk.studies.configs import FAMILY_KNOBS, sensitivity_study
+
+    for family, knobs in FAMILY_KNOBS.items():
+        assert set(knobs) == set(FAMILIES[family].SCALES), family
+    study = sensitivity_study("d2d_rate", (0.5,), family="SoftBounds")
+    assert study.configs["mean + d2d_rate x0.5"].scales == (("d2d_g0", 0.0), ("d2d_g_max", 0.0), ("d2d_rate", 0.5))
+    with pytest.raises(ValueError, match="knob: expected one of d2d, d2d_g0, d2d_g_max, d2d_rate, pink, rtn "
+                                         "\\(the knobs of SoftBounds\\), got 'd2d_m1'"):
+        sensitivity_study("d2d_m1", family="SoftBounds")
+
+
+def test_a_family_knob_measures_its_own_spread():
+    """sigma of ln rate across the devices a soft-bounds config draws scales by the d2d_rate factor exactly."""
+    base = model_tables.knob_measures(SoftBounds())
+    half = model_tables.knob_measures(SoftBounds().scaled(d2d_rate=0.5))
+    assert half["sigma_ln_rate"] == pytest.approx(0.5 * base["sigma_ln_rate"], rel=1e-9)
+    assert half["sigma_g0"] == base["sigma_g0"] > 0 and model_tables.knob_measures(SoftBounds(d2d=False))["sigma_g0"] == 0
+
+
+def test_sensitivity_study_on_a_preset_of_another_family(tmp_path, monkeypatch, capsys):
+    trained = []
+
+    def fake_train(settings):
+        trained.append(settings)
+        Path(settings.out).mkdir(parents=True, exist_ok=True)
+        (Path(settings.out) / loop.SUMMARY).write_text(json.dumps({"imperfections": settings.imperfections,
+                                                                   "seed": settings.seed, "final_test_accuracy": 0.5}))
+        return {"final_test_accuracy": 0.5}
+
+    monkeypatch.setattr(runner, "train", fake_train)
+    args = [*STUDY, "--seeds", "0", "--preset", PRESET, "--study", "sensitivity", "--knob", "d2d_rate", "--values",
+            "0.5", "2", "--out", str(tmp_path / "runs"), "--summaries", str(tmp_path / "summaries")]
+    assert ablation.main(args) == 0
+    scaled = [s.device_config for s in trained if s.scale]
+    assert scaled == [SoftBounds().only("d2d", "saturation").scaled(d2d_g0=0, d2d_g_max=0, d2d_rate=f)
+                      for f in (0.5, 2.0)]
+    hfox_knob = [*STUDY, "--seeds", "0", "--preset", PRESET, "--study", "sensitivity", "--knob", "d2d_m1",
+                 "--out", str(tmp_path / "r2"), "--summaries", str(tmp_path / "s2")]
+    with pytest.raises(SystemExit) as stop:  # an HfOx knob on a soft-bounds preset: a usage error, the family's knobs
+        ablation.main(hfox_knob)
+    assert stop.value.code == 2
+    assert "--knob: expected one of d2d, d2d_g0, d2d_g_max, d2d_rate, pink, rtn (the knobs of SoftBounds)" in \
+        capsys.readouterr().err

@@ -384,6 +384,8 @@ def parse_scales(text: str, names: dict = SCALES) -> dict[str, float]:
 
 
 def format_scales(factors: dict[str, float], names: dict = SCALES) -> str:
-    """Inverse of ``parse_scales``, in the order of SCALES: {"pink": 2.0, "d2d": 0.5} -> "d2d=0.5,pink=2"."""
+    """Inverse of ``parse_scales``, in the order of SCALES (another family's knobs after them, as given):
+    {"pink": 2.0, "d2d": 0.5} -> "d2d=0.5,pink=2"."""
     return ",".join(f"{name}={factors[name]:g}" if float(f"{factors[name]:g}") == factors[name]
-                    else f"{name}={factors[name]!r}" for name in names if name in factors)
+                    else f"{name}={factors[name]!r}"
+                    for name in [n for n in names if n in factors] + [n for n in factors if n not in names])

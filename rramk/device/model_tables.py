@@ -129,12 +129,22 @@ def knob_measures(config: HfOxWeakReset) -> dict[str, float]:
     * ``median_t_star``: median saturation onset across devices, pulses (the t_star knob);
     * ``alpha``: the 1/f amplitude in ln R (0 with pink off; the pink knob);
     * ``a_rtn_max``: the largest RTN amplitude bound of any device, ln R (0 with rtn off; the rtn knob).
+
+    Soft bounds and bidirectional: ``sigma_g0``, ``sigma_g_max`` (the reset state's, the (upper) bound's spread),
+    ``sigma_ln_rate`` (of ln rate, rate_up), ``alpha`` and ``a_rtn_max`` in the family's read quantity.
     """
     table = _d2d_table(config)
     row = {name: table[i] for i, name in enumerate(TABLE_ROWS)}
 
     def spread(x: torch.Tensor) -> float:  # population variance: the table is the distribution
         return 0.0 if bool((x == x[0]).all()) else x.var(correction=0).item()
+
+    if config.FAMILY != streams.FAMILY_TWO_SLOPES:  # soft bounds, bidirectional: their parameters' spreads
+        rate = row["m1"]
+        return {"sigma_g0": math.sqrt(spread(row["r0"])), "sigma_g_max": math.sqrt(spread(row["m2"])),
+                "sigma_ln_rate": math.sqrt(spread(torch.log(rate))),
+                "alpha": config.pink_alpha * config.pink_scale if config.pink else 0.0,
+                "a_rtn_max": row["a_rtn"].max().item() if config.rtn else 0.0}
 
     return {"sigma_ln_r_0": math.sqrt(spread(row["ln_r0"]) + spread(row["c1"])),
             "sigma_m1": math.sqrt(spread(row["m1"])),

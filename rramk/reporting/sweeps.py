@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from rramk.studies.configs import KNOBS, NOISE, Study, lr_study, sensitivity_study
+from rramk.studies.configs import NOISE, Study, knobs_of, lr_study, sensitivity_study
 from rramk.reporting.ablation import TOLERANCES
 from rramk.reporting.runs import (all_runs, budget_words, code_versions, dates,
                                   machine_names, machines, pct, seeds_of)
@@ -27,7 +27,7 @@ from rramk.studies.summaries import UNSUFFIXED_LR, ablation_command, default_lr,
 from rramk.studies.statistics import ablation_rows, best_lr, lr_rows, reported_accuracy, selection_rule
 from rramk.studies.tolerance import sensitivity, tolerance, tolerance_interval
 from rramk.studies.welch import LEVEL
-from rramk.device.config import HfOxWeakReset
+from rramk.device.families import device_from_dict
 from rramk.reporting.files import PNG_METADATA, REPORT_COMMAND, pyplot
 
 
@@ -124,11 +124,20 @@ def plot_lr(table: list[dict], labels: tuple[str, str], default: float, path: Pa
 # ----------------------------------------------------------------------------- sensitivity sweeps
 
 
+def family_of(directories: dict) -> str:
+    """The device family of a budget's runs (their device_config's ``device_family``; HfOxWeakReset if none)."""
+    for runs in directories.values():
+        for summary in runs:
+            if summary.get("device_config"):
+                return summary["device_config"].get("device_family", "HfOxWeakReset")
+    return "HfOxWeakReset"
+
+
 def sweeps_found(directories: dict) -> list[tuple[str, str, float | None, list[float]]]:
     """(knob, base, lr, factors) of every sweep with a run of a scaled configuration in ``directories``;
     lr: the pulse learning rate of its ``-lr<rate>`` directories (None: the unsuffixed UNSUFFIXED_LR)."""
     found = []
-    for knob, spec in KNOBS.items():
+    for knob, spec in knobs_of(family_of(directories)).items():
         for base in ("mean", "full"):
             if base == "mean" and spec.imperfection in NOISE:  # mean-plus-d2d-x0.5, mean-plus-d2d_m1-x0.5-lr8
                 stem = f"mean-plus-{knob}-x"
@@ -151,13 +160,14 @@ def write_sensitivity(dataset: str, budget: str, directories: dict, knob: str, b
     knob, of the runs at pulse rate ``lr`` (None: the unsuffixed directories)."""
     from rramk.device.model_tables import knob_measures
 
-    spec = KNOBS[knob]
+    family = family_of(directories)
+    spec = knobs_of(family)[knob]
     extra = [0.0] if spec.zero_is_off or base == "mean" else []
-    study = sensitivity_study(knob, tuple(sorted(set(factors) | {1.0, *extra})), base)
+    study = sensitivity_study(knob, tuple(sorted(set(factors) | {1.0, *extra})), base, family)
     runs = study_runs(directories, study, lr, UNSUFFIXED_LR)
     rows = ablation_rows(runs, study.labels)
     any_run = next(iter(all_runs(runs)), {})  # the device of --preset, which its summary records (None: the fit)
-    preset = HfOxWeakReset.from_dict(any_run["preset"]["device"]) if any_run.get("preset") else None
+    preset = device_from_dict(any_run["preset"]["device"]) if any_run.get("preset") else None
     measures = {label: knob_measures(config.device(preset)) for label, config in study.configs.items()}
     points = sensitivity(rows, study, {label: m[spec.measure] for label, m in measures.items()})
     if not points:
@@ -179,7 +189,8 @@ def write_sensitivity(dataset: str, budget: str, directories: dict, knob: str, b
              f"- Runs: `{ablation_command(dataset, first, flags, seeds)}` ({budget_words(first)})",
              f"- Seeds: {seeds_line}",
              f"- This file: `{REPORT_COMMAND}`\n",
-             f"The knob `{knob}` of `HfOxWeakReset.scaled` (a factor on the published fit, 1 = the fit), swept on "
+             f"The knob `{knob}` of `{family}.scaled` (a factor on the "
+             f"{'published ' if family == 'HfOxWeakReset' else ''}fit, 1 = the fit), swept on "
              f"{on}; in the unit a device engineer measures: {spec.unit} (`rramk.device.model_tables.knob_measures`, "
              "over the devices the configuration draws). Loss = mean model - this configuration, in accuracy "
              "points (means over seeds, ± standard error).\n"]

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rramk.device.config import IMPERFECTIONS, SCALES, SPREADS, HfOxWeakReset, format_scales
+from rramk.device.config import IMPERFECTIONS, SCALES, HfOxWeakReset, format_scales
 
 NOISE = ("d2d", "pink", "rtn")
 """The imperfections the published study ranks: its three sources of variation (MODEL.md section 4)."""
@@ -169,6 +169,15 @@ class Knob:
     """``mean`` or ``full``: what the sweep adds it to by default."""
     values: tuple[float, ...]
     """The default sweep: from 0 to beyond the published fit (1), dense where tolerances are read."""
+    family: str = "HfOxWeakReset"
+    """The device family whose knob it is (``rramk.device.families``)."""
+
+    @property
+    def spreads(self) -> dict:
+        """The spread knobs of its family (``SPREADS``)."""
+        from rramk.device.families import family_class
+
+        return family_class(self.family).SPREADS
 
     @property
     def zero_is_off(self) -> bool:
@@ -179,12 +188,12 @@ class Knob:
     def isolated(self) -> bool:
         """A spread knob of one quantity (d2d_r, d2d_m1, ...): on the mean model it is swept alone, every
         other spread at 0, so that its runs measure that quantity's spread and nothing else."""
-        return self.name in SPREADS and self.name != "d2d"
+        return self.name in self.spreads and self.name != "d2d"
 
     def scales(self, factor: float, base: str) -> tuple[tuple[str, float], ...]:
         """The knobs of ``HfOxWeakReset.scaled`` of one sweep point."""
         if self.isolated and base == "mean":
-            return (*((k, 0.0) for k in SPREADS if k not in ("d2d", self.name)), (self.name, factor))
+            return (*((k, 0.0) for k in self.spreads if k not in ("d2d", self.name)), (self.name, factor))
         return ((self.name, factor),)
 
 
@@ -210,7 +219,41 @@ KNOBS: dict[str, Knob] = {
 assert set(KNOBS) == set(SCALES), "a knob of HfOxWeakReset.scaled without its sweep"
 
 
-def sensitivity_study(knob: str, values: tuple[float, ...] | None = None, base: str | None = None) -> Study:
+def _family_knobs(family: str, spreads: dict[str, tuple[str, str]]) -> dict[str, Knob]:
+    """A family's knobs: its spreads (knob -> (measure, unit)), with d2d, pink and rtn as HfOx's in its units."""
+    noise = {"pink": Knob("pink", "pink", "alpha", "white-noise amplitude alpha (read quantity)", "mean",
+                          (0.0, 0.5, 1.0, 2.0, 4.0), family),
+             "rtn": Knob("rtn", "rtn", "a_rtn_max", "largest RTN amplitude bound A_rtn (read quantity)", "mean",
+                         (0.0, 0.5, 1.0, 2.0, 4.0), family)}
+    return {**{name: Knob(name, "d2d", measure, unit, "mean", SPREAD_SWEEP, family)
+               for name, (measure, unit) in spreads.items()}, **noise}
+
+
+FAMILY_KNOBS: dict[str, dict[str, Knob]] = {
+    "HfOxWeakReset": KNOBS,
+    "SoftBounds": _family_knobs("SoftBounds", {
+        "d2d": ("sigma_g0", "sigma of the reset state g0 across devices"),
+        "d2d_g0": ("sigma_g0", "sigma of the reset state g0 across devices"),
+        "d2d_g_max": ("sigma_g_max", "sigma of the bound g_max across devices"),
+        "d2d_rate": ("sigma_ln_rate", "sigma of ln rate across devices")}),
+    "Bidirectional": _family_knobs("Bidirectional", {
+        "d2d": ("sigma_g0", "sigma of the reset state g0 across devices"),
+        "d2d_g0": ("sigma_g0", "sigma of the reset state g0 across devices"),
+        "d2d_bounds": ("sigma_g_max", "sigma of the upper bound g_max across devices"),
+        "d2d_rate": ("sigma_ln_rate", "sigma of ln rate_up across devices")}),
+}
+"""Each device family's knobs, by name in its ``scaled`` (the same names as its SCALES)."""
+
+
+def knobs_of(family: str = "HfOxWeakReset") -> dict[str, Knob]:
+    """The knobs of a device family (a key of ``rramk.device.families.FAMILIES``)."""
+    if family not in FAMILY_KNOBS:
+        raise ValueError(f"family: expected one of {', '.join(FAMILY_KNOBS)}, got {family!r}")
+    return FAMILY_KNOBS[family]
+
+
+def sensitivity_study(knob: str, values: tuple[float, ...] | None = None, base: str | None = None,
+                      family: str = "HfOxWeakReset") -> Study:
     """The mean model and ``knob`` swept over ``values`` on ``base`` (default: the knob's own).
 
     Base ``mean``: the mean model plus the knob's imperfection (``mean + d2d x0.5``; the saturation
@@ -220,9 +263,10 @@ def sensitivity_study(knob: str, values: tuple[float, ...] | None = None, base: 
     for bit: a zero table spread, alpha = 0, A_rtn = 0), so those runs are shared with the published
     study.
     """
-    if knob not in KNOBS:
-        raise ValueError(f"knob: expected one of {', '.join(KNOBS)}, got {knob!r}")
-    spec = KNOBS[knob]
+    knobs = knobs_of(family)
+    if knob not in knobs:
+        raise ValueError(f"knob: expected one of {', '.join(knobs)} (the knobs of {family}), got {knob!r}")
+    spec = knobs[knob]
     base = spec.base if base is None else base
     if base not in ("mean", "full"):
         raise ValueError(f"base: expected mean or full, got {base!r}")
@@ -261,14 +305,14 @@ def sensitivity_study(knob: str, values: tuple[float, ...] | None = None, base: 
 
 
 def study_by_name(name: str, *, knob: str | None = None, values=None, base: str | None = None,
-                  lrs=None) -> Study:
+                  lrs=None, family: str = "HfOxWeakReset") -> Study:
     """The study ``python -m rramk.ablation --study NAME`` runs."""
     if name == "lr":
         return lr_study(LEARNING_RATES if lrs is None else tuple(lrs))
     if name == "sensitivity":
         if knob is None:
             raise ValueError(f"--study sensitivity needs --knob (one of {', '.join(KNOBS)})")
-        return sensitivity_study(knob, values, base)
+        return sensitivity_study(knob, values, base, family)
     if name not in STUDIES:
         raise ValueError(f"study: expected one of {', '.join([*STUDIES, 'lr', 'sensitivity'])}, got {name!r}")
     return STUDIES[name]
