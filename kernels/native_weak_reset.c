@@ -108,7 +108,7 @@ static void adam_pulses(const Launch *L, int64_t first, int count, int32_t *n) {
 }
 
 /* The devices of one side: new state word, pink term and ln R (weak_reset_update's loop body). */
-static inline void device_side(const Launch *L, const int family, const int rtn_on, const int saturation_on, const int read, uint32_t da, uint32_t db, uint32_t ca, uint32_t cb, uint32_t flip_word,
+static inline __attribute__((always_inline)) void device_side(const Launch *L, const int family, const int rtn_on, const int saturation_on, const int read, uint32_t da, uint32_t db, uint32_t ca, uint32_t cb, uint32_t flip_word,
                                uint32_t amplitude_word, uint32_t word, float pink_old, int32_t n_side, float fresh,
                                int32_t n_signed, uint32_t step0, uint32_t step1, const int bits,
                                uint32_t *word_out, float *pink_out, float *log_r_out) {
