@@ -4,20 +4,18 @@ the device's own imperfections; rramk.train refuses to switch on what the device
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 import rramk.ablation as ablation
-import rramk.studies.runner as runner
-import rramk.training.loop as loop
 from rramk.cli import UsageError
 from rramk.device import model_tables
 from rramk.device.soft_bounds import SoftBounds
 from rramk.studies.configs import STUDIES
 from rramk.training.run_settings import RunSettings
 from tests.test_ablation import STUDY
+from tests.test_ablation_studies import recorded_settings  # noqa: F401  (the fixture: training recorded)
 from tests.test_ablation import _outside_a_job_array  # noqa: F401  (autouse: no Slurm job array)
 from tests.test_train import _one_thread_no_network  # noqa: F401  (autouse: one thread, no downloads)
 
@@ -32,17 +30,8 @@ def test_all_is_the_device_as_its_preset_has_it():
         RunSettings(dataset="mnist", preset=PRESET, imperfections="d2d,rtn")
 
 
-def test_published_study_on_a_preset_without_rtn(tmp_path, monkeypatch, capsys):
-    trained = []
-
-    def fake_train(settings):
-        trained.append(settings)
-        Path(settings.out).mkdir(parents=True, exist_ok=True)
-        (Path(settings.out) / loop.SUMMARY).write_text(json.dumps({"imperfections": settings.imperfections,
-                                                                   "seed": settings.seed, "final_test_accuracy": 0.5}))
-        return {"final_test_accuracy": 0.5}
-
-    monkeypatch.setattr(runner, "train", fake_train)
+def test_published_study_on_a_preset_without_rtn(tmp_path, recorded_settings, capsys):
+    trained = recorded_settings
     assert ablation.main([*STUDY, "--seeds", "0", "--preset", PRESET, "--out", str(tmp_path / "runs"),
                           "--summaries", str(tmp_path / "summaries")]) == 0
     ran = {Path(s.out).parent.name: (s.imperfections, s.device_config) for s in trained}
@@ -78,17 +67,8 @@ def test_a_family_knob_measures_its_own_spread():
     assert half["sigma_g0"] == base["sigma_g0"] > 0 and model_tables.knob_measures(SoftBounds(d2d=False))["sigma_g0"] == 0
 
 
-def test_sensitivity_study_on_a_preset_of_another_family(tmp_path, monkeypatch, capsys):
-    trained = []
-
-    def fake_train(settings):
-        trained.append(settings)
-        Path(settings.out).mkdir(parents=True, exist_ok=True)
-        (Path(settings.out) / loop.SUMMARY).write_text(json.dumps({"imperfections": settings.imperfections,
-                                                                   "seed": settings.seed, "final_test_accuracy": 0.5}))
-        return {"final_test_accuracy": 0.5}
-
-    monkeypatch.setattr(runner, "train", fake_train)
+def test_sensitivity_study_on_a_preset_of_another_family(tmp_path, recorded_settings, capsys):
+    trained = recorded_settings
     args = [*STUDY, "--seeds", "0", "--preset", PRESET, "--study", "sensitivity", "--knob", "d2d_rate", "--values",
             "0.5", "2", "--out", str(tmp_path / "runs"), "--summaries", str(tmp_path / "summaries")]
     assert ablation.main(args) == 0
