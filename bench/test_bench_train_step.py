@@ -2,10 +2,14 @@
 and IBM aihwkit's ReRAM presets on the same MNIST network (the tool a device engineer would
 otherwise use; skipped, and said so, when aihwkit is not installed: bench/README.md shows how).
 
-The difference is the cost of simulating the devices; report shows it in percent (ratio - 1).
+The difference is the cost of simulating the devices; report shows it in percent (ratio - 1). The CNN
+also with its binary convolutions as float convolutions (``-float-conv``: what the native XNOR
+convolution of the CPU path gains, side by side).
 Derived figure: images per second. Size sets: the networks below (``tiny``: a few thousand
 synapses, so that the device model runs on its reference backend on a CPU).
 """
+
+import contextlib
 
 import pytest
 import torch
@@ -13,7 +17,18 @@ import torch.nn.functional as F
 
 from conftest import DEVICE, SIZE, narrower_native_levels, native_level
 from rramk import models
+from rramk.nn import binary_products
 from rramk.optim import LatentAdam, WeakResetAdam
+
+
+@contextlib.contextmanager
+def binary_products_mode(mode: str):
+    """rramk.nn.binary_products.MODE set to ``mode`` inside the block."""
+    before, binary_products.MODE = binary_products.MODE, mode
+    try:
+        yield
+    finally:
+        binary_products.MODE = before
 
 NETWORKS = {  # name: (data set, batch, arguments of the model)
     "cpu": {"mnist-784-3000-10-b1000": ("mnist", 1000, {}),
@@ -34,17 +49,25 @@ def _network(name):
     return model, x, y
 
 
-# the device model also with the native kernel at the narrower levels (AVX2 on an AVX-512 CPU)
-MODES = ["ideal", "device"] + [f"device-{level}" for level in (narrower_native_levels() if SIZE == "cpu" else [])]
+# the device model also with the native kernel at the narrower levels (AVX2 on an AVX-512 CPU), and (the
+# CNN) with the binary convolutions as float convolutions: what the native XNOR convolution gains
+MODES = ["ideal", "device", "ideal-float-conv", "device-float-conv"] + [
+    f"device-{level}" for level in (narrower_native_levels() if SIZE == "cpu" else [])]
 
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("network", list(NETWORKS))
 def test_train_step(record, network, mode):
-    if network.startswith("cifar10") and mode not in ("ideal", "device"):
+    float_conv = mode.endswith("-float-conv")
+    if network.startswith("cifar10") and mode.startswith("device-x86"):
         pytest.skip("the narrower levels on the MNIST network only (its update dominates)")
+    if float_conv and not network.startswith("cifar10"):
+        pytest.skip("the MLP has no convolutions")
+    if float_conv and DEVICE != "cpu":
+        pytest.skip("the native XNOR convolution runs on CPUs")
+    mode = mode.removesuffix("-float-conv")
     level = mode.removeprefix("device-") if mode.startswith("device-") else None
-    with native_level(level):
+    with native_level(level), binary_products_mode("float" if float_conv else "auto"):
         model, x, y = _network(network)
         if mode == "ideal":
             optimizer = LatentAdam(model.parameters())
@@ -57,7 +80,9 @@ def test_train_step(record, network, mode):
             optimizer.step()
 
         record(step, device=DEVICE, derived={"images_per_s": len(x)}, warmup=2, operation="training step",
-               provider=mode, shape=network, synapses=models.count_synapses(model))
+               provider=mode + ("-float-conv" if float_conv else ""), shape=network,
+               synapses=models.count_synapses(model),
+               conv_path=binary_products.choose_path(1, 1, 1, DEVICE, conv=True))
 
 
 AIHWKIT_PRESETS = ("ReRamSBPreset", "MixedPrecisionReRamSBPreset")

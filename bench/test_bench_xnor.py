@@ -44,8 +44,12 @@ FC_PROVIDERS = {
 }
 CONV_PROVIDERS = {
     "cuda": ("torch-bf16", "rramk-xnor-conv2d"),
-    "cpu": ("torch-f32", "rramk-ref-xnor-conv2d"),  # not in the CPU size set; for the tiny size set
+    # the C kernel at the widest popcount this CPU runs, and with AVX2's (what most CPUs run); the
+    # PyTorch reference in the tiny size set only (far too slow at the CPU set's shapes)
+    "cpu": ("torch-f32", "rramk-native-xnor-conv2d", "rramk-native-xnor-conv2d-avx2")
+    + (("rramk-ref-xnor-conv2d",) if SIZE == "tiny" else ()),
 }
+CPU_CONV_WIDTH = 0.125  # the VGG width the CPU trains (reports/speed.md): the CPU size set's convolutions
 
 
 # ----------------------------------------------------------------------------- shapes
@@ -87,15 +91,17 @@ class BinaryLayer:
 
 
 @functools.lru_cache(maxsize=None)
-def binary_layers() -> tuple[BinaryLayer, ...]:
-    """Every binary-input layer of ``mnist_mlp()`` and ``cifar10_vgg()``, with its input size.
+def binary_layers(width: float = 1.0) -> tuple[BinaryLayer, ...]:
+    """Every binary-input layer of ``mnist_mlp()`` and ``cifar10_vgg(width)``, with its input size
+    (the VGG's model name ``cifar``, or ``cifar-w0.125`` at another width).
 
     Traced on the meta device: no memory is allocated and no arithmetic done.
     """
     layers = []
     with torch.device("meta"):
         nets = (("mnist", models.mnist_mlp(), (1, models.MNIST_PIXELS)),
-                ("cifar", models.cifar10_vgg(), (1, models.CIFAR10_CHANNELS, models.CIFAR10_SIZE, models.CIFAR10_SIZE)))
+                ("cifar" if width == 1 else f"cifar-w{width:g}", models.cifar10_vgg(width),
+                 (1, models.CIFAR10_CHANNELS, models.CIFAR10_SIZE, models.CIFAR10_SIZE)))
     for model_name, net, input_shape in nets:
         seen = []
 
@@ -121,10 +127,14 @@ def binary_layers() -> tuple[BinaryLayer, ...]:
 
 
 def cases(size_set: str) -> dict[str, tuple[BinaryLayer, int]]:
-    """{case id: (layer, batch)} of a size set: ``gpu`` every layer, ``cpu`` the FC layers."""
-    return {layer.case_id(batch): (layer, batch)
-            for layer in binary_layers() if size_set == "gpu" or not layer.is_conv
-            for batch in BATCHES[size_set]}
+    """{case id: (layer, batch)} of a size set: ``gpu`` every layer, ``cpu`` the FC layers and the
+    convolutions of the VGG at CPU_CONV_WIDTH, batch 100."""
+    found = {layer.case_id(batch): (layer, batch)
+             for layer in binary_layers() if size_set == "gpu" or not layer.is_conv
+             for batch in BATCHES[size_set]}
+    if size_set == "cpu":
+        found.update({layer.case_id(100): (layer, 100) for layer in binary_layers(CPU_CONV_WIDTH) if layer.is_conv})
+    return found
 
 
 # ----------------------------------------------------------------------------- operands, reference, check
@@ -202,6 +212,13 @@ def skip_reason(provider: str, layer: BinaryLayer, batch: int) -> str | None:
     m, n, k = layer.mnk(batch)
     if provider == "torch-int8" and not (m > 16 and k % 8 == 0 and n % 8 == 0):
         return f"torch._int_mm needs M > 16 and K, N multiples of 8 (M={m}, N={n}, K={k})"
+    if provider.startswith("rramk-native-"):
+        from rramk.kernels import native
+
+        if not native.available():
+            return "the native kernels are not built here (no C compiler)"
+        if provider.endswith("-avx2") and "avx2" not in native.cpu_features():
+            return "this CPU has no AVX2"
     return None
 
 
@@ -218,6 +235,14 @@ def make_call(provider: str, layer: BinaryLayer, x: torch.Tensor, w: torch.Tenso
     if provider == "torch-int8":
         xi, wi_t = x.to(torch.int8), w.to(torch.int8).t()  # (K, N) column-major, as cuBLASLt wants it
         return (lambda: torch._int_mm(xi, wi_t)), info
+    if provider.startswith("rramk-native-"):  # the C kernel (kernels/native_xnor.c)
+        from rramk.kernels import native_xnor
+
+        popcount = "avx2" if provider.endswith("-avx2") else "auto"
+        chosen = []
+        native_xnor.xnor_conv2d(x, w, layer.padding, layer.stride, popcount=popcount, chosen=chosen)
+        info["popcount"] = chosen[0]
+        return (lambda: native_xnor.xnor_conv2d(x, w, layer.padding, layer.stride, popcount=popcount)), info
     if provider.startswith("rramk-ref-"):  # the PyTorch reference (torch bit operations)
         if layer.is_conv:
             return (lambda: ref_xnor.xnor_conv2d(x, w, padding=layer.padding, stride=layer.stride)), info

@@ -1,7 +1,8 @@
 """Fused CPU kernels (C): the device update and the optimizer step, in place, with the reference's bits.
 
 The CPU twin of ``rramk.kernels.weak_reset`` / ``weak_reset_adam`` (same launchers and checks:
-``weak_reset_args``; source: native_weak_reset.c beside this file), built once per instruction-set
+``weak_reset_args``; source: native_weak_reset.c beside this file; native_xnor.c, the XNOR
+convolution of ``native_xnor``, goes into the same library), built once per instruction-set
 level with the C compiler (``CC``, else ``cc``/``gcc``/``clang``) and cached under ``RRAMK_CACHE_DIR``
 (default ``~/.cache/rramk``). The level comes from the CPU's feature flags at run time (x86-64-v4 =
 AVX-512, v3 = AVX2, v2, baseline; aarch64 baseline), never ``-march=native``, and is part of the
@@ -32,6 +33,7 @@ from .cpu_flags import cpu_features
 from .weak_reset_args import check_flat, check_state_layout, model_launch_args
 
 SOURCE = Path(__file__).with_name("native_weak_reset.c")
+SOURCES = (SOURCE, Path(__file__).with_name("native_xnor.c"))  # built into one library
 FLAGS = ["-O3", "-std=c11", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math", "-fPIC", "-shared"]
 # Threading, best first: OpenMP threads (torch's own libgomp), else one thread (OpenMP's simd hints kept).
 THREADING = (("openmp", ["-fopenmp"]), ("one thread", ["-fopenmp-simd"]), ("one thread", []))
@@ -101,7 +103,7 @@ def _cache_dir() -> Path:
 def library_path(command: list[str], version: str, level: str) -> Path:
     """Where the library of this build command lives in the cache: its level in the name, and a key of
     the source, the command (flags and layout constants), the compiler's version and the machine."""
-    key = hashlib.sha256(b"\0".join([SOURCE.read_bytes(), " ".join(command).encode(), version.encode(),
+    key = hashlib.sha256(b"\0".join([*(source.read_bytes() for source in SOURCES), " ".join(command).encode(), version.encode(),
                                      platform.machine().encode(), level.encode()])).hexdigest()[:24]
     return _cache_dir() / f"weak_reset-{level}-{key}.so"
 
@@ -111,7 +113,7 @@ def _build(command: list[str], path: Path) -> str | None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
         built = Path(tmp) / path.name
-        result = subprocess.run([*command, str(SOURCE), "-o", str(built), "-lm"], capture_output=True, text=True)
+        result = subprocess.run([*command, *map(str, SOURCES), "-o", str(built), "-lm"], capture_output=True, text=True)
         if result.returncode != 0:
             return f"$ {' '.join(command)} ...\n{result.stderr.strip()}"
         os.replace(built, path)
@@ -148,7 +150,7 @@ def build(level: str | None = None) -> dict:
         if error is None:
             return dict(path=path, level=name, threading=threading, command=command)
         errors.append(error)
-    raise RuntimeError("could not build the native CPU kernel (kernels/native_weak_reset.c); use "
+    raise RuntimeError("could not build the native CPU kernels (kernels/native_weak_reset.c, native_xnor.c); use "
                        "backend='reference'. Compiler output:\n" + "\n".join(errors))
 
 

@@ -1,7 +1,8 @@
 """The dispatcher of binary products: every MODE gives the same integers, by the path it names.
 
-CPU: "auto" and "float" take the float path, "kernel" the Triton kernels under the interpreter
-(small shapes); GPU: "auto" and "kernel" take the kernels.
+CPU: "auto" takes the native C convolution (tests/test_native_xnor.py) and the float matrix products,
+"float" the float path, "kernel" the Triton kernels under the interpreter (small shapes); GPU: "auto"
+and "kernel" take the kernels.
 """
 
 import pytest
@@ -25,6 +26,10 @@ def mode(request, monkeypatch):
 
 
 def expected_path(mode, device, m, conv=False):
+    if mode == "auto" and conv and device.type == "cpu":
+        from rramk.kernels import native
+
+        return "native" if native.available() else "float"
     if mode == "float" or (mode == "auto" and device.type != "cuda"):
         return "float"
     return "xnor" if conv or m < 64 else "tensor_core"
@@ -91,6 +96,7 @@ def test_choose_path():
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert binary_products.MODE == "auto"  # the default
     assert binary_products.choose_path(4096, 4096, 4096, cpu) == "float"
+    assert binary_products.choose_path(4096, 4096, 4096, cpu, conv=True) == "native"  # with a C compiler
     assert binary_products.choose_path(1, 3000, 784, cuda) == "xnor"
     assert binary_products.choose_path(500, 1024, 8192, cuda) == "tensor_core"
     assert binary_products.choose_path(500, 1024, 8192, cuda, conv=True) == "xnor"  # the one conv kernel

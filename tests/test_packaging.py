@@ -50,7 +50,8 @@ def test_regular_install_imports_rramk_kernels(tmp_path):
         pass
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     assert (target / "rramk" / "kernels" / "weak_reset.py").is_file()
-    assert (target / "rramk" / "kernels" / "native_weak_reset.c").is_file()  # the native kernel's source ships
+    for source in ("native_weak_reset.c", "native_xnor.c"):  # the native kernels' sources ship
+        assert (target / "rramk" / "kernels" / source).is_file()
     assert not (target / "kernels").exists()
     rramk_file, kernels_file, no_top_level = _probe(tmp_path, env_path=str(target))
     assert Path(rramk_file).parent == target / "rramk"

@@ -208,7 +208,7 @@ def test_the_native_source_builds_for_other_architectures(tmp_path, machine):
     (level, level_flags), = native.isa_levels(machine, set())
     command = [cross, *native.FLAGS, *native.THREADING[0][1], *level_flags, *native._defines()]
     out = tmp_path / f"weak_reset-{level}.so"
-    result = subprocess.run([*command, str(native.SOURCE), "-o", str(out), "-lm"], capture_output=True, text=True)
+    result = subprocess.run([*command, *map(str, native.SOURCES), "-o", str(out), "-lm"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     header = out.read_bytes()[:20]
     assert header[:4] == b"\x7fELF" and int.from_bytes(header[18:20], "little") == 183  # EM_AARCH64

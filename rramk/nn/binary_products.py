@@ -7,11 +7,12 @@ order of summation (also under TF32, which holds +-1 exactly): ``"float"`` (``F.
 ``K - 2 * popcount(a XOR b)``: ``rramk.kernels.xnor_matmul``, ``xnor_conv2d``), ``"tensor_core"``
 (int8 x int8 -> int32 on tensor cores, ``rramk.kernels.sign_matmul_tc``; matrix products only).
 
-:data:`MODE` chooses: ``"auto"`` (a kernel on CUDA tensors, the float path elsewhere), ``"kernel"``
-(a kernel on any device: CUDA, or CPU under TRITON_INTERPRET=1) or ``"float"``; :func:`choose_path`
-turns it and the shape into a path, for matrix products and convolutions alike. A kernel path
-computes the forward pass only; the backward pass is the float path's (float products of the
-gradient).
+:data:`MODE` chooses: ``"auto"`` (a kernel on CUDA tensors; on CPU tensors the native C XNOR convolution,
+``"native"``, ``rramk.kernels.native_xnor``, where a C compiler builds it, and the float path for the rest),
+``"kernel"`` (a Triton kernel on any device: CUDA, or CPU under TRITON_INTERPRET=1) or ``"float"``;
+:func:`choose_path` turns it and the shape into a path, for matrix products and convolutions alike. A
+kernel path computes the forward pass only; the backward pass is the float path's (the same
+``aten.convolution_backward`` call for a convolution, so the same gradients bit for bit on CPU).
 """
 
 from __future__ import annotations
@@ -40,12 +41,15 @@ _KERNEL_BY_M = (
 def choose_path(m: int, n: int, k: int, device, conv: bool = False) -> str:
     """The path of ``s(A) @ s(B)^T`` with A (m, k) and B (n, k) on ``device``, under :data:`MODE`.
 
-    Returns ``"float"``, ``"xnor"`` or ``"tensor_core"``. A convolution (``conv=True``, k = C *
-    kh * kw) has one kernel, ``"xnor"`` (``xnor_conv2d``); a matrix product takes the first row
-    of ``_KERNEL_BY_M`` whose smallest M is <= m.
+    Returns ``"float"``, ``"xnor"``, ``"tensor_core"`` or ``"native"``. A convolution (``conv=True``,
+    k = C * kh * kw) has one kernel per device, ``"xnor"`` (Triton ``xnor_conv2d``) or on CPU tensors
+    in ``"auto"`` mode ``"native"`` (the C kernel, where it builds); a matrix product takes the first
+    row of ``_KERNEL_BY_M`` whose smallest M is <= m.
     """
     if MODE not in MODES:
         raise ValueError(f"rramk.nn.binary_products.MODE: expected one of {', '.join(MODES)}, got {MODE!r}")
+    if MODE == "auto" and conv and torch.device(device).type == "cpu" and _native_available():
+        return "native"
     if MODE == "float" or (MODE == "auto" and torch.device(device).type != "cuda"):
         return "float"
     if conv:
@@ -54,6 +58,13 @@ def choose_path(m: int, n: int, k: int, device, conv: bool = False) -> str:
         if m >= smallest_m:
             return path
     return _KERNEL_BY_M[-1][1]
+
+
+def _native_available() -> bool:
+    """Whether the native C kernels build and load here (cached by ``rramk.kernels.native``)."""
+    from rramk.kernels import native
+
+    return native.available()
 
 
 def _kernel_matmul(a_sign: Tensor, b_sign: Tensor, path: str) -> Tensor:
@@ -102,25 +113,28 @@ class _LinearProduct(torch.autograd.Function):
 
 
 class _Conv2dProduct(torch.autograd.Function):
-    """``conv2d`` of +-1 operands with zero padding by the XNOR kernel; F.conv2d's backward."""
+    """``conv2d`` of +-1 operands with zero padding by an XNOR kernel (``path``: ``"xnor"``, Triton, or
+    ``"native"``, C); the backward is F.conv2d's own ``aten.convolution_backward`` call."""
 
     @staticmethod
-    def forward(ctx, x_sign, w_sign, stride, padding):
-        from rramk.kernels import xnor as kernel
-
+    def forward(ctx, x_sign, w_sign, stride, padding, path):
         ctx.save_for_backward(x_sign, w_sign)
         ctx.stride, ctx.padding = stride, padding
+        if path == "native":
+            from rramk.kernels import native_xnor as kernel
+        else:
+            from rramk.kernels import xnor as kernel
         return kernel.xnor_conv2d(x_sign.contiguous(), w_sign.contiguous(), padding, stride).to(x_sign.dtype)
 
     @staticmethod
     def backward(ctx, grad):
         x_sign, w_sign = ctx.saved_tensors
-        grad_x = grad_w = None
-        if ctx.needs_input_grad[0]:
-            grad_x = torch.nn.grad.conv2d_input(x_sign.shape, w_sign, grad, stride=ctx.stride, padding=ctx.padding)
-        if ctx.needs_input_grad[1]:
-            grad_w = torch.nn.grad.conv2d_weight(x_sign, w_sign.shape, grad, stride=ctx.stride, padding=ctx.padding)
-        return grad_x, grad_w, None, None
+        need_x, need_w = ctx.needs_input_grad[:2]
+        pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)  # noqa: E731
+        grad_x, grad_w, _ = torch.ops.aten.convolution_backward(
+            grad, x_sign, w_sign, None, pair(ctx.stride), pair(ctx.padding), (1, 1), False, (0, 0), 1,
+            (need_x, need_w, False))
+        return grad_x, grad_w, None, None, None
 
 
 def binary_linear(x_sign: Tensor, w_sign: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -150,5 +164,5 @@ def binary_conv2d(x_sign: Tensor, w_sign: Tensor, bias: Tensor | None = None, st
     if path == "float":  # the bias after the exact sum, as in binary_linear
         out = F.conv2d(x_sign, w_sign, stride=stride, padding=padding)
     else:
-        out = _Conv2dProduct.apply(x_sign, w_sign, stride, padding)
+        out = _Conv2dProduct.apply(x_sign, w_sign, stride, padding, path)
     return out if bias is None else out + bias.view(1, -1, 1, 1)
