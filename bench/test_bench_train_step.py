@@ -85,6 +85,26 @@ def test_train_step(record, network, mode):
                conv_path=binary_products.choose_path(1, 1, 1, DEVICE, conv=True))
 
 
+@pytest.mark.parametrize("conv", ["native", "float"])
+@pytest.mark.parametrize("network", [n for n in NETWORKS if n.startswith("cifar10")])
+def test_inference(record, network, conv):
+    """The CNN's forward pass in eval mode (validation and test accuracy each epoch): binary
+    convolutions by the CPU's native XNOR kernel ("native", rramk's default) or as float convolutions."""
+    if DEVICE != "cpu":
+        pytest.skip("the native XNOR convolution runs on CPUs")
+    with binary_products_mode("auto" if conv == "native" else "float"):
+        model, x, _ = _network(network)
+        model.eval()
+
+        def forward():
+            with torch.no_grad():
+                model(x)
+
+        record(forward, device=DEVICE, derived={"images_per_s": len(x)}, warmup=2, operation="inference",
+               provider=f"{conv}-conv", shape=network, synapses=models.count_synapses(model),
+               conv_path=binary_products.choose_path(1, 1, 1, DEVICE, conv=True))
+
+
 AIHWKIT_PRESETS = ("ReRamSBPreset", "MixedPrecisionReRamSBPreset")
 
 

@@ -29,8 +29,10 @@ class _SignSTEFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor) -> Tensor:
-        # One byte per element kept for the backward pass instead of the whole input.
-        ctx.save_for_backward(x.abs() <= 1)
+        # One byte per element kept for the backward pass instead of the whole input; none where no
+        # gradient is wanted (evaluation under no_grad: two passes over x saved)
+        if ctx.needs_input_grad[0]:
+            ctx.save_for_backward(x.abs() <= 1)
         return sign_pm1(x)
 
     @staticmethod

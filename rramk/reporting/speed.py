@@ -106,6 +106,15 @@ HEADLINES = (
      ("device",), ("ideal",), 1.5, False),
     ("MNIST training step: rramk's device model vs aihwkit ReRamSBPreset", "training step", "mnist-784-3000-10",
      ("aihwkit-ReRamSBPreset",), ("device",), 10.0, True),
+    # the native XNOR convolution on CPUs (issue 21; targets from the count in reports/perf-notes.md)
+    ("binary convolution (VGG w1/8 conv2, batch 100, 1 thread): torch float32 vs rramk's XNOR", "binary matmul",
+     "cifar-w0.125-conv2", ("torch-f32",), ("rramk-native-xnor-conv2d",), 3.0, True),
+    ("the same with AVX2's popcount (what AVX2-only CPUs run)", "binary matmul", "cifar-w0.125-conv2",
+     ("torch-f32",), ("rramk-native-xnor-conv2d-avx2",), 2.0, True),
+    ("CIFAR-10 VGG w1/8 inference: float convolutions vs rramk's XNOR", "inference", "cifar10-vgg-w0.125",
+     ("float-conv",), ("native-conv",), 2.0, True),
+    ("CIFAR-10 VGG w1/8 training step (device model): float convolutions vs rramk's XNOR", "training step",
+     "cifar10-vgg-w0.125", ("device-float-conv",), ("device",), 1.1, True),
 )
 
 
