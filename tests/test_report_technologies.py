@@ -38,3 +38,23 @@ def test_one_table_per_budget_with_two_technologies(tmp_path):
     assert "not in this device" in rows[1] and "+3.00 ± 4.00, not resolved" in rows[1]
     cells = [c.strip() for c in rows[1].split("|")]
     assert cells[-4:-2] == ["d2d", "d2d"]  # costliest in both views, resolved
+
+
+def test_the_ablation_report_speaks_of_each_familys_own_mean_and_saturation():
+    """The framing and the saturation section name what the device family has (HfOx: two slopes and m2 = m1;
+    soft bounds: its bound; bidirectional: its bounds), and the family line names a family that is not HfOx."""
+    from rramk.reporting import ablation as report
+
+    def runs(family):
+        config = {} if family is None else {"device_family": family}
+        return {"ideal": [{"settings": {"imperfections": "ideal"}}],
+                "all": [{"settings": {"imperfections": "all"}, "device_config": config}]}
+
+    assert report.family_of_runs(runs(None)) == "HfOxWeakReset"  # HfOx dicts name no family
+    assert report._words(runs(None))["mean"] == "the mean parameters and both slopes"
+    assert "m2 = m1" in report._words(runs(None))["saturation"]
+    assert report._words(runs("SoftBounds"))["mean"] == "the mean parameters and its soft bound"
+    assert "slope" not in report._words(runs("SoftBounds"))["saturation"]
+    assert "unbounded" in report._words(runs("Bidirectional"))["saturation"]
+    assert report._family_line("HfOxWeakReset") == []
+    assert report._family_line("SoftBounds")[0].startswith("- Device family: SoftBounds (saturation = the soft bound")

@@ -122,16 +122,37 @@ def _lacking(runs: dict, study: Study) -> list[str]:
     return [x for x in study.ranked if config and config.get(x) is False]
 
 
-def _family_line(device_run: dict) -> list[str]:
+# What the mean model keeps and what "without saturation" means, per device family (the prose of the report)
+FAMILY_WORDS = {
+    "HfOxWeakReset": {"mean": "the mean parameters and both slopes",
+                      "saturation": "with its two slopes (as fitted) and without saturation (m2 = m1: one slope, the "
+                                    "device never slows down)"},
+    "SoftBounds": {"mean": "the mean parameters and its soft bound",
+                   "saturation": "with its soft bound (as fitted) and without saturation (every step the first "
+                                 "one's: the device never slows down)"},
+    "Bidirectional": {"mean": "the mean parameters and its bounds",
+                      "saturation": "with its bounds (as fitted) and without saturation (linear, unbounded steps)"},
+}
+
+
+def family_of_runs(runs: dict) -> str:
+    """The device family of the study's device runs (HfOxWeakReset where their dicts name none)."""
+    device_run = next((s for s in all_runs(runs) if s["settings"].get("imperfections") != "ideal"), all_runs(runs)[0])
+    return (device_run.get("device_config") or {}).get("device_family", "HfOxWeakReset")
+
+
+def _family_line(family: str) -> list[str]:
     """A line naming the device family of a preset of another family, and what saturation and t* mean there."""
-    family = (device_run.get("device_config") or {}).get("device_family", "HfOxWeakReset")
     if family == "HfOxWeakReset":
         return []
     meaning = {"SoftBounds": "saturation = the soft bound (off: every step the first one's); past t* = past the time "
                              "constant 1/rate",
                "Bidirectional": "saturation = the bounds (off: linear, unbounded steps); past t* does not apply"}
-    return [f"- Device family: {family} ({meaning.get(family, '')}; rramk.device.families): the words 'slopes' and "
-            "'m2 = m1' below are HfOx's"]
+    return [f"- Device family: {family} ({meaning.get(family, '')}; rramk.device.families)"]
+
+
+def _words(runs: dict) -> dict:
+    return FAMILY_WORDS.get(family_of_runs(runs), FAMILY_WORDS["HfOxWeakReset"])
 
 
 def _header(dataset: str, budget: str, runs: dict, flags: str, note: str) -> list[str]:
@@ -147,10 +168,10 @@ def _header(dataset: str, budget: str, runs: dict, flags: str, note: str) -> lis
             f"- Seeds: {seeds_line}",
             f"- Reported accuracy: {selection_rule(all_runs(runs))}",
             f"- Pulse learning rate: {note or 'lr_pulses ' + format(device_run['settings']['lr_pulses'], 'g')}",
-            *_family_line(device_run),
+            *_family_line(family_of_runs(runs)),
             f"- This file: `{REPORT_COMMAND}`\n",
             "The published study's framing (MODEL.md section 4): the base is the **mean model**, every device "
-            "with the mean parameters and both slopes; the three imperfections ranked are its sources of "
+            f"with {_words(runs)['mean']}; the three imperfections ranked are its sources of "
             "variation, **d2d**, **pink** and **rtn**, each added alone to the mean model (`mean + X`) and "
             "removed alone from the full model (`full but X`); `ideal` is the software BNN. Saturation is a "
             "property of the device, shown separately below and never ranked.\n",
@@ -192,8 +213,8 @@ def _saturation_section(runs: dict, rows: list[dict], study: Study) -> list[str]
                      headers=["configuration", "with saturation (%)", "without (%)", "saturation costs (points)",
                               "seeds (with / without)", "past t* (%)"], tablefmt="github", disable_numparse=True)
     return ["\n## Saturation: a property of the device, not ranked\n",
-            "Each configuration with its two slopes (as fitted) and without saturation (m2 = m1: one slope, the "
-            "device never slows down); saturation costs = accuracy without - with (± standard error over seeds).\n",
+            f"Each configuration {_words(runs)['saturation']}; saturation costs = accuracy without - with (± "
+            "standard error over seeds).\n",
             table, "", *saturation_sentences(runs, rows, study)]
 
 
