@@ -127,7 +127,7 @@ def demo(args) -> int:
     results, replicates = [], {}
     for case in DEMO_CASES:
         print(f"{case.name}: simulating {args.devices} devices", flush=True)
-        traces, _ = case.simulate(args.devices)
+        traces, devices = case.simulate(args.devices)  # devices: each one's true values
         if args.write_traces:
             print(f"wrote {traces.write_csv(out / f'{case.name}_traces.csv')}", flush=True)
         fit = fit_preset(traces, progress=lambda text: print(f"  {text}", flush=True))
@@ -139,7 +139,8 @@ def demo(args) -> int:
                                 "machine": provenance.machine_line()},
                     fit={**fit.record(), "adequacy": adequacy.record()})
         write_report(out, fit, name=case.name, title=case.name, true=case.config, adequacy=adequacy)
-        results.append((case, fit, recovery(case.config, fit), noise_recovery(case.config, fit), list(adequacy.rows)))
+        results.append((case, fit, recovery(case.config, fit, device_truth=devices), noise_recovery(case.config, fit),
+                        list(adequacy.rows)))
         for replicate in range(1, args.replicates):
             print(f"{case.name}: replicate {replicate + 1}/{args.replicates}", flush=True)
             again = fit_preset(case.simulate(args.devices, replicate=replicate)[0])

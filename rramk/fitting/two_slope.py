@@ -136,6 +136,13 @@ def _grid_profile(knee_grid, grid_in, beta_grid, sse_grid, M_grid, sse1: float, 
     return grid_cost, grid_slopes, t_profile
 
 
+def censor_point(t, min_tail: float = 50.0, tail_fraction: float = 0.1) -> float:
+    """The last knee a trace read at pulses t (ascending) can show: max(``min_tail``, ``tail_fraction`` of the
+    trace) before its last read; a knee beyond it is censored there (``fit_two_slope``, and the Kaplan-Meier
+    variance of ``rramk.fitting.recovery``)."""
+    return float(t[-1] - max(min_tail, tail_fraction * (t[-1] - t[0])))
+
+
 def fit_two_slope(t, y, w, *, noise_factor: float, knee_threshold: float, knee_grid: np.ndarray,
                   min_side: int = 3, profile_knees: int = 48, min_tail: float = 50.0,
                   tail_fraction: float = 0.1) -> TwoSlope:
@@ -148,7 +155,7 @@ def fit_two_slope(t, y, w, *, noise_factor: float, knee_threshold: float, knee_g
     beta1 = np.linalg.solve(G1, A.T @ (w * y))
     sse1 = float(np.sum(w * (y - A @ beta1) ** 2))
     n_eff = float(w.sum())
-    censor = float(t[-1] - max(min_tail, tail_fraction * (t[-1] - t[0])))
+    censor = censor_point(t, min_tail, tail_fraction)
     (knees, beta, sse, M), on_grid = _knee_solutions(t, ts, y, w, knee_grid, scale, min_side)
     sse_min = min(float(sse.min()) if len(sse) else math.inf, sse1)
     var = max(sse_min / max(n_eff - 4, 1.0), 1e-300) * noise_factor
