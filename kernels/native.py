@@ -1,8 +1,8 @@
 """Fused CPU kernels (C): the device update and the optimizer step, in place, with the reference's bits.
 
 The CPU twin of ``rramk.kernels.weak_reset`` / ``weak_reset_adam`` (same launchers and checks:
-``weak_reset_args``; source: native_weak_reset.c beside this file; native_xnor.c, the XNOR
-convolution of ``native_xnor``, goes into the same library), built once per instruction-set
+``weak_reset_args``; source: native_weak_reset.c beside this file; native_xnor.c and native_cnn.c,
+the CNN's XNOR convolution and max pooling of ``native_xnor``, go into the same library), built once per instruction-set
 level with the C compiler (``CC``, else ``cc``/``gcc``/``clang``) and cached under ``RRAMK_CACHE_DIR``
 (default ``~/.cache/rramk``). The level comes from the CPU's feature flags at run time (x86-64-v4 =
 AVX-512, v3 = AVX2, v2, baseline; aarch64 baseline), never ``-march=native``, and is part of the
@@ -33,7 +33,7 @@ from .cpu_flags import cpu_features
 from .weak_reset_args import check_flat, check_state_layout, model_launch_args
 
 SOURCE = Path(__file__).with_name("native_weak_reset.c")
-SOURCES = (SOURCE, Path(__file__).with_name("native_xnor.c"))  # built into one library
+SOURCES = (SOURCE, *(Path(__file__).with_name(name) for name in ("native_xnor.c", "native_cnn.c")))  # one library
 FLAGS = ["-O3", "-std=c11", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math", "-fPIC", "-shared"]
 # Threading, best first: OpenMP threads (torch's own libgomp), else one thread (OpenMP's simd hints kept).
 THREADING = (("openmp", ["-fopenmp"]), ("one thread", ["-fopenmp-simd"]), ("one thread", []))
@@ -150,7 +150,7 @@ def build(level: str | None = None) -> dict:
         if error is None:
             return dict(path=path, level=name, threading=threading, command=command)
         errors.append(error)
-    raise RuntimeError("could not build the native CPU kernels (kernels/native_weak_reset.c, native_xnor.c); use "
+    raise RuntimeError("could not build the native CPU kernels (kernels/native_weak_reset.c, native_xnor.c, native_cnn.c); use "
                        "backend='reference'. Compiler output:\n" + "\n".join(errors))
 
 

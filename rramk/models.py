@@ -24,6 +24,7 @@ from torch import nn
 
 from rramk.nn.binarize import SignSTE
 from rramk.nn.layers import BinaryConv2d, BinaryLinear, binary_parameters
+from rramk.nn.pooling import MaxPool2x2
 
 __all__ = ["CIFAR10_CONV_WIDTHS", "CIFAR10_FC_WIDTHS", "cifar10_vgg", "count_synapses", "mnist_mlp", "mnist_vgg", "vgg"]
 
@@ -103,7 +104,7 @@ def vgg(width: float = 1.0, *, channels: int = CIFAR10_CHANNELS, size: int = CIF
         layers.append((f"conv{k}", BinaryConv2d(in_channels, out_channels, kernel_size=3, padding=1,
                                                 binarize_input=k > 1)))
         if k in CIFAR10_POOL_AFTER:
-            layers.append((f"pool{k}", nn.MaxPool2d(2)))
+            layers.append((f"pool{k}", MaxPool2x2()))  # nn.MaxPool2d(2), by the native kernel on CPUs
             size //= 2
         layers.append((f"bn{k}", nn.BatchNorm2d(out_channels)))
         layers.append((f"sign{k}", SignSTE()))

@@ -30,10 +30,17 @@ class _SignSTEFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor) -> Tensor:
         # One byte per element kept for the backward pass instead of the whole input; none where no
-        # gradient is wanted (evaluation under no_grad: two passes over x saved)
-        if ctx.needs_input_grad[0]:
-            ctx.save_for_backward(x.abs() <= 1)
-        return sign_pm1(x)
+        # gradient is wanted (evaluation under no_grad). On CPUs one native pass makes both (the same values).
+        wanted = ctx.needs_input_grad[0]
+        if x.dtype == torch.float32 and x.device.type == "cpu" and _native_available():
+            from rramk.kernels import native_cnn
+
+            out, inside = native_cnn.sign_ste(x, with_mask=wanted)
+        else:
+            out, inside = sign_pm1(x), (x.abs() <= 1 if wanted else None)
+        if wanted:
+            ctx.save_for_backward(inside)
+        return out
 
     @staticmethod
     def backward(ctx, grad_output: Tensor) -> Tensor:
@@ -42,6 +49,12 @@ class _SignSTEFunction(torch.autograd.Function):
 
 
 _SAME_SIZE_INT = {2: torch.int16, 4: torch.int32, 8: torch.int64}
+
+
+def _native_available() -> bool:
+    from rramk.kernels import native
+
+    return native.available()
 
 
 def pass_where(inside: Tensor, grad: Tensor) -> Tensor:
