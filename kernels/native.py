@@ -187,7 +187,8 @@ class _Launch(ctypes.Structure):
         (name, ctypes.c_int64) for name in ("table_size", "order", "n_blocks", "numel", "threads", "pink_on",
                                             "rtn_on", "saturation_on", "cycles")] + [
         ("seed", ctypes.c_uint64), ("update", ctypes.c_uint64), ("offset", ctypes.c_int64),
-        ("due", ctypes.c_void_p), ("keep", ctypes.c_float), ("due_all", ctypes.c_int64), ("family", ctypes.c_int64)]
+        ("due", ctypes.c_void_p), ("keep", ctypes.c_float), ("due_all", ctypes.c_int64), ("family", ctypes.c_int64),
+        ("pair_row", ctypes.c_int64)]
 
 
 ADAM_SCALARS = ("beta1", "one_minus_beta1", "beta2", "one_minus_beta2", "bias_correction1", "bias_correction2",
@@ -236,7 +237,8 @@ def _launch(numel: int, seed: int, update: int, cycles: bool, model: dict, offse
                      table_size=flags["TABLE_SIZE"], order=flags["ORDER"], n_blocks=flags["N_BLOCKS"], numel=numel,
                      threads=torch.get_num_threads(), pink_on=flags["PINK"], rtn_on=flags["RTN"],
                      saturation_on=flags["SATURATION"], cycles=bool(cycles), seed=seed, update=update,
-                     offset=offset, keep=keep, due_all=bool(due_all), family=flags["FAMILY"])
+                     offset=offset, keep=keep, due_all=bool(due_all), family=flags["FAMILY"],
+                     pair_row=flags["PAIR_ROW"])
     if scalars is not None:
         launch.adam = (ctypes.c_float * 9)(*(scalars[name] for name in ADAM_SCALARS))
     library().rramk_weak_reset_run(ctypes.byref(launch))

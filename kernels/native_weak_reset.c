@@ -51,6 +51,7 @@ typedef struct {
     float keep;       /* refresh: a device counts as used up at t >= keep * t_star (1 - margin; 1 for past_t_star) */
     int64_t due_all;  /* refresh: 1: both devices used up (window), 0: either (past_t_star) */
     int64_t family;   /* the device family: 0 two slopes (HfOx), 1 soft bounds, 2 bidirectional (rows ROW_POWER..) */
+    int64_t pair_row; /* the d2d_pair knob: row of the normal scores (then rho, s), 0: off (rramk.device.model_tables) */
 } Launch;
 
 /* Philox4x32-10 (rramk/device/philox.py, tl.philox): key (k0, k1), counter (c0..c3); the ten
@@ -105,6 +106,27 @@ static void adam_pulses(const Launch *L, int64_t first, int count, int32_t *n) {
         float c = u < -maxp ? -maxp : (u > maxp ? maxp : u);
         n[i] = u == u ? (int32_t)rintf(c) : 0; /* round half to even; a NaN gives no pulse */
     }
+}
+
+/* BLb's D2D word b coupled to BL's a by the d2d_pair knob (rramk/device/weak_reset.py: paired_words): each
+   10-bit index of b becomes the largest i with Z[i] <= rho Z[index of a] + s Z[index of b], by a 10-step
+   binary search (S = 2**10 scores Z, then rho and s, at row pair_row of the table). */
+static inline __attribute__((always_inline)) uint32_t paired_word(const Launch *L, uint32_t a, uint32_t b) {
+    const int64_t S = L->table_size;
+    const uint32_t mask = (uint32_t)S - 1;
+    const float *Z = L->table + L->pair_row * S, rho = Z[S], s = Z[S + 1];
+#pragma GCC unroll 3
+    for (int shift = 0; shift < 30; shift += 10) {
+        float target = rho * Z[(a >> shift) & mask] + s * Z[(b >> shift) & mask];
+        uint32_t q = 0;
+#pragma GCC unroll 10
+        for (int k = 1; k <= 10; k++) {
+            uint32_t step = (uint32_t)(1024 >> k); /* pairing needs S = 2**10 (model_launch_args checks) */
+            q = Z[q + step] <= target ? q + step : q;
+        }
+        b = (b & ~(mask << shift)) | (q << shift);
+    }
+    return b;
 }
 
 /* The devices of one side: new state word, pink term and ln R (weak_reset_update's loop body). */
@@ -176,7 +198,8 @@ static inline __attribute__((always_inline)) void device_side(const Launch *L, c
 static inline __attribute__((always_inline)) void both_devices(const Launch *L, int64_t first, int count,
                                                                const int32_t *n, const float *fresh,
                                                                const int cycles, const int store_log_r,
-                                                               const int read, const int family, const int bits) {
+                                                               const int read, const int family, const int bits,
+                                                               const int pair) {
     const int64_t N = L->numel;
     const uint32_t k0 = (uint32_t)L->seed, k1 = (uint32_t)(L->seed >> 32);
     const uint32_t update_lo = (uint32_t)L->update, update_hi = (uint32_t)(L->update >> 32);
@@ -191,8 +214,16 @@ static inline __attribute__((always_inline)) void both_devices(const Launch *L, 
         uint32_t word_bl = state_bl[i], word_blb = state_blb[i];
         uint32_t d0, d1, d2, d3, c0, c1, c2, c3, r0, r1, r2, r3;
         PHILOX(k0, k1, index, 2u * STREAM_D2D, 0u, 0u, d0, d1, d2, d3); /* both devices' D2D parameters */
+        if (pair) { /* the d2d_pair knob: BLb's indices coupled to BL's */
+            d2 = paired_word(L, d0, d2);
+            d3 = paired_word(L, d1, d3);
+        }
         if (cycles) { /* c1 and R0 of the synapse's SET cycle */
             PHILOX(k0, k1, index, 2u * STREAM_D2D, (word_bl >> CYCLE_SHIFT) & MAX_CYCLE, 0u, c0, c1, c2, c3);
+            if (pair) {
+                c2 = paired_word(L, c0, c2);
+                c3 = paired_word(L, c1, c3);
+            }
         } else {
             c0 = d0; c1 = d1; c2 = d2; c3 = d3;
         }
@@ -305,20 +336,23 @@ static void apply_pulses(const Launch *L, int64_t first, int count, const int32_
     /* each (cycles, store_log_r, read, family, bits) a loop of its own: the flags are constants in it. bits: how many
        bits of t (soft bounds) or |n| (bidirectional) the composition runs over, from the block's largest (the
        higher bits are 0 and would leave c as it is): a narrow variant for the usual case, the full one else */
-#define BOTH_DEVICES(F, B)                                                                                       \
+#define BOTH_DEVICES_PAIRED(F, B, P)                                                                              \
     do {                                                                                                         \
         if (!L->pulses && !L->grad) { /* a read */                                                               \
-            if (L->cycles) both_devices(L, first, count, n, fresh, 1, 1, 1, F, B);                               \
-            else both_devices(L, first, count, n, fresh, 0, 1, 1, F, B);                                         \
+            if (L->cycles) both_devices(L, first, count, n, fresh, 1, 1, 1, F, B, P);                            \
+            else both_devices(L, first, count, n, fresh, 0, 1, 1, F, B, P);                                      \
         } else if (L->cycles) {                                                                                  \
-            if (L->log_r) both_devices(L, first, count, n, fresh, 1, 1, 0, F, B);                                \
-            else both_devices(L, first, count, n, fresh, 1, 0, 0, F, B);                                         \
+            if (L->log_r) both_devices(L, first, count, n, fresh, 1, 1, 0, F, B, P);                             \
+            else both_devices(L, first, count, n, fresh, 1, 0, 0, F, B, P);                                      \
         } else {                                                                                                 \
-            if (L->log_r) both_devices(L, first, count, n, fresh, 0, 1, 0, F, B);                                \
-            else both_devices(L, first, count, n, fresh, 0, 0, 0, F, B);                                         \
+            if (L->log_r) both_devices(L, first, count, n, fresh, 0, 1, 0, F, B, P);                             \
+            else both_devices(L, first, count, n, fresh, 0, 0, 0, F, B, P);                                      \
         }                                                                                                        \
     } while (0)
-    if (L->family == 0) {
+#define BOTH_DEVICES(F, B) BOTH_DEVICES_PAIRED(F, B, 0)
+    if (L->family == 0 && L->pair_row) { /* the d2d_pair knob: variants of their own (HfOx only) */
+        BOTH_DEVICES_PAIRED(0, 0, 1);
+    } else if (L->family == 0) {
         BOTH_DEVICES(0, 0);
     } else {
         uint32_t largest = 0; /* the largest t after the pulses (soft bounds) or |n| (bidirectional) of the block */
@@ -335,6 +369,7 @@ static void apply_pulses(const Launch *L, int64_t first, int count, const int32_
         }
     }
 #undef BOTH_DEVICES
+#undef BOTH_DEVICES_PAIRED
 }
 
 /* The synapses begin .. end - 1, block by block. */
@@ -370,6 +405,7 @@ static void due_range(const Launch *L, int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; i++) {
         uint32_t d0, d1, d2, d3;
         PHILOX(k0, k1, (uint32_t)(L->offset + i), 2u * STREAM_D2D, 0u, 0u, d0, d1, d2, d3);
+        if (L->pair_row) d2 = paired_word(L, d0, d2); /* BLb's t* under the d2d_pair knob */
         float limit_bl = keep * t_star[(d0 >> 10) & mask], limit_blb = keep * t_star[(d2 >> 10) & mask];
         int used_bl = (float)(int32_t)(state_bl[i] & PULSES_MASK) >= limit_bl;
         int used_blb = (float)(int32_t)(state_blb[i] & PULSES_MASK) >= limit_blb;

@@ -72,6 +72,24 @@ def _d2d_parameters(word_a, word_b, cycle_a, cycle_b, table_ptr, TABLE_SIZE: tl.
 
 
 @triton.jit
+def _paired_word(a, b, table_ptr, PAIR_ROW: tl.constexpr, TABLE_SIZE: tl.constexpr):
+    """BLb's D2D word ``b`` coupled to BL's ``a`` by the d2d_pair knob (rramk.device.weak_reset.paired_words):
+    each 10-bit index of b becomes the largest i with z_i <= rho z[index of a] + s z[index of b]."""
+    scores = table_ptr + PAIR_ROW * TABLE_SIZE
+    rho = tl.load(scores + TABLE_SIZE)
+    s = tl.load(scores + TABLE_SIZE + 1)
+    mask = TABLE_SIZE - 1
+    for shift in tl.static_range(0, 30, 10):
+        target = rho * tl.load(scores + ((a >> shift) & mask)) + s * tl.load(scores + ((b >> shift) & mask))
+        q = tl.zeros_like(b)
+        for k in tl.static_range(1, 11):
+            step = (1024 >> k)  # pairing needs TABLE_SIZE = 2**10 (model_launch_args checks)
+            q = tl.where(tl.load(scores + q + step) <= target, q + step, q)
+        b = (b & ~(mask << shift)) | (q << shift)
+    return b
+
+
+@triton.jit
 def _pink_tap(taps_ptr, position: tl.constexpr, shift):
     """The filter tap of window position ``position`` for each block shift (0..3)."""
     tap0 = tl.load(taps_ptr + position * 4 + 0)
@@ -163,7 +181,7 @@ def _device_side(d2d_a, d2d_b, cycle_a, cycle_b, flip_word, amplitude_word, word
 def _apply_pulses(n, offs, mask, numel, seed, update_lo, update_hi, state_ptr, pink_ptr, weights_ptr, log_r_ptr,
                   table_ptr, rtn_flip_ptr, taps_ptr, alpha, TABLE_SIZE: tl.constexpr, ORDER: tl.constexpr,
                   N_BLOCKS: tl.constexpr, PINK: tl.constexpr, RTN: tl.constexpr, SATURATION: tl.constexpr,
-                  STORE_LOG_R: tl.constexpr, CYCLES: tl.constexpr, FAMILY: tl.constexpr):
+                  STORE_LOG_R: tl.constexpr, CYCLES: tl.constexpr, FAMILY: tl.constexpr, PAIR_ROW: tl.constexpr):
     """Apply int32 pulse counts ``n`` to the synapses ``offs``: the body shared by both kernels.
 
     ``update_lo``/``update_hi`` are the update index's 32-bit words passed as int32 (so that an
@@ -194,8 +212,14 @@ def _apply_pulses(n, offs, mask, numel, seed, update_lo, update_hi, state_ptr, p
     else:
         fresh_pink = tl.zeros(n.shape, dtype=tl.float32)
     d0, d1, d2, d3 = tl.philox(seed, index, 2 * STREAM_D2D, 0, 0)  # both devices' D2D parameters
+    if PAIR_ROW != 0:  # the d2d_pair knob: BLb's indices coupled to BL's
+        d2 = _paired_word(d0, d2, table_ptr, PAIR_ROW, TABLE_SIZE)
+        d3 = _paired_word(d1, d3, table_ptr, PAIR_ROW, TABLE_SIZE)
     if CYCLES:
         k0, k1, k2, k3 = tl.philox(seed, index, 2 * STREAM_D2D, cycle, 0)  # c1, R0 of the SET cycle
+        if PAIR_ROW != 0:
+            k2 = _paired_word(k0, k2, table_ptr, PAIR_ROW, TABLE_SIZE)
+            k3 = _paired_word(k1, k3, table_ptr, PAIR_ROW, TABLE_SIZE)
     else:
         k0, k1, k2, k3 = d0, d1, d2, d3
     if RTN:
@@ -246,6 +270,7 @@ def _weak_reset_update_kernel(
     STORE_LOG_R: tl.constexpr,
     CYCLES: tl.constexpr,  # read the SET cycles (an array that has had a SET)
     FAMILY: tl.constexpr,  # the device family: 0 two slopes (HfOx), 1 soft bounds, 2 bidirectional
+    PAIR_ROW: tl.constexpr,  # the d2d_pair knob's row in the table (0: off)
     BLOCK: tl.constexpr,
 ):
     offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
@@ -253,7 +278,7 @@ def _weak_reset_update_kernel(
     n = tl.load(pulses_ptr + offs, mask=mask, other=0)
     _apply_pulses(n, offs, mask, numel, seed, update_lo, update_hi, state_ptr, pink_ptr, weights_ptr, log_r_ptr,
                   table_ptr, rtn_flip_ptr, taps_ptr, alpha, TABLE_SIZE, ORDER, N_BLOCKS, PINK, RTN, SATURATION,
-                  STORE_LOG_R, CYCLES, FAMILY)
+                  STORE_LOG_R, CYCLES, FAMILY, PAIR_ROW)
 
 
 def block_size(device: torch.device) -> int:
@@ -310,25 +335,29 @@ GPU_BLOCK = 512
 def model_cases():
     """(label, constexprs) of the model structures compiled ahead of time: the 8 imperfection flag
     combinations at the published filter order, the extreme filter orders (1, 64), the published
-    model reading SET cycles (an array that has had a refresh), and soft bounds and bidirectional with and
-    without their bounds."""
+    model reading SET cycles (an array that has had a refresh), with the d2d_pair knob, and soft bounds and
+    bidirectional with and without their bounds."""
     cases = []
     for pink in (True, False):
         for rtn in (True, False):
             for saturation in (True, False):
                 flags = dict(PINK=pink, RTN=rtn, SATURATION=saturation)
                 label = ",".join(k.lower() for k, v in flags.items() if v) or "none"
-                cases.append((label, dict(TABLE_SIZE=1024, ORDER=15, N_BLOCKS=5, **flags, CYCLES=False, FAMILY=0)))
+                cases.append((label, dict(TABLE_SIZE=1024, ORDER=15, N_BLOCKS=5, **flags, CYCLES=False, FAMILY=0,
+                                                  PAIR_ROW=0)))
     for order in (1, 64):
         cases.append((f"all,order{order}", dict(TABLE_SIZE=1024, ORDER=order, N_BLOCKS=(order + 2) // 4 + 1,
-                                                PINK=True, RTN=True, SATURATION=True, CYCLES=False, FAMILY=0)))
+                                                PINK=True, RTN=True, SATURATION=True, CYCLES=False, FAMILY=0,
+                                                PAIR_ROW=0)))
     cases.append(("all,cycles", dict(TABLE_SIZE=1024, ORDER=15, N_BLOCKS=5, PINK=True, RTN=True, SATURATION=True,
-                                     CYCLES=True, FAMILY=0)))
+                                     CYCLES=True, FAMILY=0, PAIR_ROW=0)))
+    cases.append(("all,cycles,pair", dict(TABLE_SIZE=1024, ORDER=15, N_BLOCKS=5, PINK=True, RTN=True, SATURATION=True,
+                                          CYCLES=True, FAMILY=0, PAIR_ROW=7)))  # the d2d_pair knob
     for family, name in ((1, "soft_bounds"), (2, "bidirectional")):  # with and without the bounds (order 1)
         for saturation in (True, False):
             cases.append((f"{name}{'' if saturation else ',no_bound'}",
                           dict(TABLE_SIZE=1024, ORDER=1, N_BLOCKS=1, PINK=True, RTN=True, SATURATION=saturation,
-                               CYCLES=False, FAMILY=family)))
+                               CYCLES=False, FAMILY=family, PAIR_ROW=0)))
     return cases
 
 

@@ -59,6 +59,7 @@ def _weak_reset_adam_kernel(
     SATURATION: tl.constexpr,
     CYCLES: tl.constexpr,  # read the SET cycles (an array that has had a SET)
     FAMILY: tl.constexpr,  # the device family: 0 two slopes (HfOx), 1 soft bounds, 2 bidirectional
+    PAIR_ROW: tl.constexpr,  # the d2d_pair knob's row in the table (0: off)
     BLOCK: tl.constexpr,
 ):
     offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
@@ -78,7 +79,7 @@ def _weak_reset_adam_kernel(
     n = tl.where(u == u, tl.minimum(tl.maximum(n, -limit), limit), 0)
     _apply_pulses(n, offs, mask, numel, seed, update_lo, update_hi, state_ptr, pink_ptr, weights_ptr, weights_ptr,
                   table_ptr, rtn_flip_ptr, taps_ptr, alpha, TABLE_SIZE, ORDER, N_BLOCKS, PINK, RTN, SATURATION,
-                  False, CYCLES, FAMILY)
+                  False, CYCLES, FAMILY, PAIR_ROW)
 
 
 def weak_reset_adam_step(grad: torch.Tensor, exp_avg: torch.Tensor, exp_avg_sq: torch.Tensor,

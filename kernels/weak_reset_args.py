@@ -17,12 +17,15 @@ __all__ = ["check_flat", "check_state_layout", "counter_words", "model_launch_ar
 
 def model_launch_args(*, d2d_table: torch.Tensor, rtn_flip: torch.Tensor, pink_taps: torch.Tensor,
                       pink_alpha: float, pink_order: int, pink_on: bool, rtn_on: bool, saturation_on: bool,
-                      device: torch.device, family: int = streams.FAMILY_TWO_SLOPES) -> tuple[list, dict]:
+                      device: torch.device, family: int = streams.FAMILY_TWO_SLOPES,
+                      pair_table: torch.Tensor | None = None) -> tuple[list, dict]:
     """Check the model's tables and turn them into launch arguments (shared with the fused Adam kernel).
 
     d2d_table float32 (7, S), S a power of two (soft bounds: 7 + POWER_ROWS rows; bidirectional:
     7 + 2 STEP_BITS + 2); rtn_flip float32 (2, RTN_TABLE_SIZE); pink_taps
     float32 (4 * blocks, 4), blocks the Philox blocks of a pink window of ``pink_order`` pulses.
+    ``pair_table`` (the d2d_pair knob's (2, 2**10) copula, ``model_tables.pair_table``; None: off): its
+    rows go after the D2D table's (the table the kernels get), at flag PAIR_ROW (0: off).
     """
     extra = {streams.FAMILY_TWO_SLOPES: 0, streams.FAMILY_SOFT_BOUNDS: streams.POWER_ROWS,
              streams.FAMILY_BIDIRECTIONAL: 2 * streams.STEP_BITS + 2}
@@ -42,8 +45,17 @@ def model_launch_args(*, d2d_table: torch.Tensor, rtn_flip: torch.Tensor, pink_t
     if size & (size - 1) or size > 1 << streams.D2D_INDEX_BITS:
         raise ValueError(f"d2d_table: expected a power of two of at most {1 << streams.D2D_INDEX_BITS} "
                          f"quantiles per row, got {size}")
+    pair_row = 0
+    if pair_table is not None:
+        if family != streams.FAMILY_TWO_SLOPES or size != streams.D2D_TABLE_SIZE:
+            raise ValueError(f"pair_table: the d2d_pair knob needs the two-slope family and {streams.D2D_TABLE_SIZE} "
+                             f"quantiles per row, got family {family}, {size}")
+        if (not isinstance(pair_table, torch.Tensor) or pair_table.dtype != torch.float32
+                or tuple(pair_table.shape) != (2, size) or pair_table.device != device):
+            raise ValueError(f"pair_table: expected a float32 tensor of shape (2, {size}) on {device}")
+        pair_row, d2d_table = rows, torch.cat([d2d_table, pair_table]).contiguous()
     flags = dict(TABLE_SIZE=size, ORDER=pink_order, N_BLOCKS=blocks, PINK=bool(pink_on), RTN=bool(rtn_on),
-                 SATURATION=bool(saturation_on), FAMILY=int(family))
+                 SATURATION=bool(saturation_on), FAMILY=int(family), PAIR_ROW=pair_row)
     return [d2d_table, rtn_flip, pink_taps, float(pink_alpha)], flags
 
 

@@ -78,12 +78,13 @@ def test_the_published_study_is_the_framing_of_model_md():
 @pytest.mark.parametrize("base", ["mean", "full"])
 def test_a_sensitivity_sweep_scales_one_knob_of_its_base(knob, base):
     published = STUDIES["published"].configs
-    study = sensitivity_study(knob, (0, 0.25, 0.5, 1, 1.5, 2), base)
+    factors = (0, 0.25, 0.5, 1, 1.2, 1.4) if knob == "d2d_pair" else (0, 0.25, 0.5, 1, 1.5, 2)  # d2d_pair <= sqrt 2
+    study = sensitivity_study(knob, factors, base)
     imperfection = KNOBS[knob].imperfection
     on = published[f"mean + {imperfection}" if imperfection in NOISE else "mean model"] if base == "mean" \
         else published["full model"]
     assert study.configs["mean model"] == published["mean model"]  # the reference of every loss
-    assert sorted(study.values.values()) == [0, 0.25, 0.5, 1, 1.5, 2]
+    assert sorted(study.values.values()) == list(factors)
     slugs = [c.slug for c in study.configs.values()]
     assert len(set(slugs)) == len(slugs)
     alone = KNOBS[knob].isolated and base == "mean"  # one quantity's spread, every other spread at 0
@@ -112,7 +113,7 @@ def test_sweep_labels_directories_and_refusals():
         "mean + d2d x1.5": "mean-plus-d2d-x1.5"}
     assert sensitivity_study("t_star").base == "full"  # saturation changes no weight on the mean model alone
     assert sensitivity_study("pink", base="full").configs["full model, pink x2"].slug == "full-pink-x2"
-    for kwargs, message in (({"knob": "alpha"}, "knob: expected one of d2d, d2d_r, d2d_m1, d2d_t_star, d2d_m2, pink, rtn, t_star"),
+    for kwargs, message in (({"knob": "alpha"}, "knob: expected one of d2d, d2d_r, d2d_m1, d2d_t_star, d2d_m2, d2d_pair, pink, rtn, t_star"),
                             ({"knob": "d2d", "values": (0, 1, 1)}, "values: expected distinct factors"),
                             ({"knob": "d2d", "values": (-1, 1)}, "values: expected distinct factors >= 0"),
                             ({"knob": "d2d", "base": "half"}, "base: expected mean or full")):

@@ -103,7 +103,7 @@ def test_full_with_epochs_trains_every_example_for_that_many_epochs(tmp_path, re
 @pytest.mark.parametrize("argv,message", [
     (["--knob", "d2d"], "--knob: only with --study sensitivity"),
     (["--values", "0,1"], "--values: only with --study sensitivity"),
-    (["--study", "sensitivity"], "--study sensitivity needs --knob (one of d2d, d2d_r, d2d_m1, d2d_t_star, d2d_m2, pink, rtn, t_star)"),
+    (["--study", "sensitivity"], "--study sensitivity needs --knob (one of d2d, d2d_r, d2d_m1, d2d_t_star, d2d_m2, d2d_pair, pink, rtn, t_star)"),
     (["--study", "sensitivity", "--knob", "d2d", "--values", "0,x"], "--values: expected factors such as"),
     (["--study", "sensitivity", "--knob", "d2d", "--values", "0", "1", "1"], "--values: expected distinct factors"),
     (["--study", "sensitivity", "--knob", "d2d", "--values", "0,-1"], "--values: expected distinct factors >= 0"),

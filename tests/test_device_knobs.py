@@ -151,13 +151,13 @@ def test_scaled_refuses_what_it_cannot_mean():
         with pytest.raises(ValueError, match="scaled: d2d: expected a finite factor >= 0"):
             FIT.scaled(d2d=bad)
     with pytest.raises(ValueError, match="unknown knob.*'alpha'.*valid names are d2d, d2d_r, d2d_m1, d2d_t_star, "
-                                         "d2d_m2, pink, rtn, t_star"):
+                                         "d2d_m2, d2d_pair, pink, rtn, t_star"):
         FIT.scaled(alpha=2)
     assert (_d2d_table(FIT.scaled(d2d=10))[ROW["r0"]] > 0).all()  # any spread: R0 stays a resistance
     with pytest.raises(ValueError, match="rtn_scale: expected a finite factor >= 0"):
         HfOxWeakReset(rtn_scale=-1.0)
     assert FIT.scaled(d2d=2).scaled(d2d=0.5) == FIT and FIT.scaled(pink=3).scales == {"pink": 3.0}
-    assert set(SCALES) == {"d2d", "d2d_r", "d2d_m1", "d2d_t_star", "d2d_m2", "pink", "rtn", "t_star"}
+    assert set(SCALES) == {"d2d", "d2d_r", "d2d_m1", "d2d_t_star", "d2d_m2", "d2d_pair", "pink", "rtn", "t_star"}
 
 
 def test_scales_round_trip_through_dicts_and_preset_files(tmp_path):

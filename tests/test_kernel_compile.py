@@ -27,12 +27,12 @@ def test_every_kernel_compiles_for_sm80_and_sm90(tmp_path):
     assert kernels == {"_weak_reset_update_kernel", "_weak_reset_adam_kernel", "_pack_signs_kernel",
                        "_xnor_matmul_kernel", "_sign_matmul_tc_kernel", "_xnor_conv2d_kernel"}
     assert {r["arch"] for r in results} == {80, 90}
-    # the device kernels: all 8 imperfection flag combinations, 2 filter orders, the SET cycles and the
-    # soft-bounds and bidirectional families with and without their bounds (x ln R output for the update)
+    # the device kernels: all 8 imperfection flag combinations, 2 filter orders, the SET cycles (also with
+    # the d2d_pair knob) and the soft-bounds and bidirectional families with and without their bounds (x ln R output for the update)
     update = [r for r in results if r["kernel"] == "_weak_reset_update_kernel" and r["arch"] == 90]
-    assert len(update) == 2 * (8 + 2 + 1 + 4)
+    assert len(update) == 2 * (8 + 2 + 2 + 4)
     assert {r["label"] for r in update} >= {"soft_bounds", "soft_bounds,no_bound", "bidirectional",
-                                            "bidirectional,no_bound"}
+                                            "bidirectional,no_bound", "all,cycles,pair"}
     for r in results:
         assert "error" not in r, r
         assert r["registers"] > 0

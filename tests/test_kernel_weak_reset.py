@@ -16,6 +16,7 @@ from rramk.device import model_tables, weak_reset
 # the full model, each imperfection off alone, and the noise-free mean device with its two slopes
 CONFIGS = {ABLATIONS[label].slug: ABLATIONS[label].device()
            for label in ("all", "all but d2d", "all but pink", "all but rtn", "all but saturation", "only saturation")}
+CONFIGS["all-pair0.4"] = HfOxWeakReset().scaled(d2d_pair=0.4)  # BLb's draws coupled to BL's (the d2d_pair knob)
 SHAPES = {"1": (1,), "37": (37,), "3x37x5": (3, 37, 5), "130x3": (130, 3)}
 
 
@@ -115,7 +116,8 @@ def _deep_state(numel: int, seed: int):
     return weak_reset.pack_device_state(t, s), torch.rand(2, numel, generator=g) * 0.1
 
 
-@pytest.mark.parametrize("config_name", ["all", "all-but-d2d", "all-but-pink", "all-but-saturation", "only-saturation"])
+@pytest.mark.parametrize("config_name", ["all", "all-but-d2d", "all-but-pink", "all-but-saturation", "only-saturation",
+                                         "all-pair0.4"])
 def test_update_kernel_past_t_star_both_devices(fused, config_name):
     """ln R (the kernel's own, not read back through the reference) of devices deep in saturation,
     pulsed on both sides, at an update index past 2**31 (counter words of both signs)."""

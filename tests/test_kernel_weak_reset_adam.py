@@ -20,7 +20,7 @@ def _gradients(shape, steps, seed=0):
         yield grad
 
 
-@pytest.mark.parametrize("config_name", ["all", "all-but-d2d", "only-saturation"])
+@pytest.mark.parametrize("config_name", ["all", "all-but-d2d", "only-saturation", "all-pair0.4"])
 def test_fused_step_kernel_matches_reference(fused, config_name):
     config, shape, device = CONFIGS[config_name], (5, 29), fused.device
     reference = DeviceArray(shape, config, seed=8, backend="reference")

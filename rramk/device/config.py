@@ -31,12 +31,17 @@ from .distributions import (DISTRIBUTIONS, Distribution, TruncatedExponential, T
 IMPERFECTIONS = ("d2d", "pink", "rtn", "saturation")
 D2D_PARAMETERS = ("m1", "t_star", "c1", "m2", "r0", "a_rtn")
 SCALES = {"d2d": "d2d_scale", "d2d_r": "d2d_r_scale", "d2d_m1": "d2d_m1_scale", "d2d_t_star": "d2d_t_star_scale",
-          "d2d_m2": "d2d_m2_scale", "pink": "pink_scale", "rtn": "rtn_scale", "t_star": "t_star_scale"}
+          "d2d_m2": "d2d_m2_scale", "d2d_pair": "d2d_pair_scale", "pink": "pink_scale", "rtn": "rtn_scale",
+          "t_star": "t_star_scale"}
 """The continuous knobs of ``HfOxWeakReset.scaled`` (name -> field): what-if factors on the fit, 1 = the fit."""
 SPREADS = {"d2d": D2D_PARAMETERS, "d2d_r": ("r0", "c1"), "d2d_m1": ("m1",), "d2d_t_star": ("t_star",),
            "d2d_m2": ("m2",)}
 """The spread knobs and the D2D parameters each scales: every one (d2d), the resistance at t = 0
 (ln R(0) = ln R0 + c1: R0 and c1 together), m1, t*, m2. A parameter's factor is the product of its knobs'."""
+PAIR_MISMATCH_MAX = math.sqrt(2.0)
+"""The largest d2d_pair factor: the two devices of a pair perfectly anti-correlated (rho = 1 - f^2 = -1)."""
+DICT_OMITS_AT_ONE = ("d2d_pair_scale",)
+"""Knob fields a device's dict leaves out at 1 (added after runs were committed: their dicts stay as written)."""
 NON_NEGATIVE = ("m1", "t_star", "m2", "a_rtn")
 """D2D parameters that cannot be negative (with R0, which must be > 0): their spreads scale in log space."""
 # Adam's settings moved to the optimizer (rramk.optim.WeakResetAdam); configs saved by rramk 0.1
@@ -176,6 +181,9 @@ class DeviceFamily:
         """Every field as plain Python values (for checkpoints and run summaries); each D2D
         distribution carries its class name under ``family``."""
         data = dataclasses.asdict(self)
+        for name in DICT_OMITS_AT_ONE:
+            if data.get(name) == 1.0:
+                del data[name]
         if type(self).__name__ != "HfOxWeakReset":  # HfOx dicts stay as rramk 0.1 wrote them
             data = {"device_family": type(self).__name__, **data}
         for name in self.D2D_PARAMETERS:
@@ -240,6 +248,10 @@ class HfOxWeakReset(DeviceFamily):
       ln x scales by exactly s and no device is pushed below 0 or clamped; the signed c1 is scaled
       linearly, mean + s (c1 - mean). ``d2d_r`` (R0 and c1: the spread of ln R at t = 0),
       ``d2d_m1``, ``d2d_t_star``, ``d2d_m2``: the same for one quantity (``SPREADS``);
+    * ``d2d_pair``: the mismatch of the two devices of a synapse, each keeping the population's
+      spread: BLb's quantile of every parameter is that of rho z_BL + sqrt(1 - rho^2) z_BLb in normal
+      scores (a Gaussian copula), rho = 1 - s^2, so the sd of z_BL - z_BLb is s times that of two
+      independent devices (1: independent, the fit; 0: identical twins; at most sqrt(2));
     * ``pink``: the 1/f amplitude, alpha -> s * alpha;
     * ``rtn``: every device's RTN amplitude bound, A_rtn -> s * A_rtn (max 0.5 s for the fit);
     * ``t_star``: every device's saturation onset, t* -> s * t* (0: the slow slope from the first pulse).
@@ -334,6 +346,9 @@ class HfOxWeakReset(DeviceFamily):
     d2d_m2_scale: float = 1.0
     """Factor on the D2D spread of m2 (of ln m2), dimensionless."""
 
+    d2d_pair_scale: float = 1.0
+    """Factor on the mismatch of a synapse's two devices (class docstring), in [0, sqrt 2]; 1: independent."""
+
     pink_scale: float = 1.0
     """Factor on the 1/f amplitude, dimensionless: the model uses alpha = pink_scale * pink_alpha."""
 
@@ -352,6 +367,9 @@ class HfOxWeakReset(DeviceFamily):
             raise ValueError(f"t_star: must be >= 0 pulses, got low={self.t_star.low}")
         if self.r0.low <= 0:
             raise ValueError(f"r0: a resistance must be > 0 ohm, got low={self.r0.low}")
+        if self.d2d_pair_scale > PAIR_MISMATCH_MAX:
+            raise ValueError(f"d2d_pair_scale: expected a factor in [0, sqrt(2)] (scaled(d2d_pair=...); sqrt(2): the "
+                             f"two devices of a pair anti-correlated), got {self.d2d_pair_scale!r}")
 
 
 def parse_scales(text: str, names: dict = SCALES) -> dict[str, float]:

@@ -31,6 +31,7 @@ class ModelConstants(NamedTuple):
     pink_b: torch.Tensor  # (order,): filter taps b_k
     pink_alpha: torch.Tensor  # (): alpha, 0 with pink off (bidirectional: sqrt(6) alpha, the step noise's scale)
     saturation: torch.Tensor  # () bool: two slopes (False: m2 = m1); soft bounds: the bound (False: linear)
+    pair_table: torch.Tensor = torch.empty(0)  # (2, 2**10) the d2d_pair knob's copula (pair_table()); empty: off
 
 
 def pink_blocks(order: int) -> int:
@@ -64,6 +65,23 @@ def _d2d_table(config: DeviceFamily) -> torch.Tensor:
         return _bidirectional_table(config, rows)
     rows["ln_r0"] = torch.log(rows["r0"])
     return torch.stack([rows[name] for name in TABLE_ROWS])
+
+
+def pair_table(config: DeviceFamily) -> torch.Tensor:
+    """The d2d_pair knob's Gaussian copula (float64; empty where it is off: the knob at 1, or d2d off):
+    row 0 the normal scores z_i = Phi^-1((i + 1/2) / S) of the S quantile indices, row 1 starts with
+    rho = 1 - f^2 and sqrt(1 - rho^2). BLb's index of a parameter becomes the largest i with
+    z_i <= rho z_BL + sqrt(1 - rho^2) z_BLb (``rramk.device.weak_reset.paired_words``): its marginal
+    stays the population's (up to the index grid), its normal score correlates with BL's by rho."""
+    f = getattr(config, "d2d_pair_scale", 1.0)
+    if f == 1.0 or not config.d2d:
+        return torch.empty(0, dtype=torch.float64)
+    size = streams.D2D_TABLE_SIZE
+    scores = torch.special.ndtri((torch.arange(size, dtype=torch.float64) + 0.5) / size)
+    rho = 1.0 - f * f
+    coefficients = torch.zeros(size, dtype=torch.float64)
+    coefficients[0], coefficients[1] = rho, math.sqrt(max(0.0, 1.0 - rho * rho))
+    return torch.stack([scores, coefficients])
 
 
 def _soft_bounds_table(config: DeviceFamily, rows: dict) -> torch.Tensor:
@@ -123,6 +141,8 @@ def knob_measures(config: HfOxWeakReset) -> dict[str, float]:
 
     * ``sigma_ln_r_0``: standard deviation of ln R at t = 0 across devices, sqrt(var ln R0 + var c1)
       (R0 and c1 are drawn independently; the d2d and d2d_r knobs);
+    * ``sigma_pair_ln_r_0``: standard deviation of ln R_BL - ln R_BLb at t = 0 across synapses, the
+      mismatch of a pair (sqrt 2 sigma_ln_r_0 for independent devices; the d2d_pair knob);
     * ``sigma_m1``: standard deviation of m1 across devices, 1/pulse;
     * ``sigma_ln_m1``, ``sigma_ln_t_star``, ``sigma_ln_m2``: standard deviation of ln m1, ln t*, ln m2
       across devices (the d2d_m1, d2d_t_star, d2d_m2 knobs scale them exactly);
@@ -146,13 +166,27 @@ def knob_measures(config: HfOxWeakReset) -> dict[str, float]:
                 "alpha": config.pink_alpha * config.pink_scale if config.pink else 0.0,
                 "a_rtn_max": row["a_rtn"].max().item() if config.rtn else 0.0}
 
+    f = getattr(config, "d2d_pair_scale", 1.0)
     return {"sigma_ln_r_0": math.sqrt(spread(row["ln_r0"]) + spread(row["c1"])),
+            "sigma_pair_ln_r_0": math.sqrt(pair_mismatch_variance(row["ln_r0"], f)
+                                           + pair_mismatch_variance(row["c1"], f)),
             "sigma_m1": math.sqrt(spread(row["m1"])),
             **{f"sigma_ln_{name}": math.sqrt(spread(torch.log(row[name]))) if bool((row[name] > 0).all())
                else math.nan for name in ("m1", "t_star", "m2")},
             "median_t_star": row["t_star"].quantile(0.5).item(),
             "alpha": config.pink_alpha * config.pink_scale if config.pink else 0.0,
             "a_rtn_max": row["a_rtn"].max().item() if config.rtn else 0.0}
+
+
+def pair_mismatch_variance(row: torch.Tensor, f: float) -> float:
+    """Var(x_BL - x_BLb) of a parameter whose quantiles are ``row`` under the d2d_pair knob ``f``, over every
+    pair of indices (float64, the copula of ``pair_table``): 2 var(x) at f = 1 (independent), 0 at f = 0."""
+    size = row.shape[0]
+    scores = torch.special.ndtri((torch.arange(size, dtype=torch.float64) + 0.5) / size)
+    rho = 1.0 - f * f
+    target = rho * scores[:, None] + math.sqrt(max(0.0, 1.0 - rho * rho)) * scores[None, :]
+    paired = (torch.searchsorted(scores, target, right=True) - 1).clamp(min=0)
+    return (row[:, None] - row[paired]).pow(2).mean().item()
 
 
 def _rtn_flip_table(config: HfOxWeakReset) -> torch.Tensor:
@@ -191,6 +225,7 @@ def model_constants(config: HfOxWeakReset, device: torch.device | str = "cpu", d
         pink_b=torch.tensor(config.pink_coefficients(), dtype=torch.float64),
         pink_alpha=torch.tensor(alpha, dtype=torch.float64),
         saturation=torch.tensor(config.saturation),
+        pair_table=pair_table(config),
     )
     return ModelConstants(*(c.to(device=device, dtype=dtype if c.is_floating_point() else c.dtype)
                             for c in constants))
@@ -202,7 +237,8 @@ def kernel_arguments(config: HfOxWeakReset, device) -> dict:
     return dict(d2d_table=constants.d2d_table.contiguous(), rtn_flip=constants.rtn_flip.contiguous(),
                 pink_taps=constants.pink_taps.contiguous(), pink_alpha=float(constants.pink_alpha),
                 pink_order=config.pink_order, pink_on=config.pink, rtn_on=config.rtn,
-                saturation_on=config.saturation, family=config.FAMILY)
+                saturation_on=config.saturation, family=config.FAMILY,
+                pair_table=constants.pair_table.contiguous() if constants.pair_table.numel() else None)
 
 
 def compiled_structure(config: HfOxWeakReset) -> HfOxWeakReset:

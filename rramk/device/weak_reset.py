@@ -54,6 +54,30 @@ def _side_words(words, side):
     return torch.where(side == 0, words[0], words[2]), torch.where(side == 0, words[1], words[3])
 
 
+PAIR_FIELDS = ((0, 0), (0, 10), (0, 20), (1, 0), (1, 10), (1, 20))  # (word, shift) of every 10-bit D2D index
+
+
+def paired_words(words, pair_table: torch.Tensor):
+    """The D2D ``words`` of both devices with BLb's (words 2 and 3) coupled to BL's (words 0 and 1) by the
+    d2d_pair knob (``model_tables.pair_table``): each 10-bit index q_b becomes the largest i with
+    z_i <= rho z[q_a] + s z[q_b] (float32: two products, then their sum; a 10-step binary search, as
+    the kernels do), every other bit of the words as drawn."""
+    scores, rho, s = pair_table[0], pair_table[1][0], pair_table[1][1]
+    size = scores.shape[0]
+    out = list(words)
+    for word, shift in PAIR_FIELDS:
+        qa = (words[word] >> shift) & (size - 1)
+        qb = (out[2 + word] >> shift) & (size - 1)
+        target = rho * scores[qa] + s * scores[qb]
+        q = torch.zeros_like(qa)
+        step = size // 2
+        while step:
+            q = torch.where(scores[q + step] <= target, q + step, q)
+            step //= 2
+        out[2 + word] = (out[2 + word] & ~((size - 1) << shift)) | (q << shift)
+    return out
+
+
 def d2d_parameters(config: HfOxWeakReset, constants: ModelConstants, words, side, cycle_words=None):
     """Parameters {name: tensor} of the devices on ``side`` (an int, or a tensor broadcast against
     the words), from the synapses' D2D ``words``; names TABLE_ROWS.
@@ -63,6 +87,9 @@ def d2d_parameters(config: HfOxWeakReset, constants: ModelConstants, words, side
     SET cycle, which give c1 and R0 (``streams.D2D_CYCLE_PARAMETERS``); default ``words`` (cycle 0).
     """
     table = constants.d2d_table
+    if constants.pair_table.numel():  # the d2d_pair knob: BLb's indices coupled to BL's
+        words = paired_words(words, constants.pair_table)
+        cycle_words = None if cycle_words is None else paired_words(cycle_words, constants.pair_table)
     pair = _side_words(words, side)
     cycle_pair = pair if cycle_words is None else _side_words(cycle_words, side)
     params = {}

@@ -34,6 +34,9 @@ FULL_STUDIES = (
     *((f"tolerance of the {knob} spread, alone on the mean model, lr_pulses 8", "scripts/study-mnist-tolerances.sh",
        "sensitivity", {"knob": knob}, ("mnist", "epochs20-val10000"), None, (8.0,))
       for knob in ("d2d", "d2d_r", "d2d_m1", "d2d_t_star", "d2d_m2")),
+    ("tolerance of the mismatch of a synapse's two devices (d2d_pair), on the full model, lr_pulses 8",
+     "KNOBS=d2d_pair scripts/study-mnist-tolerances.sh", "sensitivity", {"knob": "d2d_pair"},
+     ("mnist", "epochs20-val10000"), None, (8.0,)),
     ("Fashion-MNIST published ablation, MLP", "python -m rramk.ablation fashion-mnist --full --seeds 0 1 2 3 4",
      "published", {}, ("fashion-mnist", "epochs20-val10000"), ANSWER_CONFIGS, (8.0,)),
     ("Fashion-MNIST published ablation, binary CNN (VGG at width 1/8)",

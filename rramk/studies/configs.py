@@ -199,6 +199,8 @@ class Knob:
 
 SPREAD_SWEEP = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 1.5, 2.0)
 """Spread factors: dense below the fit, where the tolerances of the answers lie."""
+PAIR_SWEEP = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.2, 1.4)
+"""d2d_pair factors: from identical twins (0) past independent devices (1) to anti-correlated (at most sqrt 2)."""
 
 KNOBS: dict[str, Knob] = {
     "d2d": Knob("d2d", "d2d", "sigma_ln_r_0", "sigma of ln R at t = 0 across devices",
@@ -209,6 +211,9 @@ KNOBS: dict[str, Knob] = {
     "d2d_t_star": Knob("d2d_t_star", "d2d", "sigma_ln_t_star", "sigma of ln t* across devices", "mean",
                        SPREAD_SWEEP),
     "d2d_m2": Knob("d2d_m2", "d2d", "sigma_ln_m2", "sigma of ln m2 across devices", "mean", SPREAD_SWEEP),
+    # the mismatch of a pair: on the full model (the mean model's devices are all alike), at most sqrt(2)
+    "d2d_pair": Knob("d2d_pair", "d2d", "sigma_pair_ln_r_0", "sigma of ln R_BL - ln R_BLb at t = 0 across synapses",
+                     "full", PAIR_SWEEP),
     "pink": Knob("pink", "pink", "alpha", "1/f amplitude alpha (ln R)", "mean", (0.0, 0.5, 1.0, 2.0, 4.0)),
     "rtn": Knob("rtn", "rtn", "a_rtn_max", "largest RTN amplitude bound A_rtn (ln R)", "mean",
                 (0.0, 0.5, 1.0, 2.0, 4.0)),
