@@ -9,7 +9,7 @@ M = batch * H_out * W_out, N = C_out, K = C_in * 3 * 3 (FC: M = batch). Provider
 ``CONV_PROVIDERS``; operands made outside the timed call): torch (float, bf16, ``torch._int_mm``
 where cuBLAS takes the shape) against rramk's XNOR kernel (input packed in the call, or both
 operands beforehand), ``sign_matmul_tc`` and the ``binary_matmul`` dispatcher; on the CPU, rramk's
-PyTorch reference, every provider on ``CPU_THREADS`` thread(s) (the bitwise reference is far slower
+PyTorch reference and (convolutions of the VGG at CPU_CONV_WIDTH) its native C kernel, every provider on ``CPU_THREADS`` thread(s) (the bitwise reference is far slower
 on two: reports/perf-notes.md, issue 18). Correctness, untimed: each output equals torch's float32
 result exactly (``torch-bf16``: within ``BF16_TOLERANCE``), poisoned first on CUDA (:func:`poisoned_call`).
 """

@@ -6,7 +6,8 @@ top-level ``kernels``). Each has a PyTorch reference with the same signatures (i
 * ``xnor``             <- ``rramk.nn.xnor``                 sign packing and XNOR-popcount / int8 products
 
 ``xnor_args`` and ``weak_reset_args`` hold the launch checks shared with the references and the C path;
-``native``: the C kernels for CPU tensors (same launchers, same bits). Triton kernels run on CUDA
+``native``: the C kernels for CPU tensors (same launchers, same bits); ``native_xnor`` and ``native_cnn``: the
+CNN's binary convolution, max pooling and sign in C (torch's results, bit for bit). Triton kernels run on CUDA
 tensors, or on CPU tensors under TRITON_INTERPRET=1 (slowly; for tests). Importing this package does
 not import Triton: the functions below load from their modules on first use, and no function shares
 its name with a module, so ``rramk.kernels.xnor_matmul`` is the function whatever was imported before.

@@ -1,9 +1,9 @@
 """Fused CPU kernels (C): the device update and the optimizer step, in place, with the reference's bits.
 
 The CPU twin of ``rramk.kernels.weak_reset`` / ``weak_reset_adam`` (same launchers and checks:
-``weak_reset_args``; source: native_weak_reset.c beside this file; native_xnor.c and native_cnn.c,
-the CNN's XNOR convolution and max pooling of ``native_xnor``, go into the same library), built once per instruction-set
-level with the C compiler (``CC``, else ``cc``/``gcc``/``clang``) and cached under ``RRAMK_CACHE_DIR``
+``weak_reset_args``; source: native_weak_reset.c beside this file; the CNN's native_xnor.c and
+native_cnn.c, launched by ``native_xnor`` and ``native_cnn``, go into the same library), built once per
+instruction-set level with the C compiler (``CC``, else ``cc``/``gcc``/``clang``) and cached under ``RRAMK_CACHE_DIR``
 (default ``~/.cache/rramk``). The level comes from the CPU's feature flags at run time (x86-64-v4 =
 AVX-512, v3 = AVX2, v2, baseline; aarch64 baseline), never ``-march=native``, and is part of the
 file name, so a library built for a wider instruction set is never loaded on a CPU that lacks it.

@@ -32,7 +32,7 @@ class _SignSTEFunction(torch.autograd.Function):
         # One byte per element kept for the backward pass instead of the whole input; none where no
         # gradient is wanted (evaluation under no_grad). On CPUs one native pass makes both (the same values).
         wanted = ctx.needs_input_grad[0]
-        if x.dtype == torch.float32 and x.device.type == "cpu" and _native_available():
+        if x.dtype == torch.float32 and x.device.type == "cpu" and native_available():
             from rramk.kernels import native_cnn
 
             out, inside = native_cnn.sign_ste(x, with_mask=wanted)
@@ -51,7 +51,9 @@ class _SignSTEFunction(torch.autograd.Function):
 _SAME_SIZE_INT = {2: torch.int16, 4: torch.int32, 8: torch.int64}
 
 
-def _native_available() -> bool:
+def native_available() -> bool:
+    """Whether the native C kernels build and load here (cached by ``rramk.kernels.native``): the CPU paths
+    of the sign, the pooling and the binary convolutions of ``rramk.nn`` (imported late: no kernels at import)."""
     from rramk.kernels import native
 
     return native.available()

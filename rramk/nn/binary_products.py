@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from rramk.nn import xnor as reference
+from rramk.nn.binarize import native_available
 
 __all__ = ["MODE", "MODES", "binary_conv2d", "binary_linear", "binary_matmul", "choose_path"]
 
@@ -48,7 +49,7 @@ def choose_path(m: int, n: int, k: int, device, conv: bool = False) -> str:
     """
     if MODE not in MODES:
         raise ValueError(f"rramk.nn.binary_products.MODE: expected one of {', '.join(MODES)}, got {MODE!r}")
-    if MODE == "auto" and conv and torch.device(device).type == "cpu" and _native_available():
+    if MODE == "auto" and conv and torch.device(device).type == "cpu" and native_available():
         return "native"
     if MODE == "float" or (MODE == "auto" and torch.device(device).type != "cuda"):
         return "float"
@@ -58,13 +59,6 @@ def choose_path(m: int, n: int, k: int, device, conv: bool = False) -> str:
         if m >= smallest_m:
             return path
     return _KERNEL_BY_M[-1][1]
-
-
-def _native_available() -> bool:
-    """Whether the native C kernels build and load here (cached by ``rramk.kernels.native``)."""
-    from rramk.kernels import native
-
-    return native.available()
 
 
 def _kernel_matmul(a_sign: Tensor, b_sign: Tensor, path: str) -> Tensor:

@@ -8,13 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rramk.nn.binarize import native_available
+
 __all__ = ["MaxPool2x2", "max_pool2x2"]
-
-
-def _native_available() -> bool:
-    from rramk.kernels import native
-
-    return native.available()
 
 
 class _NativeMaxPool(torch.autograd.Function):
@@ -38,7 +34,7 @@ class _NativeMaxPool(torch.autograd.Function):
 def max_pool2x2(x: Tensor) -> Tensor:
     """``torch.nn.functional.max_pool2d(x, 2)``: by the native kernel for float32 CPU tensors where it
     builds, by torch otherwise."""
-    if x.device.type == "cpu" and x.dtype == torch.float32 and x.dim() == 4 and _native_available():
+    if x.device.type == "cpu" and x.dtype == torch.float32 and x.dim() == 4 and native_available():
         return _NativeMaxPool.apply(x)
     return F.max_pool2d(x, 2)
 
